@@ -1,0 +1,3 @@
+from numgrad.cli import main
+
+raise SystemExit(main())

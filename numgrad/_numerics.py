@@ -1,0 +1,178 @@
+"""Every numerical constant of numgrad in one place: difference stencils, step rules and tolerances.
+
+Steps and tolerances derive from the dtype's machine epsilon and the order of the stencil, so float32
+and float64 get the right numbers without per-call magic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import DTypeLike, NDArray
+
+
+@dataclass(frozen=True)
+class Stencil:
+    """A difference formula: ``f'(x) ≈ Σ weights[k] · f(x + offsets[k]·h) / h``, error ``O(h**order)``."""
+
+    offsets: tuple[int, ...]
+    weights: tuple[float, ...]
+    order: int
+    step_const: float  # C in the step factor (C·|f| / (|g|·L))**(1/(order+1)), see step_factor
+    rounding_gain: float  # Σ|weights|: how much the rounding noise of f is amplified (times 1/h)
+
+
+STENCILS: dict[str, Stencil] = {
+    "central": Stencil((1, -1), (0.5, -0.5), 2, 30.0, 1.0),
+    "forward": Stencil((1, 0), (1.0, -1.0), 1, 10.0, 2.0),
+    "backward": Stencil((0, -1), (1.0, -1.0), 1, 10.0, 2.0),
+    # Richardson extrapolation of central differences at h and 2h: the 4th-order five-point stencil.
+    "richardson": Stencil((1, -1, 2, -2), (8 / 12, -8 / 12, -1 / 12, 1 / 12), 4, 11.25, 1.5),
+}
+METHODS: tuple[str, ...] = (*STENCILS, "complex")
+
+COMPLEX_ERROR_ULPS = 8.0  # the complex step is exact to a few rounding units of the derivative
+COMPLEX_STEP = 1e-20  # times max(1, |x_i|): no subtractive cancellation, so the step can be tiny
+MAX_RELATIVE_STEP = 0.1  # h never exceeds this fraction of max(1, |x_i|), however flat f looks
+MAX_STEP_SHRINKS = 8  # a chosen step whose points leave f's domain is quartered at most this often
+PROBE_DIRECTIONS = 4  # random directions used to measure the scale of f and its gradient
+CURVATURE_WEIGHT = 0.1  # curvature only guards stationary points (g ≈ 0), where the slope says nothing
+PROBE_SEED = 20_240_601  # the probe's directions are fixed: results are deterministic
+REFINE_FRACTION = 0.05  # central differences predicted worse than this share of the goal are re-measured
+MAX_REFINE_HALVINGS = 4  # at most h/64 when re-measuring a coordinate with a short length scale
+REFINE_NOISE = 8.0  # a change between h and h/2 below this many rounding units is noise, not truncation
+BATCH_BYTES = 64 * 2**20  # memory budget of one stack of perturbed points handed to a batched f
+EXECUTOR_TASKS_PER_WORKER = 4  # chunks per executor worker: enough to balance, few enough to amortise
+
+
+def eps(dtype: DTypeLike) -> float:
+    """Machine epsilon of a real or complex floating dtype."""
+    return float(np.finfo(np.dtype(dtype)).eps)
+
+
+def base_step(method: str, dtype: DTypeLike) -> float:
+    """The step for a unit-scale problem: ``eps**(1/(order+1))`` (cbrt(eps) for central)."""
+    if method == "complex":
+        return COMPLEX_STEP
+    return float(eps(dtype) ** (1.0 / (STENCILS[method].order + 1)))
+
+
+def step_factor(method: str, dtype: DTypeLike, ratio: Any) -> Any:
+    """How much larger than the base step the optimal step is, given ``ratio = |f| / (|g|·L)``.
+
+    Rounding error ``~ eps·|f|/h`` and truncation error ``~ h**p·|f^(p+1)|`` balance at
+    ``h = (C'·eps·|f| / |f^(p+1)|)**(1/(p+1))``. With the higher derivative taken as a fixed fraction of
+    the measured first-derivative scale, this is ``base_step·(C·ratio)**(1/(p+1))``. C is calibrated on
+    chapter-4 losses, whose third derivatives are a tenth or less of their first (softmax-CE: p(1−p)(1−2p)
+    against p − y). The factor is never below 1: the plain ``eps**(1/(p+1))`` rule is the floor.
+    """
+    stencil = STENCILS[method]
+    return np.maximum(1.0, (stencil.step_const * ratio) ** (1.0 / (stencil.order + 1)))
+
+
+ESTIMATE_SAFETY = 4.0  # a check passes below this multiple of the engine's own error estimate
+
+
+def estimated_tolerance(method: str, dtype: DTypeLike, estimate: float, scale: float) -> float:
+    """Normwise relative tolerance: the engine's a-posteriori estimate (times a safety factor) relative
+    to the gradient's scale, floored at the promised accuracy of the method and dtype."""
+    relative = ESTIMATE_SAFETY * estimate / scale if scale > 0 else 0.0
+    return max(accuracy(method, dtype), relative)
+
+
+def probe_points(x0: NDArray[np.float64], dtype: DTypeLike) -> NDArray[Any]:
+    """Where to measure the scales of f: x itself, then ``x ± s·L·z`` for a few fixed directions z.
+
+    z are the coordinates (times sqrt(n)) when n is small, else fixed-seed Gaussian vectors; s is a
+    third of the central base step, so the probe stays as close to x as the difference points do.
+    """
+    n = x0.size
+    if n <= PROBE_DIRECTIONS:
+        z = np.sqrt(n) * np.eye(n)
+    else:
+        z = np.random.default_rng(PROBE_SEED).standard_normal((PROBE_DIRECTIONS, n))
+    delta = probe_scale(dtype) * np.maximum(1.0, np.abs(x0)) * z
+    return np.concatenate([x0[None], x0 + delta, x0 - delta]).astype(dtype)
+
+
+def probe_scale(dtype: DTypeLike) -> float:
+    return base_step("central", dtype) / 3
+
+
+def steps_from_probe(
+    vals: NDArray[Any], x0: NDArray[np.float64], dtype: DTypeLike, method: str
+) -> tuple[NDArray[np.float64], float, float]:
+    """Per-coordinate steps from f at :func:`probe_points`; also ``|f(x)|`` and the variation scale.
+
+    The variation scale is the typical change of f when one x_i moves by ``L_i = max(1, |x_i|)``: the
+    RMS of ``g_i·L_i`` from first differences, or (weighted) the curvature from second differences.
+    When a probe point left f's domain (non-finite value) the plain rule is used.
+    """
+    n, s = x0.size, probe_scale(dtype)
+    vals = vals.reshape(len(vals), -1).astype(np.float64)
+    m = (len(vals) - 1) // 2
+    f0, plus, minus = vals[0], vals[1 : m + 1], vals[m + 1 :]
+    f_scale = float(np.max(np.abs(f0)))
+    length = np.maximum(1.0, np.abs(x0))
+    if not np.all(np.isfinite(vals)):
+        return np.exp2(np.round(np.log2(base_step(method, dtype) * length))), f_scale, 0.0
+    slope = np.sqrt(np.max(np.mean(((plus - minus) / 2) ** 2, axis=0)) / n) / s
+    curve = 2 * np.sqrt(np.max(np.mean(((plus + minus) / 2 - f0) ** 2, axis=0))) / (n * s * s)
+    variation = float(max(slope, CURVATURE_WEIGHT * curve))
+    ratio = f_scale / variation if variation > 0 else 0.0  # flat or piecewise-constant: the plain rule
+    # x_i's own magnitude sets a floor (x ± h must move x by a resolvable relative amount); the measured
+    # scale of f sets the step wherever x_i is smaller than that.
+    h = np.minimum(base_step(method, dtype) * np.maximum(length, step_factor(method, dtype, ratio)),
+                   MAX_RELATIVE_STEP * length)  # fmt: skip
+    return np.exp2(np.round(np.log2(h))), f_scale, variation  # powers of two: x ± c·h exact
+
+
+def refine_mask(
+    deriv: NDArray[np.float64], curvature: NDArray[np.float64], h: NDArray[np.float64], dtype: DTypeLike
+) -> NDArray[np.bool_]:
+    """Coordinates whose central difference may carry truncation error above the accuracy goal.
+
+    Models the third derivative as ``curvature² / slope`` (a function whose length scale is
+    ``|slope / curvature|``, as log(y) near 0), so the predicted error is ``h²·curvature²/(6|slope|)``;
+    flagged coordinates are re-measured at h/2 by the engine.
+    """
+    goal = REFINE_FRACTION * accuracy("central", dtype) * float(np.max(np.abs(deriv), initial=0.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        predicted = h * h * curvature * curvature / (6 * np.abs(deriv))
+    return np.asarray(np.nan_to_num(predicted, nan=0.0, posinf=np.inf) > goal)
+
+
+def complex_steps(x0: NDArray[np.float64]) -> NDArray[np.float64]:
+    return COMPLEX_STEP * np.maximum(1.0, np.abs(x0))
+
+
+# Normwise relative error max|g − g_exact| / max|g_exact| that a well-scaled input must meet, by method
+# and dtype: a safety margin of ~30–100 over the a priori estimate at the default step.
+ACCURACY: dict[tuple[str, str], float] = {
+    ("central", "float64"): 2e-9,
+    ("central", "float32"): 1e-2,
+    ("forward", "float64"): 2e-6,
+    ("forward", "float32"): 1e-1,
+    ("backward", "float64"): 2e-6,
+    ("backward", "float32"): 1e-1,
+    ("richardson", "float64"): 2e-10,
+    ("richardson", "float32"): 1e-2,
+    ("complex", "float64"): 1e-13,
+    ("complex", "float32"): 1e-5,
+}
+
+
+def accuracy(method: str, dtype: DTypeLike) -> float:
+    """The normwise relative accuracy promised for `method` at `dtype` (see :data:`ACCURACY`)."""
+    name = np.dtype(dtype).name
+    return ACCURACY[(method, "float32" if name in ("float16", "float32") else "float64")]
+
+
+# Values of a numgrad function against its JAX twin: a few ulps of the dtype, scaled by the result.
+VALUE_RTOL: dict[str, float] = {"float64": 1e-12, "float32": 2e-5}
+
+
+def value_rtol(dtype: DTypeLike) -> float:
+    return VALUE_RTOL["float32" if np.dtype(dtype).itemsize <= 4 else "float64"]

@@ -1,0 +1,76 @@
+"""Shared input checks: each raises with the function, the argument, what was expected and what came."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+
+def _kind(a: NDArray[Any]) -> str:
+    return f"{a.dtype} array of shape {a.shape}"
+
+
+def as_float_array(x: ArrayLike, func: str, arg: str) -> NDArray[Any]:
+    """`x` as a floating (or complex) array; integers and booleans become float64 (a new array)."""
+    a = np.asarray(x)
+    if a.dtype.kind in "biu":
+        return a.astype(np.float64)
+    if a.dtype.kind not in "fc":
+        raise TypeError(f"{func}: {arg} must be numeric; got {_kind(a)}")
+    return a
+
+
+def real_floating_array(x: ArrayLike, func: str, arg: str) -> NDArray[np.floating[Any]]:
+    """`x` as a real floating array, without conversion: the point at which derivatives are taken."""
+    a = np.asarray(x)
+    if a.dtype.kind in "biu":
+        raise TypeError(
+            f"{func}: {arg} must be a floating array (float32 or float64); got {_kind(a)}. "
+            f"Integer steps are meaningless: pass np.asarray({arg}, dtype=np.float64)"
+        )
+    if a.dtype.kind == "c":
+        raise TypeError(
+            f"{func}: {arg} must be real; got {_kind(a)}. For the complex-step derivative of a real "
+            f"function pass a real {arg} with method='complex'"
+        )
+    if a.dtype.kind != "f":
+        raise TypeError(f"{func}: {arg} must be a floating array (float32 or float64); got {_kind(a)}")
+    return a
+
+
+def callable_arg(f: object, func: str, arg: str = "f") -> Callable[..., Any]:
+    if not callable(f):
+        raise TypeError(f"{func}: {arg} must be callable; got {type(f).__name__}")
+    return f
+
+
+def choice(value: object, allowed: tuple[str, ...], func: str, arg: str) -> str:
+    if not isinstance(value, str) or value not in allowed:
+        raise ValueError(f"{func}: {arg} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
+    return value
+
+
+def positive_int(value: object, func: str, arg: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{func}: {arg} must be a positive integer; got {value!r}")
+    return int(value)
+
+
+def class_labels(t: ArrayLike, num_classes: int, func: str, arg: str = "t") -> NDArray[np.intp]:
+    """Integer class labels in [0, num_classes): float, negative and out-of-range labels are errors."""
+    a = np.asarray(t)
+    if a.dtype.kind not in "iu":
+        raise TypeError(
+            f"{func}: {arg} must hold integer class labels (or one-hot rows of the same shape as the "
+            f"scores); got {_kind(a)}"
+        )
+    bad = np.flatnonzero((a < 0) | (a >= num_classes))
+    if bad.size:
+        pos = bad[0]
+        raise ValueError(
+            f"{func}: labels must lie in [0, {num_classes}); got {a.reshape(-1)[pos]} at position {pos}"
+        )
+    return a.astype(np.intp)

@@ -1,0 +1,36 @@
+"""The `numgrad` command line: argument parsing and dispatch only; each command lives in numgrad.commands."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# name -> module with register(subparsers); modules import their heavy dependencies only when run.
+COMMANDS: dict[str, str] = {
+    "check": "numgrad.commands.check",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="numgrad",
+        description="Numerical gradients you can trust: check, descend, train, bench.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in COMMANDS.values():
+        importlib.import_module(module).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run a numgrad command; returns the process exit code (0 ok, 1 a check failed, 2 bad usage)."""
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
+    code: int = args.run(args)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

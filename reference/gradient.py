@@ -1,0 +1,162 @@
+"""JAX twin of numgrad.gradient: exact derivatives by autodiff, and the same finite differences in JAX.
+
+The finite-difference twins evaluate ``jit(vmap(f))`` over stacks of perturbed points, chosen by the same
+step rule as numgrad (:mod:`numgrad._numerics`), so they run on any JAX device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Executor
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from numgrad import _numerics as nm
+
+__all__ = [
+    "directional_derivative",
+    "exact_gradient",
+    "exact_jacobian",
+    "jacobian",
+    "numerical_diff",
+    "numerical_gradient",
+]
+
+
+def exact_gradient(f: Callable[..., Any], x: ArrayLike) -> NDArray[Any]:
+    """``jax.grad(f)(x)`` as a NumPy array of x's dtype."""
+    xa = np.asarray(x)
+    return np.asarray(jax.grad(f)(jnp.asarray(xa))).astype(xa.dtype)
+
+
+def exact_jacobian(f: Callable[..., Any], x: ArrayLike) -> NDArray[Any]:
+    """``jax.jacrev(f)(x)``: shape ``f(x).shape + x.shape``."""
+    xa = np.asarray(x)
+    return np.asarray(jax.jacrev(f)(jnp.asarray(xa))).astype(xa.dtype)
+
+
+def _vectorized(f: Callable[..., Any], batched: bool) -> Callable[[Any], Any]:
+    return f if batched else jax.jit(jax.vmap(f))
+
+
+def _rows(flat: NDArray[Any], values: NDArray[Any], coords: NDArray[np.intp], shape: tuple[int, ...]) -> Any:
+    stack = jnp.broadcast_to(jnp.asarray(flat), (len(coords), flat.size))
+    return stack.at[jnp.arange(len(coords)), jnp.asarray(coords)].set(jnp.asarray(values)).reshape(-1, *shape)
+
+
+def _evaluate(
+    fv: Callable[[Any], Any],
+    x: NDArray[Any],
+    values: NDArray[Any],
+    coords: NDArray[np.intp],
+    chunk_size: int | None,
+    executor: Executor | None,
+) -> NDArray[Any]:
+    """fv over x with coordinate coords[k] set to values[k], in chunks of rows."""
+    flat = x.reshape(-1).astype(values.dtype)
+    size = chunk_size or max(1, nm.BATCH_BYTES // max(1, flat.nbytes))
+    bounds = [(a, min(a + size, len(coords))) for a in range(0, len(coords), size)]
+
+    def run(a: int, b: int) -> NDArray[Any]:
+        return np.asarray(fv(_rows(flat, values[a:b], coords[a:b], x.shape)))
+
+    if executor is None:
+        parts = [run(a, b) for a, b in bounds]
+    else:
+        parts = [fut.result() for fut in [executor.submit(run, a, b) for a, b in bounds]]
+    return np.concatenate(parts)
+
+
+def _difference(
+    fv: Callable[[Any], Any],
+    x: NDArray[Any],
+    h: Any,
+    method: str,
+    chunk_size: int | None,
+    executor: Executor | None,
+) -> NDArray[np.float64]:
+    """Derivatives along every coordinate, shape (n, *out), by numgrad's stencils and step rule."""
+    x0 = x.reshape(-1).astype(np.float64)
+    n = x0.size
+    every = np.arange(n, dtype=np.intp)
+    if h is not None:
+        steps = np.broadcast_to(np.asarray(h, dtype=np.float64), x.shape).reshape(-1)
+    elif method == "complex":
+        steps = nm.complex_steps(x0)
+    else:
+        probe = nm.probe_points(x0, x.dtype)
+        vals = np.asarray(fv(jnp.asarray(probe.reshape(-1, *x.shape))))
+        steps = nm.steps_from_probe(vals, x0, x.dtype, method)[0]
+    if method == "complex":
+        values = (x0 + 1j * steps).astype(np.result_type(x.dtype, 1j))
+        vals = _evaluate(fv, x, values, every, chunk_size, executor)
+        return np.imag(vals) / steps.reshape(n, *([1] * (vals.ndim - 1)))
+    stencil = nm.STENCILS[method]
+    moved = [c for c in stencil.offsets if c != 0]
+    values = np.concatenate([x0 + c * steps for c in moved]).astype(x.dtype)
+    vals = _evaluate(fv, x, values, np.tile(every, len(moved)), chunk_size, executor).astype(np.float64)
+    by_offset = dict(zip(moved, vals.reshape(len(moved), n, *vals.shape[1:]), strict=True))
+    if 0 in stencil.offsets:
+        by_offset[0] = np.asarray(fv(jnp.asarray(x[None])), dtype=np.float64)[0][None]
+    total = sum(w * by_offset[c] for c, w in zip(stencil.offsets, stencil.weights, strict=True))
+    return np.asarray(total / steps.reshape(n, *([1] * (vals.ndim - 1))))
+
+
+def numerical_gradient(
+    f: Callable[..., Any],
+    x: ArrayLike,
+    *,
+    h: float | ArrayLike | None = None,
+    method: str = "central",
+    batched: bool = False,
+    chunk_size: int | None = None,
+    executor: Executor | None = None,
+) -> NDArray[np.floating[Any]]:
+    """Finite-difference gradient of a JAX-traceable scalar `f`, evaluated as ``jit(vmap(f))``."""
+    xa = np.asarray(x)
+    d = _difference(_vectorized(f, batched), xa, h, method, chunk_size, executor)
+    return d.reshape(xa.shape).astype(xa.dtype)
+
+
+def numerical_diff(
+    f: Callable[..., Any], x: float | ArrayLike, *, h: float | None = None, method: str = "central"
+) -> float:
+    xa = np.asarray(x, dtype=np.asarray(x).dtype if np.asarray(x).dtype.kind == "f" else np.float64)
+    return float(_difference(_vectorized(f, False), xa, h, method, None, None)[0])
+
+
+def jacobian(
+    f: Callable[..., Any],
+    x: ArrayLike,
+    *,
+    h: float | ArrayLike | None = None,
+    method: str = "central",
+    batched: bool = False,
+    chunk_size: int | None = None,
+    executor: Executor | None = None,
+) -> NDArray[np.floating[Any]]:
+    xa = np.asarray(x)
+    d = _difference(_vectorized(f, batched), xa, h, method, chunk_size, executor)  # (n, *out)
+    out_shape = d.shape[1:]
+    return np.moveaxis(d.reshape(xa.size, -1), 0, -1).reshape(*out_shape, *xa.shape).astype(xa.dtype)
+
+
+def directional_derivative(
+    f: Callable[..., Any], x: ArrayLike, v: ArrayLike, *, h: float | None = None, method: str = "central"
+) -> float:
+    xa, va = np.asarray(x), np.asarray(v)
+    base = xa.astype(np.float64)
+    scale = float(np.max(np.abs(va))) / max(1.0, float(np.max(np.abs(base), initial=0.0)))
+    unit = jnp.asarray(va.astype(np.float64) / scale)
+
+    def along(t: Any) -> Any:
+        return f((base + t * unit).astype(jnp.result_type(xa.dtype, t.dtype)))
+
+    return (
+        float(_difference(_vectorized(along, False), np.zeros((), xa.dtype), h, method, None, None)[0])
+        * scale
+    )
