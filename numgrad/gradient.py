@@ -93,11 +93,10 @@ def numerical_diff(
     >>> round(numerical_diff(lambda x: 0.01 * x**2 + 0.1 * x, 5.0), 12)
     0.2
     """
-    x0 = real_floating_array(
-        x if isinstance(x, np.ndarray | float | int) else np.asarray(x), "numerical_diff", "x"
-    )
-    if isinstance(x, float | int) and not isinstance(x, bool):
-        x0 = np.array(float(x))
+    # A Python number is a point on the real line (the book calls numerical_diff(f, 5)); arrays keep
+    # their dtype, so an integer array is still refused.
+    plain = isinstance(x, float | int) and not isinstance(x, bool)
+    x0 = np.array(float(x)) if plain else real_floating_array(x, "numerical_diff", "x")  # type: ignore[arg-type]
     if x0.ndim != 0:
         raise ValueError(
             f"numerical_diff: x must be a scalar; got an array of shape {x0.shape}. "
