@@ -321,35 +321,55 @@ def _shrink_out_of_domain(
     return steps, values, vals, extra
 
 
+def _stencil_at(
+    p: Problem, x0: NDArray[np.float64], f0: Any, coords: NDArray[np.intp], steps: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], int]:
+    """The method's difference quotient for `coords` at `steps` (powers of two: x ± c·h exact)."""
+    stencil = nm.STENCILS[p.method]
+    moved = [c for c in stencil.offsets if c != 0]
+    values = np.concatenate([x0[coords] + c * steps for c in moved]).astype(p.x.dtype)
+    vals = evaluate(p, values, np.tile(coords, len(moved)))
+    _check_finite(p, vals, np.tile(coords, len(moved)), "a refined step")
+    by_offset = dict(zip(moved, vals.astype(np.float64).reshape(len(moved), len(coords)), strict=True))
+    by_offset[0] = np.broadcast_to(np.float64(np.real(f0)), (len(coords),))
+    total = sum(w * by_offset[c] for c, w in zip(stencil.offsets, stencil.weights, strict=True))
+    return np.asarray(total / steps), len(values)
+
+
 def _refine(
-    p: Problem, x0: NDArray[np.float64], h: NDArray[np.float64], deriv: Any, second: Any, f_scale: float
+    p: Problem,
+    x0: NDArray[np.float64],
+    h: NDArray[np.float64],
+    deriv: Any,
+    second: Any,
+    f0: Any,
+    f_scale: float,
 ) -> tuple[Any, int]:
     """Re-measure coordinates with a short length scale at h/2, h/4, ...: each halving gives the Richardson
-    value ``(4·D(h/2) − D(h)) / 3`` (error O(h⁴)) and an error estimate ``|D(h/2) − D(h)|``; a coordinate
+    value ``(2**p·D(h/2) − D(h)) / (2**p − 1)`` and an error estimate ``|D(h/2) − D(h)|``; a coordinate
     keeps the value with the smallest estimate and stops once the change is rounding noise or grows."""
-    active = np.flatnonzero(nm.refine_mask(deriv, second / (h * h), h, p.x.dtype))
+    stencil = nm.STENCILS[p.method]
+    active = np.flatnonzero(nm.refine_mask(p.method, deriv, second / (h * h), h, p.x.dtype))
     out = np.array(deriv, dtype=np.float64)
     best_err = np.full(p.n, np.inf)
     prev, step, extra = out.copy(), h.copy(), 0
+    gain = 2.0**stencil.order
     for _ in range(nm.MAX_REFINE_HALVINGS):
         if active.size == 0:
             break
         step[active] /= 2
-        k = active.size
-        values = np.concatenate([x0[active] + step[active], x0[active] - step[active]]).astype(p.x.dtype)
-        vals = evaluate(p, values, np.tile(active, 2))
-        extra += 2 * k
-        _check_finite(p, vals, np.tile(active, 2), "x ± h/2")
-        moved = values.astype(np.float64) - np.tile(x0[active], 2)
-        d_half = (vals[:k] - vals[k:]) / (moved[:k] - moved[k:])
+        d_half, spent = _stencil_at(p, x0, f0, active, step[active])
+        extra += spent
         change = np.abs(d_half - prev[active])
-        noise = nm.REFINE_NOISE * nm.eps(p.x.dtype) * max(f_scale, 1e-300) / step[active]
+        noise = (
+            nm.REFINE_NOISE * stencil.rounding_gain * nm.eps(p.x.dtype) * max(f_scale, 1e-300) / step[active]
+        )
         score = change + noise  # truncation left in the pair, plus the rounding that halving costs
         better = score < best_err[active]
         take = active[better]
         # a change within rounding noise says there was no truncation to remove: keep the best so far
-        richardson = (4 * d_half[better] - prev[take]) / 3
-        out[take] = np.where(change[better] > noise[better], richardson, out[take])
+        extrapolated = (gain * d_half[better] - prev[take]) / (gain - 1)
+        out[take] = np.where(change[better] > noise[better], extrapolated, out[take])
         best_err[take] = score[better]
         prev[active] = d_half
         active = active[better & (change > noise)]
@@ -400,8 +420,9 @@ def difference(p: Problem, h: object) -> Difference:
         disp = {c: values[i * n : (i + 1) * n].astype(np.float64) - x0 for i, c in enumerate(moved)}
         disp[0] = np.zeros(n)
         deriv = (by_offset[a] - by_offset[b]) / (disp[a] - disp[b]).reshape(shape)
-    if p.method == "central" and not given and f0 is not None and p.out_shape is None:
-        deriv, extra = _refine(p, x0, steps, deriv, by_offset[1] + by_offset[-1] - 2 * f0, f_scale)
+    if {1, -1} <= set(stencil.offsets) and not given and f0 is not None and p.out_shape is None:
+        second = by_offset[1] + by_offset[-1] - 2 * f0
+        deriv, extra = _refine(p, x0, steps, deriv, second, f0, f_scale)
         nfev += extra
     _check_finite(p, deriv, np.arange(n), "the difference quotient")
     return Difference(np.asarray(deriv, dtype=np.float64), steps, f_scale, g_scale, nfev)

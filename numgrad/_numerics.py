@@ -22,14 +22,17 @@ class Stencil:
     order: int
     step_const: float  # C in the step factor (C·|f| / (|g|·L))**(1/(order+1)), see step_factor
     rounding_gain: float  # Σ|weights|: how much the rounding noise of f is amplified (times 1/h)
+    # Leading truncation error for a log-like function of length scale ℓ, in units of |f'|·(h/ℓ)**p: the
+    # stencil's coefficient of f^(p+1)·h**p times p! (the size of log's (p+1)-th derivative).
+    truncation_const: float
 
 
 STENCILS: dict[str, Stencil] = {
-    "central": Stencil((1, -1), (0.5, -0.5), 2, 30.0, 1.0),
-    "forward": Stencil((1, 0), (1.0, -1.0), 1, 10.0, 2.0),
-    "backward": Stencil((0, -1), (1.0, -1.0), 1, 10.0, 2.0),
+    "central": Stencil((1, -1), (0.5, -0.5), 2, 30.0, 1.0, 2 / 6),
+    "forward": Stencil((1, 0), (1.0, -1.0), 1, 10.0, 2.0, 1 / 2),
+    "backward": Stencil((0, -1), (1.0, -1.0), 1, 10.0, 2.0, 1 / 2),
     # Richardson extrapolation of central differences at h and 2h: the 4th-order five-point stencil.
-    "richardson": Stencil((1, -1, 2, -2), (8 / 12, -8 / 12, -1 / 12, 1 / 12), 4, 11.25, 1.5),
+    "richardson": Stencil((1, -1, 2, -2), (8 / 12, -8 / 12, -1 / 12, 1 / 12), 4, 11.25, 1.5, 24 / 30),
 }
 METHODS: tuple[str, ...] = (*STENCILS, "complex")
 
@@ -41,7 +44,7 @@ PROBE_DIRECTIONS = 4  # random directions used to measure the scale of f and its
 CURVATURE_WEIGHT = 0.1  # curvature only guards stationary points (g ≈ 0), where the slope says nothing
 PROBE_SEED = 20_240_601  # the probe's directions are fixed: results are deterministic
 REFINE_FRACTION = 0.05  # central differences predicted worse than this share of the goal are re-measured
-MAX_REFINE_HALVINGS = 4  # at most h/64 when re-measuring a coordinate with a short length scale
+MAX_REFINE_HALVINGS = 10  # at most h/64 when re-measuring a coordinate with a short length scale
 REFINE_NOISE = 8.0  # a change between h and h/2 below this many rounding units is noise, not truncation
 BATCH_BYTES = 64 * 2**20  # memory budget of one stack of perturbed points handed to a batched f
 EXECUTOR_TASKS_PER_WORKER = 4  # chunks per executor worker: enough to balance, few enough to amortise
@@ -130,17 +133,22 @@ def steps_from_probe(
 
 
 def refine_mask(
-    deriv: NDArray[np.float64], curvature: NDArray[np.float64], h: NDArray[np.float64], dtype: DTypeLike
+    method: str,
+    deriv: NDArray[np.float64],
+    curvature: NDArray[np.float64],
+    h: NDArray[np.float64],
+    dtype: DTypeLike,
 ) -> NDArray[np.bool_]:
-    """Coordinates whose central difference may carry truncation error above the accuracy goal.
+    """Coordinates whose difference quotient may carry truncation error above the accuracy goal.
 
-    Models the third derivative as ``curvature² / slope`` (a function whose length scale is
-    ``|slope / curvature|``, as log(y) near 0), so the predicted error is ``h²·curvature²/(6|slope|)``;
-    flagged coordinates are re-measured at h/2 by the engine.
+    Models a function whose length scale is ``ℓ = |slope / curvature|`` (as log(y) near 0), so the
+    predicted error is ``|slope|·(h/ℓ)**p·c_p``; flagged coordinates are re-measured at h/2, h/4, ...
     """
-    goal = REFINE_FRACTION * accuracy("central", dtype) * float(np.max(np.abs(deriv), initial=0.0))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        predicted = h * h * curvature * curvature / (6 * np.abs(deriv))
+    stencil = STENCILS[method]
+    goal = REFINE_FRACTION * accuracy(method, dtype) * float(np.max(np.abs(deriv), initial=0.0))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        slope = np.abs(deriv)
+        predicted = slope * (h * np.abs(curvature) / slope) ** stencil.order * stencil.truncation_const
     return np.asarray(np.nan_to_num(predicted, nan=0.0, posinf=np.inf) > goal)
 
 

@@ -124,8 +124,8 @@ def binary_cross_entropy(y: ArrayLike, t: ArrayLike) -> Any:
 
 
 def hinge_loss(y: ArrayLike, t: ArrayLike) -> Any:
-    """Hinge loss. Same shapes: binary, ``mean(max(0, 1 − t·y))`` with t in {−1, +1}. Scores (N, C)
-    with integer labels (N,): multiclass SVM loss ``Σ_{j≠t} max(0, y_j − y_t + 1) / N``.
+    """Hinge loss. Targets of y's shape in {−1, +1}: binary, ``mean(max(0, 1 − t·y))``. Scores (N, C)
+    with integer labels (N,) or one-hot rows: multiclass SVM loss ``Σ_{j≠t} max(0, y_j − y_t + 1) / N``.
 
     Examples
     --------
@@ -136,11 +136,13 @@ def hinge_loss(y: ArrayLike, t: ArrayLike) -> Any:
     """
     ya = as_float_array(y, "hinge_loss", "y")
     ta = np.asarray(t)
-    if ta.shape == ya.shape and ta.dtype.kind == "f":
-        if not np.all(np.isin(ta, (-1.0, 1.0))):
-            raise ValueError("hinge_loss: binary targets t must be -1 or +1")
+    if ta.shape == ya.shape and np.all(np.isin(ta, (-1, 1))):
         margin = 1 - ta * ya
         return np.mean(np.where(np.real(margin) > 0, margin, 0))
+    if ta.shape == ya.shape and not np.all(np.isin(ta, (0, 1))):
+        raise ValueError(
+            "hinge_loss: t of y's shape must hold binary targets -1/+1 or one-hot rows 0/1; got other values"
+        )
     y2, w = _scores_and_targets(ya, ta, "hinge_loss")
     true_score = np.sum(w * y2, axis=-1, keepdims=True)
     margins = y2 - true_score + 1

@@ -59,7 +59,7 @@ def binary_cross_entropy(y: ArrayLike, t: ArrayLike) -> Any:
 
 def hinge_loss(y: ArrayLike, t: ArrayLike) -> Any:
     ya = _float(y)
-    if np.shape(t) == ya.shape and np.asarray(t).dtype.kind == "f":
+    if np.shape(t) == ya.shape and np.all(np.isin(np.asarray(t), (-1, 1))):
         margin = 1 - _float(t) * ya
         return jnp.mean(jnp.where(jnp.real(margin) > 0, margin, 0))
     y2, w = _weights(ya, t)

@@ -1,0 +1,144 @@
+"""numgrad against its JAX twins: same names and signatures, same values, gradients that agree with jax.grad."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, note
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import numgrad
+import reference
+from numgrad import _numerics as nm
+from numgrad._catalog import CASES, objective
+from numgrad._engine import difference_with_error, make_problem
+from numgrad._twincheck import normwise_error, twins
+
+TWINNED = sorted(
+    m.name for m in pkgutil.iter_modules(reference.__path__) if importlib.util.find_spec(f"numgrad.{m.name}")
+)
+PUBLIC = [
+    (module, name)
+    for module in TWINNED
+    for name in importlib.import_module(f"numgrad.{module}").__all__
+]  # fmt: skip
+ELEMENTWISE = ["identity_function", "relu", "sigmoid", "step_function", "softmax"]
+
+
+def test_every_numgrad_module_with_a_twin_is_known():
+    assert {"functions", "losses", "gradient"} <= set(TWINNED)
+
+
+@pytest.mark.parametrize(("module", "name"), PUBLIC, ids=[f"{m}.{n}" for m, n in PUBLIC])
+def test_twin_exists_with_the_same_signature(module, name):
+    ours = getattr(importlib.import_module(f"numgrad.{module}"), name)
+    theirs = getattr(importlib.import_module(f"reference.{module}"), name, None)
+    assert theirs is not None, f"reference.{module} has no twin of {name}"
+    if callable(ours) and not inspect.isclass(ours):
+        ours_sig, theirs_sig = inspect.signature(ours), inspect.signature(theirs)
+        assert [(p.name, p.kind, p.default) for p in ours_sig.parameters.values()] == [
+            (p.name, p.kind, p.default) for p in theirs_sig.parameters.values()
+        ]
+
+
+def test_top_level_exports_resolve():
+    for name in numgrad.__all__:
+        assert getattr(numgrad, name) is not None
+
+
+# ---------------------------------------------------------------------------------------------------
+# Values
+
+
+@given(
+    x=hnp.arrays(
+        st.sampled_from([np.float64, np.float32]),
+        hnp.array_shapes(min_dims=0, max_dims=4, max_side=5),
+        elements=st.floats(-30, 30, width=32),
+    ),
+    name=st.sampled_from(ELEMENTWISE),
+)
+def test_activation_values_match_twin(x, name):
+    if name == "softmax" and x.ndim == 0:
+        x = x.reshape(1)
+    ours = getattr(numgrad.functions, name)(x)
+    theirs = np.asarray(getattr(reference.functions, name)(x))
+    assert ours.dtype == theirs.dtype == x.dtype
+    np.testing.assert_allclose(ours, theirs, rtol=nm.value_rtol(x.dtype), atol=nm.value_rtol(x.dtype))
+
+
+@st.composite
+def loss_inputs(draw):
+    """A catalog loss case with a drawn batch size (1–512), class count and dtype."""
+    case = draw(st.sampled_from([c for c in CASES if c.module == "losses"]))
+    dtype = draw(st.sampled_from([np.float64, np.float32]))
+    batch = draw(st.integers(1, 512))
+    classes = draw(st.integers(2, 10))
+    seed = draw(st.integers(0, 2**16))
+    note(f"{case.name} {np.dtype(dtype).name} batch={batch} classes={classes} seed={seed}")
+    return case, case.inputs(np.random.default_rng(seed), np.dtype(dtype), batch, classes)
+
+
+@given(loss_inputs())
+def test_loss_values_match_twin(drawn):
+    case, args = drawn
+    ours, theirs = twins(case)
+    mine, ref = np.asarray(ours(*args)), np.asarray(theirs(*args))
+    assert mine.shape == ref.shape == ()
+    assert normwise_error(mine, ref) <= nm.value_rtol(args[0].dtype)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Gradients against jax.grad, every built-in, every method
+
+
+@st.composite
+def gradient_inputs(draw):
+    case = draw(st.sampled_from(CASES))
+    dtype = draw(st.sampled_from([np.float64, np.float32]))
+    batch = draw(st.integers(1, 64))
+    classes = draw(st.integers(2, 10))
+    seed = draw(st.integers(0, 2**16))
+    method = draw(st.sampled_from(nm.METHODS))
+    note(f"{case.name} {np.dtype(dtype).name} batch={batch} classes={classes} seed={seed} {method}")
+    return case, case.inputs(np.random.default_rng(seed), np.dtype(dtype), batch, classes), method
+
+
+@given(gradient_inputs())
+def test_numerical_gradient_agrees_with_jax_grad(drawn):
+    """Within the engine's own error estimate (floored at the dtype's promised accuracy)."""
+    case, args, method = drawn
+    ours, theirs = twins(case)
+    x = np.array(args[0])
+    p = make_problem(
+        "test", objective(ours, case, args, np), x, out_shape=None, method=method, batched=False,
+        chunk_size=None, executor=None,
+    )  # fmt: skip
+    d, estimate = difference_with_error(p, None)
+    exact = np.asarray(jax.grad(objective(theirs, case, args, jnp))(jnp.asarray(x)), dtype=np.float64)
+    error = normwise_error(d.derivative.reshape(x.shape), exact)
+    scale = float(np.max(np.abs(exact), initial=0.0))
+    tolerance = nm.estimated_tolerance(method, x.dtype, float(np.max(estimate, initial=0.0)), scale)
+    note(f"error={error:.3e} tolerance={tolerance:.3e}")
+    assert error <= tolerance
+
+
+@pytest.mark.parametrize("method", nm.METHODS)
+def test_reference_finite_difference_twin_agrees(method):
+    import reference.gradient as rg
+    import reference.losses as rl
+
+    rng = np.random.default_rng(11)
+    z, t = 3 * rng.normal(size=(20, 10)), rng.integers(0, 10, 20)
+    exact = rg.exact_gradient(lambda w: rl.softmax_cross_entropy(w, t), z)
+    fd = rg.numerical_gradient(lambda w: rl.softmax_cross_entropy(w, t), z, method=method)
+    ours = numgrad.numerical_gradient(lambda w: numgrad.softmax_cross_entropy(w, t), z, method=method)
+    assert normwise_error(fd, exact) <= nm.accuracy(method, np.float64)
+    assert normwise_error(ours, exact) <= nm.accuracy(method, np.float64)
