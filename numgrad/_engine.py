@@ -143,6 +143,9 @@ def _as_value(p: Problem, out: object, what: Callable[[], str]) -> NDArray[Any]:
     return a
 
 
+_FAST_RESULTS = (float, np.float64, np.float32)  # results stored without further checks
+
+
 def _call(p: Problem, point: NDArray[Any], what: Callable[[], str]) -> NDArray[Any]:
     try:
         with np.errstate(all="ignore"):
@@ -236,6 +239,7 @@ def _evaluate_in_place(
     """The textbook loop: perturb one element of the caller's array, call f(x), restore it bitwise.
 
     With method='complex' the caller's real array cannot hold ``x + i·h``: a complex copy is perturbed.
+    A plain float result takes a fast path; anything else is validated by `_as_value`.
     """
     vals = np.empty((len(coords), *(p.out_shape or ())), dtype=p.value_dtype)
     if p.method == "complex":
@@ -245,14 +249,23 @@ def _evaluate_in_place(
     else:
         holder, point = p.x, p.x
     unravel = holder.ndim != 1 or holder.size != p.n
-    for k, (j, v) in enumerate(zip(coords.tolist(), values, strict=True)):
-        where = np.unravel_index(j, p.x.shape) if unravel else j
-        original = holder[where]
-        try:
-            holder[where] = v
-            vals[k] = _call(p, point, _describe(p, j))
-        finally:
-            holder[where] = original
+    fast = _FAST_RESULTS if p.out_shape is None and p.method != "complex" else ()
+    f, j = p.f, -1
+    try:
+        with np.errstate(all="ignore"):  # non-finite values are reported by the engine, not as warnings
+            for k, (j, v) in enumerate(zip(coords.tolist(), values, strict=True)):
+                where = np.unravel_index(j, p.x.shape) if unravel else j
+                original = holder[where]
+                try:
+                    holder[where] = v
+                    out = f(point)
+                finally:
+                    holder[where] = original
+                vals[k] = out if type(out) in fast else _as_value(p, out, _describe(p, j))
+    except Exception as exc:
+        if not getattr(exc, "__notes__", None):
+            exc.add_note(f"{p.func}: raised by f at x perturbed at index {p.index(j)}")
+        raise
     return vals
 
 
@@ -349,7 +362,12 @@ def _refine(
     value ``(2**p·D(h/2) − D(h)) / (2**p − 1)`` and an error estimate ``|D(h/2) − D(h)|``; a coordinate
     keeps the value with the smallest estimate and stops once the change is rounding noise or grows."""
     stencil = nm.STENCILS[p.method]
-    active = np.flatnonzero(nm.refine_mask(p.method, deriv, second / (h * h), h, p.x.dtype))
+    predicted, goal = nm.predicted_truncation(p.method, deriv, second / (h * h), h, p.x.dtype)
+    flagged = np.flatnonzero(predicted > goal)
+    flagged = flagged[np.argsort(-predicted[flagged], kind="stable")]
+    # The worst-predicted coordinates go first: if none of them shows truncation, the model over-predicts
+    # for this f (a quadratic, say) and the rest are left alone.
+    active, waiting = flagged[: nm.REFINE_SAMPLE], flagged[nm.REFINE_SAMPLE :]
     out = np.array(deriv, dtype=np.float64)
     best_err = np.full(p.n, np.inf)
     prev, step, extra = out.copy(), h.copy(), 0
@@ -372,7 +390,11 @@ def _refine(
         out[take] = np.where(change[better] > noise[better], extrapolated, out[take])
         best_err[take] = score[better]
         prev[active] = d_half
-        active = active[better & (change > noise)]
+        truncated = change > noise
+        if waiting.size and truncated.any():
+            active, waiting = np.concatenate([active[better & truncated], waiting]), waiting[:0]
+        else:
+            active = active[better & truncated]
     return out, extra
 
 

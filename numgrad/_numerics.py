@@ -6,6 +6,7 @@ and float64 get the right numbers without per-call magic.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,10 +44,11 @@ MAX_STEP_SHRINKS = 8  # a chosen step whose points leave f's domain is quartered
 PROBE_DIRECTIONS = 4  # random directions used to measure the scale of f and its gradient
 CURVATURE_WEIGHT = 0.1  # curvature only guards stationary points (g ≈ 0), where the slope says nothing
 PROBE_SEED = 20_240_601  # the probe's directions are fixed: results are deterministic
-REFINE_FRACTION = 0.05  # central differences predicted worse than this share of the goal are re-measured
+REFINE_FRACTION = 0.05  # difference quotients predicted worse than this share of the goal are re-measured
+REFINE_SAMPLE = 4  # the worst-predicted coordinates tried first; if none shows truncation, stop there
 MAX_REFINE_HALVINGS = 10  # at most h/64 when re-measuring a coordinate with a short length scale
 REFINE_NOISE = 8.0  # a change between h and h/2 below this many rounding units is noise, not truncation
-BATCH_BYTES = 64 * 2**20  # memory budget of one stack of perturbed points handed to a batched f
+BATCH_BYTES = 4 * 2**20  # memory budget of one stack of perturbed points handed to a batched f
 EXECUTOR_TASKS_PER_WORKER = 4  # chunks per executor worker: enough to balance, few enough to amortise
 
 
@@ -91,13 +93,15 @@ def probe_points(x0: NDArray[np.float64], dtype: DTypeLike) -> NDArray[Any]:
     z are the coordinates (times sqrt(n)) when n is small, else fixed-seed Gaussian vectors; s is a
     third of the central base step, so the probe stays as close to x as the difference points do.
     """
-    n = x0.size
-    if n <= PROBE_DIRECTIONS:
-        z = np.sqrt(n) * np.eye(n)
-    else:
-        z = np.random.default_rng(PROBE_SEED).standard_normal((PROBE_DIRECTIONS, n))
-    delta = probe_scale(dtype) * np.maximum(1.0, np.abs(x0)) * z
+    delta = probe_scale(dtype) * np.maximum(1.0, np.abs(x0)) * _probe_directions(x0.size)
     return np.concatenate([x0[None], x0 + delta, x0 - delta]).astype(dtype)
+
+
+@functools.lru_cache(maxsize=32)
+def _probe_directions(n: int) -> NDArray[np.float64]:
+    if n <= PROBE_DIRECTIONS:
+        return np.sqrt(n) * np.eye(n)
+    return np.random.default_rng(PROBE_SEED).standard_normal((PROBE_DIRECTIONS, n))
 
 
 def probe_scale(dtype: DTypeLike) -> float:
@@ -132,24 +136,24 @@ def steps_from_probe(
     return np.exp2(np.round(np.log2(h))), f_scale, variation  # powers of two: x ± c·h exact
 
 
-def refine_mask(
+def predicted_truncation(
     method: str,
     deriv: NDArray[np.float64],
     curvature: NDArray[np.float64],
     h: NDArray[np.float64],
     dtype: DTypeLike,
-) -> NDArray[np.bool_]:
-    """Coordinates whose difference quotient may carry truncation error above the accuracy goal.
+) -> tuple[NDArray[np.float64], float]:
+    """Predicted truncation error of each difference quotient, and the goal it is compared with.
 
     Models a function whose length scale is ``ℓ = |slope / curvature|`` (as log(y) near 0), so the
-    predicted error is ``|slope|·(h/ℓ)**p·c_p``; flagged coordinates are re-measured at h/2, h/4, ...
+    predicted error is ``|slope|·(h/ℓ)**p·c_p``. Coordinates above the goal are re-measured at h/2, ...
     """
     stencil = STENCILS[method]
     goal = REFINE_FRACTION * accuracy(method, dtype) * float(np.max(np.abs(deriv), initial=0.0))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         slope = np.abs(deriv)
         predicted = slope * (h * np.abs(curvature) / slope) ** stencil.order * stencil.truncation_const
-    return np.asarray(np.nan_to_num(predicted, nan=0.0, posinf=np.inf) > goal)
+    return np.nan_to_num(predicted, nan=0.0, posinf=np.inf), goal
 
 
 def complex_steps(x0: NDArray[np.float64]) -> NDArray[np.float64]:
