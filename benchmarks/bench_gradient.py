@@ -20,10 +20,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _harness import machine_info, median_seconds, print_table  # noqa: E402
-from textbook import textbook_numerical_gradient  # noqa: E402
+from _harness import machine_info, median_seconds, print_table
+from textbook import textbook_numerical_gradient
 
-import numgrad  # noqa: E402
+import numgrad
 
 
 def sce_batched(t: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:

@@ -100,7 +100,7 @@ def probe_points(x0: NDArray[np.float64], dtype: DTypeLike) -> NDArray[Any]:
 @functools.lru_cache(maxsize=32)
 def _probe_directions(n: int) -> NDArray[np.float64]:
     if n <= PROBE_DIRECTIONS:
-        return np.sqrt(n) * np.eye(n)
+        return np.asarray(np.sqrt(n) * np.eye(n))
     return np.random.default_rng(PROBE_SEED).standard_normal((PROBE_DIRECTIONS, n))
 
 
