@@ -1,0 +1,343 @@
+"""Speed and accuracy of gradient methods side by side, measured in one run (`numgrad bench`).
+
+Every row times one method on one workload and reports the median time, the ratio to the textbook loop
+(how many times faster), the ratio to ``jax.grad`` under ``jit`` (how many times slower than autodiff),
+the normwise relative error ``max|g − g_jax| / max|g_jax|``, and the number of points at which f was
+evaluated. Ratios are taken within the run, never across runs: this machine is shared and noisy.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from numgrad.gradient import numerical_gradient
+from numgrad.losses import mean_squared_error, softmax_cross_entropy
+
+__all__ = [
+    "BenchRow",
+    "Workload",
+    "machine_info",
+    "methods",
+    "run_benchmarks",
+    "textbook_gradient",
+    "workloads",
+]
+
+Array = NDArray[np.float64]
+TIME_BUDGET = 0.25  # seconds of repeated calls per timing sample (fast calls loop until this has passed)
+REPEATS = 3  # timing samples per row; the median is reported
+SCIPY_MAX_N = 2000  # scipy.differentiate stacks n×n×k points: beyond this it needs gigabytes
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A gradient problem in three spellings: NumPy scalar, NumPy batched (k, *x.shape) -> (k,), JAX."""
+
+    name: str
+    family: str
+    x: Array
+    f: Callable[[Array], Any]
+    batched: Callable[[Array], Array]
+    jax_f: Callable[[Any], Any]
+
+    @property
+    def n(self) -> int:
+        return int(self.x.size)
+
+
+@dataclass(frozen=True)
+class BenchRow:
+    workload: str
+    family: str
+    n: int
+    method: str
+    seconds: float  # median wall time of one gradient
+    vs_textbook: float  # textbook time / this time (higher is faster)
+    vs_jax: float  # this time / jax.grad time (how many times slower than autodiff)
+    error: float  # normwise relative error against jax.grad
+    nfev: int  # points at which f was evaluated
+    note: str = field(default="")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def textbook_gradient(f: Callable[[Array], Any], x: Array) -> Array:
+    """The book's numerical_gradient as printed: element by element, in place, h = 1e-4 (the baseline)."""
+    h = 1e-4
+    grad = np.zeros_like(x)
+    it = np.nditer(x, flags=["multi_index"], op_flags=[["readwrite"]])  # type: ignore[list-item]
+    while not it.finished:
+        idx = it.multi_index
+        tmp_val = x[idx]
+        x[idx] = float(tmp_val) + h
+        fxh1 = f(x)
+        x[idx] = tmp_val - h
+        fxh2 = f(x)
+        grad[idx] = (fxh1 - fxh2) / (2 * h)
+        x[idx] = tmp_val
+        it.iternext()
+    return grad
+
+
+# --------------------------------------------------------------------------------------------------
+# Workloads
+
+
+def _book(_: int) -> Workload:
+    import jax.numpy as jnp
+
+    return Workload(
+        "book x0²+x1²", "book", np.array([3.0, 4.0]),
+        lambda x: x[0] ** 2 + x[1] ** 2,
+        lambda s: s[:, 0] ** 2 + s[:, 1] ** 2,
+        lambda x: jnp.sum(x**2),
+    )  # fmt: skip
+
+
+def _softmax_ce(batch: int) -> Workload:
+    import reference.losses as rl
+
+    rng = np.random.default_rng(batch)
+    z, t = 3 * rng.standard_normal((batch, 10)), rng.integers(0, 10, batch)
+    rows = np.arange(batch)
+
+    def stacked(s: Array) -> Array:
+        shifted = s - s.max(axis=-1, keepdims=True)
+        log_prob = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+        return np.asarray(-log_prob[:, rows, t].mean(axis=-1))
+
+    return Workload(
+        f"softmax-CE ({batch},10)", "softmax-ce", z,
+        lambda w: softmax_cross_entropy(w, t), stacked, lambda w: rl.softmax_cross_entropy(w, t),
+    )  # fmt: skip
+
+
+def _mse(batch: int) -> Workload:
+    import reference.losses as rl
+
+    rng = np.random.default_rng(batch + 1)
+    y, t = rng.random((batch, 10)), rng.random((batch, 10))
+    return Workload(
+        f"MSE ({batch},10)", "mse", y,
+        lambda w: mean_squared_error(w, t),
+        lambda s: 0.5 * ((s - t) ** 2).reshape(len(s), -1).sum(axis=1),
+        lambda w: rl.mean_squared_error(w, t),
+    )  # fmt: skip
+
+
+def _smooth(n: int) -> Workload:
+    """A smooth function with coupling: Σ log(1 + x_i²) + (Σ x_i / n)² (every f costs O(n))."""
+    import jax.numpy as jnp
+
+    x = np.random.default_rng(n).standard_normal(n)
+
+    def stacked(s: Array) -> Array:
+        return np.asarray(np.log1p(s**2).sum(axis=1) + (s.sum(axis=1) / n) ** 2)
+
+    return Workload(
+        f"smooth n={n}", "scaling", x,
+        lambda v: float(np.log1p(v**2).sum() + (v.sum() / n) ** 2), stacked,
+        lambda v: jnp.sum(jnp.log1p(v**2)) + (jnp.sum(v) / n) ** 2,
+    )  # fmt: skip
+
+
+QUICK = (
+    ("book", 0),
+    ("softmax-ce", 10),
+    ("softmax-ce", 100),
+    ("mse", 100),
+    ("scaling", 100),
+    ("scaling", 1000),
+)
+FULL = (
+    ("book", 0), ("softmax-ce", 1), ("softmax-ce", 10), ("softmax-ce", 100), ("softmax-ce", 1000),
+    ("mse", 100), ("scaling", 10), ("scaling", 100), ("scaling", 1000), ("scaling", 10000),
+)  # fmt: skip
+FACTORIES: dict[str, Callable[[int], Workload]] = {
+    "book": _book, "softmax-ce": _softmax_ce, "mse": _mse, "scaling": _smooth,
+}  # fmt: skip
+
+
+def workloads(*, full: bool = False, families: tuple[str, ...] | None = None) -> list[Workload]:
+    """The quick subset (under a minute with every method) or everything, optionally by family."""
+    chosen = FULL if full else QUICK
+    return [FACTORIES[fam](size) for fam, size in chosen if families is None or fam in families]
+
+
+# --------------------------------------------------------------------------------------------------
+# Methods: each returns (gradient, points evaluated)
+
+
+class _Counted:
+    """Wraps f to count the points it is evaluated at (one per call, or the stack length if batched)."""
+
+    def __init__(self, f: Callable[[Any], Any], batched: bool) -> None:
+        self.f, self.batched, self.points = f, batched, 0
+
+    def __call__(self, x: Any) -> Any:
+        self.points += len(x) if self.batched else 1
+        return self.f(x)
+
+
+def _scipy_jacobian(w: Workload) -> tuple[Array, int]:
+    from scipy.differentiate import jacobian
+
+    count = _Counted(w.batched, True)
+
+    def vectorized(xi: Array) -> Array:  # scipy passes (n, *k): points along axis 0
+        rest = xi.shape[1:]
+        points = np.moveaxis(xi.reshape(w.n, -1), 0, -1).reshape(-1, *w.x.shape)
+        return np.asarray(count(points)).reshape(rest)
+
+    res = jacobian(vectorized, w.x.reshape(-1))
+    return np.asarray(res.df).reshape(w.x.shape), count.points
+
+
+def _approx_fprime(w: Workload) -> tuple[Array, int]:
+    from scipy.optimize import approx_fprime
+
+    count = _Counted(lambda v: w.f(v.reshape(w.x.shape)), False)
+    return np.asarray(approx_fprime(w.x.reshape(-1), count)).reshape(w.x.shape), count.points
+
+
+def _numgrad(batched: bool, **options: Any) -> Callable[[Workload], tuple[Array, int]]:
+    def run(w: Workload) -> tuple[Array, int]:
+        count = _Counted(w.batched if batched else w.f, batched)
+        g = numerical_gradient(count, w.x.copy(), batched=batched, **options)
+        return np.asarray(g, dtype=np.float64), count.points
+
+    return run
+
+
+def _textbook(w: Workload) -> tuple[Array, int]:
+    count = _Counted(w.f, False)
+    return textbook_gradient(count, w.x.copy()), count.points
+
+
+def _bound(w: Workload) -> tuple[Array, int]:
+    """The 2n points of a central difference in one batched call: what every FD method must pay."""
+    stack = _bound_stacks.get(id(w))
+    if stack is None:
+        n = w.n
+        flat = np.repeat(w.x.reshape(1, -1), 2 * n, axis=0)
+        idx = np.arange(n)
+        flat[idx, idx] += 1e-4
+        flat[n + idx, idx] -= 1e-4
+        stack = _bound_stacks[id(w)] = flat.reshape(2 * n, *w.x.shape)
+    vals = w.batched(stack)
+    return np.asarray((vals[: w.n] - vals[w.n :]) / 2e-4).reshape(w.x.shape), len(stack)
+
+
+_bound_stacks: dict[int, Array] = {}
+
+
+def methods() -> dict[str, Callable[[Workload], tuple[Array, int]]]:
+    """Name -> method. The textbook loop is the baseline; jax.grad (jit) the autodiff floor."""
+    return {
+        "textbook loop": _textbook,
+        "numgrad element-by-element": _numgrad(False),
+        "numgrad batched": _numgrad(True),
+        "numgrad batched richardson": _numgrad(True, method="richardson"),
+        "bound: 2n evals in 1 call": _bound,
+        "scipy.differentiate.jacobian": _scipy_jacobian,
+        "scipy.optimize.approx_fprime": _approx_fprime,
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# Measuring
+
+
+def _median_seconds(run: Callable[[], Any], repeats: int) -> float:
+    samples = []
+    for _ in range(repeats):
+        loops, start = 0, time.perf_counter()
+        while True:
+            run()
+            loops += 1
+            elapsed = time.perf_counter() - start
+            if elapsed >= TIME_BUDGET:
+                break
+        samples.append(elapsed / loops)
+    return statistics.median(samples)
+
+
+def _jax_rows(w: Workload, repeats: int) -> tuple[Array, float, list[tuple[str, Array, float, int, str]]]:
+    """jax.grad under jit (compile time apart) and the JAX finite-difference twin."""
+    import jax
+
+    import reference.gradient as rg
+
+    x = jax.numpy.asarray(w.x)
+    grad = jax.jit(jax.grad(w.jax_f))
+    start = time.perf_counter()
+    exact = np.asarray(grad(x).block_until_ready(), dtype=np.float64)
+    compile_s = time.perf_counter() - start
+    t_grad = _median_seconds(lambda: grad(x).block_until_ready(), repeats)
+    fd = rg.numerical_gradient(w.jax_f, w.x)
+    t_fd = _median_seconds(lambda: rg.numerical_gradient(w.jax_f, w.x), repeats)
+    rows = [
+        ("jax.grad (jit)", exact, t_grad, 0, f"compile {compile_s * 1e3:.0f} ms, not included"),
+        ("JAX finite-difference twin", np.asarray(fd, dtype=np.float64), t_fd, 2 * w.n, "jit(vmap(f))"),
+    ]
+    return exact, t_grad, rows
+
+
+def _error(g: Array, exact: Array) -> float:
+    scale = float(np.max(np.abs(exact), initial=0.0))
+    diff = float(np.max(np.abs(np.asarray(g, np.float64) - exact), initial=0.0))
+    return diff / scale if scale > 0 else diff
+
+
+def run_benchmarks(
+    *, full: bool = False, families: tuple[str, ...] | None = None, repeats: int = REPEATS
+) -> Iterator[BenchRow]:
+    """Yield rows workload by workload (for progress display)."""
+    import reference  # noqa: F401  (float64 in JAX)
+
+    for w in workloads(full=full, families=families):
+        exact, t_jax, jax_rows = _jax_rows(w, repeats)
+        timed: list[tuple[str, Array, float, int, str]] = []
+        for name, method in methods().items():
+            if name.startswith("scipy.differentiate") and w.n > SCIPY_MAX_N:
+                continue
+            g, points = method(w)
+            seconds = _median_seconds(functools.partial(method, w), repeats)
+            timed.append((name, g, seconds, points, ""))
+        timed += jax_rows
+        t_book = next(t for name, _, t, _, _ in timed if name == "textbook loop")
+        for name, g, t, points, note in timed:
+            yield BenchRow(
+                w.name, w.family, w.n, name, t, t_book / t, t / t_jax, _error(g, exact), points, note
+            )
+
+
+def machine_info() -> str:
+    """CPU, cores, NumPy and its BLAS, for the header of every benchmark table."""
+    config: Any = np.show_config(mode="dicts")
+    blas_info = config.get("Build Dependencies", {}).get("blas", {})
+    blas = f"BLAS {blas_info.get('name', 'unknown')} {blas_info.get('version', '')}".strip()
+    cpu = platform.processor() or platform.machine()
+    return (
+        f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, NumPy {np.__version__}, {blas}"
+    )
+
+
+def scaling_exponent(rows: list[BenchRow], method: str) -> float:
+    """Least-squares slope of log(time) against log(n) over the scaling family, for one method."""
+    pts = [(r.n, r.seconds) for r in rows if r.family == "scaling" and r.method == method]
+    if len(pts) < 2:
+        return float("nan")
+    n, t = np.log([p[0] for p in pts]), np.log([p[1] for p in pts])
+    return float(np.polyfit(n, t, 1)[0])
