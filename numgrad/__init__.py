@@ -11,11 +11,14 @@ from numgrad.losses import (
     softmax_cross_entropy,
     sum_squared_error,
 )
+from numgrad.optimize import DescentResult, gradient_descent
 
 __all__ = [
+    "DescentResult",
     "binary_cross_entropy",
     "cross_entropy_error",
     "directional_derivative",
+    "gradient_descent",
     "hinge_loss",
     "huber_loss",
     "identity_function",

@@ -188,3 +188,27 @@ VALUE_RTOL: dict[str, float] = {"float64": 1e-12, "float32": 2e-5}
 
 def value_rtol(dtype: DTypeLike) -> float:
     return VALUE_RTOL["float32" if np.dtype(dtype).itemsize <= 4 else "float64"]
+
+
+# --------------------------------------------------------------------------------------------------
+# Gradient descent (numgrad.optimize)
+
+# f rising this many times max(1, |f(x0)|) above f(x0) is divergence: a fixed-rate descent that has
+# climbed a million-fold has left the basin (lr = 10 on the book's x0² + x1² gets there at step 3).
+DIVERGENCE_RISE = 1e6
+# Path of numgrad's descent against its JAX twin: each step's gradient error is at most the method's
+# accuracy times the step, and a contracting descent does not amplify it, so the paths differ by at most
+# accuracy · sqrt(n) · (length of the path); this safety factor covers rounding in the steps themselves.
+DESCENT_PATH_SAFETY = 10.0
+
+
+def settled_step_rtol(dtype: DTypeLike) -> float:
+    """Without `tol`, a descent whose last step is below this fraction of its first has settled:
+    sqrt(eps), the relative change below which an iterate's leading half of digits no longer moves."""
+    return float(np.sqrt(eps(dtype)))
+
+
+def descent_path_tolerance(method: str, dtype: DTypeLike, n: int, path_length: float) -> float:
+    """Largest coordinate difference expected between two descents from the same start whose gradients
+    differ by the accuracy of `method` (see :data:`DESCENT_PATH_SAFETY`)."""
+    return DESCENT_PATH_SAFETY * accuracy(method, dtype) * float(np.sqrt(n)) * path_length

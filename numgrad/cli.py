@@ -10,6 +10,7 @@ from collections.abc import Sequence
 # name -> module with register(subparsers); modules import their heavy dependencies only when run.
 COMMANDS: dict[str, str] = {
     "check": "numgrad.commands.check",
+    "descend": "numgrad.commands.descend",
     "bench": "numgrad.commands.bench",
 }
 

@@ -1,0 +1,162 @@
+"""`numgrad descend`: the learning-rate study of chapter 4 — gradient descent at several rates, a table of
+how each ended, and optionally the picture (contours, −∇f arrows, the paths)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from typing import Any
+
+BOOK_STEP = 1e-4  # the book's h: the default, so the printed numbers reproduce digit for digit
+DEFAULT_LRS = (0.1,)  # for MODULE:FUNC: the book's rate that converges
+DEFAULT_STEPS = 100  # for MODULE:FUNC: the book's number of steps
+SHOWN_COORDINATES = 4  # final points with more coordinates are shortened in the table
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "descend",
+        help="gradient descent at several learning rates, with the picture",
+        description="Run gradient descent from one start at several learning rates and print how each "
+        "ended. The defaults are the book's: f = x0² + x1² from (-3, 4), 100 steps, lr = 0.1, 10, 1e-10.",
+    )
+    p.add_argument(
+        "--function", default="book", metavar="NAME|MODULE:FUNC",
+        help="book (x0² + x1²), elongated (x0²/20 + x1²), rosenbrock, or MODULE:FUNC (default book)",
+    )  # fmt: skip
+    p.add_argument("--start", type=float, nargs="+", metavar="X", help="starting point, e.g. --start -3 4")
+    p.add_argument(
+        "--lr", type=float, nargs="+", metavar="LR", help="learning rates (default: the function's)"
+    )
+    p.add_argument("--steps", type=int, metavar="N", help="steps per run (default: the function's; book 100)")
+    p.add_argument(
+        "--h", type=_step, default=BOOK_STEP, metavar="H|auto",
+        help="step of the numerical gradient (default 1e-4, the book's; auto: numgrad chooses)",
+    )  # fmt: skip
+    p.add_argument("--tol", type=float, help="stop a run once a step is shorter than this")
+    p.add_argument("--plot", metavar="PATH", help="write the picture to this PNG (2-D functions)")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.set_defaults(run=run)
+
+
+def _step(text: str) -> float | None:
+    if text == "auto":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'auto'; got {text!r}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from numgrad.optimize import gradient_descent
+
+    try:
+        name, f, formula, classic = _function(args.function)
+        start = np.array(args.start if args.start is not None else classic.start if classic else ())
+        if start.size == 0:
+            raise ValueError(f"--start is needed for --function {name}")
+        if classic and start.size != len(classic.start):
+            raise ValueError(
+                f"{name} is a function of {len(classic.start)} variables; --start has {start.size}"
+            )
+        if args.plot and start.size != 2:
+            raise ValueError(f"--plot draws functions of two variables; the start has {start.size}")
+        lrs = args.lr or (classic.lrs if classic else DEFAULT_LRS)
+        steps = args.steps if args.steps is not None else classic.steps if classic else DEFAULT_STEPS
+        runs = [(lr, gradient_descent(f, start, lr, steps, h=args.h, tol=args.tol)) for lr in lrs]
+    except (ValueError, TypeError, ImportError, AttributeError) as exc:
+        print(f"numgrad descend: {exc}", file=sys.stderr)
+        return 2
+    title = f"Gradient descent on f = {formula} from {_point(start)}"
+    if args.plot:
+        from numgrad._descent_plot import descent_figure
+
+        try:
+            descent_figure(
+                f, runs, args.plot, title=title, h=args.h,
+                window=classic.window if classic else None, minimum=classic.minimum if classic else None,
+            )  # fmt: skip
+        except OSError as exc:
+            print(f"numgrad descend: cannot write the picture: {exc}", file=sys.stderr)
+            return 2
+    if args.json:
+        print(json.dumps(_report(name, formula, start, steps, args, runs), indent=2))
+    else:
+        own = classic is not None and args.lr is None and args.start is None  # the lesson's own runs
+        _table(title, steps, args, runs, classic.lesson if own else None)
+    return 0
+
+
+def _function(spec: str) -> tuple[str, Any, str, Any]:
+    """(name, f, formula, Classic or None) for a classic's name or MODULE:FUNC."""
+    import importlib
+
+    from numgrad._classics import CLASSICS
+
+    if spec in CLASSICS:
+        c = CLASSICS[spec]
+        return spec, c.f, c.formula, c
+    module, sep, attr = spec.partition(":")
+    if not sep or not module or not attr:
+        raise ValueError(f"--function must be one of {', '.join(CLASSICS)} or MODULE:FUNC; got {spec!r}")
+    f = getattr(importlib.import_module(module), attr)
+    if not callable(f):
+        raise TypeError(f"--function {spec} is not callable")
+    return spec, f, spec, None
+
+
+def _point(x: Any) -> str:
+    vals = [f"{v:.8g}" for v in x.reshape(-1)[:SHOWN_COORDINATES].tolist()]
+    more = ", …" if x.size > SHOWN_COORDINATES else ""
+    return f"({', '.join(vals)}{more})"
+
+
+def _finite(v: float) -> float | None:
+    return v if math.isfinite(v) else None
+
+
+def _report(name: str, formula: str, start: Any, steps: int, args: Any, runs: Any) -> dict[str, Any]:
+    return {
+        "function": name,
+        "formula": formula,
+        "start": start.tolist(),
+        "step_num": steps,
+        "h": args.h,
+        "tol": args.tol,
+        "plot": args.plot,
+        "runs": [
+            {
+                "lr": lr,
+                "x": [_finite(v) for v in r.x.reshape(-1).tolist()],
+                "f": _finite(float(r.values[-1])),
+                "status": r.status,
+                "steps": r.steps,
+            }
+            for lr, r in runs
+        ],
+    }
+
+
+def _table(title: str, steps: int, args: Any, runs: Any, lesson: str | None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    colour = {"converged": "green", "max_steps": "yellow", "diverged": "red"}
+    h = "auto" if args.h is None else f"{args.h:g}"
+    table = Table(title=title, caption=f"at most {steps} steps each, numerical gradient with h = {h}")
+    for col in ("lr", "final x", "f(final x)", "status", "steps"):
+        table.add_column(col, justify="left" if col in ("final x", "status") else "right")
+    for lr, r in runs:
+        status = f"[{colour[r.status]}]{r.status}[/]"
+        table.add_row(f"{lr:g}", _point(r.x), f"{r.values[-1]:.8g}", status, str(r.steps))
+    console = Console()
+    console.print(table)
+    if lesson:
+        console.print(lesson)
+    if args.plot:
+        console.print(f"picture written to {args.plot}")

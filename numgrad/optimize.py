@@ -1,0 +1,241 @@
+"""Gradient descent of chapter 4, made watchable: the path, the values, and how the run ended.
+
+The book's ``gradient_descent`` overwrites ``init_x`` and returns only the last point; here the caller's
+array is never touched, every point and value is recorded, and a run that blows up stops at the first
+non-finite or exploding value with ``status="diverged"`` instead of spilling overflow warnings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from numgrad import _numerics as nm
+from numgrad._validate import as_float_array, callable_arg, positive_int
+from numgrad.gradient import numerical_gradient
+
+__all__ = ["DescentResult", "gradient_descent"]
+
+DEFAULT_LR = 0.01  # the book's default learning rate
+DEFAULT_STEP_NUM = 100  # the book's default number of steps
+
+
+@dataclass(frozen=True)
+class DescentResult:
+    """How a gradient descent went; the same fields whatever the options.
+
+    Attributes
+    ----------
+    x : ndarray of init_x's shape
+        The final point (a new array; ``path[-1]``).
+    path : ndarray, shape (steps + 1, *x.shape)
+        Every point visited, the starting point first.
+    values : ndarray of float64, shape (steps + 1,)
+        ``f`` along the path.
+    status : {"converged", "max_steps", "diverged"}
+        "converged": a step was shorter than `tol` (without `tol`: the last step of the full run was
+        under sqrt(eps) of the first); "diverged": the last value is non-finite or exploded, or the
+        gradient at the last point was non-finite; "max_steps": otherwise.
+    steps : int
+        Steps taken.
+    """
+
+    x: NDArray[np.floating[Any]]
+    path: NDArray[np.floating[Any]]
+    values: NDArray[np.float64]
+    status: str
+    steps: int
+
+
+def gradient_descent(
+    f: Callable[..., Any],
+    init_x: ArrayLike,
+    lr: float = DEFAULT_LR,
+    step_num: int = DEFAULT_STEP_NUM,
+    *,
+    grad: Callable[..., Any] | None = None,
+    h: float | ArrayLike | None = None,
+    tol: float | None = None,
+) -> DescentResult:
+    """Minimise `f` by ``x ← x − lr·∇f(x)`` from `init_x`, recording the path.
+
+    Parameters
+    ----------
+    f : callable
+        ``f(x) -> scalar`` for x of init_x's shape.
+    init_x : array_like, any shape
+        The start; never modified. Integers become a float64 copy.
+    lr : float
+        Learning rate, positive.
+    step_num : int
+        Most steps to take, positive.
+    grad : callable, optional
+        ``grad(x) -> array of x's shape``; default: :func:`numgrad.numerical_gradient` of `f`.
+    h : float or array of x's shape, optional
+        Step of the numerical gradient (``h=1e-4`` is the book's formula); only without `grad`.
+    tol : float, optional
+        Stop (``"converged"``) at the first step shorter than this (Euclidean norm). Without it every
+        step is taken, as in the book.
+
+    Returns
+    -------
+    DescentResult
+        ``x``, ``path`` (steps + 1, *x.shape), ``values`` (steps + 1,), ``status``, ``steps``.
+
+    Raises
+    ------
+    TypeError
+        If `f` or `grad` is not callable, `init_x` is not real, or `f` does not return a real number.
+    ValueError
+        If `lr`, `step_num` or `tol` is not positive, `init_x` or ``f(init_x)`` is not finite, `h` is
+        given with `grad`, or `grad` returns the wrong shape.
+
+    Examples
+    --------
+    >>> r = gradient_descent(lambda x: x[0]**2 + x[1]**2, [-3.0, 4.0], lr=0.1, h=1e-4)
+    >>> r.x.tolist(), r.status, r.path.shape
+    ([-6.111107928998789e-10, 8.148143905314271e-10], 'converged', (101, 2))
+    """
+    x0, lr, step_num, tol = _validate(f, init_x, lr, step_num, grad, h, tol)
+    gradient = _gradient_function(f, grad, h, x0.shape)
+    f0 = _start_value(f, x0)
+    path, values = [x0], [f0]
+    status = None
+    with np.errstate(all="ignore"):  # overflow is reported as status="diverged", not as warnings
+        while status is None and len(path) <= step_num:
+            g = gradient(path[-1])
+            if g is None:
+                status = "diverged"
+                break
+            x_new = np.asarray(path[-1] - lr * g, dtype=x0.dtype)
+            path.append(x_new)
+            values.append(_value(f, x_new))
+            status = _step_verdict(f0, path[-2], x_new, values[-1], tol)
+    trail = np.stack(path)
+    return DescentResult(
+        x=trail[-1].copy(),
+        path=trail,
+        values=np.asarray(values, dtype=np.float64),
+        status=status or _final_status(trail, tol),
+        steps=len(path) - 1,
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# The decisions (shared with the JAX twin, so both stop at the same step)
+
+
+def _step_verdict(
+    f0: float, x_old: NDArray[Any], x_new: NDArray[Any], f_new: float, tol: float | None
+) -> str | None:
+    """How the step to `x_new` ends the run: "diverged", "converged" (shorter than `tol`) or None."""
+    if not (np.isfinite(f_new) and np.all(np.isfinite(x_new))):
+        return "diverged"
+    if f_new - f0 > nm.DIVERGENCE_RISE * max(1.0, abs(f0)):
+        return "diverged"
+    if tol is not None and _length(x_new, x_old) < tol:
+        return "converged"
+    return None
+
+
+def _final_status(path: NDArray[Any], tol: float | None) -> str:
+    """Status of a run that took every step: "converged" (settled, when no `tol` was given) or "max_steps"."""
+    if tol is None and len(path) > 1:
+        first, last = _length(path[1], path[0]), _length(path[-1], path[-2])
+        if last <= nm.settled_step_rtol(path.dtype) * first:
+            return "converged"
+    return "max_steps"
+
+
+def _length(a: NDArray[Any], b: NDArray[Any]) -> float:
+    return float(np.linalg.norm(np.asarray(a, np.float64) - np.asarray(b, np.float64)))
+
+
+# --------------------------------------------------------------------------------------------------
+# Validation and the pieces of one step
+
+
+def _validate(
+    f: object, init_x: ArrayLike, lr: object, step_num: object, grad: object, h: object, tol: object
+) -> tuple[NDArray[np.floating[Any]], float, int, float | None]:
+    name = "gradient_descent"
+    callable_arg(f, name)
+    if grad is not None:
+        callable_arg(grad, name, "grad")
+        if h is not None:
+            raise ValueError(f"{name}: h is the step of the numerical gradient; got h={h!r} with grad=")
+    x0 = as_float_array(init_x, name, "init_x")
+    if x0.dtype.kind != "f":
+        raise TypeError(f"{name}: init_x must be real; got a {x0.dtype} array")
+    if not np.all(np.isfinite(x0)):
+        raise ValueError(f"{name}: init_x must be finite; got {x0.tolist()}")
+    if h is not None:
+        _step(h, x0.shape)
+    rate = _positive(lr, name, "lr")
+    steps = positive_int(step_num, name, "step_num")
+    return np.array(x0), rate, steps, None if tol is None else _positive(tol, name, "tol")
+
+
+def _positive(value: object, func: str, arg: str) -> float:
+    ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
+    if not ok or not np.isfinite(float(value)) or float(value) <= 0:  # type: ignore[arg-type]
+        raise ValueError(f"{func}: {arg} must be a positive finite number; got {value!r}")
+    return float(value)  # type: ignore[arg-type]
+
+
+def _step(h: object, shape: tuple[int, ...]) -> None:
+    try:
+        ok = bool(np.all(np.isfinite(steps := np.asarray(h, dtype=np.float64)) & (steps > 0)))
+        np.broadcast_to(steps, shape)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"gradient_descent: h must be a positive finite number or an array of init_x's shape "
+            f"{shape}; got {h!r}"
+        )
+
+
+def _value(f: Callable[..., Any], x: NDArray[Any]) -> float:
+    out = np.asarray(f(x))
+    if out.dtype.kind not in "fiu":
+        raise TypeError(f"gradient_descent: f must return a real number; got {out.dtype}")
+    if out.size != 1:
+        raise ValueError(f"gradient_descent: f must return a scalar; got an array of shape {out.shape}")
+    return float(out.reshape(()))
+
+
+def _start_value(f: Callable[..., Any], x0: NDArray[Any]) -> float:
+    with np.errstate(all="ignore"):
+        f0 = _value(f, np.array(x0))
+    if not np.isfinite(f0):
+        raise ValueError(f"gradient_descent: f(init_x) must be finite; got {f0} at {x0.tolist()}")
+    return f0
+
+
+def _gradient_function(
+    f: Callable[..., Any], grad: Callable[..., Any] | None, h: object, shape: tuple[int, ...]
+) -> Callable[[NDArray[Any]], NDArray[Any] | None]:
+    """``x -> ∇f(x)``, or None where the gradient is not finite (the run has diverged)."""
+
+    def numerical(x: NDArray[Any]) -> NDArray[Any] | None:
+        try:
+            return numerical_gradient(f, x, h=h)  # type: ignore[arg-type]
+        except FloatingPointError:  # f was non-finite next to x
+            return None
+
+    if grad is None:
+        return numerical
+    user = grad
+
+    def given(x: NDArray[Any]) -> NDArray[Any] | None:
+        g = np.asarray(user(np.array(x)), dtype=np.float64)
+        if g.shape != shape:
+            raise ValueError(f"gradient_descent: grad must return init_x's shape {shape}; got {g.shape}")
+        return g if np.all(np.isfinite(g)) else None
+
+    return given
