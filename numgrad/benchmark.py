@@ -161,8 +161,8 @@ QUICK = (
     ("scaling", 1000),
 )
 FULL = (
-    ("book", 0), ("softmax-ce", 1), ("softmax-ce", 10), ("softmax-ce", 100), ("softmax-ce", 1000),
-    ("mse", 100), ("scaling", 10), ("scaling", 100), ("scaling", 1000), ("scaling", 10000),
+    ("book", 0), ("descent", 0), ("softmax-ce", 1), ("softmax-ce", 10), ("softmax-ce", 100),
+    ("softmax-ce", 1000), ("mse", 100), ("scaling", 10), ("scaling", 100), ("scaling", 1000), ("scaling", 10000),
 )  # fmt: skip
 FACTORIES: dict[str, Callable[[int], Workload]] = {
     "book": _book, "softmax-ce": _softmax_ce, "mse": _mse, "scaling": _smooth,
@@ -171,8 +171,11 @@ FACTORIES: dict[str, Callable[[int], Workload]] = {
 
 def workloads(*, full: bool = False, families: tuple[str, ...] | None = None) -> list[Workload]:
     """The quick subset (under a minute with every method) or everything, optionally by family."""
-    chosen = FULL if full else QUICK
-    return [FACTORIES[fam](size) for fam, size in chosen if families is None or fam in families]
+    return [FACTORIES[fam](size) for fam, size in _chosen(full, families) if fam in FACTORIES]
+
+
+def _chosen(full: bool, families: tuple[str, ...] | None) -> list[tuple[str, int]]:
+    return [(fam, size) for fam, size in (FULL if full else QUICK) if families is None or fam in families]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -306,6 +309,8 @@ def run_benchmarks(
     """Yield rows workload by workload (for progress display)."""
     import reference  # noqa: F401  (float64 in JAX)
 
+    if any(fam == "descent" for fam, _ in _chosen(full, families)):
+        yield from descent_rows(repeats=repeats)
     for w in workloads(full=full, families=families):
         exact, t_jax, jax_rows = _jax_rows(w, repeats)
         timed: list[tuple[str, Array, float, int, str]] = []
@@ -321,6 +326,55 @@ def run_benchmarks(
             yield BenchRow(
                 w.name, w.family, w.n, name, t, t_book / t, t / t_jax, _error(g, exact), points, note
             )
+
+
+DESCENT_STEPS = 100  # the book's gradient_descent(f, init_x=(-3, 4), lr=0.1, step_num=100)
+
+
+def _textbook_descent(f: Callable[[Array], Any], init_x: Array, lr: float, step_num: int) -> Array:
+    """The book's gradient_descent with its numerical_gradient (it mutates x, so it gets a copy)."""
+    x = init_x.copy()
+    for _ in range(step_num):
+        x -= lr * textbook_gradient(f, x)
+    return x
+
+
+def descent_rows(*, repeats: int = REPEATS) -> list[BenchRow]:
+    """100 steps of gradient descent on the book's function: textbook, numgrad (h=1e-4 and default),
+    and the JAX twin (lax.scan over jax.grad); error is the final point's distance from the twin's."""
+    import jax
+
+    import reference  # noqa: F401
+    import reference.optimize as ro
+    from numgrad.optimize import gradient_descent
+
+    w = _book(0)
+    start = np.array([-3.0, 4.0])
+    book = functools.partial(_textbook_descent, w.f, start, 0.1, DESCENT_STEPS)
+    ours_book = functools.partial(gradient_descent, w.f, start, 0.1, DESCENT_STEPS, h=1e-4)
+    ours = functools.partial(gradient_descent, w.f, start, 0.1, DESCENT_STEPS)
+    twin = functools.partial(ro.gradient_descent, w.jax_f, start, 0.1, DESCENT_STEPS)
+    twin()  # compile once, apart
+    exact = np.asarray(jax.device_get(twin().x), dtype=np.float64)
+    runs = [
+        ("textbook loop", book, book, 4 * DESCENT_STEPS),
+        ("numgrad gradient_descent, h=1e-4", ours_book, lambda: ours_book().x, 4 * DESCENT_STEPS),
+        ("numgrad gradient_descent", ours, lambda: ours().x, 0),
+        ("JAX twin (lax.scan, jax.grad)", twin, lambda: twin().x, 0),
+    ]
+    times = {name: _median_seconds(run, repeats) for name, run, _, _ in runs}
+    t_book, t_jax = times["textbook loop"], times["JAX twin (lax.scan, jax.grad)"]
+    rows = []
+    for name, _, final, points in runs:
+        err = float(np.max(np.abs(np.asarray(final(), dtype=np.float64) - exact)))
+        t = times[name]
+        note = "error: |x_final − x_final of the JAX twin| (absolute)"
+        rows.append(
+            BenchRow(
+                "book descent, 100 steps", "descent", 2, name, t, t_book / t, t / t_jax, err, points, note
+            )
+        )
+    return rows
 
 
 def machine_info() -> str:

@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     families = tuple(args.family) if args.family else None
     console = Console(stderr=args.json, width=160)
     rows = []
-    total = len(workloads(full=args.full, families=families))
+    total = len(workloads(full=args.full, families=families)) + 1
     with Progress(console=console, transient=True, disable=args.json) as progress:
         task = progress.add_task("benchmarking", total=total)
         seen: set[str] = set()
