@@ -162,7 +162,8 @@ QUICK = (
 )
 FULL = (
     ("book", 0), ("descent", 0), ("softmax-ce", 1), ("softmax-ce", 10), ("softmax-ce", 100),
-    ("softmax-ce", 1000), ("mse", 100), ("scaling", 10), ("scaling", 100), ("scaling", 1000), ("scaling", 10000),
+    ("softmax-ce", 1000), ("mse", 100),
+    ("scaling", 10), ("scaling", 100), ("scaling", 1000), ("scaling", 10000),
 )  # fmt: skip
 FACTORIES: dict[str, Callable[[int], Workload]] = {
     "book": _book, "softmax-ce": _softmax_ce, "mse": _mse, "scaling": _smooth,
@@ -356,7 +357,7 @@ def descent_rows(*, repeats: int = REPEATS) -> list[BenchRow]:
     twin = functools.partial(ro.gradient_descent, w.jax_f, start, 0.1, DESCENT_STEPS)
     twin()  # compile once, apart
     exact = np.asarray(jax.device_get(twin().x), dtype=np.float64)
-    runs = [
+    runs: list[tuple[str, Callable[[], Any], Callable[[], Any], int]] = [
         ("textbook loop", book, book, 4 * DESCENT_STEPS),
         ("numgrad gradient_descent, h=1e-4", ours_book, lambda: ours_book().x, 4 * DESCENT_STEPS),
         ("numgrad gradient_descent", ours, lambda: ours().x, 0),
