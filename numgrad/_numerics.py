@@ -176,3 +176,10 @@ VALUE_RTOL: dict[str, float] = {"float64": 1e-12, "float32": 2e-5}
 
 def value_rtol(dtype: DTypeLike) -> float:
     return VALUE_RTOL["float32" if np.dtype(dtype).itemsize <= 4 else "float64"]
+
+
+# --------------------------------------------------------------------------------------------------
+# Scale-out (issue 7): executors and devices
+
+DEFAULT_EXECUTOR_WORKERS = 2  # an executor that does not say how many tasks it runs at once (this machine)
+DEVICE_BATCH_BYTES = 1 * 2**30  # perturbed points per chunk on an accelerator, summed over its devices
