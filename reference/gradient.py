@@ -75,14 +75,12 @@ def _on_devices(
     shape: tuple[int, ...],
 ) -> NDArray[Any]:  # fmt: skip
     """fv at the points of one chunk, padded to `rows` points (copies of x) and sharded over the devices."""
-    pad = rows - len(values)
-    values = np.concatenate([values, np.repeat(flat[:1], pad)])  # coordinate 0 set to x_0: x itself
-    coords = np.concatenate([coords, np.zeros(pad, dtype=coords.dtype)])
+    k, pad = len(values), rows - len(values)
+    padded = np.concatenate([values, np.repeat(flat[:1], pad)])  # coordinate 0 set to x_0: x itself
+    where = np.concatenate([coords, np.zeros(pad, dtype=coords.dtype)])
     batch, copy = _batch_sharding()
-    on = _rows(
-        jax.device_put(flat, copy), jax.device_put(values, batch), jax.device_put(coords, batch), shape
-    )
-    return np.asarray(fv(on))[: len(values) - pad]
+    on = _rows(jax.device_put(flat, copy), jax.device_put(padded, batch), jax.device_put(where, batch), shape)
+    return np.asarray(fv(on))[:k]
 
 
 def _points(fv: Callable[[Any], Any], points: NDArray[Any], shape: tuple[int, ...]) -> NDArray[Any]:

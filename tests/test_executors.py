@@ -158,6 +158,9 @@ def points(draw):
     return x
 
 
+# Dask's threads (the module's cluster may be up) use the global `random` while hypothesis draws, which
+# hypothesis takes for a strategy using it: not this strategy's doing.
+@pytest.mark.filterwarnings("ignore:Do not use the .random. module inside strategies")
 @given(x=points(), chunk_size=st.none() | st.integers(1, 7))
 def test_process_pool_bitwise_property(pool, x, chunk_size):
     local = numerical_gradient(smooth, x.copy())
