@@ -9,15 +9,15 @@ executor — and assembles the quotients. All three see bitwise the same points.
 from __future__ import annotations
 
 import math
-import pickle
 from collections.abc import Callable
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from numgrad import _executor as ex
 from numgrad import _numerics as nm
 from numgrad._validate import callable_arg, choice, positive_int, real_floating_array
 
@@ -90,14 +90,8 @@ def make_problem(
             f"{func}: x is read-only, but element-by-element mode perturbs x in place (so that functions "
             f"reading x from a closure see the perturbation); pass x.copy(), or batched=True"
         )
-    if isinstance(executor, ProcessPoolExecutor):
-        try:
-            pickle.dumps(fn)
-        except Exception as exc:
-            raise TypeError(
-                f"{func}: f cannot be sent to the process pool ({exc}); lambdas and local functions do "
-                f"not pickle: define f at module level (functools.partial of one is fine)"
-            ) from None
+    if executor is not None:
+        ex.payload(func, fn, executor)  # a process pool pickles f: say now if it cannot
     if not isinstance(x, np.ndarray):
         xa = np.array(xa)  # our own writable copy of a list or scalar
     return Problem(func, fn, xa, out_shape, meth, batched, size, executor)
@@ -156,14 +150,6 @@ def _call(p: Problem, point: NDArray[Any], what: Callable[[], str]) -> NDArray[A
     return _as_value(p, out, what)
 
 
-def _evaluate_rows(f: Callable[..., Any], rows: NDArray[Any], shape: tuple[int, ...], batched: bool) -> Any:
-    """Worker side: f over a stack of points (module level, so process pools can pickle it)."""
-    with np.errstate(all="ignore"):  # non-finite values are reported by the engine, not as warnings
-        if batched:
-            return np.asarray(f(rows))
-        return np.array([np.asarray(f(r.reshape(shape))) for r in rows])
-
-
 def _check_stack(p: Problem, out: Any, rows: int) -> NDArray[Any]:
     a = np.asarray(out)
     tail = () if p.out_shape is None else p.out_shape
@@ -182,50 +168,48 @@ def _check_stack(p: Problem, out: Any, rows: int) -> NDArray[Any]:
     return a
 
 
-def _stack(base: NDArray[Any], values: NDArray[Any], coords: NDArray[np.intp]) -> NDArray[Any]:
-    """Rows of the base point, row k with coordinate ``coords[k]`` set to ``values[k]``."""
-    rows = np.repeat(base.reshape(1, -1), len(coords), axis=0)
-    rows[np.arange(len(coords)), coords] = values
-    return rows
-
-
-def _chunked(p: Problem, stack: NDArray[Any]) -> NDArray[Any]:
-    """Evaluate a stack of points (rows, n) batched or through the executor, in memory-bounded chunks."""
-    total = stack.shape[0]
-    by_memory = max(1, nm.BATCH_BYTES // max(1, stack[0].nbytes))
+def _bounds(p: Problem, total: int, row_bytes: int) -> list[tuple[int, int]]:
+    """Chunks of `chunk_size` points; by default nearly equal chunks within the memory budget and, on an
+    executor, a few per worker (enough to balance the load, few enough to amortise the cost per task)."""
     if p.chunk_size is not None:
-        size = p.chunk_size
-    elif p.executor is not None:
-        workers = int(getattr(p.executor, "_max_workers", 0) or 2)
-        size = min(by_memory, max(1, math.ceil(total / (nm.EXECUTOR_TASKS_PER_WORKER * workers))))
+        return [(a, min(a + p.chunk_size, total)) for a in range(0, total, p.chunk_size)]
+    size = max(1, nm.BATCH_BYTES // max(1, row_bytes))
+    if p.executor is not None:
+        tasks = nm.EXECUTOR_TASKS_PER_WORKER * ex.executor_workers(p.executor)
+        size = max(1, min(size, math.ceil(total / tasks)))
+    m = math.ceil(total / size)
+    return [(total * i // m, total * (i + 1) // m) for i in range(m)]
+
+
+def _chunked(
+    p: Problem, base: NDArray[Any], values: NDArray[Any] | None, coords: NDArray[np.intp] | None
+) -> NDArray[Any]:
+    """f at base (flat x) with coordinate ``coords[k]`` set to ``values[k]``, or at the rows of base when
+    values is None; batched or through the executor, in memory-bounded chunks."""
+    total = len(base) if values is None else len(values)
+    bounds = _bounds(p, total, base.shape[-1] * base.itemsize)
+    if values is None or coords is None:
+        tasks: list[ex.Task] = [(base[a:b], None, None) for a, b in bounds]
+    else:  # the rows are built where f runs: only x and the changed coordinates travel
+        tasks = [(base, values[a:b], coords[a:b]) for a, b in bounds]
+    if p.executor is not None:
+        parts = ex.run_tasks(p.func, p.executor, p.f, tasks, p.batched, p.x.shape)
     else:
-        size = by_memory
-    bounds = [(s, min(s + size, total)) for s in range(0, total, size)]
-    shaped = [stack[a:b].reshape(b - a, *p.x.shape) for a, b in bounds]
-    if p.executor is None:
-        parts = [_evaluate_rows(p.f, rows, p.x.shape, p.batched) for rows in shaped]
-    else:
-        parts = _gather(
-            p, [p.executor.submit(_evaluate_rows, p.f, rows, p.x.shape, p.batched) for rows in shaped]
-        )
+        parts = []
+        for task in tasks:
+            try:
+                parts.append(ex.evaluate_rows(p.f, *task, p.x.shape, p.batched))
+            except Exception as exc:
+                exc.add_note(f"{p.func}: raised by f; nothing was returned and x is unchanged")
+                raise
     return np.concatenate([_check_stack(p, part, b - a) for part, (a, b) in zip(parts, bounds, strict=True)])
-
-
-def _gather(p: Problem, futures: list[Future[Any]]) -> list[Any]:
-    try:
-        return [fut.result() for fut in futures]
-    except Exception as exc:
-        for fut in futures:
-            fut.cancel()
-        exc.add_note(f"{p.func}: a chunk of perturbed points failed in the executor; nothing was returned")
-        raise
 
 
 def evaluate(p: Problem, values: NDArray[Any], coords: NDArray[np.intp]) -> NDArray[Any]:
     """f at x with coordinate ``coords[k]`` set to ``values[k]``, for every k; shape (len(k), *out)."""
     flat_x = np.ravel(p.x).astype(p.point_dtype)
     if p.batched or p.executor is not None:
-        return _chunked(p, _stack(flat_x, values, coords)).astype(p.value_dtype, copy=False)
+        return _chunked(p, flat_x, values, coords).astype(p.value_dtype, copy=False)
     return _evaluate_in_place(p, values, coords, flat_x)
 
 
@@ -272,7 +256,7 @@ def _evaluate_in_place(
 def evaluate_points(p: Problem, points: NDArray[Any]) -> NDArray[Any]:
     """f at arbitrary full points (rows, n); in element mode the caller's x is overwritten and restored."""
     if p.batched or p.executor is not None:
-        return _chunked(p, points).astype(p.value_dtype, copy=False)
+        return _chunked(p, points, None, None).astype(p.value_dtype, copy=False)
     vals = np.empty((points.shape[0], *(p.out_shape or ())), dtype=p.value_dtype)
     if p.method == "complex":
         for r, row in enumerate(points):
@@ -465,7 +449,7 @@ def difference_with_error(p: Problem, h: object) -> tuple[Difference, NDArray[np
     stencil = nm.STENCILS[p.method]
     truncation = np.abs(first.derivative - second.derivative).reshape(p.n, -1).max(axis=1)
     truncation *= 2**stencil.order / (2**stencil.order - 1)
-    f_scale = first.f_scale or float(np.max(np.abs(p.f(p.x))))
+    f_scale = first.f_scale or float(np.max(np.abs(evaluate_points(p, p.x.reshape(1, -1).copy()))))
     rounding = stencil.rounding_gain * nm.eps(p.x.dtype) * f_scale / first.h
     both = Difference(first.derivative, first.h, first.f_scale, first.g_scale, first.nfev + second.nfev)
     return both, truncation + rounding

@@ -212,3 +212,9 @@ def descent_path_tolerance(method: str, dtype: DTypeLike, n: int, path_length: f
     """Largest coordinate difference expected between two descents from the same start whose gradients
     differ by the accuracy of `method` (see :data:`DESCENT_PATH_SAFETY`)."""
     return DESCENT_PATH_SAFETY * accuracy(method, dtype) * float(np.sqrt(n)) * path_length
+
+
+# Scale-out (issue 7): executors and devices
+
+DEFAULT_EXECUTOR_WORKERS = 2  # an executor that does not say how many tasks it runs at once (this machine)
+DEVICE_BATCH_BYTES = 1 * 2**30  # perturbed points per chunk on an accelerator, summed over its devices

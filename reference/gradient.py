@@ -1,18 +1,22 @@
 """JAX twin of numgrad.gradient: exact derivatives by autodiff, and the same finite differences in JAX.
 
 The finite-difference twins evaluate ``jit(vmap(f))`` over stacks of perturbed points, chosen by the same
-step rule as numgrad (:mod:`numgrad._numerics`), so they run on any JAX device.
+step rule as numgrad (:mod:`numgrad._numerics`). Each stack is sharded across every device JAX sees (a 1-D
+mesh over the batch axis, padded to a multiple of the device count with copies of x): several GPUs or
+TPU cores split the perturbations, and one device gives the same values.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import Executor
+from functools import lru_cache, partial
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from numpy.typing import ArrayLike, NDArray
 
 from numgrad import _numerics as nm
@@ -39,13 +43,51 @@ def exact_jacobian(f: Callable[..., Any], x: ArrayLike) -> NDArray[Any]:
     return np.asarray(jax.jacrev(f)(jnp.asarray(xa))).astype(xa.dtype)
 
 
+@lru_cache(maxsize=64)  # one compilation per f, not per call
+def _jit_vmap(f: Callable[..., Any]) -> Callable[[Any], Any]:
+    return jax.jit(jax.vmap(f))
+
+
 def _vectorized(f: Callable[..., Any], batched: bool) -> Callable[[Any], Any]:
-    return f if batched else jax.jit(jax.vmap(f))
+    if batched:
+        return f
+    try:
+        return _jit_vmap(f)
+    except TypeError:  # an unhashable callable: compiled afresh each call
+        return jax.jit(jax.vmap(f))
 
 
-def _rows(flat: NDArray[Any], values: NDArray[Any], coords: NDArray[np.intp], shape: tuple[int, ...]) -> Any:
-    stack = jnp.broadcast_to(jnp.asarray(flat), (len(coords), flat.size))
-    return stack.at[jnp.arange(len(coords)), jnp.asarray(coords)].set(jnp.asarray(values)).reshape(-1, *shape)
+@lru_cache(maxsize=1)
+def _batch_sharding() -> tuple[NamedSharding, NamedSharding]:
+    """The batch axis split across every JAX device, and a copy on each (for x)."""
+    mesh = Mesh(np.array(jax.devices()), ("batch",))
+    return NamedSharding(mesh, PartitionSpec("batch")), NamedSharding(mesh, PartitionSpec())
+
+
+@partial(jax.jit, static_argnums=3)
+def _rows(flat: Any, values: Any, coords: Any, shape: tuple[int, ...]) -> Any:
+    """Row k: x with coordinate coords[k] set to values[k]; built on the devices, sharded like values."""
+    return jax.vmap(lambda v, c: flat.at[c].set(v))(values, coords).reshape(-1, *shape)
+
+
+def _on_devices(
+    fv: Callable[[Any], Any], flat: NDArray[Any], values: NDArray[Any], coords: NDArray[np.intp], rows: int,
+    shape: tuple[int, ...],
+) -> NDArray[Any]:  # fmt: skip
+    """fv at the points of one chunk, padded to `rows` points (copies of x) and sharded over the devices."""
+    k, pad = len(values), rows - len(values)
+    padded = np.concatenate([values, np.repeat(flat[:1], pad)])  # coordinate 0 set to x_0: x itself
+    where = np.concatenate([coords, np.zeros(pad, dtype=coords.dtype)])
+    batch, copy = _batch_sharding()
+    on = _rows(jax.device_put(flat, copy), jax.device_put(padded, batch), jax.device_put(where, batch), shape)
+    return np.asarray(fv(on))[:k]
+
+
+def _points(fv: Callable[[Any], Any], points: NDArray[Any], shape: tuple[int, ...]) -> NDArray[Any]:
+    """fv at whole points (k, n), such as the probe's, padded and sharded like the perturbations."""
+    pad = -len(points) % jax.device_count()
+    padded = np.concatenate([points, np.repeat(points[:1], pad, axis=0)]).reshape(-1, *shape)
+    return np.asarray(fv(jax.device_put(padded, _batch_sharding()[0])))[: len(points)]
 
 
 def _evaluate(
@@ -56,13 +98,19 @@ def _evaluate(
     chunk_size: int | None,
     executor: Executor | None,
 ) -> NDArray[Any]:
-    """fv over x with coordinate coords[k] set to values[k], in chunks of rows."""
+    """fv over x with coordinate coords[k] set to values[k], in chunks of rows spread over the devices.
+
+    Every chunk is padded to one size, a multiple of the device count: one compilation, even shards.
+    """
     flat = x.reshape(-1).astype(values.dtype)
-    size = chunk_size or max(1, nm.BATCH_BYTES // max(1, flat.nbytes))
+    budget = nm.BATCH_BYTES if jax.default_backend() == "cpu" else nm.DEVICE_BATCH_BYTES
+    size = min(chunk_size or max(1, budget // max(1, flat.nbytes)), len(coords))
+    devices = jax.device_count()
+    rows = -(-size // devices) * devices
     bounds = [(a, min(a + size, len(coords))) for a in range(0, len(coords), size)]
 
     def run(a: int, b: int) -> NDArray[Any]:
-        return np.asarray(fv(_rows(flat, values[a:b], coords[a:b], x.shape)))
+        return _on_devices(fv, flat, values[a:b], coords[a:b], rows, x.shape)
 
     if executor is None:
         parts = [run(a, b) for a, b in bounds]
@@ -89,7 +137,7 @@ def _difference(
         steps = nm.complex_steps(x0)
     else:
         probe = nm.probe_points(x0, x.dtype)
-        vals = np.asarray(fv(jnp.asarray(probe.reshape(-1, *x.shape))))
+        vals = _points(fv, probe, x.shape)
         steps = nm.steps_from_probe(vals, x0, x.dtype, method)[0]
     if method == "complex":
         values = (x0 + 1j * steps).astype(np.result_type(x.dtype, 1j))
@@ -101,7 +149,7 @@ def _difference(
     vals = _evaluate(fv, x, values, np.tile(every, len(moved)), chunk_size, executor).astype(np.float64)
     by_offset = dict(zip(moved, vals.reshape(len(moved), n, *vals.shape[1:]), strict=True))
     if 0 in stencil.offsets:
-        by_offset[0] = np.asarray(fv(jnp.asarray(x[None])), dtype=np.float64)[0][None]
+        by_offset[0] = _points(fv, x.reshape(1, -1), x.shape).astype(np.float64)[0][None]
     total = sum(w * by_offset[c] for c, w in zip(stencil.offsets, stencil.weights, strict=True))
     return np.asarray(total / steps.reshape(n, *([1] * (vals.ndim - 1))))
 
