@@ -176,3 +176,49 @@ VALUE_RTOL: dict[str, float] = {"float64": 1e-12, "float32": 2e-5}
 
 def value_rtol(dtype: DTypeLike) -> float:
     return VALUE_RTOL["float32" if np.dtype(dtype).itemsize <= 4 else "float64"]
+
+
+# --------------------------------------------------------------------------------------------------
+# Nets and training (numgrad.nets, numgrad.train): steps, the structured pass, tolerances
+
+NET_STEP_METHOD = "central"  # TwoLayerNet.numerical_gradient is a central difference, like the book's
+SERIES_RTOL_ULPS = 0.125  # a perturbed softmax sum by series is exact to this many ulps: below rounding
+MAX_SERIES_TERMS = 24  # more terms than this means the perturbation is not small: exponentiate directly
+SIGMOID_SLOPE_BOUND = 0.25  # max of sigmoid'(a): |sigmoid(a + d) − sigmoid(a)| <= d / 4 for every a
+NET_BLOCK_ELEMENTS = 2**18  # one block of (sign, entry, hidden) values in the structured pass: ~2 MiB
+# per temporary, so a block's dozen temporaries stay in cache instead of streaming through memory
+
+
+def plain_steps(p: NDArray[Any]) -> NDArray[np.float64]:
+    """The plain central step per element: ``cbrt(eps)·max(1, |p_i|)`` rounded to a power of two.
+
+    The floor of the engine's rule without its probe evaluations, so the structured and the generic
+    passes of a net can use the very same steps.
+    """
+    h = base_step(NET_STEP_METHOD, p.dtype) * np.maximum(1.0, np.abs(np.asarray(p, dtype=np.float64)))
+    return np.asarray(np.exp2(np.round(np.log2(h))), dtype=np.float64)
+
+
+def series_terms(r: float, dtype: DTypeLike) -> int | None:
+    """Fewest Taylor terms K with ``Σ_k (u·w)^k / k!`` equal to ``exp(u·w)`` within rounding for
+    ``|u·w| <= r``, or None when more than :data:`MAX_SERIES_TERMS` are needed.
+
+    The remainder of a softmax sum ``Σ_c E_c·exp(u·w_c)`` relative to the sum is at most
+    ``r^(K+1) / (K+1)! · exp(2r)``; it must stay below :data:`SERIES_RTOL_ULPS` ulps.
+    """
+    goal = SERIES_RTOL_ULPS * eps(dtype)
+    term = r * np.exp(2 * r)  # r^(K+1)/(K+1)! · e^(2r) at K = 0
+    for k in range(1, MAX_SERIES_TERMS + 1):
+        term *= r / (k + 1)
+        if term <= goal:
+            return k
+    return None
+
+
+CENTRAL_ROUNDING_ULPS = 16.0  # a loss of a batch carries a few ulps of |loss|; the difference of two, 16
+
+
+def central_rounding(f_scale: float, h: float, dtype: DTypeLike) -> float:
+    """How far two central differences of the same f at the same step may differ by rounding alone:
+    ``CENTRAL_ROUNDING_ULPS · eps · |f| / (2h)`` (the structured and the generic pass of a net)."""
+    return CENTRAL_ROUNDING_ULPS * eps(dtype) * f_scale / (2 * h)
