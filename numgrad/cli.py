@@ -10,6 +10,8 @@ from collections.abc import Sequence
 # name -> module with register(subparsers); modules import their heavy dependencies only when run.
 COMMANDS: dict[str, str] = {
     "check": "numgrad.commands.check",
+    "train": "numgrad.commands.train",
+    "sweep": "numgrad.commands.sweep",
 }
 
 

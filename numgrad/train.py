@@ -18,6 +18,7 @@ from numpy.typing import ArrayLike
 
 from numgrad._validate import choice, positive_int
 from numgrad.data import sample_batch
+from numgrad.losses import cross_entropy_error
 from numgrad.nets import TwoLayerNet
 
 __all__ = ["TrainHistory", "TrainStep", "train"]
@@ -158,8 +159,10 @@ def train(
     def evaluate(done: int) -> None:
         evals["epoch"].append(done / per_epoch)
         for part, x, t in (("train", x_train, t_train), ("test", x_test, t_test)):
-            evals[f"{part}_acc"].append(net.accuracy(x, t))
-            evals[f"{part}_loss"].append(net.loss(x, t))
+            probs = net.predict(x)  # once for both: net.accuracy and net.loss would each run the net
+            labels = np.argmax(t, axis=1) if np.ndim(t) == 2 else np.asarray(t)
+            evals[f"{part}_acc"].append(float(np.mean(np.argmax(probs, axis=1) == labels)))
+            evals[f"{part}_loss"].append(float(cross_entropy_error(probs, t)))
 
     start, in_gradient = time.perf_counter(), 0.0
     evaluate(0)
