@@ -238,7 +238,7 @@ class TwoLayerNet:
         Raises
         ------
         FloatingPointError
-            If a perturbed loss is not finite (a step far too large for the weights).
+            If the structured pass overflows (a step far too large for the weights).
         """
         func = "TwoLayerNet.numerical_gradient"
         xa, labels = self._batch(x, t, func)
@@ -254,7 +254,8 @@ class TwoLayerNet:
         bad = [k for k, g in grads.items() if not np.all(np.isfinite(g))]
         if bad:
             raise FloatingPointError(
-                f"{func}: a perturbed loss is not finite for {bad[0]} (step {h}); pass a smaller h"
+                f"{func}: the perturbed losses of {bad[0]} overflowed at step h={h} (a step this large "
+                f"leaves the range where the net's values are finite); pass a smaller h, or mode='generic'"
             )
         return grads
 
