@@ -63,12 +63,12 @@ def read_idx(path: Path, ndim: int) -> U8:
         raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise _error(path, f"a readable {'gzip ' * (path.suffix == '.gz')}file", str(exc)) from None
+    magic = int.from_bytes(raw[:4], "big")
+    if len(raw) < 4 or magic != (IDX_UBYTE << 8 | ndim):
+        raise _error(path, what, f"expected magic number 0x{IDX_UBYTE << 8 | ndim:08x}, got 0x{magic:08x}")
     header = 4 + 4 * ndim
     if len(raw) < header:
         raise _error(path, what, f"only {len(raw)} bytes, fewer than its {header}-byte header")
-    magic = int.from_bytes(raw[:4], "big")
-    if magic != (IDX_UBYTE << 8 | ndim):
-        raise _error(path, what, f"expected magic number 0x{IDX_UBYTE << 8 | ndim:08x}, got 0x{magic:08x}")
     dims = tuple(int.from_bytes(raw[4 + 4 * k : 8 + 4 * k], "big") for k in range(ndim))
     size = int(np.prod(dims))
     if len(raw) - header != size:
