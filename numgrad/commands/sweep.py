@@ -21,15 +21,16 @@ def _axis_name(text: str) -> str:
 
 
 def grid_axis(text: str) -> tuple[str, list[float]]:
-    """``lr=0.05,0.1,0.5`` → ("lr", [0.05, 0.1, 0.5])."""
+    """``lr=0.05,0.1,0.5`` → ("lr", [0.05, 0.1, 0.5]); counts (hidden, ...) must be integers."""
     name, sep, values = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected NAME=V1,V2,...; got {text!r}")
+    axis = _axis_name(name)
     try:
-        numbers = [float(v) if name.strip() == "lr" else int(v) for v in values.split(",")]
+        numbers = [float(v) if axis == "lr" else int(v) for v in values.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected NAME=V1,V2,... with numbers; got {text!r}") from None
-    if not sep or not numbers:
-        raise argparse.ArgumentTypeError(f"expected NAME=V1,V2,...; got {text!r}")
-    return _axis_name(name), [float(v) for v in numbers]
+    return axis, [float(v) for v in numbers]
 
 
 def range_axis(text: str) -> tuple[str, tuple[float, float]]:
