@@ -47,7 +47,7 @@ def range_axis(text: str) -> tuple[str, tuple[float, float]]:
 
 
 def register(sub: Any) -> None:
-    from numgrad.sweep import SWEEP_ITERS, VALIDATION_FRACTION
+    from numgrad.tuning import SWEEP_ITERS, VALIDATION_FRACTION
 
     p = sub.add_parser(
         "sweep",
@@ -94,7 +94,7 @@ def register(sub: Any) -> None:
 def _trials(args: argparse.Namespace) -> Sequence[Any]:
     from dataclasses import replace
 
-    from numgrad.sweep import grid_trials, random_trials
+    from numgrad.tuning import grid_trials, random_trials
 
     if args.grid is not None:
         axes = dict(args.grid)
@@ -143,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from numgrad.data import load_mnist
-    from numgrad.sweep import sweep
+    from numgrad.tuning import sweep
 
     console, errors = Console(stderr=args.json), Console(stderr=True)
     try:

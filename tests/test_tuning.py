@@ -1,4 +1,4 @@
-"""numgrad.sweep: grids, seeded random search, and ranking on a validation split of the training data."""
+"""numgrad.tuning: grids, seeded random search, and ranking on a validation split of the training data."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from hypothesis import given, note
 from hypothesis import strategies as st
 
 from numgrad.data import load_mnist
-from numgrad.sweep import SweepResult, Trial, grid_trials, random_trials, sweep
 from numgrad.train import DEFAULT_LR
+from numgrad.tuning import SweepResult, Trial, grid_trials, random_trials, sweep
 
 RNG = np.random.default_rng(0)
 X, T = RNG.random((40, 5)), np.arange(40) % 2
