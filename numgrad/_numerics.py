@@ -189,14 +189,15 @@ NET_BLOCK_ELEMENTS = 2**18  # one block of (sign, entry, hidden) values in the s
 # per temporary, so a block's dozen temporaries stay in cache instead of streaming through memory
 
 
-def plain_steps(p: NDArray[Any]) -> NDArray[np.float64]:
-    """The plain central step per element: ``cbrt(eps)·max(1, |p_i|)`` rounded to a power of two.
+def net_step(dtype: DTypeLike) -> float:
+    """The default central step of every weight of a net: ``cbrt(eps)`` as a power of two (2⁻¹⁷ in
+    float64), the engine's plain rule for weights up to 1 in size.
 
-    The floor of the engine's rule without its probe evaluations, so the structured and the generic
-    passes of a net can use the very same steps.
+    One step for all weights, not one scaled by each weight's size: the loss's curvature along a weight
+    comes from the inputs and the layer above, not from the weight itself, and a shared step lets the
+    structured pass move every perturbed pre-activation by the same ``h·x_i``.
     """
-    h = base_step(NET_STEP_METHOD, p.dtype) * np.maximum(1.0, np.abs(np.asarray(p, dtype=np.float64)))
-    return np.asarray(np.exp2(np.round(np.log2(h))), dtype=np.float64)
+    return float(np.exp2(np.round(np.log2(base_step(NET_STEP_METHOD, dtype)))))
 
 
 def series_terms(r: float, dtype: DTypeLike) -> int | None:

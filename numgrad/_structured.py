@@ -49,15 +49,15 @@ def _loss_difference(y: F64) -> F64:
     return np.asarray(np.log((y[1] + LOG_DELTA) / (y[0] + LOG_DELTA)))
 
 
-def output_layer(z: F64, E: F64, labels: NDArray[np.intp], h2: F64) -> F64:
-    """Central differences of the mean loss over ``[W2; b2]``, shape (H+1, C), steps `h2` of that shape."""
+def output_layer(z: F64, E: F64, labels: NDArray[np.intp], h2: float) -> F64:
+    """Central differences of the mean loss over ``[W2; b2]``, shape (H+1, C), at step `h2`."""
     n = z.shape[0]
     za = _append_one(z).T  # (H+1, N)
     sums, e_t = E.sum(axis=1), E[np.arange(n), labels]
     target = np.arange(E.shape[1])[:, None] == labels  # (C, N): the perturbed logit is the label's
-    total = np.zeros(h2.shape)
-    for a, b in _blocks(n, 2 * h2.size):
-        d = SIGNS[:, None, None, None] * h2[..., None] * za[None, :, None, a:b]  # (2, H+1, C, n)
+    total = np.zeros((za.shape[0], E.shape[1]))
+    for a, b in _blocks(n, 2 * total.size):
+        d = SIGNS[:, None, None, None] * h2 * za[None, :, None, a:b]  # (2, H+1, 1, n)
         moved = sums[a:b] + E[a:b].T * np.expm1(d)
         y = e_t[a:b] * np.where(target[:, a:b], np.exp(d), 1.0) / moved
         total += _loss_difference(y).sum(axis=-1)
@@ -72,8 +72,8 @@ def _horner(coeffs: F64, u: F64) -> F64:
     return out
 
 
-def hidden_layer(x: F64, a1: F64, E: F64, labels: NDArray[np.intp], W2: F64, h1: F64) -> F64:
-    """Central differences of the mean loss over ``[W1; b1]``, shape (D+1, H), steps `h1` of that shape.
+def hidden_layer(x: F64, a1: F64, E: F64, labels: NDArray[np.intp], W2: F64, h1: float) -> F64:
+    """Central differences of the mean loss over ``[W1; b1]``, shape (D+1, H), at step `h1`.
 
     Only the entries ``x[n, i] != 0`` are visited: the others leave sample n's loss bitwise unchanged.
     """
@@ -83,20 +83,16 @@ def hidden_layer(x: F64, a1: F64, E: F64, labels: NDArray[np.intp], W2: F64, h1:
     vals = xa[rows, cols]
     z_slope, z_rest = sigmoid(a1) * sigmoid(-a1), sigmoid(-a1)  # z(1 − z) and 1 − z, without cancellation
     # |u| <= |d| / 4 (and <= 1) bounds every exponent u·W2[j, c] of the perturbed softmax sum
-    r = min(1.0, nm.SIGMOID_SLOPE_BOUND * float(np.max(np.abs(vals)) * np.max(h1))) * float(
-        np.max(np.abs(W2))
-    )
+    r = min(1.0, nm.SIGMOID_SLOPE_BOUND * h1 * float(np.max(np.abs(vals)))) * float(np.max(np.abs(W2)))
     terms = nm.series_terms(r, np.float64)
     powers = range((terms or 0) + 1)
     moments = np.stack([E @ (W2**k).T / math.factorial(k) for k in powers])  # (K+1, N, H)
     exp_coeffs = np.array([1 / math.factorial(k) for k in powers])
     w_t, e_t = W2[:, labels].T, E[np.arange(n), labels]  # (N, H), (N,)
-    uniform = bool(np.all(h1 == h1.flat[0]))
-    total = np.zeros(h1.shape)
-    for a, b in _blocks(rows.size, 2 * h1.shape[1] * (1 if terms else E.shape[1])):
+    total = np.zeros((xa.shape[1], a1.shape[1]))
+    for a, b in _blocks(rows.size, 2 * total.shape[1] * (1 if terms else E.shape[1])):
         rr, cc = rows[a:b], cols[a:b]
-        step = h1.flat[0] if uniform else h1[cc]
-        g = -np.expm1(-SIGNS[:, None, None] * step * vals[a:b, None])  # (2, e, 1) or (2, e, H)
+        g = -np.expm1(-SIGNS[:, None, None] * h1 * vals[a:b, None])  # (2, e, 1): 1 − exp(−d), d = ±h·x
         u = z_slope[rr] * g / (1 - z_rest[rr] * g)  # (2, e, H): the moved hidden unit, minus its value
         if terms:
             sums, lifted = _horner(moments[:, rr], u), _horner(exp_coeffs[:, None, None], u * w_t[rr])
@@ -110,15 +106,15 @@ def hidden_layer(x: F64, a1: F64, E: F64, labels: NDArray[np.intp], W2: F64, h1:
 
 
 def two_layer_differences(
-    params: dict[str, F64], x: F64, labels: NDArray[np.intp], steps: dict[str, F64]
+    params: dict[str, F64], x: F64, labels: NDArray[np.intp], h: float
 ) -> dict[str, F64]:
-    """The central difference of ``TwoLayerNet.loss`` over every parameter, at the given steps."""
+    """The central difference of ``TwoLayerNet.loss`` over every parameter, at step h."""
     W1, b1, W2, b2 = (params[k] for k in ("W1", "b1", "W2", "b2"))
     a1 = x @ W1 + b1
     a2 = sigmoid(a1) @ W2 + b2
     E = np.exp(a2 - np.max(a2, axis=1, keepdims=True))
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # reported below, not as warnings
-        g1 = hidden_layer(x, a1, E, labels, W2, np.vstack([steps["W1"], steps["b1"]]))
-        g2 = output_layer(sigmoid(a1), E, labels, np.vstack([steps["W2"], steps["b2"]]))
+        g1 = hidden_layer(x, a1, E, labels, W2, h)
+        g2 = output_layer(sigmoid(a1), E, labels, h)
     out: dict[str, Any] = {"W1": g1[:-1], "b1": g1[-1], "W2": g2[:-1], "b2": g2[-1]}
     return out

@@ -30,13 +30,13 @@ GRADIENT_MODES = ("structured", "generic")
 BOOK_SIMPLE_W = ((0.47355232, 0.9977393, 0.84668094), (0.85557411, 0.03563661, 0.69422093))
 
 
-def _step_arrays(h: float | None, params: dict[str, F64], func: str) -> dict[str, F64]:
-    """One step per parameter element: the plain central rule, or the given number everywhere."""
+def _step(h: float | None, func: str) -> float:
+    """The step of every parameter: :func:`numgrad._numerics.net_step`, or the given h."""
     if h is None:
-        return {k: nm.plain_steps(p) for k, p in params.items()}
+        return nm.net_step(np.float64)
     if isinstance(h, bool) or not isinstance(h, int | float) or not (np.isfinite(h) and h > 0):
         raise ValueError(f"{func}: h must be a positive finite number or None; got {h!r}")
-    return {k: np.full(p.shape, float(h)) for k, p in params.items()}
+    return float(h)
 
 
 def _labels(t: ArrayLike, n: int, classes: int, func: str) -> NDArray[np.intp]:
@@ -222,8 +222,8 @@ class TwoLayerNet:
         x, t : array_like
             A batch (N, D) and its labels (N,) or one-hot rows (N, C).
         h : float, optional
-            The step; ``None`` takes ``cbrt(eps)·max(1, |w|)`` per weight (a power of two), ``1e-4`` is
-            the book's.
+            The step of every weight; ``None`` takes ``cbrt(eps)`` as a power of two (2⁻¹⁷), ``1e-4``
+            is the book's.
         mode : {"structured", "generic"}
             ``"structured"`` computes every perturbed loss from the net's structure in batched array
             passes (fast); ``"generic"`` runs :func:`numgrad.numerical_gradient` over each parameter,
@@ -243,14 +243,14 @@ class TwoLayerNet:
         func = "TwoLayerNet.numerical_gradient"
         xa, labels = self._batch(x, t, func)
         choice(mode, GRADIENT_MODES, func, "mode")
-        steps = _step_arrays(h, self.params, func)
+        step = _step(h, func)
         if mode == "generic":
 
             def loss(_: Any) -> float:  # the book's idiom: f ignores its argument, reads the params
                 return self.loss(x, t)
 
-            return {k: np.asarray(_engine_gradient(loss, p, h=steps[k])) for k, p in self.params.items()}
-        grads = two_layer_differences(self.params, xa, labels, steps)
+            return {k: np.asarray(_engine_gradient(loss, p, h=step)) for k, p in self.params.items()}
+        grads = two_layer_differences(self.params, xa, labels, step)
         bad = [k for k, g in grads.items() if not np.all(np.isfinite(g))]
         if bad:
             raise FloatingPointError(

@@ -39,10 +39,6 @@ def simple_net_loss(W: Any, x: ArrayLike, t: ArrayLike) -> Any:
     return cross_entropy_error(softmax(jnp.asarray(x, dtype=jnp.float64) @ W), t)
 
 
-def _steps(h: float | None, p: NDArray[Any]) -> NDArray[np.float64]:
-    return nm.plain_steps(p) if h is None else np.full(p.shape, float(h))
-
-
 class SimpleNet:
     def __init__(self, W: ArrayLike | None = None, *, seed: int | None = None) -> None:
         if W is None:
@@ -55,7 +51,9 @@ class SimpleNet:
     def loss(self, x: ArrayLike, t: ArrayLike) -> float:
         return float(simple_net_loss(self.W, x, t))
 
-    def numerical_gradient(self, x: ArrayLike, t: ArrayLike, *, h: float | None = None) -> NDArray[np.float64]:
+    def numerical_gradient(
+        self, x: ArrayLike, t: ArrayLike, *, h: float | None = None
+    ) -> NDArray[np.float64]:
         return np.asarray(_fd_gradient(lambda w: simple_net_loss(w, x, t), self.W, h=h))
 
     def gradient(self, x: ArrayLike, t: ArrayLike) -> NDArray[np.float64]:
@@ -98,7 +96,8 @@ class TwoLayerNet:
         def along(key: str) -> Any:
             return lambda p: two_layer_loss({**self.params, key: p}, x, t)
 
-        return {k: np.asarray(_fd_gradient(along(k), p, h=_steps(h, p))) for k, p in self.params.items()}
+        step = nm.net_step(np.float64) if h is None else h  # numgrad's step
+        return {k: np.asarray(_fd_gradient(along(k), p, h=step)) for k, p in self.params.items()}
 
     def gradient(self, x: ArrayLike, t: ArrayLike) -> dict[str, NDArray[np.float64]]:
         grads = jax.grad(two_layer_loss)({k: jnp.asarray(v) for k, v in self.params.items()}, x, t)

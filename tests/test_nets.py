@@ -151,8 +151,7 @@ def _exact(net, x, t):
 
 def _rounding(net, x, t):
     """How far two central differences at net's default steps may differ by rounding alone."""
-    smallest = min(float(nm.plain_steps(p).min()) for p in net.params.values())
-    return nm.central_rounding(max(1.0, net.loss(x, t)), smallest, np.float64)
+    return nm.central_rounding(max(1.0, net.loss(x, t)), nm.net_step(np.float64), np.float64)
 
 
 @given(net_problems())
