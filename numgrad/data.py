@@ -178,7 +178,7 @@ def load_mnist(
         A directory with the book's ``mnist.pkl`` or the standard IDX files
         (``train-images-idx3-ubyte.gz``, ``train-labels-idx1-ubyte.gz``, ``t10k-images-idx3-ubyte.gz``,
         ``t10k-labels-idx1-ubyte.gz``, gzipped or not). By default the embedded 5,000 images, split into
-        4,000 training and 1,000 test images, 10% of each digit in each, the same split on every call.
+        4,000 training and 1,000 test images (400 and 100 of each digit), the same split on every call.
 
     Raises
     ------
