@@ -218,3 +218,48 @@ def descent_path_tolerance(method: str, dtype: DTypeLike, n: int, path_length: f
 
 DEFAULT_EXECUTOR_WORKERS = 2  # an executor that does not say how many tasks it runs at once (this machine)
 DEVICE_BATCH_BYTES = 1 * 2**30  # perturbed points per chunk on an accelerator, summed over its devices
+
+# Nets and training (numgrad.nets, numgrad.train): steps, the structured pass, tolerances
+
+NET_STEP_METHOD = "central"  # TwoLayerNet.numerical_gradient is a central difference, like the book's
+SERIES_RTOL_ULPS = 0.125  # a perturbed softmax sum by series is exact to this many ulps: below rounding
+MAX_SERIES_TERMS = 24  # more terms than this means the perturbation is not small: exponentiate directly
+SIGMOID_SLOPE_BOUND = 0.25  # max of sigmoid'(a): |sigmoid(a + d) − sigmoid(a)| <= d / 4 for every a
+NET_BLOCK_ELEMENTS = 2**18  # one block of (sign, entry, hidden) values in the structured pass: ~2 MiB
+# per temporary, so a block's dozen temporaries stay in cache instead of streaming through memory
+
+
+def net_step(dtype: DTypeLike) -> float:
+    """The default central step of every weight of a net: ``cbrt(eps)`` as a power of two (2⁻¹⁷ in
+    float64), the engine's plain rule for weights up to 1 in size.
+
+    One step for all weights, not one scaled by each weight's size: the loss's curvature along a weight
+    comes from the inputs and the layer above, not from the weight itself, and a shared step lets the
+    structured pass move every perturbed pre-activation by the same ``h·x_i``.
+    """
+    return float(np.exp2(np.round(np.log2(base_step(NET_STEP_METHOD, dtype)))))
+
+
+def series_terms(r: float, dtype: DTypeLike) -> int | None:
+    """Fewest Taylor terms K with ``Σ_k (u·w)^k / k!`` equal to ``exp(u·w)`` within rounding for
+    ``|u·w| <= r``, or None when more than :data:`MAX_SERIES_TERMS` are needed.
+
+    The remainder of a softmax sum ``Σ_c E_c·exp(u·w_c)`` relative to the sum is at most
+    ``r^(K+1) / (K+1)! · exp(2r)``; it must stay below :data:`SERIES_RTOL_ULPS` ulps.
+    """
+    goal = SERIES_RTOL_ULPS * eps(dtype)
+    term = r * np.exp(2 * r)  # r^(K+1)/(K+1)! · e^(2r) at K = 0
+    for k in range(1, MAX_SERIES_TERMS + 1):
+        term *= r / (k + 1)
+        if term <= goal:
+            return k
+    return None
+
+
+CENTRAL_ROUNDING_ULPS = 16.0  # a loss of a batch carries a few ulps of |loss|; the difference of two, 16
+
+
+def central_rounding(f_scale: float, h: float, dtype: DTypeLike) -> float:
+    """How far two central differences of the same f at the same step may differ by rounding alone:
+    ``CENTRAL_ROUNDING_ULPS · eps · |f| / (2h)`` (the structured and the generic pass of a net)."""
+    return CENTRAL_ROUNDING_ULPS * eps(dtype) * f_scale / (2 * h)

@@ -12,6 +12,8 @@ COMMANDS: dict[str, str] = {
     "check": "numgrad.commands.check",
     "descend": "numgrad.commands.descend",
     "bench": "numgrad.commands.bench",
+    "train": "numgrad.commands.train",
+    "sweep": "numgrad.commands.sweep",
 }
 
 

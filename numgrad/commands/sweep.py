@@ -1,0 +1,187 @@
+"""`numgrad sweep`: grid or random search over lr, hidden size, batch size and iterations."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+COUNT_AXES = ("hidden", "batch_size", "iters")
+
+
+def _axis_name(text: str) -> str:
+    name = text.strip().replace("-", "_")
+    if name not in ("lr", *COUNT_AXES):
+        raise argparse.ArgumentTypeError(
+            f"unknown hyperparameter {text!r}; choose from lr, hidden, batch_size, iters"
+        )
+    return name
+
+
+def grid_axis(text: str) -> tuple[str, list[float]]:
+    """``lr=0.05,0.1,0.5`` → ("lr", [0.05, 0.1, 0.5]); counts (hidden, ...) must be integers."""
+    name, sep, values = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected NAME=V1,V2,...; got {text!r}")
+    axis = _axis_name(name)
+    try:
+        numbers = [float(v) if axis == "lr" else int(v) for v in values.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected NAME=V1,V2,... with numbers; got {text!r}") from None
+    return axis, [float(v) for v in numbers]
+
+
+def range_axis(text: str) -> tuple[str, tuple[float, float]]:
+    """``lr=0.01:10`` → ("lr", (0.01, 10.0))."""
+    name, sep, span = text.partition("=")
+    lo, colon, hi = span.partition(":")
+    try:
+        bounds = (float(lo), float(hi))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected NAME=LOW:HIGH with numbers; got {text!r}") from None
+    if not sep or not colon:
+        raise argparse.ArgumentTypeError(f"expected NAME=LOW:HIGH; got {text!r}")
+    return _axis_name(name), bounds
+
+
+def register(sub: Any) -> None:
+    from numgrad.tuning import SWEEP_ITERS, VALIDATION_FRACTION
+
+    p = sub.add_parser(
+        "sweep",
+        help="search learning rate, hidden size, ... on a validation split",
+        description="Train TwoLayerNet for each setting of a grid (--grid lr=0.05,0.1,0.5 hidden=20,50) or "
+        "of a seeded random search (--random N; lr log-uniform), with short runs, scored on a "
+        "class-balanced validation split carved from the training data (never the test set).",
+    )
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--grid", nargs="+", type=grid_axis, metavar="NAME=V1,V2", help="values of each axis")
+    how.add_argument("--random", type=int, metavar="N", help="N random settings from --ranges")
+    p.add_argument(
+        "--ranges",
+        nargs="+",
+        type=range_axis,
+        metavar="NAME=LOW:HIGH",
+        help="ranges of --random (default lr=0.01:10 hidden=10:100)",
+    )
+    p.add_argument(
+        "--iters",
+        type=int,
+        default=SWEEP_ITERS,
+        help=f"iterations of each run unless an axis (default {SWEEP_ITERS})",
+    )
+    p.add_argument(
+        "--gradient",
+        choices=("backprop", "numerical"),
+        default="backprop",
+        help="backprop (default; same ranking, far faster) or numerical",
+    )
+    p.add_argument(
+        "--validation",
+        type=float,
+        default=VALIDATION_FRACTION,
+        help=f"share of each class held out (default {VALIDATION_FRACTION})",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the split, the nets, the batches, --random")
+    p.add_argument("--data", metavar="DIR", help="MNIST directory: mnist.pkl or the four IDX .gz files")
+    p.add_argument("--plot", metavar="PATH", help="write validation accuracy against lr to a PNG")
+    p.add_argument("--json", action="store_true", help="print the ranked results as JSON")
+    p.set_defaults(run=run)  # fmt: skip
+
+
+def _trials(args: argparse.Namespace) -> Sequence[Any]:
+    from dataclasses import replace
+
+    from numgrad.tuning import grid_trials, random_trials
+
+    if args.grid is not None:
+        axes = dict(args.grid)
+        axes.setdefault("iters", [args.iters])
+        return grid_trials(axes)
+    ranges = dict(args.ranges) if args.ranges else None
+    trials = random_trials(args.random, ranges=ranges, seed=args.seed)
+    return trials if ranges and "iters" in ranges else [replace(t, iters=args.iters) for t in trials]
+
+
+MAX_LEGEND_SERIES = 6  # more hidden sizes than this (a random search) get a colour scale instead
+
+
+def plot_sweep(result: Any, path: str | Path) -> None:
+    """Validation accuracy against learning rate (log scale): one line per hidden size, or dots coloured
+    by hidden size when there are many."""
+    from matplotlib.figure import Figure
+
+    rows = result.results
+    fig = Figure(figsize=(7, 4.5), layout="constrained")
+    ax = fig.subplots()
+    sizes = sorted({r.trial.hidden for r in rows})
+    if len(sizes) <= MAX_LEGEND_SERIES:
+        for hidden in sizes:
+            mine = sorted((r.trial.lr, r.val_acc) for r in rows if r.trial.hidden == hidden)
+            ax.plot(*zip(*mine, strict=True), marker="o", label=f"hidden {hidden}")
+        ax.legend(loc="lower right")
+    else:
+        lr, acc, hidden = (
+            [r.trial.lr for r in rows],
+            [r.val_acc for r in rows],
+            [r.trial.hidden for r in rows],
+        )
+        dots = ax.scatter(lr, acc, c=hidden, cmap="viridis", s=40, edgecolors="k", linewidths=0.5)
+        fig.colorbar(dots, ax=ax, label="hidden units")
+    for rank, r in enumerate(rows[:3], start=1):
+        ax.annotate(f"#{rank}", (r.trial.lr, r.val_acc), textcoords="offset points", xytext=(5, 5))
+    title = f"sweep: {len(rows)} runs, {result.gradient} gradient, {result.n_validation} validation images"
+    ax.set(xscale="log", xlabel="learning rate", ylabel="validation accuracy", ylim=(0, 1), title=title)
+    fig.savefig(path, dpi=110)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from numgrad.data import load_mnist
+    from numgrad.tuning import sweep
+
+    console, errors = Console(stderr=args.json), Console(stderr=True)
+    try:
+        trials = _trials(args)
+        (x_train, t_train), _ = load_mnist(path=args.data)  # the test set is never looked at
+    except (OSError, ValueError, TypeError) as exc:
+        errors.print(f"[red]numgrad sweep:[/] {exc}")
+        return 2
+    total = sum(t.iters for t in trials)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True, disable=args.json) as progress:
+        task = progress.add_task(f"{len(trials)} runs", total=total)
+
+        def show(index: int, step: Any) -> None:
+            progress.update(task, advance=1, description=f"run {index + 1}/{len(trials)}")
+
+        try:
+            result = sweep(x_train, t_train, trials, validation=args.validation, gradient=args.gradient,
+                           seed=args.seed, callback=show)  # fmt: skip
+        except (ValueError, TypeError) as exc:
+            errors.print(f"[red]numgrad sweep:[/] {exc}")
+            return 2
+    if args.plot:
+        plot_sweep(result, args.plot)
+    if args.json:
+        print(json.dumps({**result.to_dict(), "plot": args.plot}, indent=2))
+        return 0
+    table = Table(title=f"sweep: {len(trials)} runs, {result.gradient} gradient, scored on "
+                  f"{result.n_validation} validation images (trained on {result.n_train})")  # fmt: skip
+    for col in ("rank", "lr", "hidden", "batch", "iters", "val acc", "val loss", "train acc", "time"):
+        table.add_column(col, justify="right")
+    for rank, r in enumerate(result.results, start=1):
+        t = r.trial
+        table.add_row(
+            str(rank), f"{t.lr:.4g}", str(t.hidden), str(t.batch_size), str(t.iters),
+            f"{r.val_acc:.2%}", f"{r.val_loss:.4f}", f"{r.train_acc:.2%}", f"{r.seconds:.1f}s",
+        )  # fmt: skip
+    console.print(table)
+    if args.plot:
+        console.print(f"plot: {args.plot}")
+    return 0

@@ -1,0 +1,103 @@
+"""`numgrad train` and `numgrad sweep` through numgrad.cli.main, on tiny settings."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from mnist_fixtures import tiny_mnist, write_idx
+
+from numgrad.cli import main
+
+TINY = ["--iters", "3", "--hidden", "4", "--batch-size", "10"]
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "match"),
+    [
+        (["train", "--gradient", "adam"], "invalid choice: 'adam'"),
+        (["train", "--iters", "many"], "invalid int value: 'many'"),
+        (["sweep"], "one of the arguments --grid --random is required"),
+        (["sweep", "--grid", "momentum=0.9"], "unknown hyperparameter 'momentum'"),
+        (["sweep", "--grid", "lr=fast"], "expected NAME=V1,V2,... with numbers"),
+        (["sweep", "--grid", "hidden=10.5"], "expected NAME=V1,V2,... with numbers"),
+        (["sweep", "--random", "2", "--ranges", "lr=0.1"], "expected NAME=LOW:HIGH"),
+        (["sweep", "--grid", "lr=1", "--random", "2"], "not allowed with argument"),
+    ],
+    ids=["unknown-gradient", "iters-not-a-number", "sweep-without-search", "unknown-axis", "grid-not-numbers",
+         "fractional-hidden", "range-without-colon", "grid-and-random"],
+)  # fmt: skip
+def test_input_validation(argv, match, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert match in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "match"),
+    [
+        (["train", *TINY, "--lr", "-1"], "train: lr must be a positive finite number"),
+        (["train", *TINY, "--hidden", "0"], "hidden_size must be a positive integer"),
+        (["sweep", "--random", "2", "--ranges", "lr=1:0.1"], "range of lr must be 0 < low <= high"),
+        (["sweep", "--grid", "lr=1", "--validation", "2"], "validation must be a fraction"),
+    ],
+    ids=["negative-lr", "zero-hidden", "reversed-range", "validation-two"],
+)
+def test_bad_values_exit_2_with_the_librarys_message(argv, match, capsys):
+    assert main(argv) == 2
+    assert match in capsys.readouterr().err
+
+
+def test_train_json(capsys):
+    assert main(["train", *TINY, "--json", "--seed", "3"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["gradient"] == "numerical"
+    assert out["sizes"] == [784, 4, 10]
+    assert len(out["loss"]) == 3
+    assert out["epoch"] == [0.0, 0.0075]  # 3 of the 400 batches of an epoch
+    assert out["seed"] == 3
+    assert 0 <= out["test_acc"][-1] <= 1
+
+
+def test_train_table_and_plot(tmp_path, capsys):
+    png = tmp_path / "train.png"
+    assert main(["train", *TINY, "--gradient", "backprop", "--plot", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert "test accuracy" in out
+    assert "backprop gradient" in out
+    assert png.read_bytes().startswith(PNG)
+
+
+def test_train_reads_a_data_directory(tmp_path, capsys):
+    write_idx(tmp_path, tiny_mnist(n_train=20, n_test=10))
+    assert main(["train", *TINY, "--data", str(tmp_path), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["iters_per_epoch"] == 2  # 20 images in batches of 10
+
+
+def test_train_reports_a_missing_data_directory(tmp_path, capsys):
+    assert main(["train", *TINY, "--data", str(tmp_path)]) == 2
+    assert "no MNIST data in" in capsys.readouterr().err
+
+
+def test_sweep_grid_json_and_plot(tmp_path, capsys):
+    png = tmp_path / "sweep.png"
+    argv = ["sweep", "--grid", "lr=0.5,2", "hidden=3", "--iters", "4", "--json", "--plot", str(png)]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [r["trial"]["hidden"] for r in out["results"]] == [3, 3]
+    assert {r["trial"]["lr"] for r in out["results"]} == {0.5, 2.0}
+    assert (out["n_train"], out["n_validation"]) == (3200, 800)
+    assert png.read_bytes().startswith(PNG)
+
+
+def test_sweep_random_table(capsys):
+    assert (
+        main(["sweep", "--random", "2", "--ranges", "lr=0.1:3", "hidden=2:4", "--iters", "3", "--seed", "1"])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "2 runs" in out
+    assert "val acc" in out
