@@ -161,7 +161,8 @@ QUICK = (
     ("scaling", 1000),
 )
 FULL = (
-    ("book", 0), ("descent", 0), ("softmax-ce", 1), ("softmax-ce", 10), ("softmax-ce", 100),
+    ("book", 0), ("descent", 0), ("net-64", 0), ("net-784", 0),
+    ("softmax-ce", 1), ("softmax-ce", 10), ("softmax-ce", 100),
     ("softmax-ce", 1000), ("mse", 100),
     ("scaling", 10), ("scaling", 100), ("scaling", 1000), ("scaling", 10000),
 )  # fmt: skip
@@ -310,8 +311,12 @@ def run_benchmarks(
     """Yield rows workload by workload (for progress display)."""
     import reference  # noqa: F401  (float64 in JAX)
 
-    if any(fam == "descent" for fam, _ in _chosen(full, families)):
+    chosen = _chosen(full, families)
+    if any(fam == "descent" for fam, _ in chosen):
         yield from descent_rows(repeats=repeats)
+    for fam, _ in chosen:
+        if fam in NET_SIZES:
+            yield from net_rows(fam, repeats=repeats)
     for w in workloads(full=full, families=families):
         exact, t_jax, jax_rows = _jax_rows(w, repeats)
         timed: list[tuple[str, Array, float, int, str]] = []
@@ -376,6 +381,78 @@ def descent_rows(*, repeats: int = REPEATS) -> list[BenchRow]:
             )
         )
     return rows
+
+
+NET_SIZES = {"net-64": (64, 50, 10), "net-784": (784, 50, 10)}
+NET_BATCH = 100
+NET_TEXTBOOK_SAMPLE = 4000  # parameters the textbook loop visits on the large net; the rest is extrapolated
+
+
+def _net_data(sizes: tuple[int, int, int]) -> tuple[Array, NDArray[np.intp]]:
+    """A batch of 100 MNIST training images: 28×28 for 784 inputs, 8×8 average-pooled (of the
+    24×24 centre) for 64."""
+    from numgrad.data import load_mnist
+
+    (x, t), _ = load_mnist(flatten=False)
+    x, t = x[:NET_BATCH, 0].astype(np.float64), t[:NET_BATCH].astype(np.intp)
+    if sizes[0] == 64:
+        x = x[:, 2:26, 2:26].reshape(NET_BATCH, 8, 3, 8, 3).mean(axis=(2, 4))
+    return x.reshape(NET_BATCH, -1), t
+
+
+def net_rows(name: str, *, repeats: int = REPEATS) -> list[BenchRow]:
+    """TwoLayerNet at batch 100: the textbook loop over every parameter (sampled on the large net and
+    extrapolated), the structured numerical gradient, backprop, and jax.grad of the twin's loss."""
+    import jax
+
+    import reference  # noqa: F401
+    import reference.nets as rn
+    from numgrad.nets import TwoLayerNet
+
+    sizes = NET_SIZES[name]
+    x, t = _net_data(sizes)
+    net = TwoLayerNet(*sizes, seed=0)
+    flat = lambda g: np.concatenate([np.ravel(g[k]) for k in ("W1", "b1", "W2", "b2")])  # noqa: E731
+    grad = jax.jit(jax.grad(lambda p: rn.two_layer_loss(p, x, t)))
+    params = {k: jax.numpy.asarray(v) for k, v in net.params.items()}
+    exact = flat({k: np.asarray(v) for k, v in grad(params).items()})
+    t_jax = _median_seconds(lambda: jax.block_until_ready(grad(params)), repeats)
+    n = exact.size
+    book_seconds, book_grad, note = _net_textbook(net, x, t, n)
+    rows = [("textbook loop", book_seconds, book_grad, 2 * n, note)]
+    runs = {
+        "numgrad TwoLayerNet.numerical_gradient": lambda: net.numerical_gradient(x, t),
+        "numgrad TwoLayerNet.gradient (backprop)": lambda: net.gradient(x, t),
+    }
+    for label, run in runs.items():
+        rows.append(
+            (label, _median_seconds(run, repeats), flat(run()), 2 * n if "numerical" in label else 0, "")
+        )
+    rows.append(("jax.grad (jit)", t_jax, exact, 0, ""))
+    return [
+        BenchRow(f"net {sizes}, batch {NET_BATCH}", "nets", n, label, sec, book_seconds / sec, sec / t_jax,
+                 _error(g, exact), points, note)
+        for label, sec, g, points, note in rows
+    ]  # fmt: skip
+
+
+def _net_textbook(net: Any, x: Array, t: NDArray[np.intp], n: int) -> tuple[float, Array, str]:
+    """The book's loop over every parameter of the net; on a large net a sample, extrapolated."""
+    loss = lambda _: net.loss(x, t)  # noqa: E731  (the book's idiom)
+    if n <= NET_TEXTBOOK_SAMPLE:
+        start = time.perf_counter()
+        grads = [textbook_gradient(loss, net.params[k]) for k in ("W1", "b1", "W2", "b2")]
+        return time.perf_counter() - start, np.concatenate([g.ravel() for g in grads]), ""
+    w1 = net.params["W1"]
+    rows = max(1, NET_TEXTBOOK_SAMPLE // w1.shape[1])
+    part = w1[:rows]  # a view: the loop perturbs the net's own weights in place
+    start = time.perf_counter()
+    sample = textbook_gradient(loss, part)
+    per_param = (time.perf_counter() - start) / part.size
+    grads = [net.numerical_gradient(x, t, h=1e-4)[k].ravel() for k in ("W1", "b1", "W2", "b2")]
+    grads[0][: part.size] = sample.ravel()  # the sampled rows are the loop's own numbers
+    note = f"timed on {part.size} of {n} parameters, extrapolated; other values from the structured pass"
+    return per_param * n, np.concatenate(grads), note
 
 
 def machine_info() -> str:

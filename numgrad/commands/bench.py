@@ -28,12 +28,12 @@ def run(args: argparse.Namespace) -> int:
     from rich.progress import Progress
     from rich.table import Table
 
-    from numgrad.benchmark import machine_info, run_benchmarks, scaling_exponent, workloads
+    from numgrad.benchmark import _chosen, machine_info, run_benchmarks, scaling_exponent
 
     families = tuple(args.family) if args.family else None
     console = Console(stderr=args.json, width=160)
     rows = []
-    total = len(workloads(full=args.full, families=families)) + 1
+    total = len(_chosen(args.full, families))
     with Progress(console=console, transient=True, disable=args.json) as progress:
         task = progress.add_task("benchmarking", total=total)
         seen: set[str] = set()
