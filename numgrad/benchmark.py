@@ -412,15 +412,18 @@ def net_rows(name: str, *, repeats: int = REPEATS) -> list[BenchRow]:
     sizes = NET_SIZES[name]
     x, t = _net_data(sizes)
     net = TwoLayerNet(*sizes, seed=0)
-    flat = lambda g: np.concatenate([np.ravel(g[k]) for k in ("W1", "b1", "W2", "b2")])  # noqa: E731
-    grad = jax.jit(jax.grad(lambda p: rn.two_layer_loss(p, x, t)))
+
+    def flat(g: dict[str, Any]) -> Array:
+        return np.concatenate([np.ravel(g[k]) for k in ("W1", "b1", "W2", "b2")])
+
+    grad: Any = jax.jit(jax.grad(lambda p: rn.two_layer_loss(p, x, t)))
     params = {k: jax.numpy.asarray(v) for k, v in net.params.items()}
     exact = flat({k: np.asarray(v) for k, v in grad(params).items()})
-    t_jax = _median_seconds(lambda: jax.block_until_ready(grad(params)), repeats)
+    t_jax = _median_seconds(lambda: jax.block_until_ready(grad(params)), repeats)  # type: ignore[no-untyped-call]
     n = exact.size
     book_seconds, book_grad, note = _net_textbook(net, x, t, n)
     rows = [("textbook loop", book_seconds, book_grad, 2 * n, note)]
-    runs = {
+    runs: dict[str, Callable[[], dict[str, Any]]] = {
         "numgrad TwoLayerNet.numerical_gradient": lambda: net.numerical_gradient(x, t),
         "numgrad TwoLayerNet.gradient (backprop)": lambda: net.gradient(x, t),
     }
