@@ -1,0 +1,302 @@
+"""The measurements behind numgrad.check: where differences are taken, full and fast checks, kinks.
+
+Full mode compares every element with the engine's numerical gradient and its a-posteriori error
+estimate; fast mode compares directional derivatives along seeded random directions (at most six
+evaluations of f). Both return an :class:`Outcome`; numgrad.check turns it into the public report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from numgrad import _numerics as nm
+from numgrad._engine import (
+    Difference,
+    Problem,
+    _call,
+    difference,
+    evaluate,
+    evaluate_points,
+    make_problem,
+)
+
+FUNC = "check_gradient"
+EXPLICIT, ESTIMATE, FLOOR = "explicit", "estimate", "floor"  # where a check's tolerance came from
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How a check's tolerance is set: explicit ``atol + rtol·|g|`` when either is given, else the
+    engine's error estimate times a safety factor, floored at what the dtypes resolve (normwise)."""
+
+    rtol: float | None
+    atol: float | None
+    method: str
+    analytic_dtype: str  # the coarser of x's and the analytic gradient's dtypes
+
+    @property
+    def explicit(self) -> bool:
+        return self.rtol is not None or self.atol is not None
+
+    def floor(self, working: str) -> float:
+        """Normwise relative floor when the differences are taken in `working` precision."""
+        return nm.check_floor(self.method, working, self.analytic_dtype)
+
+    def elementwise(self, magnitude: NDArray[np.float64]) -> NDArray[np.float64]:
+        """``atol + rtol·|g|`` per element (as numpy.testing.assert_allclose)."""
+        return np.asarray((self.atol or 0.0) + (self.rtol or 0.0) * magnitude, dtype=np.float64)
+
+    def per_check(
+        self,
+        estimate: NDArray[np.float64],
+        explicit: NDArray[np.float64],
+        scale: NDArray[np.float64],
+        working: str,
+    ) -> tuple[NDArray[np.float64], NDArray[np.str_]]:
+        """Tolerances and their sources: `explicit` is what atol/rtol allow per check, `scale` the
+        gradient's normwise scale that the floor multiplies."""
+        if self.explicit:
+            return explicit, np.full(explicit.shape, EXPLICIT)
+        by_estimate, by_floor = nm.ESTIMATE_SAFETY * estimate, self.floor(working) * scale
+        return np.maximum(by_estimate, by_floor), np.where(by_estimate >= by_floor, ESTIMATE, FLOOR)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a check measured, one entry per check (an element in full mode, a direction in fast mode)."""
+
+    analytic: NDArray[np.float64]
+    numerical: NDArray[np.float64]
+    tolerance: NDArray[np.float64]
+    source: NDArray[np.str_]
+    scale: NDArray[np.float64]  # what relative errors are relative to
+    steps: NDArray[np.float64]
+    kinks: NDArray[np.bool_]
+    nfev: int
+    working_dtype: str  # the dtype the differences were taken in
+
+    @property
+    def abs_error(self) -> NDArray[np.float64]:
+        err = np.abs(self.analytic - self.numerical)
+        return np.where(np.isnan(err), np.inf, err)
+
+
+# --------------------------------------------------------------------------------------------------
+# Where differences are taken
+
+
+def promotable(x: NDArray[Any], method: str) -> bool:
+    """float16/float32 points are differenced in float64 when f computes in float64 (it usually does:
+    NumPy promotes), so a float32 check resolves bugs far below float32's difference noise."""
+    return x.dtype.itemsize < 8 and method != "complex"
+
+
+def in_place(f: Callable[..., Any], x: NDArray[Any], method: str) -> Problem:
+    """The caller's own array, perturbed in place (the closure idiom ``lambda W: net.loss(x, t)``)."""
+    if not x.flags.writeable and method != "complex":
+        raise ValueError(
+            f"{FUNC}: x is read-only, but the check perturbs x in place (so that a function reading x "
+            f"from a closure sees the perturbation); pass x.copy()"
+        )
+    return make_problem(
+        FUNC, f, x, out_shape=None, method=method, batched=False, chunk_size=None, executor=None
+    )
+
+
+def promoted(f: Callable[..., Any], x: NDArray[Any], method: str) -> Problem:
+    """A float64 copy of x (f then computes in float64 if it takes its argument)."""
+    return make_problem(
+        FUNC, f, x.astype(np.float64), out_shape=None, method=method, batched=False, chunk_size=None,
+        executor=None,
+    )  # fmt: skip
+
+
+def computes_in_float64(p: Problem) -> bool:
+    """Whether f returns a float64 value at the float64 copy (else it casts down: keep x's dtype)."""
+    return bool(_call(p, p.x, lambda: "x as float64").dtype == np.float64)
+
+
+# --------------------------------------------------------------------------------------------------
+# Full mode
+
+
+def full_check(
+    f: Callable[..., Any], x: NDArray[Any], analytic: NDArray[Any], method: str, tol: Tolerance
+) -> Outcome:
+    """Every element against the engine's numerical gradient (one pass). Elements outside the floor are
+    re-measured at two steps, which gives their error estimate and tells kinks from wrong values."""
+    a = analytic.reshape(-1).astype(np.float64)
+    p, nfev, lifted = in_place(f, x, method), 0, False
+    if promotable(x, method):
+        candidate = promoted(f, x, method)
+        nfev += 1
+        if computes_in_float64(candidate):
+            p, lifted = candidate, True
+    d = difference(p, None, refine=False)
+    nfev += d.nfev
+    if lifted and not np.any(d.derivative) and np.any(a):
+        # f did not move when the float64 copy moved: it reads x from a closure. Difference in place.
+        p = in_place(f, x, method)
+        d = difference(p, None, refine=False)
+        nfev += d.nfev
+    work = str(p.x.dtype)
+    numerical = d.derivative.reshape(-1).copy()
+    big = float(np.max(np.abs(numerical), initial=0.0)) or float(np.max(np.abs(a), initial=0.0))
+    scale = np.full(a.shape, big)
+    tolerance, source = tol.per_check(rounding(p, d), tol.elementwise(np.abs(numerical)), scale, work)
+    kinks = np.zeros(a.shape, dtype=bool)
+    suspect = np.flatnonzero(~(np.abs(a - numerical) <= tolerance))
+    if suspect.size and method != "complex":
+        m = remeasure(p, suspect, d.h[suspect])
+        numerical[suspect] = m.value
+        t, s = tol.per_check(m.estimate, tol.elementwise(np.abs(m.value)), scale[suspect], work)
+        tolerance[suspect], source[suspect], kinks[suspect] = t, s, m.kinks(a[suspect], t)
+        nfev += m.nfev
+    return Outcome(a, numerical, tolerance, source, scale, d.h, kinks, nfev, work)
+
+
+def rounding(p: Problem, d: Difference) -> NDArray[np.float64]:
+    """The rounding part of a pass's error, ``Σ|w|·eps·|f| / h`` (complex step: a few ulps of the
+    derivative). Truncation is measured only where the comparison needs it (see :func:`remeasure`)."""
+    if p.method == "complex":
+        return np.asarray(nm.COMPLEX_ERROR_ULPS * nm.eps(p.x.dtype) * np.abs(d.derivative.reshape(-1)))
+    return np.asarray(nm.STENCILS[p.method].rounding_gain * nm.eps(p.x.dtype) * d.f_scale / d.h)
+
+
+@dataclass(frozen=True)
+class Remeasured:
+    """Central differences at h and h/2 for some elements, and the one-sided slopes they contain."""
+
+    value: NDArray[np.float64]  # Richardson value (4·D(h/2) − D(h)) / 3
+    estimate: NDArray[np.float64]  # |D(h) − D(h/2)| plus rounding at h/2: bounds the error of the value
+    low: NDArray[np.float64]  # the smaller and larger one-sided slope at h/2
+    high: NDArray[np.float64]
+    persists: NDArray[np.bool_]  # the one-sided slopes disagree, and by as much at h/2 as at h
+    nfev: int
+
+    def kinks(self, a: NDArray[np.float64], tol: NDArray[np.float64]) -> NDArray[np.bool_]:
+        """Kinks: a persistent gap with the analytic value between the one-sided slopes (every value
+        there is a valid subgradient, as 0 or 1 for ReLU at 0)."""
+        with np.errstate(invalid="ignore"):
+            return self.persists & (a >= self.low - tol) & (a <= self.high + tol)
+
+
+def remeasure(p: Problem, idx: NDArray[np.intp], h: NDArray[np.float64]) -> Remeasured:
+    """f at x, ``x ± h·e_i`` and ``x ± (h/2)·e_i`` for the elements `idx`: ``1 + 4·len(idx)`` evaluations.
+
+    A smooth f's gap between forward and backward slopes is ``h·f''``, which halves with h; a kink's is
+    the jump in slope, which stays. Quotients use the displacements actually applied (x's dtype).
+    """
+    x0 = np.ravel(p.x).astype(np.float64)
+    f0 = float(np.real(evaluate_points(p, x0[None].astype(p.x.dtype))[0]))
+    central, gaps, slopes, size = [], [], [], np.full(idx.size, abs(f0))
+    for step in (h, h / 2):
+        values = np.concatenate([x0[idx] + step, x0[idx] - step]).astype(p.x.dtype)
+        vals = np.real(evaluate(p, values, np.tile(idx, 2))).astype(np.float64).reshape(2, -1)
+        up, down = np.abs(values.astype(np.float64) - np.tile(x0[idx], 2)).reshape(2, -1)
+        forward, backward = (vals[0] - f0) / up, (f0 - vals[1]) / down
+        central.append((vals[0] - vals[1]) / (up + down))
+        gaps.append(np.abs(forward - backward))
+        slopes.append((np.minimum(forward, backward), np.maximum(forward, backward)))
+        size = np.fmax(size, np.abs(vals).max(axis=0))  # f can be 0 at x and not at x ± h
+    noise = nm.eps(p.x.dtype) * np.maximum(size, 1e-300) / (h / 2)
+    change = np.abs(central[0] - central[1])
+    with np.errstate(invalid="ignore"):
+        persists = (gaps[1] > nm.KINK_NOISE * noise) & (gaps[1] > nm.KINK_PERSISTENCE * gaps[0])
+    value = (4 * central[1] - central[0]) / 3
+    return Remeasured(value, change + noise, *slopes[1], persists & np.isfinite(value), 1 + 4 * idx.size)
+
+
+# --------------------------------------------------------------------------------------------------
+# Fast mode
+
+
+def directions(x0: NDArray[np.float64], rng: np.random.Generator) -> NDArray[np.float64]:
+    """Gaussian directions scaled so that no x_i moves by more than ``max(1, |x_i|)`` per unit step."""
+    v = rng.standard_normal((nm.FAST_DIRECTIONS, x0.size))
+    return np.asarray(v * np.maximum(1.0, np.abs(x0)) / np.max(np.abs(v), axis=1, keepdims=True))
+
+
+@dataclass(frozen=True)
+class Along:
+    """Central differences along one direction at one step: f's difference and grad's prediction of it."""
+
+    numerical: float
+    analytic: float
+    rounding: float
+
+
+def along(p: Problem, vals: NDArray[Any], points: NDArray[Any], a: NDArray[np.float64], t: float) -> Along:
+    """From f at ``x + t·w`` and ``x − t·w`` (as rounded to x's dtype): the analytic prediction uses the
+    displacements actually applied, so rounding of the points themselves cancels."""
+    x0 = np.ravel(p.x).astype(np.float64)
+    plus, minus = points.astype(np.float64)
+    moved = (plus - x0) + (x0 - minus)
+    fp, fm = (float(np.real(v)) for v in vals)
+    rounding = nm.eps(p.x.dtype) * max(abs(fp), abs(fm)) / t
+    return Along((fp - fm) / (2 * t), float(a @ moved) / (2 * t), rounding)
+
+
+def fast_check(
+    f: Callable[..., Any], x: NDArray[Any], analytic: NDArray[Any], tol: Tolerance, rng: np.random.Generator
+) -> Outcome:
+    """Directional derivatives along seeded random directions: direction 1 at t and t/2 (which gives the
+    truncation estimate), direction 2 at t. Six evaluations of f whatever the size of x."""
+    a = analytic.reshape(-1).astype(np.float64)
+    w = directions(x.reshape(-1).astype(np.float64), rng)
+    p, measured, wasted = in_place(f, x, "central"), [], 0
+    if promotable(x, "central"):
+        # f at the first pair of points, in float64: also tells whether f computes in float64 and
+        # reads its argument (a closure over x returns the same value twice: difference x in place)
+        candidate = promoted(f, x, "central")
+        t = nm.base_step("central", np.float64)
+        points = pair(candidate, w[0], t)
+        raw = [_call(candidate, row.reshape(x.shape), lambda: "x ± t·v as float64") for row in points]
+        if all(r.dtype == np.float64 for r in raw) and raw[0] != raw[1]:
+            p, measured = candidate, [along(candidate, np.array(raw, dtype=np.float64), points, a, t)]
+        else:
+            wasted = len(raw)
+    t = nm.base_step("central", p.x.dtype)
+    plan = [(0, t), (0, t / 2), (1, t)][len(measured) :][: (nm.FAST_EVALUATIONS - wasted) // 2]
+    for k, step in plan:
+        points = pair(p, w[k], step)
+        measured.append(along(p, evaluate_points(p, points), points, a, step))
+    return fast_outcome(p, measured, w, a, t, tol, wasted)
+
+
+def pair(p: Problem, w: NDArray[np.float64], t: float) -> NDArray[Any]:
+    x0 = np.ravel(p.x).astype(np.float64)
+    return np.stack([x0 + t * w, x0 - t * w]).astype(p.x.dtype)
+
+
+def fast_outcome(
+    p: Problem,
+    measured: list[Along],
+    w: NDArray[np.float64],
+    a: NDArray[np.float64],
+    t: float,
+    tol: Tolerance,
+    wasted: int,
+) -> Outcome:
+    """Direction 1's two steps estimate its truncation error, ``|r(t) − r(t/2)|·4/3`` for the residuals
+    ``r = numerical − analytic``; direction 2 borrows that estimate in proportion to its scale."""
+    count = len(measured) - 1  # directions checked: the t/2 measurement belongs to direction 1
+    first, half = measured[0], measured[1]
+    rows = [first, *measured[2:]]
+    norms = np.linalg.norm(w[:count], axis=1)
+    numerical = np.array([m.numerical for m in rows])
+    analytic = np.array([m.analytic for m in rows])
+    scale = np.maximum(float(np.max(np.abs(a), initial=0.0)) * norms, np.abs(numerical))
+    truncation = abs((first.numerical - first.analytic) - (half.numerical - half.analytic)) * 4 / 3
+    ratio = scale / scale[0] if scale[0] > 0 else np.ones(count)
+    estimate = truncation * ratio + np.array([m.rounding for m in rows])
+    explicit = np.array([np.linalg.norm(tol.elementwise(np.abs(a)) * wk) for wk in w[:count]])
+    tolerance, source = tol.per_check(estimate, explicit, scale, str(p.x.dtype))
+    steps, kinks = np.full(count, t), np.zeros(count, dtype=bool)
+    nfev = 2 * len(measured) + wasted
+    return Outcome(analytic, numerical, tolerance, source, scale, steps, kinks, nfev, str(p.x.dtype))
