@@ -1,5 +1,6 @@
 """numgrad: numerical gradients you can trust."""
 
+from numgrad.check import GradientReport, assert_gradient_close, check_gradient, plot_gradient_errors
 from numgrad.functions import identity_function, relu, sigmoid, softmax, step_function
 from numgrad.gradient import directional_derivative, jacobian, numerical_diff, numerical_gradient
 from numgrad.losses import (
@@ -13,7 +14,10 @@ from numgrad.losses import (
 )
 
 __all__ = [
+    "GradientReport",
+    "assert_gradient_close",
     "binary_cross_entropy",
+    "check_gradient",
     "cross_entropy_error",
     "directional_derivative",
     "hinge_loss",
@@ -23,6 +27,7 @@ __all__ = [
     "mean_squared_error",
     "numerical_diff",
     "numerical_gradient",
+    "plot_gradient_errors",
     "relu",
     "sigmoid",
     "softmax",

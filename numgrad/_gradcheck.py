@@ -145,19 +145,24 @@ def full_check(
         d = difference(p, None, refine=False)
         nfev += d.nfev
     work = str(p.x.dtype)
-    numerical = d.derivative.reshape(-1).copy()
+    numerical, steps = d.derivative.reshape(-1).copy(), d.h.copy()
     big = float(np.max(np.abs(numerical), initial=0.0)) or float(np.max(np.abs(a), initial=0.0))
     scale = np.full(a.shape, big)
     tolerance, source = tol.per_check(rounding(p, d), tol.elementwise(np.abs(numerical)), scale, work)
     kinks = np.zeros(a.shape, dtype=bool)
     suspect = np.flatnonzero(~(np.abs(a - numerical) <= tolerance))
     if suspect.size and method != "complex":
-        m = remeasure(p, suspect, d.h[suspect])
-        numerical[suspect] = m.value
-        t, s = tol.per_check(m.estimate, tol.elementwise(np.abs(m.value)), scale[suspect], work)
-        tolerance[suspect], source[suspect], kinks[suspect] = t, s, m.kinks(a[suspect], t)
-        nfev += m.nfev
-    return Outcome(a, numerical, tolerance, source, scale, d.h, kinks, nfev, work)
+        known = numerical[suspect] if method == "central" else None  # the pass is the central pair at h
+        m = remeasure(p, suspect, d.h[suspect], known)
+        # where x − h left f's domain (never visited by a one-sided pass) the first pass stands
+        ok = np.isfinite(m.value) & np.isfinite(m.estimate)
+        numerical[suspect[ok]], steps[suspect[ok]] = m.value[ok], m.h[ok]
+        t, src = tol.per_check(m.estimate, tol.elementwise(np.abs(m.value)), scale[suspect], work)
+        tolerance[suspect[ok]], source[suspect[ok]] = t[ok], src[ok]
+        still = ok & ~(np.abs(a[suspect] - m.value) <= t)
+        kinks[suspect[still]], spent = find_kinks(p, suspect[still], m, still, a[suspect[still]], t[still])
+        nfev += m.nfev + spent
+    return Outcome(a, numerical, tolerance, source, scale, steps, kinks, nfev, work)
 
 
 def rounding(p: Problem, d: Difference) -> NDArray[np.float64]:
@@ -169,47 +174,137 @@ def rounding(p: Problem, d: Difference) -> NDArray[np.float64]:
 
 
 @dataclass(frozen=True)
+class Pair:
+    """f at ``x ± step·e_i`` for some elements, and the displacements actually applied (x's dtype)."""
+
+    plus: NDArray[np.float64]
+    minus: NDArray[np.float64]
+    up: NDArray[np.float64]
+    down: NDArray[np.float64]
+
+    @property
+    def central(self) -> NDArray[np.float64]:
+        return np.asarray((self.plus - self.minus) / (self.up + self.down))
+
+    def one_sided(self, f0: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        return (self.plus - f0) / self.up, (f0 - self.minus) / self.down
+
+    def subset(self, keep: NDArray[np.bool_]) -> Pair:
+        return Pair(self.plus[keep], self.minus[keep], self.up[keep], self.down[keep])
+
+
+def pair_at(p: Problem, idx: NDArray[np.intp], step: NDArray[np.float64]) -> Pair:
+    """``2·len(idx)`` evaluations of f."""
+    x0 = np.ravel(p.x).astype(np.float64)
+    values = np.concatenate([x0[idx] + step, x0[idx] - step]).astype(p.x.dtype)
+    vals = np.real(evaluate(p, values, np.tile(idx, 2))).astype(np.float64).reshape(2, -1)
+    up, down = np.abs(values.astype(np.float64) - np.tile(x0[idx], 2)).reshape(2, -1)
+    return Pair(vals[0], vals[1], up, down)
+
+
+@dataclass(frozen=True)
 class Remeasured:
-    """Central differences at h and h/2 for some elements, and the one-sided slopes they contain."""
+    """Central differences at h and h/2 for the elements that disagreed at the floor."""
 
     value: NDArray[np.float64]  # Richardson value (4·D(h/2) − D(h)) / 3
     estimate: NDArray[np.float64]  # |D(h) − D(h/2)| plus rounding at h/2: bounds the error of the value
-    low: NDArray[np.float64]  # the smaller and larger one-sided slope at h/2
-    high: NDArray[np.float64]
-    persists: NDArray[np.bool_]  # the one-sided slopes disagree, and by as much at h/2 as at h
+    half: Pair
+    full: Pair | None  # the pair at h, when it had to be evaluated (methods other than central)
+    h: NDArray[np.float64]
     nfev: int
 
-    def kinks(self, a: NDArray[np.float64], tol: NDArray[np.float64]) -> NDArray[np.bool_]:
-        """Kinks: a persistent gap with the analytic value between the one-sided slopes (every value
-        there is a valid subgradient, as 0 or 1 for ReLU at 0)."""
-        with np.errstate(invalid="ignore"):
-            return self.persists & (a >= self.low - tol) & (a <= self.high + tol)
+    def subset(self, keep: NDArray[np.bool_]) -> Remeasured:
+        full = None if self.full is None else self.full.subset(keep)
+        return Remeasured(
+            self.value[keep], self.estimate[keep], self.half.subset(keep), full, self.h[keep], self.nfev
+        )
+
+    def replaced(self, where: NDArray[np.bool_], other: Remeasured, *, extra: int) -> Remeasured:
+        """These results with the elements `where` taken from `other` (a retry at a smaller step)."""
+
+        def put(mine: NDArray[np.float64], theirs: NDArray[np.float64]) -> NDArray[np.float64]:
+            out = mine.copy()
+            out[where] = theirs
+            return out
+
+        half = Pair(
+            *(put(getattr(self.half, k), getattr(other.half, k)) for k in ("plus", "minus", "up", "down"))
+        )
+        full = None  # the pair at h is re-evaluated by find_kinks where it is needed
+        value, estimate, h = (
+            put(self.value, other.value),
+            put(self.estimate, other.estimate),
+            put(self.h, other.h),
+        )
+        return Remeasured(value, estimate, half, full, h, self.nfev + extra)
 
 
-def remeasure(p: Problem, idx: NDArray[np.intp], h: NDArray[np.float64]) -> Remeasured:
-    """f at x, ``x ± h·e_i`` and ``x ± (h/2)·e_i`` for the elements `idx`: ``1 + 4·len(idx)`` evaluations.
+def remeasure(
+    p: Problem,
+    idx: NDArray[np.intp],
+    h: NDArray[np.float64],
+    at_h: Any,
+    shrinks: int = nm.MAX_STEP_SHRINKS,
+    prior: NDArray[np.float64] | None = None,
+) -> Remeasured:
+    """The a-posteriori estimate of the engine (steps h and h/2), spent only where it is needed: two
+    evaluations per element when the pass was central at h (`at_h`), four otherwise.
 
-    A smooth f's gap between forward and backward slopes is ``h·f''``, which halves with h; a kink's is
-    the jump in slope, which stays. Quotients use the displacements actually applied (x's dtype).
+    Where the points leave f's domain (x − h after a one-sided pass), or the estimate says the step is
+    coarse for the element's length scale (log(y) near 0), the step is quartered while that helps.
     """
+    full = None if at_h is not None else pair_at(p, idx, h)
+    d_h = at_h if full is None else full.central
+    half = pair_at(p, idx, h / 2)
+    size = np.fmax(np.abs(half.plus), np.abs(half.minus))  # f can be 0 at x and not at x ± h
+    noise = nm.eps(p.x.dtype) * np.maximum(size, 1e-300) / (h / 2)
+    value = (4 * half.central - d_h) / 3
+    m = Remeasured(
+        value, np.abs(d_h - half.central) + noise, half, full, h, 2 * idx.size * (2 - (full is None))
+    )
+    finite = np.isfinite(m.value) & np.isfinite(m.estimate)
+    with np.errstate(invalid="ignore"):
+        coarse = m.estimate > nm.COARSE_STEP * np.abs(m.value)
+        improving = np.ones(idx.size, dtype=bool) if prior is None else m.estimate < prior
+    retry = ~finite | (coarse & improving)
+    if not retry.any() or shrinks == 0:
+        return m
+    r = remeasure(p, idx[retry], h[retry] / 4, None, shrinks - 1, np.where(finite, m.estimate, np.inf)[retry])
+    take = np.zeros(idx.size, dtype=bool)
+    take[retry] = ~finite[retry] | (np.isfinite(r.value) & (r.estimate < m.estimate[retry]))
+    return m.replaced(take, r.subset(take[retry]), extra=r.nfev)
+
+
+def find_kinks(
+    p: Problem,
+    idx: NDArray[np.intp],
+    m: Remeasured,
+    keep: NDArray[np.bool_],
+    a: NDArray[np.float64],
+    tol: NDArray[np.float64],
+) -> tuple[NDArray[np.bool_], int]:
+    """Kinks among elements that still disagree: the forward and backward slopes differ beyond rounding,
+    the gap does not shrink when the step halves, and the analytic value lies between the slopes (every
+    value there is a valid subgradient, as 0 or 1 for ReLU at 0).
+
+    A smooth f's gap is ``h·f''``, which halves with h; a kink's is the jump in slope, which stays.
+    Costs f(x) plus f at ``x ± h·e_i`` where the pass did not already have them.
+    """
+    if idx.size == 0:
+        return np.zeros(0, dtype=bool), 0
     x0 = np.ravel(p.x).astype(np.float64)
     f0 = float(np.real(evaluate_points(p, x0[None].astype(p.x.dtype))[0]))
-    central, gaps, slopes, size = [], [], [], np.full(idx.size, abs(f0))
-    for step in (h, h / 2):
-        values = np.concatenate([x0[idx] + step, x0[idx] - step]).astype(p.x.dtype)
-        vals = np.real(evaluate(p, values, np.tile(idx, 2))).astype(np.float64).reshape(2, -1)
-        up, down = np.abs(values.astype(np.float64) - np.tile(x0[idx], 2)).reshape(2, -1)
-        forward, backward = (vals[0] - f0) / up, (f0 - vals[1]) / down
-        central.append((vals[0] - vals[1]) / (up + down))
-        gaps.append(np.abs(forward - backward))
-        slopes.append((np.minimum(forward, backward), np.maximum(forward, backward)))
-        size = np.fmax(size, np.abs(vals).max(axis=0))  # f can be 0 at x and not at x ± h
-    noise = nm.eps(p.x.dtype) * np.maximum(size, 1e-300) / (h / 2)
-    change = np.abs(central[0] - central[1])
+    half = m.half.subset(keep)
+    full = m.full.subset(keep) if m.full is not None else pair_at(p, idx, m.h[keep])
+    spent = 1 + (2 * idx.size if m.full is None else 0)
+    (fw, bw), (fw2, bw2) = full.one_sided(f0), half.one_sided(f0)
+    size = np.fmax.reduce([np.full(idx.size, abs(f0)), *map(np.abs, (half.plus, half.minus, full.plus))])
+    noise = nm.eps(p.x.dtype) * np.maximum(size, 1e-300) / (m.h[keep] / 2)
     with np.errstate(invalid="ignore"):
-        persists = (gaps[1] > nm.KINK_NOISE * noise) & (gaps[1] > nm.KINK_PERSISTENCE * gaps[0])
-    value = (4 * central[1] - central[0]) / 3
-    return Remeasured(value, change + noise, *slopes[1], persists & np.isfinite(value), 1 + 4 * idx.size)
+        gap, gap2 = np.abs(fw - bw), np.abs(fw2 - bw2)
+        persists = (gap2 > nm.KINK_NOISE * noise) & (gap2 > nm.KINK_PERSISTENCE * gap)
+        between = (a >= np.minimum(fw2, bw2) - tol) & (a <= np.maximum(fw2, bw2) + tol)
+    return np.asarray(persists & between & np.isfinite(gap2)), spent
 
 
 # --------------------------------------------------------------------------------------------------

@@ -196,6 +196,9 @@ ANALYTIC_ULPS = 64.0
 # smooth f's gap (h·f'') halves when h halves, a kink's (the jump in slope) stays. Below this ratio: smooth.
 KINK_PERSISTENCE = 0.75
 KINK_NOISE = 16.0  # a gap between one-sided slopes below this many rounding units of f is noise
+# A re-measured element whose estimate exceeds this fraction of its value has a length scale shorter than
+# the step (log(y) for tiny y): its step is quartered while the estimate improves.
+COARSE_STEP = 1e-3
 FAST_DIRECTIONS = 2  # fast mode: direction 1 at steps t and t/2 (its error estimate), direction 2 at t
 FAST_EVALUATIONS = 6  # fast mode's budget of f evaluations (two per central difference), whatever n
 DEFAULT_CHECK_SEED = 0  # fast mode's random directions repeat run to run unless a seed is given

@@ -13,9 +13,16 @@ from hypothesis import strategies as st
 from zoo import ZOO, softmax
 
 from numgrad import _numerics as nm
-from numgrad import mean_squared_error, softmax_cross_entropy
+from numgrad import cross_entropy_error, mean_squared_error, softmax_cross_entropy
 from numgrad.check import GradientReport, assert_gradient_close, check_gradient, plot_gradient_errors
-from numgrad.testing import classification_batches, float_arrays, shapes, two_layer_params
+from numgrad.testing import (
+    classification_batches,
+    float_arrays,
+    one_hot_targets,
+    probabilities,
+    shapes,
+    two_layer_params,
+)
 
 DTYPES = [np.float64, np.float32]
 MODES = ["full", "fast"]
@@ -193,6 +200,28 @@ def test_no_false_alarm_mean_squared_error(shape, data, dtype, mode):
     report = check_gradient(lambda v: mean_squared_error(v, t), y, y - t, mode=mode)
     note(str(report))
     assert report.passed
+
+
+@given(data=st.data(), dtype=st.sampled_from(DTYPES), mode=st.sampled_from(MODES))
+def test_no_false_alarm_cross_entropy_of_probabilities(data, dtype, mode):
+    n, c = data.draw(st.integers(1, 5), label="N"), data.draw(st.integers(2, 6), label="C")
+    y = data.draw(probabilities(n, c, dtype=dtype), label="y")
+    t = data.draw(one_hot_targets(n, c, dtype=dtype), label="t")
+    grad = -t / (y + 1e-7) / n
+    report = check_gradient(lambda v: cross_entropy_error(v, t), y, grad, mode=mode)
+    note(str(report))
+    assert report.passed
+
+
+@pytest.mark.parametrize("method", ["central", "forward", "backward"])
+def test_a_short_length_scale_is_remeasured_not_a_false_alarm(method):
+    y = np.array([1e-9, 0.5, 0.3])  # log(y) at 1e-9: every default step is far too coarse there
+
+    def f(v):
+        return -np.sum(np.log(v))
+
+    assert check_gradient(f, y, -1 / y, method=method).passed
+    assert not check_gradient(f, y, -1.01 / y, method=method).passed
 
 
 # --------------------------------------------------------------------------------------------------

@@ -269,13 +269,12 @@ def _print_target(args: argparse.Namespace, reports: list[Any], worst: Any, plot
     console = Console()
     grad = args.grad or "jax.grad"
     table = Table(title=f"{args.target}: {grad} vs numgrad's numerical gradient")
-    columns = ("dtype", "example", "max abs err", "max rel err", "tolerance", "worst", "kinks", "evals")
-    for col in (*columns, "status", "time"):
-        table.add_column(col, justify="left" if col in ("dtype", "status", "worst") else "right")
+    for col in ("input", "abs err", "rel err", "tolerance", "worst at", "kinks", "evals", "status", "time"):
+        table.add_column(col, justify="left" if col in ("input", "worst at", "status") else "right")
     for dtype, k, r in reports:
         status = "[green]ok[/]" if r.passed else "[red]WRONG[/]"
         table.add_row(
-            dtype, str(k), f"{r.max_abs_error:.1e}", f"{r.max_rel_error:.1e}", f"{r.tolerance:.1e}",
+            f"{dtype} #{k}", f"{r.max_abs_error:.1e}", f"{r.max_rel_error:.1e}", f"{r.tolerance:.1e}",
             str(r.worst_index), str(r.kink_count), str(r.nfev), status, f"{r.seconds:.2f}s",
         )  # fmt: skip
     console.print(table)
