@@ -371,7 +371,8 @@ def _source(o: gc.Outcome, k: int, t: gc.Tolerance, mode: str) -> str:
         why = f"rounding of a {t.analytic_dtype} analytic gradient"
     else:
         why = f"{t.method} differences in {o.working_dtype}"
-    return f"floor {floor:.1e} × max|g| ({why})"
+    scale = "max|g|" if mode == "full" else "max|g|·‖v‖"
+    return f"floor {floor:.1e} × {scale} ({why})"
 
 
 def _message(passed: bool, failures: int, o: gc.Outcome, mode: str, worst: tuple[int, ...]) -> str:
