@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from numgrad import _checktext, _fastcheck
 from numgrad import _gradcheck as gc
 from numgrad import _numerics as nm
 from numgrad._validate import callable_arg, choice, real_floating_array
@@ -125,7 +126,7 @@ class GradientReport:
             ("numerical", f"{self.numerical:.9g}"),
             ("error there", f"{error:.2e}   tolerance {self.tolerance:.2e}: {self.tolerance_source}"),
             ("max errors", f"abs {self.max_abs_error:.2e}, rel {self.max_rel_error:.2e}"),
-            ("kinks", _kink_line(self)),
+            ("kinks", _checktext.kink_line(self.mode, self.kinks)),
             ("step", f"{self.step:.2e} (differences in {self.working_dtype})"),
             ("evaluations", f"{self.nfev} of f in {self.seconds:.3f} s"),
         ]
@@ -201,7 +202,7 @@ def check_gradient(
     if md == "full":
         outcome = gc.full_check(fn, xa, analytic, meth, tol)
     else:
-        outcome = gc.fast_check(fn, xa, analytic, tol, rng)
+        outcome = _fastcheck.fast_check(fn, xa, analytic, tol, rng)
     shape = xa.shape if md == "full" else (outcome.analytic.size,)
     return _report(outcome, md, tol, xa, shape, time.perf_counter() - start)
 
@@ -333,12 +334,12 @@ def _report(
         analytic=float(o.analytic[worst]),
         numerical=float(o.numerical[worst]),
         tolerance=float(tol[worst]),
-        tolerance_source=_source(o, worst, t, mode),
+        tolerance_source=_checktext.source(o, worst, t, mode),
         step=float(o.steps[worst]),
         nfev=o.nfev,
         seconds=seconds,
         failures=int(beyond.sum()),
-        message=_message(passed, int(beyond.sum()), o, mode, _index(worst, shape)),
+        message=_checktext.message(passed, int(beyond.sum()), o, mode, _index(worst, shape)),
         analytic_values=o.analytic.reshape(shape),
         numerical_values=o.numerical.reshape(shape),
         abs_errors=err.reshape(shape),
@@ -357,45 +358,3 @@ def _ratio(err: NDArray[Any], tol: NDArray[Any], kinks: NDArray[Any]) -> NDArray
 
 def _index(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(int(i) for i in np.unravel_index(flat, shape)) if shape else ()
-
-
-def _source(o: gc.Outcome, k: int, t: gc.Tolerance, mode: str) -> str:
-    """How the tolerance at check k was derived, in words."""
-    if o.source[k] == gc.EXPLICIT:
-        return "atol + rtol·|numerical| (given)" if mode == "full" else "atol + rtol·|grad|, along v (given)"
-    if o.source[k] == gc.ESTIMATE:
-        how = "steps h and h/2" if mode == "full" else "steps t and t/2 along direction 0"
-        return f"{nm.ESTIMATE_SAFETY:g} × the error estimate from {how}"
-    floor = t.floor(o.working_dtype)
-    if floor > nm.accuracy(t.method, o.working_dtype):
-        why = f"rounding of a {t.analytic_dtype} analytic gradient"
-    else:
-        why = f"{t.method} differences in {o.working_dtype}"
-    scale = "max|g|" if mode == "full" else "max|g|·‖v‖"
-    return f"floor {floor:.1e} × {scale} ({why})"
-
-
-def _message(passed: bool, failures: int, o: gc.Outcome, mode: str, worst: tuple[int, ...]) -> str:
-    n = o.analytic.size
-    count = int(o.kinks.sum())
-    kinks = f", {count} kink{'s' if count > 1 else ''} (not counted as wrong)" if count else ""
-    if mode == "fast":
-        if passed:
-            return f"gradient ok along {n} random directions ({o.nfev} evaluations of f)"
-        return (
-            f"gradient WRONG along {failures} of {n} random directions; fast mode cannot say where: "
-            f"run check_gradient(..., mode='full') to find the wrong elements"
-        )
-    if passed:
-        return f"gradient ok: {n} elements within tolerance{kinks}"
-    return f"gradient WRONG at {failures} of {n} elements{kinks}; worst at index {worst}"
-
-
-def _kink_line(report: GradientReport) -> str:
-    if report.mode == "fast":
-        return "not looked for in fast mode"
-    if not report.kink_count:
-        return "none"
-    first = _index(int(np.flatnonzero(report.kinks.reshape(-1))[0]), report.kinks.shape)
-    many = "s" if report.kink_count > 1 else ""
-    return f"{report.kink_count} element{many}, e.g. {first}: one-sided slopes differ, analytic between them"

@@ -403,3 +403,9 @@ def test_heatmap_is_a_png(tmp_path):
     assert report.kinks[0, 0]
     out = plot_gradient_errors(report, tmp_path / "sub" / "errors.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_fast_mode_reports_non_finite_values():
+    x = np.array([1e-12, 0.5])
+    with pytest.raises(FloatingPointError, match=r"non-finite value .* at x ± t·v \(fast mode"):
+        check_gradient(lambda v: np.sum(np.log(v)), x, 1 / x, mode="fast")
