@@ -1,5 +1,6 @@
 """numgrad: numerical gradients you can trust."""
 
+from numgrad.check import GradientReport, assert_gradient_close, check_gradient, plot_gradient_errors
 from numgrad.data import epoch_batches, load_mnist, one_hot, sample_batch, stratified_split
 from numgrad.functions import identity_function, relu, sigmoid, softmax, step_function
 from numgrad.gradient import directional_derivative, jacobian, numerical_diff, numerical_gradient
@@ -22,6 +23,7 @@ from numgrad.tuning import SweepResult, Trial, TrialResult, grid_trials, random_
 
 __all__ = [
     "DescentResult",
+    "GradientReport",
     "SimpleNet",
     "SweepResult",
     "TrainHistory",
@@ -29,7 +31,9 @@ __all__ = [
     "Trial",
     "TrialResult",
     "TwoLayerNet",
+    "assert_gradient_close",
     "binary_cross_entropy",
+    "check_gradient",
     "cross_entropy_error",
     "directional_derivative",
     "epoch_batches",
@@ -44,6 +48,7 @@ __all__ = [
     "numerical_diff",
     "numerical_gradient",
     "one_hot",
+    "plot_gradient_errors",
     "random_trials",
     "relu",
     "sample_batch",

@@ -382,8 +382,9 @@ def _refine(
     return out, extra
 
 
-def difference(p: Problem, h: object) -> Difference:
-    """One finite-difference pass over every coordinate of x."""
+def difference(p: Problem, h: object, *, refine: bool = True) -> Difference:
+    """One finite-difference pass over every coordinate of x (``refine=False``: no re-measuring of short
+    length scales; gradient checks re-measure only the elements that disagree)."""
     explicit, given = resolve_step(p, h)
     x0 = np.ravel(p.x).astype(np.float64)
     f0: Any = None
@@ -426,7 +427,7 @@ def difference(p: Problem, h: object) -> Difference:
         disp = {c: values[i * n : (i + 1) * n].astype(np.float64) - x0 for i, c in enumerate(moved)}
         disp[0] = np.zeros(n)
         deriv = (by_offset[a] - by_offset[b]) / (disp[a] - disp[b]).reshape(shape)
-    if {1, -1} <= set(stencil.offsets) and not given and f0 is not None and p.out_shape is None:
+    if refine and {1, -1} <= set(stencil.offsets) and not given and f0 is not None and p.out_shape is None:
         second = by_offset[1] + by_offset[-1] - 2 * f0
         deriv, extra = _refine(p, x0, steps, deriv, second, f0, f_scale)
         nfev += extra

@@ -263,3 +263,31 @@ def central_rounding(f_scale: float, h: float, dtype: DTypeLike) -> float:
     """How far two central differences of the same f at the same step may differ by rounding alone:
     ``CENTRAL_ROUNDING_ULPS · eps · |f| / (2h)`` (the structured and the generic pass of a net)."""
     return CENTRAL_ROUNDING_ULPS * eps(dtype) * f_scale / (2 * h)
+
+
+# Gradient checking (numgrad.check)
+
+# A hand-written backward pass rounds too: sums over hundreds of terms in float32 stay within this many
+# units of roundoff of the exact gradient, normwise. Floors the tolerance by the analytic side's dtype.
+ANALYTIC_ULPS = 64.0
+# An element is a kink when its one-sided slopes disagree and the gap does not shrink with the step: a
+# smooth f's gap (h·f'') halves when h halves, a kink's (the jump in slope) stays. Below this ratio: smooth.
+KINK_PERSISTENCE = 0.75
+KINK_NOISE = 16.0  # a gap between one-sided slopes below this many rounding units of f is noise
+# A re-measured element whose estimate exceeds this fraction of its value has a length scale shorter than
+# the step (log(y) for tiny y): its step is quartered while the estimate improves.
+COARSE_STEP = 1e-3
+FAST_DIRECTIONS = 2  # fast mode: direction 1 at steps t and t/2 (its error estimate), direction 2 at t
+FAST_EVALUATIONS = 6  # fast mode's budget of f evaluations (two per central difference), whatever n
+DEFAULT_CHECK_SEED = 0  # fast mode's random directions repeat run to run unless a seed is given
+
+
+def analytic_floor(dtype: DTypeLike) -> float:
+    """Normwise relative rounding allowed to an analytic gradient computed in `dtype`."""
+    return ANALYTIC_ULPS * eps(dtype)
+
+
+def check_floor(method: str, working: DTypeLike, analytic: DTypeLike) -> float:
+    """The smallest normwise relative tolerance of a gradient check: the accuracy the method promises at
+    the dtype the differences were taken in, or the analytic gradient's own rounding, whichever is larger."""
+    return max(accuracy(method, working), analytic_floor(analytic))

@@ -1,0 +1,55 @@
+"""The words of a gradient-check report: how a tolerance was derived, the verdict, the kinks."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from numgrad import _numerics as nm
+from numgrad._gradcheck import ESTIMATE, EXPLICIT, Outcome, Tolerance
+
+
+def source(o: Outcome, k: int, t: Tolerance, mode: str) -> str:
+    """How the tolerance at check k was derived, in words."""
+    if o.source[k] == EXPLICIT:
+        return "atol + rtol·|numerical| (given)" if mode == "full" else "atol + rtol·|grad|, along v (given)"
+    if o.source[k] == ESTIMATE:
+        how = "steps h and h/2" if mode == "full" else "steps t and t/2 along direction 0"
+        return f"{nm.ESTIMATE_SAFETY:g} × the error estimate from {how}"
+    floor = t.floor(o.working_dtype)
+    if floor > nm.accuracy(t.method, o.working_dtype):
+        why = f"rounding of a {t.analytic_dtype} analytic gradient"
+    else:
+        why = f"{t.method} differences in {o.working_dtype}"
+    scale = "max|g|" if mode == "full" else "max|g|·‖v‖"
+    return f"floor {floor:.1e} × {scale} ({why})"
+
+
+def message(passed: bool, failures: int, o: Outcome, mode: str, worst: tuple[int, ...]) -> str:
+    """The report's one-line verdict, and where to look next."""
+    n = o.analytic.size
+    count = int(o.kinks.sum())
+    kinks = f", {count} kink{'s' if count > 1 else ''} (not counted as wrong)" if count else ""
+    if mode == "fast":
+        if passed:
+            return f"gradient ok along {n} random directions ({o.nfev} evaluations of f)"
+        return (
+            f"gradient WRONG along {failures} of {n} random directions; fast mode cannot say where: "
+            f"run check_gradient(..., mode='full') to find the wrong elements"
+        )
+    if passed:
+        return f"gradient ok: {n} elements within tolerance{kinks}"
+    return f"gradient WRONG at {failures} of {n} elements{kinks}; worst at index {worst}"
+
+
+def kink_line(mode: str, kinks: NDArray[np.bool_]) -> str:
+    """The report's line about kinks."""
+    count = int(np.count_nonzero(kinks))
+    if mode == "fast":
+        return "not looked for in fast mode"
+    if not count:
+        return "none"
+    flat = int(np.flatnonzero(kinks.reshape(-1))[0])
+    first = tuple(int(i) for i in np.unravel_index(flat, kinks.shape)) if kinks.shape else ()
+    many = "s" if count > 1 else ""
+    return f"{count} element{many}, e.g. {first}: one-sided slopes differ, analytic between them"

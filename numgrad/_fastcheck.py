@@ -1,0 +1,110 @@
+"""Fast mode of numgrad.check: directional derivatives along seeded random directions.
+
+Six evaluations of f whatever the size of x: direction 1 at steps t and t/2 (its truncation estimate),
+direction 2 at t. Steps come from the dtype and the scale of x, so no probe evaluations are spent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from numgrad import _numerics as nm
+from numgrad._engine import Problem, _call, evaluate_points
+from numgrad._gradcheck import FUNC, Outcome, Tolerance, in_place, promotable, promoted
+
+
+def directions(x0: NDArray[np.float64], rng: np.random.Generator) -> NDArray[np.float64]:
+    """Gaussian directions scaled so that no x_i moves by more than ``max(1, |x_i|)`` per unit step."""
+    v = rng.standard_normal((nm.FAST_DIRECTIONS, x0.size))
+    return np.asarray(v * np.maximum(1.0, np.abs(x0)) / np.max(np.abs(v), axis=1, keepdims=True))
+
+
+@dataclass(frozen=True)
+class Along:
+    """Central differences along one direction at one step: f's difference and grad's prediction of it."""
+
+    numerical: float
+    analytic: float
+    rounding: float
+
+
+def along(p: Problem, vals: NDArray[Any], points: NDArray[Any], a: NDArray[np.float64], t: float) -> Along:
+    """From f at ``x + t·w`` and ``x − t·w`` (as rounded to x's dtype): the analytic prediction uses the
+    displacements actually applied, so rounding of the points themselves cancels."""
+    x0 = np.ravel(p.x).astype(np.float64)
+    plus, minus = points.astype(np.float64)
+    moved = (plus - x0) + (x0 - minus)
+    fp, fm = (float(np.real(v)) for v in vals)
+    if not (np.isfinite(fp) and np.isfinite(fm)):
+        raise FloatingPointError(
+            f"{FUNC}: f returned a non-finite value ({fp if not np.isfinite(fp) else fm}) at x ± t·v "
+            f"(fast mode, t = {t:.1e}); the directional derivative there is undefined. Check f's domain, "
+            f"or use mode='full', whose steps shrink where f is undefined"
+        )
+    rounding = nm.eps(p.x.dtype) * max(abs(fp), abs(fm)) / t
+    return Along((fp - fm) / (2 * t), float(a @ moved) / (2 * t), rounding)
+
+
+def fast_check(
+    f: Callable[..., Any], x: NDArray[Any], analytic: NDArray[Any], tol: Tolerance, rng: np.random.Generator
+) -> Outcome:
+    """Directional derivatives along seeded random directions: direction 1 at t and t/2 (which gives the
+    truncation estimate), direction 2 at t. Six evaluations of f whatever the size of x."""
+    a = analytic.reshape(-1).astype(np.float64)
+    w = directions(x.reshape(-1).astype(np.float64), rng)
+    p, measured, wasted = in_place(f, x, "central"), [], 0
+    if promotable(x, "central"):
+        # f at the first pair of points, in float64: also tells whether f computes in float64 and
+        # reads its argument (a closure over x returns the same value twice: difference x in place)
+        candidate = promoted(f, x, "central")
+        t = nm.base_step("central", np.float64)
+        points = pair(candidate, w[0], t)
+        raw = [_call(candidate, row.reshape(x.shape), lambda: "x ± t·v as float64") for row in points]
+        if all(r.dtype == np.float64 for r in raw) and raw[0] != raw[1]:
+            p, measured = candidate, [along(candidate, np.array(raw, dtype=np.float64), points, a, t)]
+        else:
+            wasted = len(raw)
+    t = nm.base_step("central", p.x.dtype)
+    plan = [(0, t), (0, t / 2), (1, t)][len(measured) :][: (nm.FAST_EVALUATIONS - wasted) // 2]
+    for k, step in plan:
+        points = pair(p, w[k], step)
+        measured.append(along(p, evaluate_points(p, points), points, a, step))
+    return fast_outcome(p, measured, w, a, t, tol, wasted)
+
+
+def pair(p: Problem, w: NDArray[np.float64], t: float) -> NDArray[Any]:
+    x0 = np.ravel(p.x).astype(np.float64)
+    return np.stack([x0 + t * w, x0 - t * w]).astype(p.x.dtype)
+
+
+def fast_outcome(
+    p: Problem,
+    measured: list[Along],
+    w: NDArray[np.float64],
+    a: NDArray[np.float64],
+    t: float,
+    tol: Tolerance,
+    wasted: int,
+) -> Outcome:
+    """Direction 1's two steps estimate its truncation error, ``|r(t) − r(t/2)|·4/3`` for the residuals
+    ``r = numerical − analytic``; direction 2 borrows that estimate in proportion to its scale."""
+    count = len(measured) - 1  # directions checked: the t/2 measurement belongs to direction 1
+    first, half = measured[0], measured[1]
+    rows = [first, *measured[2:]]
+    norms = np.linalg.norm(w[:count], axis=1)
+    numerical = np.array([m.numerical for m in rows])
+    analytic = np.array([m.analytic for m in rows])
+    scale = np.maximum(float(np.max(np.abs(a), initial=0.0)) * norms, np.abs(numerical))
+    truncation = abs((first.numerical - first.analytic) - (half.numerical - half.analytic)) * 4 / 3
+    ratio = scale / scale[0] if scale[0] > 0 else np.ones(count)
+    estimate = truncation * ratio + np.array([m.rounding for m in rows])
+    explicit = np.array([np.linalg.norm(tol.elementwise(np.abs(a)) * wk) for wk in w[:count]])
+    tolerance, source = tol.per_check(estimate, explicit, scale, str(p.x.dtype))
+    steps, kinks = np.full(count, t), np.zeros(count, dtype=bool)
+    nfev = 2 * len(measured) + wasted
+    return Outcome(analytic, numerical, tolerance, source, scale, steps, kinks, nfev, str(p.x.dtype))

@@ -1,0 +1,307 @@
+"""The measurements behind numgrad.check: where differences are taken, full and fast checks, kinks.
+
+Full mode compares every element with the engine's numerical gradient and its a-posteriori error
+estimate; fast mode compares directional derivatives along seeded random directions (at most six
+evaluations of f). Both return an :class:`Outcome`; numgrad.check turns it into the public report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from numgrad import _numerics as nm
+from numgrad._engine import (
+    Difference,
+    Problem,
+    _call,
+    difference,
+    evaluate,
+    evaluate_points,
+    make_problem,
+)
+
+FUNC = "check_gradient"
+EXPLICIT, ESTIMATE, FLOOR = "explicit", "estimate", "floor"  # where a check's tolerance came from
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How a check's tolerance is set: explicit ``atol + rtol·|g|`` when either is given, else the
+    engine's error estimate times a safety factor, floored at what the dtypes resolve (normwise)."""
+
+    rtol: float | None
+    atol: float | None
+    method: str
+    analytic_dtype: str  # the coarser of x's and the analytic gradient's dtypes
+
+    @property
+    def explicit(self) -> bool:
+        return self.rtol is not None or self.atol is not None
+
+    def floor(self, working: str) -> float:
+        """Normwise relative floor when the differences are taken in `working` precision."""
+        return nm.check_floor(self.method, working, self.analytic_dtype)
+
+    def elementwise(self, magnitude: NDArray[np.float64]) -> NDArray[np.float64]:
+        """``atol + rtol·|g|`` per element (as numpy.testing.assert_allclose)."""
+        return np.asarray((self.atol or 0.0) + (self.rtol or 0.0) * magnitude, dtype=np.float64)
+
+    def per_check(
+        self,
+        estimate: NDArray[np.float64],
+        explicit: NDArray[np.float64],
+        scale: NDArray[np.float64],
+        working: str,
+    ) -> tuple[NDArray[np.float64], NDArray[np.str_]]:
+        """Tolerances and their sources: `explicit` is what atol/rtol allow per check, `scale` the
+        gradient's normwise scale that the floor multiplies."""
+        if self.explicit:
+            return explicit, np.full(explicit.shape, EXPLICIT)
+        by_estimate, by_floor = nm.ESTIMATE_SAFETY * estimate, self.floor(working) * scale
+        return np.maximum(by_estimate, by_floor), np.where(by_estimate >= by_floor, ESTIMATE, FLOOR)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a check measured, one entry per check (an element in full mode, a direction in fast mode)."""
+
+    analytic: NDArray[np.float64]
+    numerical: NDArray[np.float64]
+    tolerance: NDArray[np.float64]
+    source: NDArray[np.str_]
+    scale: NDArray[np.float64]  # what relative errors are relative to
+    steps: NDArray[np.float64]
+    kinks: NDArray[np.bool_]
+    nfev: int
+    working_dtype: str  # the dtype the differences were taken in
+
+    @property
+    def abs_error(self) -> NDArray[np.float64]:
+        err = np.abs(self.analytic - self.numerical)
+        return np.where(np.isnan(err), np.inf, err)
+
+
+# --------------------------------------------------------------------------------------------------
+# Where differences are taken
+
+
+def promotable(x: NDArray[Any], method: str) -> bool:
+    """float16/float32 points are differenced in float64 when f computes in float64 (it usually does:
+    NumPy promotes), so a float32 check resolves bugs far below float32's difference noise."""
+    return x.dtype.itemsize < 8 and method != "complex"
+
+
+def in_place(f: Callable[..., Any], x: NDArray[Any], method: str) -> Problem:
+    """The caller's own array, perturbed in place (the closure idiom ``lambda W: net.loss(x, t)``)."""
+    if not x.flags.writeable and method != "complex":
+        raise ValueError(
+            f"{FUNC}: x is read-only, but the check perturbs x in place (so that a function reading x "
+            f"from a closure sees the perturbation); pass x.copy()"
+        )
+    return make_problem(
+        FUNC, f, x, out_shape=None, method=method, batched=False, chunk_size=None, executor=None
+    )
+
+
+def promoted(f: Callable[..., Any], x: NDArray[Any], method: str) -> Problem:
+    """A float64 copy of x (f then computes in float64 if it takes its argument)."""
+    return make_problem(
+        FUNC, f, x.astype(np.float64), out_shape=None, method=method, batched=False, chunk_size=None,
+        executor=None,
+    )  # fmt: skip
+
+
+def computes_in_float64(p: Problem) -> bool:
+    """Whether f returns a float64 value at the float64 copy (else it casts down: keep x's dtype)."""
+    return bool(_call(p, p.x, lambda: "x as float64").dtype == np.float64)
+
+
+# --------------------------------------------------------------------------------------------------
+# Full mode
+
+
+def full_check(
+    f: Callable[..., Any], x: NDArray[Any], analytic: NDArray[Any], method: str, tol: Tolerance
+) -> Outcome:
+    """Every element against the engine's numerical gradient (one pass). Elements outside the floor are
+    re-measured at two steps, which gives their error estimate and tells kinks from wrong values."""
+    a = analytic.reshape(-1).astype(np.float64)
+    p, nfev, lifted = in_place(f, x, method), 0, False
+    if promotable(x, method):
+        candidate = promoted(f, x, method)
+        nfev += 1
+        if computes_in_float64(candidate):
+            p, lifted = candidate, True
+    d = difference(p, None, refine=False)
+    nfev += d.nfev
+    if lifted and not np.any(d.derivative) and np.any(a):
+        # f did not move when the float64 copy moved: it reads x from a closure. Difference in place.
+        p = in_place(f, x, method)
+        d = difference(p, None, refine=False)
+        nfev += d.nfev
+    work = str(p.x.dtype)
+    numerical, steps = d.derivative.reshape(-1).copy(), d.h.copy()
+    big = float(np.max(np.abs(numerical), initial=0.0)) or float(np.max(np.abs(a), initial=0.0))
+    scale = np.full(a.shape, big)
+    tolerance, source = tol.per_check(rounding(p, d), tol.elementwise(np.abs(numerical)), scale, work)
+    kinks = np.zeros(a.shape, dtype=bool)
+    suspect = np.flatnonzero(~(np.abs(a - numerical) <= tolerance))
+    if suspect.size and method != "complex":
+        known = numerical[suspect] if method == "central" else None  # the pass is the central pair at h
+        m = remeasure(p, suspect, d.h[suspect], known)
+        # where x − h left f's domain (never visited by a one-sided pass) the first pass stands
+        ok = np.isfinite(m.value) & np.isfinite(m.estimate)
+        numerical[suspect[ok]], steps[suspect[ok]] = m.value[ok], m.h[ok]
+        t, src = tol.per_check(m.estimate, tol.elementwise(np.abs(m.value)), scale[suspect], work)
+        tolerance[suspect[ok]], source[suspect[ok]] = t[ok], src[ok]
+        still = ok & ~(np.abs(a[suspect] - m.value) <= t)
+        kinks[suspect[still]], spent = find_kinks(p, suspect[still], m, still, a[suspect[still]], t[still])
+        nfev += m.nfev + spent
+    return Outcome(a, numerical, tolerance, source, scale, steps, kinks, nfev, work)
+
+
+def rounding(p: Problem, d: Difference) -> NDArray[np.float64]:
+    """The rounding part of a pass's error, ``Σ|w|·eps·|f| / h`` (complex step: a few ulps of the
+    derivative). Truncation is measured only where the comparison needs it (see :func:`remeasure`)."""
+    if p.method == "complex":
+        return np.asarray(nm.COMPLEX_ERROR_ULPS * nm.eps(p.x.dtype) * np.abs(d.derivative.reshape(-1)))
+    return np.asarray(nm.STENCILS[p.method].rounding_gain * nm.eps(p.x.dtype) * d.f_scale / d.h)
+
+
+@dataclass(frozen=True)
+class Pair:
+    """f at ``x ± step·e_i`` for some elements, and the displacements actually applied (x's dtype)."""
+
+    plus: NDArray[np.float64]
+    minus: NDArray[np.float64]
+    up: NDArray[np.float64]
+    down: NDArray[np.float64]
+
+    @property
+    def central(self) -> NDArray[np.float64]:
+        return np.asarray((self.plus - self.minus) / (self.up + self.down))
+
+    def one_sided(self, f0: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        return (self.plus - f0) / self.up, (f0 - self.minus) / self.down
+
+    def subset(self, keep: NDArray[np.bool_]) -> Pair:
+        return Pair(self.plus[keep], self.minus[keep], self.up[keep], self.down[keep])
+
+
+def pair_at(p: Problem, idx: NDArray[np.intp], step: NDArray[np.float64]) -> Pair:
+    """``2·len(idx)`` evaluations of f."""
+    x0 = np.ravel(p.x).astype(np.float64)
+    values = np.concatenate([x0[idx] + step, x0[idx] - step]).astype(p.x.dtype)
+    vals = np.real(evaluate(p, values, np.tile(idx, 2))).astype(np.float64).reshape(2, -1)
+    up, down = np.abs(values.astype(np.float64) - np.tile(x0[idx], 2)).reshape(2, -1)
+    return Pair(vals[0], vals[1], up, down)
+
+
+@dataclass(frozen=True)
+class Remeasured:
+    """Central differences at h and h/2 for the elements that disagreed at the floor."""
+
+    value: NDArray[np.float64]  # Richardson value (4·D(h/2) − D(h)) / 3
+    estimate: NDArray[np.float64]  # |D(h) − D(h/2)| plus rounding at h/2: bounds the error of the value
+    half: Pair
+    full: Pair | None  # the pair at h, when it had to be evaluated (methods other than central)
+    h: NDArray[np.float64]
+    nfev: int
+
+    def subset(self, keep: NDArray[np.bool_]) -> Remeasured:
+        full = None if self.full is None else self.full.subset(keep)
+        return Remeasured(
+            self.value[keep], self.estimate[keep], self.half.subset(keep), full, self.h[keep], self.nfev
+        )
+
+    def replaced(self, where: NDArray[np.bool_], other: Remeasured, *, extra: int) -> Remeasured:
+        """These results with the elements `where` taken from `other` (a retry at a smaller step)."""
+
+        def put(mine: NDArray[np.float64], theirs: NDArray[np.float64]) -> NDArray[np.float64]:
+            out = mine.copy()
+            out[where] = theirs
+            return out
+
+        half = Pair(
+            *(put(getattr(self.half, k), getattr(other.half, k)) for k in ("plus", "minus", "up", "down"))
+        )
+        full = None  # the pair at h is re-evaluated by find_kinks where it is needed
+        value, estimate, h = (
+            put(self.value, other.value),
+            put(self.estimate, other.estimate),
+            put(self.h, other.h),
+        )
+        return Remeasured(value, estimate, half, full, h, self.nfev + extra)
+
+
+def remeasure(
+    p: Problem,
+    idx: NDArray[np.intp],
+    h: NDArray[np.float64],
+    at_h: Any,
+    shrinks: int = nm.MAX_STEP_SHRINKS,
+    prior: NDArray[np.float64] | None = None,
+) -> Remeasured:
+    """The a-posteriori estimate of the engine (steps h and h/2), spent only where it is needed: two
+    evaluations per element when the pass was central at h (`at_h`), four otherwise.
+
+    Where the points leave f's domain (x − h after a one-sided pass), or the estimate says the step is
+    coarse for the element's length scale (log(y) near 0), the step is quartered while that helps.
+    """
+    full = None if at_h is not None else pair_at(p, idx, h)
+    d_h = at_h if full is None else full.central
+    half = pair_at(p, idx, h / 2)
+    size = np.fmax(np.abs(half.plus), np.abs(half.minus))  # f can be 0 at x and not at x ± h
+    noise = nm.eps(p.x.dtype) * np.maximum(size, 1e-300) / (h / 2)
+    value = (4 * half.central - d_h) / 3
+    m = Remeasured(
+        value, np.abs(d_h - half.central) + noise, half, full, h, 2 * idx.size * (2 - (full is None))
+    )
+    finite = np.isfinite(m.value) & np.isfinite(m.estimate)
+    with np.errstate(invalid="ignore"):
+        coarse = m.estimate > nm.COARSE_STEP * np.abs(m.value)
+        improving = np.ones(idx.size, dtype=bool) if prior is None else m.estimate < prior
+    retry = ~finite | (coarse & improving)
+    if not retry.any() or shrinks == 0:
+        return m
+    r = remeasure(p, idx[retry], h[retry] / 4, None, shrinks - 1, np.where(finite, m.estimate, np.inf)[retry])
+    take = np.zeros(idx.size, dtype=bool)
+    take[retry] = ~finite[retry] | (np.isfinite(r.value) & (r.estimate < m.estimate[retry]))
+    return m.replaced(take, r.subset(take[retry]), extra=r.nfev)
+
+
+def find_kinks(
+    p: Problem,
+    idx: NDArray[np.intp],
+    m: Remeasured,
+    keep: NDArray[np.bool_],
+    a: NDArray[np.float64],
+    tol: NDArray[np.float64],
+) -> tuple[NDArray[np.bool_], int]:
+    """Kinks among elements that still disagree: the forward and backward slopes differ beyond rounding,
+    the gap does not shrink when the step halves, and the analytic value lies between the slopes (every
+    value there is a valid subgradient, as 0 or 1 for ReLU at 0).
+
+    A smooth f's gap is ``h·f''``, which halves with h; a kink's is the jump in slope, which stays.
+    Costs f(x) plus f at ``x ± h·e_i`` where the pass did not already have them.
+    """
+    if idx.size == 0:
+        return np.zeros(0, dtype=bool), 0
+    x0 = np.ravel(p.x).astype(np.float64)
+    f0 = float(np.real(evaluate_points(p, x0[None].astype(p.x.dtype))[0]))
+    half = m.half.subset(keep)
+    full = m.full.subset(keep) if m.full is not None else pair_at(p, idx, m.h[keep])
+    spent = 1 + (2 * idx.size if m.full is None else 0)
+    (fw, bw), (fw2, bw2) = full.one_sided(f0), half.one_sided(f0)
+    size = np.fmax.reduce([np.full(idx.size, abs(f0)), *map(np.abs, (half.plus, half.minus, full.plus))])
+    noise = nm.eps(p.x.dtype) * np.maximum(size, 1e-300) / (m.h[keep] / 2)
+    with np.errstate(invalid="ignore"):
+        gap, gap2 = np.abs(fw - bw), np.abs(fw2 - bw2)
+        persists = (gap2 > nm.KINK_NOISE * noise) & (gap2 > nm.KINK_PERSISTENCE * gap)
+        between = (a >= np.minimum(fw2, bw2) - tol) & (a <= np.maximum(fw2, bw2) + tol)
+    return np.asarray(persists & between & np.isfinite(gap2)), spent

@@ -1,0 +1,360 @@
+"""Gradient checking: is a hand-written gradient right, and if not, where and by how much?
+
+:func:`check_gradient` compares an analytic gradient with numgrad's numerical one. The tolerance comes
+from the engine's own error estimate (steps h and h/2), floored by what the dtypes can resolve, so it
+neither flakes in float32 nor hides small bugs in float64. Kinks (ReLU at 0, hinge at the margin) are
+reported as such, not as wrong gradients.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from numgrad import _checktext, _fastcheck
+from numgrad import _gradcheck as gc
+from numgrad import _numerics as nm
+from numgrad._validate import callable_arg, choice, real_floating_array
+
+__all__ = ["GradientReport", "assert_gradient_close", "check_gradient", "plot_gradient_errors"]
+
+MODES = ("full", "fast")
+LISTED = 10  # worst elements and kinks listed by to_dict() and str()
+
+
+@dataclass(frozen=True, eq=False)
+class GradientReport:
+    """The result of :func:`check_gradient`: the same fields whatever the options.
+
+    A *check* is one element of x in full mode and one random direction in fast mode; the arrays hold
+    one entry per check (x's shape in full mode, ``(directions,)`` in fast mode).
+
+    Attributes
+    ----------
+    passed : bool
+        Every check within its tolerance (kinks excepted).
+    mode, method : str
+        ``"full"`` or ``"fast"``; the difference method.
+    dtype, working_dtype : str
+        x's dtype, and the dtype the differences were taken in (float64 for float32 x whenever f
+        computes in float64 for a float64 argument).
+    max_abs_error, max_rel_error : float
+        Largest ``|analytic − numerical|`` over the checks, and the largest relative to the gradient's
+        scale (full: ``max|numerical|``; fast: ``max|grad|·‖v‖``), so near-zero entries do not blow up.
+    worst_index : tuple of int
+        The check with the largest error relative to its tolerance (an index into x in full mode).
+    analytic, numerical, tolerance : float
+        Values there; ``tolerance_source`` says how that tolerance was derived.
+    step : float
+        The difference step at the worst check; ``steps`` holds all of them.
+    nfev : int
+        Evaluations of f spent; ``seconds`` the wall time of the whole check.
+    failures : int
+        Checks beyond tolerance; ``kinks`` marks the elements where f has a kink (never failures).
+    message : str
+        One line: the verdict, and where to look next.
+    """
+
+    passed: bool
+    mode: str
+    method: str
+    dtype: str
+    working_dtype: str
+    max_abs_error: float
+    max_rel_error: float
+    worst_index: tuple[int, ...]
+    analytic: float
+    numerical: float
+    tolerance: float
+    tolerance_source: str
+    step: float
+    nfev: int
+    seconds: float
+    failures: int
+    message: str
+    analytic_values: NDArray[np.float64]
+    numerical_values: NDArray[np.float64]
+    abs_errors: NDArray[np.float64]
+    tolerances: NDArray[np.float64]
+    steps: NDArray[np.float64]
+    kinks: NDArray[np.bool_]
+
+    @property
+    def kink_count(self) -> int:
+        return int(np.count_nonzero(self.kinks))
+
+    def worst(self, count: int = LISTED) -> list[tuple[int, ...]]:
+        """Indices of the checks with the largest error relative to tolerance, worst first."""
+        order = np.argsort(-_ratio(self.abs_errors, self.tolerances, self.kinks).reshape(-1), kind="stable")
+        return [_index(int(j), self.abs_errors.shape) for j in order[:count]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as plain JSON-ready values: the scalars, the worst checks and the kinks."""
+        plain = {k: getattr(self, k) for k in _SCALARS}
+        flat = np.flatnonzero(self.kinks.reshape(-1))[:LISTED]
+        return {
+            **plain,
+            "worst_index": list(self.worst_index),
+            "checks": int(self.abs_errors.size),
+            "kinks": self.kink_count,
+            "kink_indices": [list(_index(int(j), self.kinks.shape)) for j in flat],
+            "worst": [
+                {
+                    "index": list(i),
+                    "analytic": float(self.analytic_values[i]),
+                    "numerical": float(self.numerical_values[i]),
+                    "abs_error": float(self.abs_errors[i]),
+                    "tolerance": float(self.tolerances[i]),
+                }
+                for i in self.worst()
+                if not self.kinks[i]
+            ],
+        }
+
+    def __str__(self) -> str:
+        what = "element" if self.mode == "full" else "direction"
+        error = abs(self.analytic - self.numerical)
+        rows = [
+            (f"worst {what}", str(self.worst_index)),
+            ("analytic", f"{self.analytic:.9g}"),
+            ("numerical", f"{self.numerical:.9g}"),
+            ("error there", f"{error:.2e}   tolerance {self.tolerance:.2e}: {self.tolerance_source}"),
+            ("max errors", f"abs {self.max_abs_error:.2e}, rel {self.max_rel_error:.2e}"),
+            ("kinks", _checktext.kink_line(self.mode, self.kinks)),
+            ("step", f"{self.step:.2e} (differences in {self.working_dtype})"),
+            ("evaluations", f"{self.nfev} of f in {self.seconds:.3f} s"),
+        ]
+        return "\n".join([self.message, *(f"  {k:<16}{v}" for k, v in rows)])
+
+
+_SCALARS = (
+    "passed", "mode", "method", "dtype", "working_dtype", "max_abs_error", "max_rel_error", "analytic",
+    "numerical", "tolerance", "tolerance_source", "step", "nfev", "seconds", "failures", "message",
+)  # fmt: skip
+
+
+def check_gradient(
+    f: Callable[..., Any],
+    x: ArrayLike,
+    grad: ArrayLike | Callable[..., Any],
+    *,
+    method: str = "central",
+    mode: str = "full",
+    rtol: float | None = None,
+    atol: float | None = None,
+    seed: int | np.random.Generator | None = None,
+) -> GradientReport:
+    """Compare an analytic gradient of scalar `f` at `x` with numgrad's numerical gradient.
+
+    Parameters
+    ----------
+    f : callable
+        ``f(x) -> scalar``. As in :func:`numgrad.numerical_gradient`, x is perturbed in place, so
+        ``lambda W: net.loss(x, t)`` reading ``W`` from a closure works.
+    x : array_like, float32 or float64, any shape
+        The point. A float32 x is differenced in float64 when f computes in float64 for a float64
+        argument (NumPy code does), so float32 gradients are checked as finely as float64 ones.
+    grad : array of x's shape, or callable ``grad(x) -> array``
+        The analytic gradient at `x`, or the function that computes it.
+    method : {"central", "forward", "backward", "richardson", "complex"}
+        Difference method of full mode; fast mode uses central differences.
+    mode : {"full", "fast"}
+        ``"full"`` checks and locates every element (about 4·x.size evaluations); ``"fast"`` checks
+        directional derivatives along seeded random directions: six evaluations whatever the size.
+    rtol, atol : float, optional
+        Override the estimated tolerance with ``atol + rtol·|numerical|`` per element.
+    seed : int or numpy.random.Generator, optional
+        Fast mode's directions (default: a fixed seed, so results repeat).
+
+    Returns
+    -------
+    GradientReport
+        ``str(report)`` is a short table; ``report.to_dict()`` is JSON-ready.
+
+    Raises
+    ------
+    TypeError
+        If `f` is not callable, `x` is not a real floating array, or `grad` is not numeric.
+    ValueError
+        If `grad`'s shape differs from x's, an option is unknown or negative, or x is read-only.
+
+    Examples
+    --------
+    >>> x = np.array([1.0, 2.0, 3.0])
+    >>> check_gradient(lambda v: np.sum(v**3), x, 3 * x**2).passed
+    True
+    >>> report = check_gradient(lambda v: np.sum(v**3), x, 3 * x)
+    >>> report.passed, report.worst_index
+    (False, (2,))
+    """
+    start = time.perf_counter()
+    fn, xa, meth, md = _validated(f, x, method, mode)
+    low, high, rng = _bound(rtol, "rtol"), _bound(atol, "atol"), _generator(seed)
+    analytic = _analytic(grad, xa)
+    coarser = analytic.dtype if nm.eps(analytic.dtype) > nm.eps(xa.dtype) else xa.dtype
+    tol = gc.Tolerance(low, high, meth, str(coarser))
+    if md == "full":
+        outcome = gc.full_check(fn, xa, analytic, meth, tol)
+    else:
+        outcome = _fastcheck.fast_check(fn, xa, analytic, tol, rng)
+    shape = xa.shape if md == "full" else (outcome.analytic.size,)
+    return _report(outcome, md, tol, xa, shape, time.perf_counter() - start)
+
+
+def assert_gradient_close(
+    f: Callable[..., Any],
+    x: ArrayLike,
+    grad: ArrayLike | Callable[..., Any],
+    *,
+    method: str = "central",
+    mode: str = "full",
+    rtol: float | None = None,
+    atol: float | None = None,
+    seed: int | np.random.Generator | None = None,
+) -> GradientReport:
+    """:func:`check_gradient`, raising ``AssertionError`` with the report's table when it fails.
+
+    Examples
+    --------
+    >>> x = np.array([1.0, 2.0])
+    >>> assert_gradient_close(lambda v: np.sum(v**2), x, 2 * x).passed
+    True
+    """
+    report = check_gradient(f, x, grad, method=method, mode=mode, rtol=rtol, atol=atol, seed=seed)
+    if not report.passed:
+        raise AssertionError(f"gradient check failed\n{report}")
+    return report
+
+
+def plot_gradient_errors(report: GradientReport, path: str | Path, *, title: str | None = None) -> Path:
+    """Save a heatmap of ``error / tolerance`` per element of a full-mode report as a PNG.
+
+    Elements beyond tolerance show red, kinks are crossed. x of 1 dimension is drawn as one row,
+    more than 2 as ``(shape[0], rest)``.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> r = check_gradient(lambda w: np.sum(w**2), np.ones((3, 4)), np.ones((3, 4)))
+    >>> out = plot_gradient_errors(r, os.path.join(tempfile.mkdtemp(), "errors.png"))
+    >>> out.suffix
+    '.png'
+    """
+    if not isinstance(report, GradientReport):
+        raise TypeError(f"plot_gradient_errors: report must be a GradientReport; got {type(report).__name__}")
+    if report.mode != "full" or report.abs_errors.ndim == 0:
+        raise ValueError(
+            "plot_gradient_errors: the heatmap needs a full-mode report of an array x (fast mode has one "
+            f"number per direction, not per element); got mode={report.mode!r} with x of shape "
+            f"{report.abs_errors.shape}. Run check_gradient(..., mode='full')"
+        )
+    from numgrad._plot_check import save_heatmap
+
+    return save_heatmap(report, Path(path), title=title)
+
+
+# --------------------------------------------------------------------------------------------------
+# Validation and assembly
+
+
+def _validated(
+    f: object, x: ArrayLike, method: object, mode: object
+) -> tuple[Callable[..., Any], NDArray[Any], str, str]:
+    fn = callable_arg(f, gc.FUNC)
+    xa = real_floating_array(x, gc.FUNC, "x")
+    if xa.size == 0:
+        raise ValueError(f"{gc.FUNC}: x must have at least one element; got shape {xa.shape}")
+    meth = choice(method, nm.METHODS, gc.FUNC, "method")
+    md = choice(mode, MODES, gc.FUNC, "mode")
+    if md == "fast" and meth != "central":
+        raise ValueError(
+            f"{gc.FUNC}: mode='fast' takes central differences along random directions; method must be "
+            f"'central', got {meth!r}. Use mode='full' for other methods"
+        )
+    return fn, xa, meth, md
+
+
+def _bound(value: object, arg: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise TypeError(f"{gc.FUNC}: {arg} must be a number or None; got {type(value).__name__}")
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"{gc.FUNC}: {arg} must be finite and non-negative; got {value}")
+    return float(value)
+
+
+def _generator(seed: object) -> np.random.Generator:
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is None:
+        return np.random.default_rng(nm.DEFAULT_CHECK_SEED)
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise TypeError(f"{gc.FUNC}: seed must be an int, a numpy.random.Generator or None; got {seed!r}")
+    return np.random.default_rng(int(seed))
+
+
+def _analytic(grad: object, x: NDArray[Any]) -> NDArray[Any]:
+    """The analytic gradient as an array of x's shape (computed before x is ever perturbed)."""
+    g = np.asarray(grad(x) if callable(grad) else grad)
+    source = "grad(x)" if callable(grad) else "grad"
+    if g.dtype.kind not in "fiu":
+        raise TypeError(f"{gc.FUNC}: {source} must be a real numeric array of x's shape; got {g.dtype}")
+    if g.shape != x.shape:
+        hint = ": it is the transpose (dW.T?)" if g.ndim == 2 and g.shape == x.shape[::-1] else ""
+        raise ValueError(f"{gc.FUNC}: {source} must have x's shape {x.shape}; got {g.shape}{hint}")
+    return g if g.dtype.kind == "f" else g.astype(np.float64)
+
+
+def _report(
+    o: gc.Outcome, mode: str, t: gc.Tolerance, x: NDArray[Any], shape: tuple[int, ...], seconds: float
+) -> GradientReport:
+    err, tol = o.abs_error, o.tolerance
+    judged = ~o.kinks
+    beyond = judged & ~(err <= tol)
+    worst = int(np.argmax(_ratio(err, tol, o.kinks)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(o.scale > 0, err / o.scale, np.where(err > 0, np.inf, 0.0))
+    passed = not beyond.any()
+    return GradientReport(
+        passed=passed,
+        mode=mode,
+        method=t.method,
+        dtype=str(x.dtype),
+        working_dtype=o.working_dtype,
+        max_abs_error=float(np.max(err[judged], initial=0.0)),
+        max_rel_error=float(np.max(rel[judged], initial=0.0)),
+        worst_index=_index(worst, shape),
+        analytic=float(o.analytic[worst]),
+        numerical=float(o.numerical[worst]),
+        tolerance=float(tol[worst]),
+        tolerance_source=_checktext.source(o, worst, t, mode),
+        step=float(o.steps[worst]),
+        nfev=o.nfev,
+        seconds=seconds,
+        failures=int(beyond.sum()),
+        message=_checktext.message(passed, int(beyond.sum()), o, mode, _index(worst, shape)),
+        analytic_values=o.analytic.reshape(shape),
+        numerical_values=o.numerical.reshape(shape),
+        abs_errors=err.reshape(shape),
+        tolerances=tol.reshape(shape),
+        steps=o.steps.reshape(shape),
+        kinks=o.kinks.reshape(shape),
+    )
+
+
+def _ratio(err: NDArray[Any], tol: NDArray[Any], kinks: NDArray[Any]) -> NDArray[np.float64]:
+    """error / tolerance, kinks ranked last (0 tolerance: inf when there is an error)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where(tol > 0, err / tol, np.where(err > 0, np.inf, 0.0))
+    return np.asarray(np.where(kinks, -1.0, r), dtype=np.float64)
+
+
+def _index(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(int(i) for i in np.unravel_index(flat, shape)) if shape else ()
