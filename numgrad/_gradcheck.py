@@ -8,6 +8,7 @@ evaluations of f). Both return an :class:`Outcome`; numgrad.check turns it into 
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,8 +97,15 @@ def promotable(x: NDArray[Any], method: str) -> bool:
     return x.dtype.itemsize < 8 and method != "complex"
 
 
-def in_place(f: Callable[..., Any], x: NDArray[Any], method: str) -> Problem:
-    """The caller's own array, perturbed in place (the closure idiom ``lambda W: net.loss(x, t)``)."""
+def in_place(
+    f: Callable[..., Any], x: NDArray[Any], method: str, executor: Executor | None = None
+) -> Problem:
+    """The caller's own array, perturbed in place (the closure idiom ``lambda W: net.loss(x, t)``);
+    with an executor, chunks of points go there instead and x is not touched."""
+    if executor is not None:
+        return make_problem(
+            FUNC, f, x, out_shape=None, method=method, batched=False, chunk_size=None, executor=executor
+        )
     if not x.flags.writeable and method != "complex":
         raise ValueError(
             f"{FUNC}: x is read-only, but the check perturbs x in place (so that a function reading x "
@@ -108,11 +116,13 @@ def in_place(f: Callable[..., Any], x: NDArray[Any], method: str) -> Problem:
     )
 
 
-def promoted(f: Callable[..., Any], x: NDArray[Any], method: str) -> Problem:
+def promoted(
+    f: Callable[..., Any], x: NDArray[Any], method: str, executor: Executor | None = None
+) -> Problem:
     """A float64 copy of x (f then computes in float64 if it takes its argument)."""
     return make_problem(
         FUNC, f, x.astype(np.float64), out_shape=None, method=method, batched=False, chunk_size=None,
-        executor=None,
+        executor=executor,
     )  # fmt: skip
 
 
@@ -126,14 +136,20 @@ def computes_in_float64(p: Problem) -> bool:
 
 
 def full_check(
-    f: Callable[..., Any], x: NDArray[Any], analytic: NDArray[Any], method: str, tol: Tolerance
+    f: Callable[..., Any],
+    x: NDArray[Any],
+    analytic: NDArray[Any],
+    method: str,
+    tol: Tolerance,
+    *,
+    executor: Executor | None = None,
 ) -> Outcome:
     """Every element against the engine's numerical gradient (one pass). Elements outside the floor are
     re-measured at two steps, which gives their error estimate and tells kinks from wrong values."""
     a = analytic.reshape(-1).astype(np.float64)
-    p, nfev, lifted = in_place(f, x, method), 0, False
+    p, nfev, lifted = in_place(f, x, method, executor), 0, False
     if promotable(x, method):
-        candidate = promoted(f, x, method)
+        candidate = promoted(f, x, method, executor)
         nfev += 1
         if computes_in_float64(candidate):
             p, lifted = candidate, True
@@ -141,7 +157,7 @@ def full_check(
     nfev += d.nfev
     if lifted and not np.any(d.derivative) and np.any(a):
         # f did not move when the float64 copy moved: it reads x from a closure. Difference in place.
-        p = in_place(f, x, method)
+        p = in_place(f, x, method, executor)
         d = difference(p, None, refine=False)
         nfev += d.nfev
     work = str(p.x.dtype)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -149,6 +150,7 @@ def check_gradient(
     rtol: float | None = None,
     atol: float | None = None,
     seed: int | np.random.Generator | None = None,
+    executor: Executor | None = None,
 ) -> GradientReport:
     """Compare an analytic gradient of scalar `f` at `x` with numgrad's numerical gradient.
 
@@ -171,6 +173,10 @@ def check_gradient(
         Override the estimated tolerance with ``atol + rtol·|numerical|`` per element.
     seed : int or numpy.random.Generator, optional
         Fast mode's directions (default: a fixed seed, so results repeat).
+    executor : concurrent.futures.Executor, optional
+        Full mode sends its chunks of perturbed points there (a process pool, a Dask client's
+        executor), with bitwise the local result; `f` must then read its argument and pickle. Fast
+        mode's six evaluations always run here.
 
     Returns
     -------
@@ -200,11 +206,20 @@ def check_gradient(
     coarser = analytic.dtype if nm.eps(analytic.dtype) > nm.eps(xa.dtype) else xa.dtype
     tol = gc.Tolerance(low, high, meth, str(coarser))
     if md == "full":
-        outcome = gc.full_check(fn, xa, analytic, meth, tol)
+        outcome = gc.full_check(fn, xa, analytic, meth, tol, executor=_executor(executor))
     else:
         outcome = _fastcheck.fast_check(fn, xa, analytic, tol, rng)
     shape = xa.shape if md == "full" else (outcome.analytic.size,)
     return _report(outcome, md, tol, xa, shape, time.perf_counter() - start)
+
+
+def _executor(executor: object) -> Executor | None:
+    if executor is not None and not isinstance(executor, Executor):
+        raise TypeError(
+            f"check_gradient: executor must be a concurrent.futures.Executor (a ProcessPoolExecutor, or "
+            f"dask.distributed.Client(...).get_executor()); got {type(executor).__name__}"
+        )
+    return executor
 
 
 def assert_gradient_close(
@@ -217,6 +232,7 @@ def assert_gradient_close(
     rtol: float | None = None,
     atol: float | None = None,
     seed: int | np.random.Generator | None = None,
+    executor: Executor | None = None,
 ) -> GradientReport:
     """:func:`check_gradient`, raising ``AssertionError`` with the report's table when it fails.
 
@@ -226,7 +242,9 @@ def assert_gradient_close(
     >>> assert_gradient_close(lambda v: np.sum(v**2), x, 2 * x).passed
     True
     """
-    report = check_gradient(f, x, grad, method=method, mode=mode, rtol=rtol, atol=atol, seed=seed)
+    report = check_gradient(
+        f, x, grad, method=method, mode=mode, rtol=rtol, atol=atol, seed=seed, executor=executor
+    )
     if not report.passed:
         raise AssertionError(f"gradient check failed\n{report}")
     return report

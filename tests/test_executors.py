@@ -342,3 +342,26 @@ def test_executor_workers(make, expected):
 
 def test_executor_workers_of_dask(dask_client):
     assert _executor.executor_workers(dask_client.get_executor()) == 2
+
+
+@pytest.mark.parametrize("wrong", [False, True], ids=["correct", "planted-bug"])
+def test_check_gradient_with_executor_equals_local(executor, wrong):
+    """check_gradient(..., executor=) reports bitwise what the local check reports."""
+    from numgrad.check import check_gradient
+
+    x = np.linspace(-1.0, 1.5, 7)
+    local_grad = numerical_gradient(smooth, x, method="richardson")
+    grad = local_grad * (1.01 if wrong else 1.0)
+    local = check_gradient(smooth, x, grad)
+    remote = check_gradient(smooth, x, grad, executor=executor)
+    assert remote.passed is local.passed is (not wrong)
+    assert remote.max_abs_error == local.max_abs_error
+    assert remote.numerical_values.tobytes() == local.numerical_values.tobytes()
+    assert remote.nfev == local.nfev
+
+
+def test_check_gradient_executor_must_be_an_executor():
+    from numgrad.check import check_gradient
+
+    with pytest.raises(TypeError, match=r"check_gradient: executor must be a concurrent.futures.Executor"):
+        check_gradient(smooth, np.ones(3), np.ones(3), executor="pool")
