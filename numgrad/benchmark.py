@@ -9,6 +9,7 @@ evaluated. Ratios are taken within the run, never across runs: this machine is s
 from __future__ import annotations
 
 import functools
+import math
 import os
 import platform
 import statistics
@@ -69,7 +70,8 @@ class BenchRow:
     note: str = field(default="")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON-ready: a value that does not exist (NaN: fast mode has no per-element error) is None."""
+        return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in asdict(self).items()}
 
 
 def textbook_gradient(f: Callable[[Array], Any], x: Array) -> Array:
@@ -326,12 +328,29 @@ def run_benchmarks(
             g, points = method(w)
             seconds = _median_seconds(functools.partial(method, w), repeats)
             timed.append((name, g, seconds, points, ""))
-        timed += jax_rows
+        timed += jax_rows + _check_rows(w, exact, repeats)
         t_book = next(t for name, _, t, _, _ in timed if name == "textbook loop")
         for name, g, t, points, note in timed:
             yield BenchRow(
                 w.name, w.family, w.n, name, t, t_book / t, t / t_jax, _error(g, exact), points, note
             )
+
+
+def _check_rows(w: Workload, exact: Array, repeats: int) -> list[tuple[str, Array, float, int, str]]:
+    """check_gradient of the exact gradient, full and fast: its time, the full check's numerical values
+    (the error column) and its verdict; fast mode has no per-element values, so its error is NaN."""
+    from numgrad.check import check_gradient
+
+    rows = []
+    for mode in ("full", "fast"):
+        run = functools.partial(check_gradient, w.f, w.x.copy(), exact, mode=mode)
+        report = run()
+        values = report.numerical_values.reshape(w.x.shape) if mode == "full" else np.full(w.x.shape, np.nan)
+        verdict = "passed" if report.passed else "FAILED on the exact gradient"
+        rows.append(
+            (f"numgrad check_gradient {mode}", values, _median_seconds(run, repeats), report.nfev, verdict)
+        )
+    return rows
 
 
 DESCENT_STEPS = 100  # the book's gradient_descent(f, init_x=(-3, 4), lr=0.1, step_num=100)
