@@ -1,4 +1,4 @@
-"""The vectorized gradient loop against the textbook loop, measured as ratios in one run.
+"""The vectorized gradient loop against the textbook loop, as ratios measured in one run (issue 2's table).
 
     uv run python benchmarks/bench_gradient.py
 
@@ -11,84 +11,26 @@ column says how close batched gets to the bound (above 100%: chunks that fit in 
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+import functools
 
-import numpy as np
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-from _harness import machine_info, median_seconds, print_table
-from textbook import textbook_numerical_gradient
-
-import numgrad
-
-
-def sce_batched(t: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-    """Softmax cross-entropy of each logit matrix in a stack (k, N, C) -> (k,)."""
-    rows = np.arange(len(t))
-
-    def f(z: np.ndarray) -> np.ndarray:
-        shifted = z - z.max(axis=-1, keepdims=True)
-        log_prob = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-        return -log_prob[:, rows, t].mean(axis=-1)
-
-    return f
-
-
-def mse_batched(t: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-    def f(y: np.ndarray) -> np.ndarray:
-        return 0.5 * ((y - t) ** 2).reshape(len(y), -1).sum(axis=1)
-
-    return f
-
-
-def workloads() -> list[tuple[str, np.ndarray, Callable[[Any], Any], Callable[[np.ndarray], np.ndarray]]]:
-    rng = np.random.default_rng(0)
-    out = []
-    for n in (10, 100):
-        z, t = 3 * rng.standard_normal((n, 10)), rng.integers(0, 10, n)
-        out.append(
-            (f"softmax-CE ({n},10)", z, lambda w, t=t: numgrad.softmax_cross_entropy(w, t), sce_batched(t))
-        )
-    y, target = rng.random((100, 10)), rng.random((100, 10))
-    out.append(("MSE (100,10)", y, lambda w: numgrad.mean_squared_error(w, target), mse_batched(target)))
-    return out
-
-
-def bound_stack(x: np.ndarray) -> np.ndarray:
-    """The 2n perturbed points of a central difference, built once (not timed)."""
-    n = x.size
-    stack = np.repeat(x.reshape(1, -1), 2 * n, axis=0)
-    idx = np.arange(n)
-    stack[idx, idx] += 1e-4
-    stack[n + idx, idx] -= 1e-4
-    return stack.reshape(2 * n, *x.shape)
-
-
-def measure() -> list[list[str]]:
-    rows = []
-    for name, x, f, fb in workloads():
-        base = median_seconds(lambda: textbook_numerical_gradient(f, x.copy()))
-        loop = median_seconds(lambda: numgrad.numerical_gradient(f, x))
-        batched = median_seconds(lambda: numgrad.numerical_gradient(fb, x, batched=True))
-        fixed = median_seconds(lambda: numgrad.numerical_gradient(fb, x, batched=True, h=1e-4))
-        stack = bound_stack(x)
-        bound = median_seconds(lambda: fb(stack))
-        rows.append([
-            name, f"{base * 1e3:.2f} ms", f"{base / loop:.2f}x", f"{base / batched:.1f}x",
-            f"{base / fixed:.1f}x", f"{base / bound:.1f}x", f"{bound / batched:.0%}",
-        ])  # fmt: skip
-    return rows
+from numgrad import benchmark as nb
+from numgrad.gradient import numerical_gradient
 
 
 def main() -> None:
-    print(f"machine: {machine_info()}")
-    header = ["workload", "textbook loop", "element-by-element", "batched", "batched, h=1e-4",
-              "bound (2n evals, 1 call)", "bound / batched"]  # fmt: skip
-    print_table("speed-up over the textbook loop (higher is better)", header, measure())
+    print(f"machine: {nb.machine_info()}\n")
+    print("| workload | textbook loop | element-by-element | batched | batched, h=1e-4 | bound (2n evals, 1 call) "
+          "| bound / batched |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|")
+    for w in (nb._softmax_ce(10), nb._softmax_ce(100), nb._mse(100)):
+        time = functools.partial(nb._median_seconds, repeats=5)
+        base = time(lambda w=w: nb.textbook_gradient(w.f, w.x.copy()))
+        loop = time(lambda w=w: numerical_gradient(w.f, w.x))
+        batched = time(lambda w=w: numerical_gradient(w.batched, w.x, batched=True))
+        fixed = time(lambda w=w: numerical_gradient(w.batched, w.x, batched=True, h=1e-4))
+        bound = time(lambda w=w: nb._bound(w))
+        cells = [f"{base * 1e3:.2f} ms", *(f"{base / t:.2f}x" for t in (loop, batched, fixed, bound))]
+        print(f"| {w.name} | " + " | ".join(cells) + f" | {bound / batched:.0%} |")
 
 
 if __name__ == "__main__":
