@@ -256,6 +256,7 @@ def methods() -> dict[str, Callable[[Workload], tuple[Array, int]]]:
         "numgrad element-by-element": _numgrad(False),
         "numgrad batched": _numgrad(True),
         "numgrad batched richardson": _numgrad(True, method="richardson"),
+        "numgrad batched complex step": _numgrad(True, method="complex"),
         "bound: 2n evals in 1 call": _bound,
         "scipy.differentiate.jacobian": _scipy_jacobian,
         "scipy.optimize.approx_fprime": _approx_fprime,
