@@ -24,14 +24,14 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.progress import Progress
     from rich.table import Table
 
     from numgrad.benchmark import _chosen, machine_info, run_benchmarks, scaling_exponent
+    from numgrad.commands._console import make_console
 
     families = tuple(args.family) if args.family else None
-    console = Console(stderr=args.json, width=160)
+    console = make_console(stderr=args.json)
     rows = []
     total = len(_chosen(args.full, families))
     with Progress(console=console, transient=True, disable=args.json) as progress:

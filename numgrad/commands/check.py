@@ -69,15 +69,15 @@ def _fail(line: str) -> int:
 
 
 def _run_builtins(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.progress import Progress
     from rich.table import Table
 
     from numgrad._catalog import CASES
     from numgrad._twincheck import DTYPES, check_builtins
+    from numgrad.commands._console import make_console
 
     dtypes = tuple(args.dtype) if args.dtype else DTYPES
-    console = Console(stderr=args.json)
+    console = make_console(stderr=args.json)
     rows = []
     with Progress(console=console, transient=True, disable=args.json) as progress:
         task = progress.add_task("checking against JAX", total=len(CASES) * len(dtypes))
@@ -216,13 +216,13 @@ def jax_gradient(f: Callable[..., Any], target: str, x: Any) -> Callable[[Any], 
 def _check_all(
     f: Callable[..., Any], grad: Callable[..., Any], points: list[Any], mode: str, args: argparse.Namespace
 ) -> list[Any]:
-    from rich.console import Console
     from rich.progress import Progress
 
     from numgrad.check import check_gradient
+    from numgrad.commands._console import make_console
 
     reports = []
-    with Progress(console=Console(stderr=True), transient=True, disable=args.json) as progress:
+    with Progress(console=make_console(stderr=True), transient=True, disable=args.json) as progress:
         task = progress.add_task(f"checking {args.target}", total=len(points))
         for dtype, k, x in points:
             try:
@@ -262,11 +262,12 @@ def _json(
 
 
 def _print_target(args: argparse.Namespace, reports: list[Any], worst: Any, plotted: str | None) -> None:
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    console = Console()
+    from numgrad.commands._console import make_console
+
+    console = make_console()
     grad = args.grad or "jax.grad"
     table = Table(title=f"{args.target}: {grad} vs numgrad's numerical gradient")
     for col in ("input", "abs err", "rel err", "tolerance", "worst at", "kinks", "evals", "status", "time"):

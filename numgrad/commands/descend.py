@@ -143,8 +143,9 @@ def _report(name: str, formula: str, start: Any, steps: int, args: Any, runs: An
 
 
 def _table(title: str, steps: int, args: Any, runs: Any, lesson: str | None) -> None:
-    from rich.console import Console
     from rich.table import Table
+
+    from numgrad.commands._console import make_console
 
     colour = {"converged": "green", "max_steps": "yellow", "diverged": "red"}
     h = "auto" if args.h is None else f"{args.h:g}"
@@ -154,7 +155,7 @@ def _table(title: str, steps: int, args: Any, runs: Any, lesson: str | None) -> 
     for lr, r in runs:
         status = f"[{colour[r.status]}]{r.status}[/]"
         table.add_row(f"{lr:g}", _point(r.x), f"{r.values[-1]:.8g}", status, str(r.steps))
-    console = Console()
+    console = make_console()
     console.print(table)
     if lesson:
         console.print(lesson)

@@ -138,14 +138,14 @@ def plot_sweep(result: Any, path: str | Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
+    from numgrad.commands._console import make_console
     from numgrad.data import load_mnist
     from numgrad.tuning import sweep
 
-    console, errors = Console(stderr=args.json), Console(stderr=True)
+    console, errors = make_console(stderr=args.json), make_console(stderr=True)
     try:
         trials = _trials(args)
         (x_train, t_train), _ = load_mnist(path=args.data)  # the test set is never looked at

@@ -75,19 +75,19 @@ def _progress(console: Any, disable: bool) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.table import Table
 
+    from numgrad.commands._console import make_console
     from numgrad.data import load_mnist
     from numgrad.nets import TwoLayerNet
     from numgrad.train import train
 
-    console = Console(stderr=args.json)
+    console = make_console(stderr=args.json)
     try:
         (x_train, t_train), (x_test, t_test) = load_mnist(path=args.data)
         net = TwoLayerNet(x_train.shape[1], args.hidden, 10, seed=args.seed)
     except (OSError, ValueError, TypeError) as exc:
-        Console(stderr=True).print(f"[red]numgrad train:[/] {exc}")
+        make_console(stderr=True).print(f"[red]numgrad train:[/] {exc}")
         return 2
     with _progress(console, args.json) as progress:
         task = progress.add_task(
@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
                 lr=args.lr, gradient=args.gradient, seed=args.seed, callback=show,
             )  # fmt: skip
         except (ValueError, TypeError) as exc:
-            Console(stderr=True).print(f"[red]numgrad train:[/] {exc}")
+            make_console(stderr=True).print(f"[red]numgrad train:[/] {exc}")
             return 2
     if args.plot:
         plot_history(history, args.plot)
