@@ -36,6 +36,7 @@ __all__ = [
 
 Array = NDArray[np.float64]
 TIME_BUDGET = 0.25  # seconds of repeated calls per timing sample (fast calls loop until this has passed)
+QUICK_TIME_BUDGET = 0.08  # the quick subset's budget: the whole `numgrad bench` stays under a minute
 REPEATS = 3  # timing samples per row; the median is reported
 SCIPY_MAX_N = 2000  # scipy.differentiate stacks n×n×k points: beyond this it needs gigabytes
 
@@ -267,7 +268,7 @@ def methods() -> dict[str, Callable[[Workload], tuple[Array, int]]]:
 # Measuring
 
 
-def _median_seconds(run: Callable[[], Any], repeats: int) -> float:
+def _median_seconds(run: Callable[[], Any], repeats: int, budget: float = TIME_BUDGET) -> float:
     samples = []
     for _ in range(repeats):
         loops, start = 0, time.perf_counter()
@@ -275,13 +276,15 @@ def _median_seconds(run: Callable[[], Any], repeats: int) -> float:
             run()
             loops += 1
             elapsed = time.perf_counter() - start
-            if elapsed >= TIME_BUDGET:
+            if elapsed >= budget:
                 break
         samples.append(elapsed / loops)
     return statistics.median(samples)
 
 
-def _jax_rows(w: Workload, repeats: int) -> tuple[Array, float, list[tuple[str, Array, float, int, str]]]:
+def _jax_rows(
+    w: Workload, repeats: int, budget: float
+) -> tuple[Array, float, list[tuple[str, Array, float, int, str]]]:
     """jax.grad under jit (compile time apart) and the JAX finite-difference twin."""
     import jax
 
@@ -292,9 +295,9 @@ def _jax_rows(w: Workload, repeats: int) -> tuple[Array, float, list[tuple[str, 
     start = time.perf_counter()
     exact = np.asarray(grad(x).block_until_ready(), dtype=np.float64)
     compile_s = time.perf_counter() - start
-    t_grad = _median_seconds(lambda: grad(x).block_until_ready(), repeats)
+    t_grad = _median_seconds(lambda: grad(x).block_until_ready(), repeats, budget)
     fd = rg.numerical_gradient(w.jax_f, w.x)
-    t_fd = _median_seconds(lambda: rg.numerical_gradient(w.jax_f, w.x), repeats)
+    t_fd = _median_seconds(lambda: rg.numerical_gradient(w.jax_f, w.x), repeats, budget)
     rows = [
         ("jax.grad (jit)", exact, t_grad, 0, f"compile {compile_s * 1e3:.0f} ms, not included"),
         ("JAX finite-difference twin", np.asarray(fd, dtype=np.float64), t_fd, 2 * w.n, "jit(vmap(f))"),
@@ -309,27 +312,31 @@ def _error(g: Array, exact: Array) -> float:
 
 
 def run_benchmarks(
-    *, full: bool = False, families: tuple[str, ...] | None = None, repeats: int = REPEATS
+    *,
+    full: bool = False,
+    families: tuple[str, ...] | None = None,
+    repeats: int = REPEATS,
+    budget: float = TIME_BUDGET,
 ) -> Iterator[BenchRow]:
     """Yield rows workload by workload (for progress display)."""
     import reference  # noqa: F401  (float64 in JAX)
 
     chosen = _chosen(full, families)
     if any(fam == "descent" for fam, _ in chosen):
-        yield from descent_rows(repeats=repeats)
+        yield from descent_rows(repeats=repeats, budget=budget)
     for fam, _ in chosen:
         if fam in NET_SIZES:
-            yield from net_rows(fam, repeats=repeats)
+            yield from net_rows(fam, repeats=repeats, budget=budget)
     for w in workloads(full=full, families=families):
-        exact, t_jax, jax_rows = _jax_rows(w, repeats)
+        exact, t_jax, jax_rows = _jax_rows(w, repeats, budget)
         timed: list[tuple[str, Array, float, int, str]] = []
         for name, method in methods().items():
             if name.startswith("scipy.differentiate") and w.n > SCIPY_MAX_N:
                 continue
             g, points = method(w)
-            seconds = _median_seconds(functools.partial(method, w), repeats)
+            seconds = _median_seconds(functools.partial(method, w), repeats, budget)
             timed.append((name, g, seconds, points, ""))
-        timed += jax_rows + _check_rows(w, exact, repeats)
+        timed += jax_rows + _check_rows(w, exact, repeats, budget)
         t_book = next(t for name, _, t, _, _ in timed if name == "textbook loop")
         for name, g, t, points, note in timed:
             yield BenchRow(
@@ -337,7 +344,9 @@ def run_benchmarks(
             )
 
 
-def _check_rows(w: Workload, exact: Array, repeats: int) -> list[tuple[str, Array, float, int, str]]:
+def _check_rows(
+    w: Workload, exact: Array, repeats: int, budget: float
+) -> list[tuple[str, Array, float, int, str]]:
     """check_gradient of the exact gradient, full and fast: its time, the full check's numerical values
     (the error column) and its verdict; fast mode has no per-element values, so its error is NaN."""
     from numgrad.check import check_gradient
@@ -349,7 +358,13 @@ def _check_rows(w: Workload, exact: Array, repeats: int) -> list[tuple[str, Arra
         values = report.numerical_values.reshape(w.x.shape) if mode == "full" else np.full(w.x.shape, np.nan)
         verdict = "passed" if report.passed else "FAILED on the exact gradient"
         rows.append(
-            (f"numgrad check_gradient {mode}", values, _median_seconds(run, repeats), report.nfev, verdict)
+            (
+                f"numgrad check_gradient {mode}",
+                values,
+                _median_seconds(run, repeats, budget),
+                report.nfev,
+                verdict,
+            )
         )
     return rows
 
@@ -365,7 +380,7 @@ def _textbook_descent(f: Callable[[Array], Any], init_x: Array, lr: float, step_
     return x
 
 
-def descent_rows(*, repeats: int = REPEATS) -> list[BenchRow]:
+def descent_rows(*, repeats: int = REPEATS, budget: float = TIME_BUDGET) -> list[BenchRow]:
     """100 steps of gradient descent on the book's function: textbook, numgrad (h=1e-4 and default),
     and the JAX twin (lax.scan over jax.grad); error is the final point's distance from the twin's."""
     import jax
@@ -388,7 +403,7 @@ def descent_rows(*, repeats: int = REPEATS) -> list[BenchRow]:
         ("numgrad gradient_descent", ours, lambda: ours().x, 0),
         ("JAX twin (lax.scan, jax.grad)", twin, lambda: twin().x, 0),
     ]
-    times = {name: _median_seconds(run, repeats) for name, run, _, _ in runs}
+    times = {name: _median_seconds(run, repeats, budget) for name, run, _, _ in runs}
     t_book, t_jax = times["textbook loop"], times["JAX twin (lax.scan, jax.grad)"]
     rows = []
     for name, _, final, points in runs:
@@ -420,7 +435,7 @@ def _net_data(sizes: tuple[int, int, int]) -> tuple[Array, NDArray[np.intp]]:
     return x.reshape(NET_BATCH, -1), t
 
 
-def net_rows(name: str, *, repeats: int = REPEATS) -> list[BenchRow]:
+def net_rows(name: str, *, repeats: int = REPEATS, budget: float = TIME_BUDGET) -> list[BenchRow]:
     """TwoLayerNet at batch 100: the textbook loop over every parameter (sampled on the large net and
     extrapolated), the structured numerical gradient, backprop, and jax.grad of the twin's loss."""
     import jax
@@ -439,7 +454,7 @@ def net_rows(name: str, *, repeats: int = REPEATS) -> list[BenchRow]:
     grad: Any = jax.jit(jax.grad(lambda p: rn.two_layer_loss(p, x, t)))
     params = {k: jax.numpy.asarray(v) for k, v in net.params.items()}
     exact = flat({k: np.asarray(v) for k, v in grad(params).items()})
-    t_jax = _median_seconds(lambda: jax.block_until_ready(grad(params)), repeats)  # type: ignore[no-untyped-call]
+    t_jax = _median_seconds(lambda: jax.block_until_ready(grad(params)), repeats, budget)  # type: ignore[no-untyped-call]
     n = exact.size
     book_seconds, book_grad, note = _net_textbook(net, x, t, n)
     rows = [("textbook loop", book_seconds, book_grad, 2 * n, note)]
@@ -449,7 +464,13 @@ def net_rows(name: str, *, repeats: int = REPEATS) -> list[BenchRow]:
     }
     for label, run in runs.items():
         rows.append(
-            (label, _median_seconds(run, repeats), flat(run()), 2 * n if "numerical" in label else 0, "")
+            (
+                label,
+                _median_seconds(run, repeats, budget),
+                flat(run()),
+                2 * n if "numerical" in label else 0,
+                "",
+            )
         )
     rows.append(("jax.grad (jit)", t_jax, exact, 0, ""))
     return [

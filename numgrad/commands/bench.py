@@ -27,17 +27,19 @@ def run(args: argparse.Namespace) -> int:
     from rich.progress import Progress
     from rich.table import Table
 
+    from numgrad import benchmark
     from numgrad.benchmark import _chosen, machine_info, run_benchmarks, scaling_exponent
     from numgrad.commands._console import make_console
 
     families = tuple(args.family) if args.family else None
-    console = make_console(stderr=args.json)
+    console = make_console(stderr=args.json, min_width=170)
     rows = []
     total = len(_chosen(args.full, families))
     with Progress(console=console, transient=True, disable=args.json) as progress:
         task = progress.add_task("benchmarking", total=total)
         seen: set[str] = set()
-        for row in run_benchmarks(full=args.full, families=families, repeats=args.repeats):
+        budget = benchmark.TIME_BUDGET if args.full else benchmark.QUICK_TIME_BUDGET
+        for row in run_benchmarks(full=args.full, families=families, repeats=args.repeats, budget=budget):
             rows.append(row)
             if row.workload not in seen:
                 seen.add(row.workload)
@@ -65,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     for r in rows:
         table.add_row(
             r.workload, r.method, _seconds(r.seconds), f"{r.vs_textbook:.1f}", f"{r.vs_jax:.0f}",
-            f"{r.error:.1e}", str(r.nfev), r.note,
+            "—" if math.isnan(r.error) else f"{r.error:.1e}", str(r.nfev), r.note,
         )  # fmt: skip
     console.print(table)
     console.print(
