@@ -16,15 +16,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from numgrad import _numerics as nm
-from numgrad._engine import (
-    Difference,
-    Problem,
-    _call,
-    difference,
-    evaluate,
-    evaluate_points,
-    make_problem,
-)
+from numgrad._difference import difference
+from numgrad._engine import Difference, Problem, _call, evaluate, evaluate_points, make_problem
 
 FUNC = "check_gradient"
 EXPLICIT, ESTIMATE, FLOOR = "explicit", "estimate", "floor"  # where a check's tolerance came from

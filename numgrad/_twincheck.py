@@ -16,7 +16,8 @@ from numpy.typing import NDArray
 
 from numgrad import _numerics as nm
 from numgrad._catalog import CASES, Case, objective
-from numgrad._engine import difference_with_error, make_problem
+from numgrad._difference import difference_with_error
+from numgrad._engine import make_problem
 
 DTYPES = ("float64", "float32")
 # (batch, classes): one sample, odd sizes, a mini-batch. Each shape costs one XLA compilation per function

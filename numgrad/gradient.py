@@ -1,7 +1,8 @@
 """Numerical derivatives: the central-difference gradient of chapter 4, made accurate and fast.
 
 Every function validates first, never leaves the caller's array changed, and reports non-finite values
-instead of averaging them away. The engine lives in :mod:`numgrad._engine`; steps and tolerances in
+instead of averaging them away. The engine lives in :mod:`numgrad._engine` (validation, evaluation) and
+:mod:`numgrad._difference` (steps, assembly, refinement); constants and tolerances in
 :mod:`numgrad._numerics`.
 """
 
@@ -14,7 +15,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from numgrad._engine import difference, make_problem
+from numgrad._difference import difference
+from numgrad._engine import make_problem
 from numgrad._validate import callable_arg, real_floating_array
 
 __all__ = ["directional_derivative", "jacobian", "numerical_diff", "numerical_gradient"]

@@ -18,7 +18,7 @@ from hypothesis import given, note
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from numgrad import _engine, _executor
+from numgrad import _difference, _engine, _executor
 from numgrad import _numerics as nm
 from numgrad.gradient import jacobian, numerical_gradient
 
@@ -141,7 +141,7 @@ def test_difference_with_error_bitwise_equal_to_local(executor, h):
             "check_gradient", f, POINT.copy(), out_shape=None, method="central", batched=batched,
             chunk_size=None, executor=ex,
         )  # fmt: skip
-        return _engine.difference_with_error(p, h)
+        return _difference.difference_with_error(p, h)
 
     (local, local_err), (remote, remote_err) = run(None, False), run(executor, True)
     np.testing.assert_array_equal(remote.derivative, local.derivative)

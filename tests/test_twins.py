@@ -18,7 +18,8 @@ import numgrad
 import reference
 from numgrad import _numerics as nm
 from numgrad._catalog import CASES, objective
-from numgrad._engine import difference_with_error, make_problem
+from numgrad._difference import difference_with_error
+from numgrad._engine import make_problem
 from numgrad._twincheck import normwise_error, twins
 
 TWINNED = sorted(

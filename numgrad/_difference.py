@@ -1,0 +1,196 @@
+"""Steps and assembly of the finite-difference engine: one pass over every coordinate of x.
+
+:mod:`numgrad._engine` validates and evaluates; this module chooses steps (probe), assembles difference
+quotients, shrinks steps that leave f's domain, re-measures coordinates with a short length scale
+(Richardson), and estimates the error of a pass.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from numgrad import _numerics as nm
+from numgrad._engine import Difference, Problem, evaluate, evaluate_points, resolve_step
+
+
+def _check_finite(p: Problem, vals: NDArray[Any], coords: NDArray[np.intp] | None, what: str) -> None:
+    bad = ~np.isfinite(vals.reshape(len(vals), -1)).all(axis=1)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        where = "" if coords is None else f" at index {p.index(int(coords[first]))}"
+        raise FloatingPointError(
+            f"{p.func}: f returned a non-finite value ({vals.reshape(len(vals), -1)[first][0]}) at {what}"
+            f"{where} ({int(bad.sum())} of {len(vals)} points); the derivative there is undefined. "
+            f"Pass a smaller h or check f's domain"
+        )
+
+
+def _steps(p: Problem, x0: NDArray[np.float64]) -> tuple[NDArray[np.float64], float, float, Any, int]:
+    """Steps from the dtype, the scale of each x_i and the measured scales of f (see _numerics)."""
+    if p.method == "complex":
+        return nm.complex_steps(x0), 0.0, 0.0, None, 0
+    points = nm.probe_points(x0, p.x.dtype)
+    vals = evaluate_points(p, points)
+    _check_finite(p, vals[:1], None, "x")
+    h, f_scale, variation = nm.steps_from_probe(vals, x0, p.x.dtype, p.method)
+    return h, f_scale, variation, vals[0], len(points)
+
+
+def _shrink_out_of_domain(
+    p: Problem, x0: NDArray[np.float64], steps: NDArray[np.float64], moved: list[int], values: Any, vals: Any
+) -> tuple[NDArray[np.float64], Any, Any, int]:
+    """Quarter the step of each coordinate whose perturbed points gave non-finite values, and retry."""
+    n, extra = p.n, 0
+    steps, values, vals = steps.copy(), values.copy(), vals.copy()
+    for _ in range(nm.MAX_STEP_SHRINKS):
+        bad = ~np.isfinite(vals.reshape(len(moved), n, -1)).all(axis=(0, 2))
+        if not bad.any():
+            break
+        idx = np.flatnonzero(bad)
+        steps[idx] /= 4
+        rows = np.concatenate([i * n + idx for i in range(len(moved))])
+        values[rows] = np.concatenate([x0[idx] + c * steps[idx] for c in moved]).astype(p.x.dtype)
+        vals[rows] = evaluate(p, values[rows], np.tile(idx, len(moved)))
+        extra += len(rows)
+    return steps, values, vals, extra
+
+
+def _stencil_at(
+    p: Problem, x0: NDArray[np.float64], f0: Any, coords: NDArray[np.intp], steps: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], int]:
+    """The method's difference quotient for `coords` at `steps` (powers of two: x ± c·h exact)."""
+    stencil = nm.STENCILS[p.method]
+    moved = [c for c in stencil.offsets if c != 0]
+    values = np.concatenate([x0[coords] + c * steps for c in moved]).astype(p.x.dtype)
+    vals = evaluate(p, values, np.tile(coords, len(moved)))
+    _check_finite(p, vals, np.tile(coords, len(moved)), "a refined step")
+    by_offset = dict(zip(moved, vals.astype(np.float64).reshape(len(moved), len(coords)), strict=True))
+    by_offset[0] = np.broadcast_to(np.float64(np.real(f0)), (len(coords),))
+    total = sum(w * by_offset[c] for c, w in zip(stencil.offsets, stencil.weights, strict=True))
+    return np.asarray(total / steps), len(values)
+
+
+def _refine(
+    p: Problem,
+    x0: NDArray[np.float64],
+    h: NDArray[np.float64],
+    deriv: Any,
+    second: Any,
+    f0: Any,
+    f_scale: float,
+) -> tuple[Any, int]:
+    """Re-measure coordinates with a short length scale at h/2, h/4, ...: each halving gives the Richardson
+    value ``(2**p·D(h/2) − D(h)) / (2**p − 1)`` and an error estimate ``|D(h/2) − D(h)|``; a coordinate
+    keeps the value with the smallest estimate and stops once the change is rounding noise or grows."""
+    stencil = nm.STENCILS[p.method]
+    predicted, goal = nm.predicted_truncation(p.method, deriv, second / (h * h), h, p.x.dtype)
+    flagged = np.flatnonzero(predicted > goal)
+    flagged = flagged[np.argsort(-predicted[flagged], kind="stable")]
+    # The worst-predicted coordinates go first: if none of them shows truncation, the model over-predicts
+    # for this f (a quadratic, say) and the rest are left alone.
+    active, waiting = flagged[: nm.REFINE_SAMPLE], flagged[nm.REFINE_SAMPLE :]
+    out = np.array(deriv, dtype=np.float64)
+    best_err = np.full(p.n, np.inf)
+    prev, step, extra = out.copy(), h.copy(), 0
+    gain = 2.0**stencil.order
+    for _ in range(nm.MAX_REFINE_HALVINGS):
+        if active.size == 0:
+            break
+        step[active] /= 2
+        d_half, spent = _stencil_at(p, x0, f0, active, step[active])
+        extra += spent
+        change = np.abs(d_half - prev[active])
+        noise = (
+            nm.REFINE_NOISE * stencil.rounding_gain * nm.eps(p.x.dtype) * max(f_scale, 1e-300) / step[active]
+        )
+        score = change + noise  # truncation left in the pair, plus the rounding that halving costs
+        better = score < best_err[active]
+        take = active[better]
+        # a change within rounding noise says there was no truncation to remove: keep the best so far
+        extrapolated = (gain * d_half[better] - prev[take]) / (gain - 1)
+        out[take] = np.where(change[better] > noise[better], extrapolated, out[take])
+        best_err[take] = score[better]
+        prev[active] = d_half
+        truncated = change > noise
+        if waiting.size and truncated.any():
+            active, waiting = np.concatenate([active[better & truncated], waiting]), waiting[:0]
+        else:
+            active = active[better & truncated]
+    return out, extra
+
+
+def difference(p: Problem, h: object, *, refine: bool = True) -> Difference:
+    """One finite-difference pass over every coordinate of x (``refine=False``: no re-measuring of short
+    length scales; gradient checks re-measure only the elements that disagree)."""
+    explicit, given = resolve_step(p, h)
+    x0 = np.ravel(p.x).astype(np.float64)
+    f0: Any = None
+    if given:
+        assert explicit is not None
+        steps, f_scale, g_scale, nfev = explicit, 0.0, 0.0, 0
+    else:
+        steps, f_scale, g_scale, f0, nfev = _steps(p, x0)
+    n = p.n
+    coords = np.tile(np.arange(n, dtype=np.intp), 1 if p.method == "complex" else 2)
+    if p.method == "complex":
+        values = (x0 + 1j * steps).astype(p.point_dtype)
+        vals = evaluate(p, values, coords)
+        _check_finite(p, vals, coords, "x + i·h")
+        deriv = np.imag(vals) / steps.reshape(n, *([1] * (vals.ndim - 1)))
+        return Difference(deriv, steps, f_scale, g_scale, nfev + n)
+    stencil = nm.STENCILS[p.method]
+    moved = [c for c in stencil.offsets if c != 0]
+    coords = np.tile(np.arange(n, dtype=np.intp), len(moved))
+    values = np.concatenate([x0 + c * steps for c in moved]).astype(p.x.dtype)
+    vals = evaluate(p, values, coords)
+    nfev += len(coords)
+    if not given:  # a chosen step that left f's domain (log of a tiny probability) is shrunk, not reported
+        steps, values, vals, extra = _shrink_out_of_domain(p, x0, steps, moved, values, vals)
+        nfev += extra
+    _check_finite(p, vals, coords, "x ± h")
+    if 0 in stencil.offsets and f0 is None:
+        f0 = evaluate_points(p, x0[None].astype(p.x.dtype))[0]
+        _check_finite(p, f0[None], None, "x")
+        nfev += 1
+    by_offset = dict(zip(moved, vals.reshape(len(moved), n, *vals.shape[1:]), strict=True))
+    shape = (n, *([1] * (vals.ndim - 1)))
+    if 0 in stencil.offsets:
+        by_offset[0] = np.broadcast_to(f0, vals.shape[1:])[None].repeat(n, axis=0)
+    if given or len(stencil.offsets) != 2:
+        total = sum(w * by_offset[c] for c, w in zip(stencil.offsets, stencil.weights, strict=True))
+        deriv = total / steps.reshape(shape)
+    else:  # two-point stencil at a chosen step: divide by the representable displacement
+        a, b = stencil.offsets
+        disp = {c: values[i * n : (i + 1) * n].astype(np.float64) - x0 for i, c in enumerate(moved)}
+        disp[0] = np.zeros(n)
+        deriv = (by_offset[a] - by_offset[b]) / (disp[a] - disp[b]).reshape(shape)
+    if refine and {1, -1} <= set(stencil.offsets) and not given and f0 is not None and p.out_shape is None:
+        second = by_offset[1] + by_offset[-1] - 2 * f0
+        deriv, extra = _refine(p, x0, steps, deriv, second, f0, f_scale)
+        nfev += extra
+    _check_finite(p, deriv, np.arange(n), "the difference quotient")
+    return Difference(np.asarray(deriv, dtype=np.float64), steps, f_scale, g_scale, nfev)
+
+
+def difference_with_error(p: Problem, h: object) -> tuple[Difference, NDArray[np.float64]]:
+    """A pass plus an a-posteriori error estimate per coordinate, from a second pass at half the step
+    (half, so that no point leaves f's domain that the first pass stayed in).
+
+    Truncation at h: ``|D(h) − D(h/2)|·2**p / (2**p − 1)``; rounding: ``Σ|w|·eps·|f| / h``. It estimates
+    the pass at h before refinement, so it bounds the refined coordinates from above.
+    """
+    first = difference(p, h)
+    if p.method == "complex":
+        err = nm.eps(p.x.dtype) * np.abs(first.derivative) * nm.COMPLEX_ERROR_ULPS
+        return first, err.reshape(p.n, -1).max(axis=1)
+    second = difference(p, (first.h / 2).reshape(p.x.shape))
+    stencil = nm.STENCILS[p.method]
+    truncation = np.abs(first.derivative - second.derivative).reshape(p.n, -1).max(axis=1)
+    truncation *= 2**stencil.order / (2**stencil.order - 1)
+    f_scale = first.f_scale or float(np.max(np.abs(evaluate_points(p, p.x.reshape(1, -1).copy()))))
+    rounding = stencil.rounding_gain * nm.eps(p.x.dtype) * f_scale / first.h
+    both = Difference(first.derivative, first.h, first.f_scale, first.g_scale, first.nfev + second.nfev)
+    return both, truncation + rounding
