@@ -59,3 +59,10 @@ def test_input_validation(argv, match, capsys):
         main(argv)
     assert info.value.code == 2
     assert match in capsys.readouterr().err
+
+
+def test_quick_subset_covers_every_family_but_the_large_sizes():
+    quick = {fam for fam, _ in benchmark._chosen(False, None)}
+    full = {fam for fam, _ in benchmark._chosen(True, None)}
+    assert quick == full - {"net-784"}
+    assert {"book", "descent", "net-64", "softmax-ce", "mse", "scaling"} <= quick
