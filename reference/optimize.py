@@ -4,6 +4,7 @@ given), run as one ``lax.scan``; the stopping decisions are numgrad's own, appli
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -32,6 +33,36 @@ def _central(f: Callable[..., Any], h: float | ArrayLike, shape: tuple[int, ...]
     return grad
 
 
+def _scalar(f: Callable[..., Any]) -> Callable[[Any], Any]:
+    return lambda x: jnp.reshape(f(x), ())
+
+
+@functools.lru_cache(maxsize=64)
+def _scan(
+    f: Callable[..., Any],
+    grad: Callable[..., Any] | None,
+    h_key: tuple[float, ...] | None,
+    shape: tuple[int, ...],
+    lr: float,
+    step_num: int,
+) -> Callable[[Any], Any]:
+    """The whole descent as one jitted ``lax.scan``, compiled once per (f, grad, h, shape, lr, steps)."""
+    scalar_f = _scalar(f)
+    if grad is not None:
+        g_fn = grad
+    elif h_key is not None:
+        g_fn = _central(f, np.asarray(h_key).reshape(shape), shape)
+    else:
+        g_fn = jax.grad(scalar_f)
+
+    def body(x: Any, _: Any) -> tuple[Any, tuple[Any, Any, Any]]:
+        g = jnp.asarray(g_fn(x))
+        x_new = (x - lr * g).astype(x.dtype)
+        return x_new, (x_new, scalar_f(x_new), jnp.all(jnp.isfinite(g)))
+
+    return jax.jit(lambda x0: lax.scan(body, x0, None, length=step_num)[1])
+
+
 def gradient_descent(
     f: Callable[..., Any],
     init_x: ArrayLike,
@@ -45,20 +76,10 @@ def gradient_descent(
     """Gradient descent of a JAX-traceable `f` (and `grad`); numgrad's :class:`DescentResult`."""
     a = np.asarray(init_x)
     x0 = jnp.asarray(a if a.dtype.kind == "f" else a.astype(np.float64))
-    scalar_f = lambda x: jnp.reshape(f(x), ())  # noqa: E731
-    if grad is not None:
-        g_fn = grad
-    elif h is not None:
-        g_fn = _central(f, h, x0.shape)
-    else:
-        g_fn = jax.grad(scalar_f)
-
-    def body(x: Any, _: Any) -> tuple[Any, tuple[Any, Any, Any]]:
-        g = jnp.asarray(g_fn(x))
-        x_new = (x - lr * g).astype(x.dtype)
-        return x_new, (x_new, scalar_f(x_new), jnp.all(jnp.isfinite(g)))
-
-    _, (xs, fs, finite) = lax.scan(body, x0, None, length=step_num)
+    h_key = None if h is None else tuple(np.broadcast_to(np.asarray(h, np.float64), x0.shape).ravel())
+    run = _scan(f, grad, h_key, x0.shape, float(lr), int(step_num))
+    xs, fs, finite = run(x0)
+    scalar_f = _scalar(f)
     xs, fs, finite = np.asarray(xs), np.asarray(fs, dtype=np.float64), np.asarray(finite)
     path = np.concatenate([np.asarray(x0)[None], xs])
     values = np.concatenate([[float(scalar_f(x0))], fs])
