@@ -153,10 +153,10 @@ def predicted_truncation(
     stencil = STENCILS[method]
     share = REFINE_FRACTION["float32" if np.dtype(dtype).itemsize <= 4 else "float64"]
     goal = share * accuracy(method, dtype) * float(np.max(np.abs(deriv), initial=0.0))
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        slope = np.abs(deriv)
-        predicted = slope * (h * np.abs(curvature) / slope) ** stencil.order * stencil.truncation_const
-    return np.nan_to_num(predicted, nan=0.0, posinf=np.inf), goal
+    slope = np.abs(deriv)
+    # h/ℓ = h·|curvature|/|slope|; where the slope vanishes nothing is predicted (a minimum, or flat)
+    ratio = np.divide(h * np.abs(curvature), slope, out=np.zeros_like(slope), where=slope > 0)
+    return slope * ratio**stencil.order * stencil.truncation_const, goal
 
 
 def complex_steps(x0: NDArray[np.float64]) -> NDArray[np.float64]:
