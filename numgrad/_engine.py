@@ -237,7 +237,7 @@ def _evaluate_in_place(
     f, j = p.f, -1
     try:
         with np.errstate(all="ignore"):  # non-finite values are reported by the engine, not as warnings
-            for k, (j, v) in enumerate(zip(coords.tolist(), values, strict=True)):
+            for k, (j, v) in enumerate(zip(coords.tolist(), values.tolist(), strict=True)):
                 where = np.unravel_index(j, p.x.shape) if unravel else j
                 original = holder[where]
                 try:
