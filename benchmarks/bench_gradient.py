@@ -11,8 +11,6 @@ column says how close batched gets to the bound (above 100%: chunks that fit in 
 
 from __future__ import annotations
 
-import functools
-
 from numgrad import benchmark as nb
 from numgrad.gradient import numerical_gradient
 
@@ -23,14 +21,22 @@ def main() -> None:
           "| bound / batched |")  # fmt: skip
     print("|---|---|---|---|---|---|---|")
     for w in (nb._softmax_ce(10), nb._softmax_ce(100), nb._mse(100)):
-        time = functools.partial(nb._median_seconds, repeats=5)
-        base = time(lambda w=w: nb.textbook_gradient(w.f, w.x.copy()))
-        loop = time(lambda w=w: numerical_gradient(w.f, w.x))
-        batched = time(lambda w=w: numerical_gradient(w.batched, w.x, batched=True))
-        fixed = time(lambda w=w: numerical_gradient(w.batched, w.x, batched=True, h=1e-4))
-        bound = time(lambda w=w: nb._bound(w))
-        cells = [f"{base * 1e3:.2f} ms", *(f"{base / t:.2f}x" for t in (loop, batched, fixed, bound))]
-        print(f"| {w.name} | " + " | ".join(cells) + f" | {bound / batched:.0%} |")
+        t = nb.interleaved_medians(
+            {
+                "base": lambda w=w: nb.textbook_gradient(w.f, w.x.copy()),
+                "loop": lambda w=w: numerical_gradient(w.f, w.x),
+                "batched": lambda w=w: numerical_gradient(w.batched, w.x, batched=True),
+                "fixed": lambda w=w: numerical_gradient(w.batched, w.x, batched=True, h=1e-4),
+                "bound": lambda w=w: nb._bound(w),
+            },
+            repeats=7,
+        )
+        base = t["base"]
+        cells = [
+            f"{base * 1e3:.2f} ms",
+            *(f"{base / t[k]:.2f}x" for k in ("loop", "batched", "fixed", "bound")),
+        ]
+        print(f"| {w.name} | " + " | ".join(cells) + f" | {t['bound'] / t['batched']:.0%} |")
 
 
 if __name__ == "__main__":

@@ -88,6 +88,8 @@ def _refine(
     stencil = nm.STENCILS[p.method]
     predicted, goal = nm.predicted_truncation(p.method, deriv, second / (h * h), h, p.x.dtype)
     flagged = np.flatnonzero(predicted > goal)
+    if flagged.size == 0:
+        return deriv, 0
     flagged = flagged[np.argsort(-predicted[flagged], kind="stable")]
     # The worst-predicted coordinates go first: if none of them shows truncation, the model over-predicts
     # for this f (a quadratic, say) and the rest are left alone.

@@ -127,8 +127,9 @@ def steps_from_probe(
     length = np.maximum(1.0, np.abs(x0))
     if not np.all(np.isfinite(vals)):
         return np.exp2(np.round(np.log2(base_step(method, dtype) * length))), f_scale, 0.0
-    slope = np.sqrt(np.max(np.mean(((plus - minus) / 2) ** 2, axis=0)) / n) / s
-    curve = 2 * np.sqrt(np.max(np.mean(((plus + minus) / 2 - f0) ** 2, axis=0))) / (n * s * s)
+    half_diff, half_sum = (plus - minus) / 2, (plus + minus) / 2 - f0
+    slope = np.sqrt(np.max(np.add.reduce(half_diff * half_diff, axis=0)) / (m * n)) / s
+    curve = 2 * np.sqrt(np.max(np.add.reduce(half_sum * half_sum, axis=0)) / m) / (n * s * s)
     variation = float(max(slope, CURVATURE_WEIGHT * curve))
     ratio = f_scale / variation if variation > 0 else 0.0  # flat or piecewise-constant: the plain rule
     # x_i's own magnitude sets a floor (x ± h must move x by a resolvable relative amount); the measured

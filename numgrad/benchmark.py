@@ -284,6 +284,20 @@ def _median_seconds(run: Callable[[], Any], repeats: int, budget: float = TIME_B
     return statistics.median(samples)
 
 
+def interleaved_medians(
+    runs: dict[str, Callable[[], Any]], repeats: int, budget: float = TIME_BUDGET
+) -> dict[str, float]:
+    """Median seconds of each run, its samples taken in turn with the others' (round robin), so that a
+    machine that speeds up or slows down during the measurement moves every run alike: ratios hold."""
+    for run in runs.values():
+        run()  # warm-up
+    samples: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            samples[name].append(_median_seconds(run, 1, budget))
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
 def _jax_rows(
     w: Workload, repeats: int, budget: float
 ) -> tuple[Array, float, list[tuple[str, Array, float, int, str]]]:
