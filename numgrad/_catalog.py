@@ -108,9 +108,8 @@ CASES: tuple[Case, ...] = (
     ),
     Case("losses", "hinge_loss", _hinge_binary, False),
     Case("losses", "huber_loss", _huber, False),
+    Case("losses", "hinge_loss", _hinge_multiclass, False),  # the same name again: integer labels
 )
-# A multiclass hinge case is drawn too: same name, integer labels.
-CASES = (*CASES, Case("losses", "hinge_loss", _hinge_multiclass, False))
 
 
 def objective(fn: Callable[..., Any], case: Case, args: tuple[Any, ...], xp: Any) -> Callable[[Any], Any]:

@@ -237,19 +237,21 @@ def _textbook(w: Workload) -> tuple[Array, int]:
 
 def _bound(w: Workload) -> tuple[Array, int]:
     """The 2n points of a central difference in one batched call: what every FD method must pay."""
-    stack = _bound_stacks.get(id(w))
-    if stack is None:
+    cached = _bound_stacks.get(id(w))
+    if cached is None or cached[0] is not w:  # the stack is built once per workload, not timed
         n = w.n
         flat = np.repeat(w.x.reshape(1, -1), 2 * n, axis=0)
         idx = np.arange(n)
         flat[idx, idx] += 1e-4
         flat[n + idx, idx] -= 1e-4
-        stack = _bound_stacks[id(w)] = flat.reshape(2 * n, *w.x.shape)
+        cached = _bound_stacks[id(w)] = (w, flat.reshape(2 * n, *w.x.shape))
+    stack = cached[1]
     vals = w.batched(stack)
     return np.asarray((vals[: w.n] - vals[w.n :]) / 2e-4).reshape(w.x.shape), len(stack)
 
 
-_bound_stacks: dict[int, Array] = {}
+# keyed by id, holding the workload itself: a cached stack never outlives (and is never mistaken for) its own
+_bound_stacks: dict[int, tuple[Workload, Array]] = {}
 
 
 def methods() -> dict[str, Callable[[Workload], tuple[Array, int]]]:
