@@ -7,6 +7,7 @@ quotients, shrinks steps that leave f's domain, re-measures coordinates with a s
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -32,15 +33,22 @@ def _steps(p: Problem, x0: NDArray[np.float64]) -> tuple[NDArray[np.float64], fl
     """Steps from the dtype, the scale of each x_i and the measured scales of f (see _numerics)."""
     if p.method == "complex":
         return nm.complex_steps(x0), 0.0, 0.0, None, 0
-    points = nm.probe_points(x0, p.x.dtype)
+    length = nm.length_scales(x0)
+    points = nm.probe_points(x0, p.x.dtype, length)
     vals = evaluate_points(p, points)
-    _check_finite(p, vals[:1], None, "x")
-    h, f_scale, variation = nm.steps_from_probe(vals, x0, p.x.dtype, p.method)
+    h, f_scale, variation = nm.steps_from_probe(vals, x0, p.x.dtype, p.method, length)
+    if not math.isfinite(f_scale):  # |f(x)|: the derivative at a point where f is undefined is too
+        _check_finite(p, vals[:1], None, "x")
     return h, f_scale, variation, vals[0], len(points)
 
 
 def _shrink_out_of_domain(
-    p: Problem, x0: NDArray[np.float64], steps: NDArray[np.float64], moved: list[int], values: Any, vals: Any
+    p: Problem,
+    x0: NDArray[np.float64],
+    steps: NDArray[np.float64],
+    moved: tuple[int, ...],
+    values: Any,
+    vals: Any,
 ) -> tuple[NDArray[np.float64], Any, Any, int]:
     """Quarter the step of each coordinate whose perturbed points gave non-finite values, and retry."""
     n, extra = p.n, 0
@@ -86,11 +94,9 @@ def _refine(
     value ``(2**p·D(h/2) − D(h)) / (2**p − 1)`` and an error estimate ``|D(h/2) − D(h)|``; a coordinate
     keeps the value with the smallest estimate and stops once the change is rounding noise or grows."""
     stencil = nm.STENCILS[p.method]
-    predicted, goal = nm.predicted_truncation(p.method, deriv, second / (h * h), h, p.x.dtype)
-    flagged = np.flatnonzero(predicted > goal)
+    flagged = nm.truncation_suspects(p.method, deriv, second, h, p.x.dtype)
     if flagged.size == 0:
         return deriv, 0
-    flagged = flagged[np.argsort(-predicted[flagged], kind="stable")]
     # The worst-predicted coordinates go first: if none of them shows truncation, the model over-predicts
     # for this f (a quadratic, say) and the rest are left alone.
     active, waiting = flagged[: nm.REFINE_SAMPLE], flagged[nm.REFINE_SAMPLE :]
@@ -130,50 +136,51 @@ def difference(p: Problem, h: object, *, refine: bool = True) -> Difference:
     explicit, given = resolve_step(p, h)
     x0 = np.ravel(p.x).astype(np.float64)
     f0: Any = None
-    if given:
-        assert explicit is not None
+    if explicit is not None:
         steps, f_scale, g_scale, nfev = explicit, 0.0, 0.0, 0
     else:
         steps, f_scale, g_scale, f0, nfev = _steps(p, x0)
     n = p.n
-    coords = np.tile(np.arange(n, dtype=np.intp), 1 if p.method == "complex" else 2)
     if p.method == "complex":
+        coords = nm.coordinates(n, 1)
         values = (x0 + 1j * steps).astype(p.point_dtype)
         vals = evaluate(p, values, coords)
         _check_finite(p, vals, coords, "x + i·h")
         deriv = np.imag(vals) / steps.reshape(n, *([1] * (vals.ndim - 1)))
         return Difference(deriv, steps, f_scale, g_scale, nfev + n)
     stencil = nm.STENCILS[p.method]
-    moved = [c for c in stencil.offsets if c != 0]
-    coords = np.tile(np.arange(n, dtype=np.intp), len(moved))
-    values = np.concatenate([x0 + c * steps for c in moved]).astype(p.x.dtype)
+    moved = stencil.moved
+    coords = nm.coordinates(n, len(moved))
+    values = (np.multiply.outer(moved, steps) + x0).reshape(-1).astype(p.x.dtype, copy=False)  # offset-major
     vals = evaluate(p, values, coords)
     nfev += len(coords)
-    if not given:  # a chosen step that left f's domain (log of a tiny probability) is shrunk, not reported
-        steps, values, vals, extra = _shrink_out_of_domain(p, x0, steps, moved, values, vals)
-        nfev += extra
-    _check_finite(p, vals, coords, "x ± h")
+    if not np.isfinite(vals).all():
+        if not given:  # a chosen step that left f's domain (log of a tiny probability) is shrunk
+            steps, values, vals, extra = _shrink_out_of_domain(p, x0, steps, moved, values, vals)
+            nfev += extra
+        _check_finite(p, vals, coords, "x ± h")
     if 0 in stencil.offsets and f0 is None:
         f0 = evaluate_points(p, x0[None].astype(p.x.dtype))[0]
         _check_finite(p, f0[None], None, "x")
         nfev += 1
-    by_offset = dict(zip(moved, vals.reshape(len(moved), n, *vals.shape[1:]), strict=True))
     shape = (n, *([1] * (vals.ndim - 1)))
-    if 0 in stencil.offsets:
-        by_offset[0] = np.broadcast_to(f0, vals.shape[1:])[None].repeat(n, axis=0)
+    by_offset = vals.reshape(len(moved), n, *vals.shape[1:])
     if given or len(stencil.offsets) != 2:
-        total = sum(w * by_offset[c] for c, w in zip(stencil.offsets, stencil.weights, strict=True))
+        total = sum(w * (f0 if c == 0 else by_offset[moved.index(c)])
+                    for c, w in zip(stencil.offsets, stencil.weights, strict=True))  # fmt: skip
         deriv = total / steps.reshape(shape)
     else:  # two-point stencil at a chosen step: divide by the representable displacement
+        disp = values.astype(np.float64).reshape(len(moved), n) - x0
         a, b = stencil.offsets
-        disp = {c: values[i * n : (i + 1) * n].astype(np.float64) - x0 for i, c in enumerate(moved)}
-        disp[0] = np.zeros(n)
-        deriv = (by_offset[a] - by_offset[b]) / (disp[a] - disp[b]).reshape(shape)
-    if refine and {1, -1} <= set(stencil.offsets) and not given and f0 is not None and p.out_shape is None:
-        second = by_offset[1] + by_offset[-1] - 2 * f0
+        rise = (by_offset[moved.index(a)] if a else f0) - (by_offset[moved.index(b)] if b else f0)
+        run = (disp[moved.index(a)] if a else 0.0) - (disp[moved.index(b)] if b else 0.0)
+        deriv = rise / np.reshape(run, shape)
+    if refine and moved[:2] == (1, -1) and not given and p.out_shape is None:
+        second = by_offset[0] + by_offset[1] - 2 * f0
         deriv, extra = _refine(p, x0, steps, deriv, second, f0, f_scale)
         nfev += extra
-    _check_finite(p, deriv, np.arange(n), "the difference quotient")
+    if not np.isfinite(deriv).all():
+        _check_finite(p, deriv, np.arange(n), "the difference quotient")
     return Difference(np.asarray(deriv, dtype=np.float64), steps, f_scale, g_scale, nfev)
 
 

@@ -101,6 +101,8 @@ def resolve_step(p: Problem, h: object) -> tuple[NDArray[np.float64] | None, boo
     """An explicit step as a float64 array of shape (n,); None when the engine is to choose."""
     if h is None:
         return None, False
+    if type(h) is float and 0 < h < math.inf:  # the common case, without building an array to check
+        return np.full(p.n, h), True
     try:
         arr = np.asarray(h, dtype=np.float64)
         arr = np.broadcast_to(arr, p.x.shape).reshape(-1).copy()
@@ -174,6 +176,8 @@ def _bounds(p: Problem, total: int, row_bytes: int) -> list[tuple[int, int]]:
     if p.chunk_size is not None:
         return [(a, min(a + p.chunk_size, total)) for a in range(0, total, p.chunk_size)]
     size = max(1, nm.BATCH_BYTES // max(1, row_bytes))
+    if p.executor is None and total <= size:
+        return [(0, total)]
     if p.executor is not None:
         tasks = nm.EXECUTOR_TASKS_PER_WORKER * ex.executor_workers(p.executor)
         size = max(1, min(size, math.ceil(total / tasks)))
@@ -202,12 +206,14 @@ def _chunked(
             except Exception as exc:
                 exc.add_note(f"{p.func}: raised by f; nothing was returned and x is unchanged")
                 raise
+    if len(parts) == 1:  # the common case: one stack, one call of f
+        return _check_stack(p, parts[0], total)
     return np.concatenate([_check_stack(p, part, b - a) for part, (a, b) in zip(parts, bounds, strict=True)])
 
 
 def evaluate(p: Problem, values: NDArray[Any], coords: NDArray[np.intp]) -> NDArray[Any]:
     """f at x with coordinate ``coords[k]`` set to ``values[k]``, for every k; shape (len(k), *out)."""
-    flat_x = np.ravel(p.x).astype(p.point_dtype)
+    flat_x = np.ravel(p.x).astype(p.point_dtype, copy=False)  # read only: rows are built from copies
     if p.batched or p.executor is not None:
         return _chunked(p, flat_x, values, coords).astype(p.value_dtype, copy=False)
     return _evaluate_in_place(p, values, coords, flat_x)
@@ -262,11 +268,18 @@ def evaluate_points(p: Problem, points: NDArray[Any]) -> NDArray[Any]:
         for r, row in enumerate(points):
             vals[r] = _call(p, row.reshape(p.x.shape), lambda: "a probe point near x")
         return vals
-    saved = p.x.copy()
+    saved, f = p.x.copy(), p.f
+    fast = _FAST_RESULTS if p.out_shape is None else ()
     try:
-        for r, row in enumerate(points):
-            p.x[...] = row.reshape(p.x.shape)
-            vals[r] = _call(p, p.x, lambda: "a probe point near x")
+        with np.errstate(all="ignore"):
+            for r, row in enumerate(points.reshape(len(points), *p.x.shape)):
+                p.x[...] = row
+                out = f(p.x)
+                vals[r] = out if type(out) in fast else _as_value(p, out, lambda: "a probe point near x")
+    except Exception as exc:
+        if not getattr(exc, "__notes__", None):
+            exc.add_note(f"{p.func}: raised by f at a probe point near x")
+        raise
     finally:
         np.copyto(p.x, saved)
     return vals

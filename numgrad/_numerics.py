@@ -7,6 +7,7 @@ and float64 get the right numbers without per-call magic.
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,11 @@ class Stencil:
     # Leading truncation error for a log-like function of length scale ℓ, in units of |f'|·(h/ℓ)**p: the
     # stencil's coefficient of f^(p+1)·h**p times p! (the size of log's (p+1)-th derivative).
     truncation_const: float
+
+    @property
+    def moved(self) -> tuple[int, ...]:
+        """The offsets that move x (f(x) itself is the probe's first value)."""
+        return tuple(c for c in self.offsets if c != 0)
 
 
 STENCILS: dict[str, Stencil] = {
@@ -54,13 +60,36 @@ BATCH_BYTES = 4 * 2**20  # memory budget of one stack of perturbed points handed
 EXECUTOR_TASKS_PER_WORKER = 4  # chunks per executor worker: enough to balance, few enough to amortise
 
 
+def precision(dtype: DTypeLike) -> str:
+    """The row of the tolerance tables a dtype reads: "float32" (and narrower) or "float64"."""
+    return "float32" if np.dtype(dtype).itemsize <= 4 else "float64"
+
+
+@functools.lru_cache(maxsize=64)
+def coordinates(n: int, repeats: int) -> NDArray[np.intp]:
+    """The coordinate of each perturbed point, offset-major: ``0..n-1`` once per moved offset (read-only)."""
+    coords = np.tile(np.arange(n, dtype=np.intp), repeats)
+    coords.flags.writeable = False
+    return coords
+
+
 def eps(dtype: DTypeLike) -> float:
     """Machine epsilon of a real or complex floating dtype."""
-    return float(np.finfo(np.dtype(dtype)).eps)
+    return _eps(np.dtype(dtype))
+
+
+@functools.lru_cache(maxsize=64)
+def _eps(dtype: np.dtype[Any]) -> float:
+    return float(np.finfo(dtype).eps)
 
 
 def base_step(method: str, dtype: DTypeLike) -> float:
     """The step for a unit-scale problem: ``eps**(1/(order+1))`` (cbrt(eps) for central)."""
+    return _base_step(method, np.dtype(dtype))
+
+
+@functools.lru_cache(maxsize=64)
+def _base_step(method: str, dtype: np.dtype[Any]) -> float:
     if method == "complex":
         return COMPLEX_STEP
     return float(eps(dtype) ** (1.0 / (STENCILS[method].order + 1)))
@@ -76,7 +105,8 @@ def step_factor(method: str, dtype: DTypeLike, ratio: Any) -> Any:
     against p − y). The factor is never below 1: the plain ``eps**(1/(p+1))`` rule is the floor.
     """
     stencil = STENCILS[method]
-    return np.maximum(1.0, (stencil.step_const * ratio) ** (1.0 / (stencil.order + 1)))
+    factor = (stencil.step_const * ratio) ** (1.0 / (stencil.order + 1))
+    return max(1.0, factor) if isinstance(factor, float) else np.maximum(1.0, factor)
 
 
 ESTIMATE_SAFETY = 4.0  # a check passes below this multiple of the engine's own error estimate
@@ -89,21 +119,37 @@ def estimated_tolerance(method: str, dtype: DTypeLike, estimate: float, scale: f
     return max(accuracy(method, dtype), relative)
 
 
-def probe_points(x0: NDArray[np.float64], dtype: DTypeLike) -> NDArray[Any]:
+def length_scales(x0: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``L_i = max(1, |x_i|)``: the scale a step of x_i is relative to."""
+    length = np.abs(x0)
+    np.maximum(length, 1.0, out=length)
+    return length
+
+
+def probe_points(
+    x0: NDArray[np.float64], dtype: DTypeLike, length: NDArray[np.float64] | None = None
+) -> NDArray[Any]:
     """Where to measure the scales of f: x itself, then ``x ± s·L·z`` for a few fixed directions z.
 
     z are the coordinates (times sqrt(n)) when n is small, else fixed-seed Gaussian vectors; s is a
     third of the central base step, so the probe stays as close to x as the difference points do.
     """
-    delta = probe_scale(dtype) * np.maximum(1.0, np.abs(x0)) * _probe_directions(x0.size)
-    return np.concatenate([x0[None], x0 + delta, x0 - delta]).astype(dtype)
+    scaled = probe_scale(dtype) * (length_scales(x0) if length is None else length)
+    points = scaled * _signed_probe_directions(x0.size)  # rows: 0, +z, −z (negation is exact)
+    points += x0
+    points[0] = x0
+    return points.astype(dtype, copy=False)
 
 
 @functools.lru_cache(maxsize=32)
-def _probe_directions(n: int) -> NDArray[np.float64]:
+def _signed_probe_directions(n: int) -> NDArray[np.float64]:
     if n <= PROBE_DIRECTIONS:
-        return np.asarray(np.sqrt(n) * np.eye(n))
-    return np.random.default_rng(PROBE_SEED).standard_normal((PROBE_DIRECTIONS, n))
+        z = np.sqrt(n) * np.eye(n)
+    else:
+        z = np.random.default_rng(PROBE_SEED).standard_normal((PROBE_DIRECTIONS, n))
+    signed = np.concatenate([np.zeros((1, n)), z, -z])
+    signed.flags.writeable = False
+    return signed
 
 
 def probe_scale(dtype: DTypeLike) -> float:
@@ -111,7 +157,11 @@ def probe_scale(dtype: DTypeLike) -> float:
 
 
 def steps_from_probe(
-    vals: NDArray[Any], x0: NDArray[np.float64], dtype: DTypeLike, method: str
+    vals: NDArray[Any],
+    x0: NDArray[np.float64],
+    dtype: DTypeLike,
+    method: str,
+    length: NDArray[np.float64] | None = None,
 ) -> tuple[NDArray[np.float64], float, float]:
     """Per-coordinate steps from f at :func:`probe_points`; also ``|f(x)|`` and the variation scale.
 
@@ -120,44 +170,62 @@ def steps_from_probe(
     When a probe point left f's domain (non-finite value) the plain rule is used.
     """
     n, s = x0.size, probe_scale(dtype)
-    vals = vals.reshape(len(vals), -1).astype(np.float64)
     m = (len(vals) - 1) // 2
-    f0, plus, minus = vals[0], vals[1 : m + 1], vals[m + 1 :]
-    f_scale = float(np.max(np.abs(f0)))
-    length = np.maximum(1.0, np.abs(x0))
-    if not np.all(np.isfinite(vals)):
+    length = length_scales(x0) if length is None else length
+    if vals.ndim == 1:  # a scalar f (the common case): nine numbers, cheaper as Python floats
+        f0, *rest = np.real(vals).tolist()
+        f_scale = abs(f0)
+        finite = math.isfinite(f0) and all(map(math.isfinite, rest))
+        pairs = list(zip(rest[:m], rest[m:], strict=True))
+        diff_sq = sum(((a - b) / 2) ** 2 for a, b in pairs)
+        sum_sq = sum(((a + b) / 2 - f0) ** 2 for a, b in pairs)
+    else:
+        v = vals.reshape(len(vals), -1).astype(np.float64)
+        f_scale = float(np.abs(v[0]).max())
+        finite = bool(np.isfinite(v).all())
+        plus, minus = v[1 : m + 1], v[m + 1 :]
+        diff_sq = float(np.square((plus - minus) / 2).sum(axis=0).max()) if finite else 0.0
+        sum_sq = float(np.square((plus + minus) / 2 - v[0]).sum(axis=0).max()) if finite else 0.0
+    if not finite:
         return np.exp2(np.round(np.log2(base_step(method, dtype) * length))), f_scale, 0.0
-    half_diff, half_sum = (plus - minus) / 2, (plus + minus) / 2 - f0
-    slope = np.sqrt(np.max(np.add.reduce(half_diff * half_diff, axis=0)) / (m * n)) / s
-    curve = 2 * np.sqrt(np.max(np.add.reduce(half_sum * half_sum, axis=0)) / m) / (n * s * s)
-    variation = float(max(slope, CURVATURE_WEIGHT * curve))
+    slope = math.sqrt(diff_sq / (m * n)) / s
+    curve = 2 * math.sqrt(sum_sq / m) / (n * s * s)
+    variation = max(slope, CURVATURE_WEIGHT * curve)
     ratio = f_scale / variation if variation > 0 else 0.0  # flat or piecewise-constant: the plain rule
     # x_i's own magnitude sets a floor (x ± h must move x by a resolvable relative amount); the measured
     # scale of f sets the step wherever x_i is smaller than that.
-    h = np.minimum(base_step(method, dtype) * np.maximum(length, step_factor(method, dtype, ratio)),
-                   MAX_RELATIVE_STEP * length)  # fmt: skip
+    factor, base = float(step_factor(method, dtype, ratio)), base_step(method, dtype)
+    h = np.maximum(length, factor) if factor > 1 else length.copy()  # length >= 1 already
+    h *= base
+    if factor * base > MAX_RELATIVE_STEP:  # else base·max(L, factor) <= MAX_RELATIVE_STEP·L already
+        np.minimum(h, MAX_RELATIVE_STEP * length, out=h)
     return np.exp2(np.round(np.log2(h))), f_scale, variation  # powers of two: x ± c·h exact
 
 
-def predicted_truncation(
+def truncation_suspects(
     method: str,
     deriv: NDArray[np.float64],
-    curvature: NDArray[np.float64],
+    second: NDArray[np.float64],
     h: NDArray[np.float64],
     dtype: DTypeLike,
-) -> tuple[NDArray[np.float64], float]:
-    """Predicted truncation error of each difference quotient, and the goal it is compared with.
+) -> NDArray[np.intp]:
+    """The coordinates whose predicted truncation error is above the goal, worst first.
 
-    Models a function whose length scale is ``ℓ = |slope / curvature|`` (as log(y) near 0), so the
-    predicted error is ``|slope|·(h/ℓ)**p·c_p``. Coordinates above the goal are re-measured at h/2, ...
+    Models a function whose length scale is ``ℓ = |slope / curvature|`` (as log(y) near 0), curvature
+    ``second / h²`` from the pass's own points, so the predicted error is
+    ``|slope|·(h/ℓ)**p·c_p = c_p·|second/h|**p / |slope|**(p−1)``. Where the slope vanishes nothing is
+    predicted (a minimum, or flat). Suspects are re-measured at h/2, h/4, ...
     """
-    stencil = STENCILS[method]
-    share = REFINE_FRACTION["float32" if np.dtype(dtype).itemsize <= 4 else "float64"]
-    goal = share * accuracy(method, dtype) * float(np.max(np.abs(deriv), initial=0.0))
+    order, const = STENCILS[method].order, STENCILS[method].truncation_const
     slope = np.abs(deriv)
-    # h/ℓ = h·|curvature|/|slope|; where the slope vanishes nothing is predicted (a minimum, or flat)
-    ratio = np.divide(h * np.abs(curvature), slope, out=np.zeros_like(slope), where=slope > 0)
-    return slope * ratio**stencil.order * stencil.truncation_const, goal
+    goal = REFINE_FRACTION[precision(dtype)] * accuracy(method, dtype) * float(slope.max(initial=0.0))
+    bend = np.square(second / h) if order == 2 else np.abs(second / h) ** order
+    weight = slope if order == 2 else slope ** (order - 1)
+    flagged = np.flatnonzero(bend > weight * (goal / const))  # c·bend > goal·slope**(p−1): no division
+    flagged = flagged[slope[flagged] > 0]
+    if flagged.size > 1:
+        flagged = flagged[np.argsort(-const * bend[flagged] / weight[flagged], kind="stable")]
+    return flagged
 
 
 def complex_steps(x0: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -182,8 +250,7 @@ ACCURACY: dict[tuple[str, str], float] = {
 
 def accuracy(method: str, dtype: DTypeLike) -> float:
     """The normwise relative accuracy promised for `method` at `dtype` (see :data:`ACCURACY`)."""
-    name = np.dtype(dtype).name
-    return ACCURACY[(method, "float32" if name in ("float16", "float32") else "float64")]
+    return ACCURACY[(method, precision(dtype))]
 
 
 # Values of a numgrad function against its JAX twin: a few ulps of the dtype, scaled by the result.
@@ -191,7 +258,7 @@ VALUE_RTOL: dict[str, float] = {"float64": 1e-12, "float32": 2e-5}
 
 
 def value_rtol(dtype: DTypeLike) -> float:
-    return VALUE_RTOL["float32" if np.dtype(dtype).itemsize <= 4 else "float64"]
+    return VALUE_RTOL[precision(dtype)]
 
 
 # --------------------------------------------------------------------------------------------------

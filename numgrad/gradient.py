@@ -79,7 +79,7 @@ def numerical_gradient(
         chunk_size=chunk_size, executor=executor,
     )  # fmt: skip
     d = difference(p, h)
-    return d.derivative.reshape(p.x.shape).astype(p.x.dtype)
+    return d.derivative.reshape(p.x.shape).astype(p.x.dtype, copy=False)  # a fresh array, never x
 
 
 def numerical_diff(
