@@ -144,8 +144,8 @@ def jax_run(w: Workload, scale: float) -> Run:
 
 
 CHECKERS: dict[str, Callable[[Workload, float], Run]] = {
-    "numgrad full (central)": numgrad_run,
-    "numgrad full (forward)": lambda w, s: numgrad_run(w, s, method="forward"),
+    "numgrad full (default)": numgrad_run,
+    "numgrad full (central)": lambda w, s: numgrad_run(w, s, method="central"),
     "numgrad fast": lambda w, s: numgrad_run(w, s, mode="fast"),
     "scipy check_grad": scipy_run,
     "jax check_grads": jax_run,

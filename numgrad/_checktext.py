@@ -6,7 +6,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from numgrad import _numerics as nm
-from numgrad._gradcheck import ESTIMATE, EXPLICIT, Outcome, Tolerance
+from numgrad._gradcheck import ESTIMATE, EXPLICIT, SLOPES, Outcome, Tolerance
 
 
 def source(o: Outcome, k: int, t: Tolerance, mode: str) -> str:
@@ -16,6 +16,8 @@ def source(o: Outcome, k: int, t: Tolerance, mode: str) -> str:
     if o.source[k] == ESTIMATE:
         how = "steps h and h/2" if mode == "full" else "steps t and t/2 along direction 0"
         return f"{nm.ESTIMATE_SAFETY:g} × the error estimate from {how}"
+    if o.source[k] == SLOPES:
+        return f"{nm.ESTIMATE_SAFETY:g} × the error estimate from the one-sided slopes at h (missed by far)"
     floor = t.floor(o.working_dtype)
     if floor > nm.accuracy(t.method, o.working_dtype):
         why = f"rounding of a {t.analytic_dtype} analytic gradient"

@@ -181,7 +181,9 @@ def difference(p: Problem, h: object, *, refine: bool = True) -> Difference:
         nfev += extra
     if not np.isfinite(deriv).all():
         _check_finite(p, deriv, np.arange(n), "the difference quotient")
-    return Difference(np.asarray(deriv, dtype=np.float64), steps, f_scale, g_scale, nfev)
+    kept = vals.reshape(len(moved), n) if p.out_shape is None else None  # float64: real methods
+    base = float(np.real(f0)) if p.out_shape is None and f0 is not None else None
+    return Difference(np.asarray(deriv, dtype=np.float64), steps, f_scale, g_scale, nfev, kept, base)
 
 
 def difference_with_error(p: Problem, h: object) -> tuple[Difference, NDArray[np.float64]]:

@@ -31,6 +31,10 @@ class Difference:
     f_scale: float  # |f(x)| as seen by the pass (probe or base point); 0 when unknown
     g_scale: float  # RMS size of the derivatives measured by the probe; 0 when unknown
     nfev: int
+    # f at the pass's points x + c·h_j·e_j, one row per moved offset c (scalar f, real methods only):
+    # a gradient check re-uses them instead of evaluating them again
+    values: NDArray[np.float64] | None = None
+    f0: float | None = None  # f(x), when the pass evaluated it (probe or stencil)
 
 
 @dataclass(frozen=True)

@@ -107,4 +107,5 @@ def fast_outcome(
     tolerance, source = tol.per_check(estimate, explicit, scale, str(p.x.dtype))
     steps, kinks = np.full(count, t), np.zeros(count, dtype=bool)
     nfev = 2 * len(measured) + wasted
-    return Outcome(analytic, numerical, tolerance, source, scale, steps, kinks, nfev, str(p.x.dtype))
+    work = str(p.x.dtype)
+    return Outcome(analytic, numerical, tolerance, source, scale, steps, kinks, nfev, work, "central")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -20,7 +20,9 @@ from numgrad._difference import difference
 from numgrad._engine import Difference, Problem, _call, evaluate, evaluate_points, make_problem
 
 FUNC = "check_gradient"
-EXPLICIT, ESTIMATE, FLOOR = "explicit", "estimate", "floor"  # where a check's tolerance came from
+# where a check's tolerance came from: given, estimated at steps h and h/2, estimated from the one-sided
+# slopes at h (a gross miss), or the floor
+EXPLICIT, ESTIMATE, SLOPES, FLOOR = "explicit", "estimate", "slopes", "floor"
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ class Outcome:
     kinks: NDArray[np.bool_]
     nfev: int
     working_dtype: str  # the dtype the differences were taken in
+    method: str  # the difference method of the first pass (what "auto" resolved to)
 
     @property
     def abs_error(self) -> NDArray[np.float64]:
@@ -128,6 +131,15 @@ def computes_in_float64(p: Problem) -> bool:
 # Full mode
 
 
+def first_method(method: str, working: np.dtype[Any]) -> str:
+    """The first pass's method: ``"auto"`` takes forward differences (n + 1 evaluations, as
+    scipy.optimize.check_grad) where they are taken in float64, central ones in float32, whose forward
+    differences could not resolve a 1e-4 bug."""
+    if method != "auto":
+        return method
+    return "forward" if working.itemsize >= 8 else "central"
+
+
 def full_check(
     f: Callable[..., Any],
     x: NDArray[Any],
@@ -137,41 +149,83 @@ def full_check(
     *,
     executor: Executor | None = None,
 ) -> Outcome:
-    """Every element against the engine's numerical gradient (one pass). Elements outside the floor are
-    re-measured at two steps, which gives their error estimate and tells kinks from wrong values."""
+    """Every element against the engine's numerical gradient (one pass). Elements outside the tolerance
+    are re-measured with central differences at two steps (re-using the pass's own points), which gives
+    their error estimate and tells kinks from wrong values."""
     a = analytic.reshape(-1).astype(np.float64)
-    p, nfev, lifted = in_place(f, x, method, executor), 0, False
-    if promotable(x, method):
-        candidate = promoted(f, x, method, executor)
+    provisional = "central" if method == "auto" else method
+    p, nfev, lifted = in_place(f, x, provisional, executor), 0, False
+    if promotable(x, provisional):
+        candidate = promoted(f, x, provisional, executor)
         nfev += 1
         if computes_in_float64(candidate):
             p, lifted = candidate, True
+    p = replace(p, method=first_method(method, p.x.dtype))
     d = difference(p, None, refine=False)
     nfev += d.nfev
     if lifted and not np.any(d.derivative) and np.any(a):
         # f did not move when the float64 copy moved: it reads x from a closure. Difference in place.
-        p = in_place(f, x, method, executor)
+        p = in_place(f, x, first_method(method, x.dtype), executor)
         d = difference(p, None, refine=False)
         nfev += d.nfev
-    work = str(p.x.dtype)
+    work, tol = str(p.x.dtype), replace(tol, method=p.method)
     numerical, steps = d.derivative.reshape(-1).copy(), d.h.copy()
     big = float(np.max(np.abs(numerical), initial=0.0)) or float(np.max(np.abs(a), initial=0.0))
     scale = np.full(a.shape, big)
     tolerance, source = tol.per_check(rounding(p, d), tol.elementwise(np.abs(numerical)), scale, work)
     kinks = np.zeros(a.shape, dtype=bool)
     suspect = np.flatnonzero(~(np.abs(a - numerical) <= tolerance))
-    if suspect.size and method != "complex":
-        known = numerical[suspect] if method == "central" else None  # the pass is the central pair at h
-        m = remeasure(p, suspect, d.h[suspect], known)
+    if suspect.size and p.method != "complex":
+        at_h, spent = pass_pair(p, d, suspect)
+        nfev += spent
+        if at_h is not None and d.f0 is not None:  # wrong beyond doubt: no need for the step h/2
+            gross, t, src = gross_misses(p, at_h, d.f0, a[suspect], d.h[suspect], tol, scale[suspect], work)
+            sure = suspect[gross]
+            numerical[sure], tolerance[sure], source[sure] = at_h.central[gross], t[gross], src[gross]
+            suspect, at_h = suspect[~gross], at_h.subset(~gross)
+    if suspect.size and p.method != "complex":
+        m = remeasure(p, suspect, d.h[suspect], at_h)
         # where x − h left f's domain (never visited by a one-sided pass) the first pass stands
         ok = np.isfinite(m.value) & np.isfinite(m.estimate)
         numerical[suspect[ok]], steps[suspect[ok]] = m.value[ok], m.h[ok]
         t, src = tol.per_check(m.estimate, tol.elementwise(np.abs(m.value)), scale[suspect], work)
         tolerance[suspect[ok]], source[suspect[ok]] = t[ok], src[ok]
         still = ok & ~(np.abs(a[suspect] - m.value) <= t)
-        kinks[suspect[still]], spent = find_kinks(p, suspect[still], m, still, a[suspect[still]], t[still])
-        nfev += m.nfev + spent
-    return Outcome(a, numerical, tolerance, source, scale, steps, kinks, nfev, work)
+        wrong = suspect[still]
+        kinks[wrong], kink_spent = find_kinks(p, wrong, m, still, a[wrong], t[still])
+        nfev += m.nfev + kink_spent
+    return Outcome(a, numerical, tolerance, source, scale, steps, kinks, nfev, work, p.method)
+
+
+def gross_misses(
+    p: Problem,
+    pair: Pair,
+    f0: float,
+    a: NDArray[np.float64],
+    h: NDArray[np.float64],
+    tol: Tolerance,
+    scale: NDArray[np.float64],
+    work: str,
+) -> tuple[NDArray[np.bool_], NDArray[np.float64], NDArray[np.str_]]:
+    """Elements wrong beyond doubt at the pass's step h, with their tolerances and sources.
+
+    The error of the central difference at h is estimated by the gap between the one-sided slopes (h
+    times the second derivative, which bounds the truncation, h² times the third derivative over 6,
+    wherever f is not at an inflection) plus rounding. An element is wrong beyond doubt when it misses
+    the analytic value by its tolerance plus :data:`GROSS_MISS` such estimates (re-measuring cannot
+    move the central value that far) and the analytic value is not between the one-sided slopes (a
+    kink's subgradients are).
+    """
+    forward, backward = pair.one_sided(f0)
+    size = np.fmax.reduce([np.full(a.size, abs(f0)), np.abs(pair.plus), np.abs(pair.minus)])
+    estimate = np.abs(forward - backward) + 2 * nm.eps(p.x.dtype) * size / h
+    central = pair.central
+    t, src = tol.per_check(estimate, tol.elementwise(np.abs(central)), scale, work)
+    with np.errstate(invalid="ignore"):
+        between = (a >= np.minimum(forward, backward) - t) & (a <= np.maximum(forward, backward) + t)
+        far = np.abs(a - central) > t + nm.GROSS_MISS * estimate
+        gross = np.isfinite(estimate) & np.isfinite(central) & far & ~between
+    return gross, t, np.where(src == ESTIMATE, SLOPES, src)
 
 
 def rounding(p: Problem, d: Difference) -> NDArray[np.float64]:
@@ -209,6 +263,26 @@ def pair_at(p: Problem, idx: NDArray[np.intp], step: NDArray[np.float64]) -> Pai
     vals = np.real(evaluate(p, values, np.tile(idx, 2))).astype(np.float64).reshape(2, -1)
     up, down = np.abs(values.astype(np.float64) - np.tile(x0[idx], 2)).reshape(2, -1)
     return Pair(vals[0], vals[1], up, down)
+
+
+def pass_pair(p: Problem, d: Difference, idx: NDArray[np.intp]) -> tuple[Pair | None, int]:
+    """f at ``x ± h·e_i`` for the elements `idx` at the pass's own steps: the pass's points, plus the
+    other side's where the pass was one-sided (one evaluation per element). None when the pass kept no
+    values."""
+    stencil = nm.STENCILS[p.method]
+    if d.values is None:
+        return None, 0
+    x0 = np.ravel(p.x).astype(np.float64)
+    step = d.h[idx]
+    sides: dict[int, NDArray[np.float64]] = {
+        c: d.values[stencil.moved.index(c), idx] for c in (1, -1) if c in stencil.moved
+    }
+    spent = 0
+    for c in {1, -1} - set(sides):
+        vals = evaluate(p, (x0[idx] + c * step).astype(p.x.dtype), idx)
+        sides[c], spent = np.real(vals).astype(np.float64), spent + idx.size
+    moved = {c: (x0[idx] + c * step).astype(p.x.dtype).astype(np.float64) for c in (1, -1)}
+    return Pair(sides[1], sides[-1], np.abs(moved[1] - x0[idx]), np.abs(moved[-1] - x0[idx])), spent
 
 
 @dataclass(frozen=True)
@@ -252,25 +326,24 @@ def remeasure(
     p: Problem,
     idx: NDArray[np.intp],
     h: NDArray[np.float64],
-    at_h: Any,
+    at_h: Pair | None,
     shrinks: int = nm.MAX_STEP_SHRINKS,
     prior: NDArray[np.float64] | None = None,
 ) -> Remeasured:
     """The a-posteriori estimate of the engine (steps h and h/2), spent only where it is needed: two
-    evaluations per element when the pass was central at h (`at_h`), four otherwise.
+    evaluations per element when the pair at h is known (`at_h`, from the pass), four otherwise.
 
     Where the points leave f's domain (x − h after a one-sided pass), or the estimate says the step is
     coarse for the element's length scale (log(y) near 0), the step is quartered while that helps.
     """
-    full = None if at_h is not None else pair_at(p, idx, h)
-    d_h = at_h if full is None else full.central
+    full = at_h if at_h is not None else pair_at(p, idx, h)
+    d_h = full.central
     half = pair_at(p, idx, h / 2)
     size = np.fmax(np.abs(half.plus), np.abs(half.minus))  # f can be 0 at x and not at x ± h
     noise = nm.eps(p.x.dtype) * np.maximum(size, 1e-300) / (h / 2)
     value = (4 * half.central - d_h) / 3
-    m = Remeasured(
-        value, np.abs(d_h - half.central) + noise, half, full, h, 2 * idx.size * (2 - (full is None))
-    )
+    spent = 2 * idx.size * (1 + (at_h is None))
+    m = Remeasured(value, np.abs(d_h - half.central) + noise, half, full, h, spent)
     finite = np.isfinite(m.value) & np.isfinite(m.estimate)
     with np.errstate(invalid="ignore"):
         coarse = m.estimate > nm.COARSE_STEP * np.abs(m.value)

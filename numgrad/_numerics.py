@@ -348,6 +348,11 @@ KINK_NOISE = 16.0  # a gap between one-sided slopes below this many rounding uni
 # A re-measured element whose estimate exceeds this fraction of its value has a length scale shorter than
 # the step (log(y) for tiny y): its step is quartered while the estimate improves.
 COARSE_STEP = 1e-3
+# An element whose central difference at the pass's step misses the analytic value by its tolerance plus
+# this many error estimates (the gap between its one-sided slopes, h·|f''|, which bounds the central
+# difference's truncation, plus rounding), and whose analytic value is not between those slopes (not a
+# kink), is wrong beyond doubt: it is not re-measured at h/2.
+GROSS_MISS = 10.0
 FAST_DIRECTIONS = 2  # fast mode: direction 1 at steps t and t/2 (its error estimate), direction 2 at t
 FAST_EVALUATIONS = 6  # fast mode's budget of f evaluations (two per central difference), whatever n
 DEFAULT_CHECK_SEED = 0  # fast mode's random directions repeat run to run unless a seed is given

@@ -249,9 +249,12 @@ def test_hinge_at_the_margin_is_a_kink():
         return np.mean(np.maximum(0.0, 1 - t * v))
 
     grad = np.where(1 - t * y > 0, -t, 0.0) / len(t)
-    report = check_gradient(hinge, y, grad)
+    report = check_gradient(hinge, y, grad, method="central")
     assert report.passed
     assert report.kinks.tolist() == [True, False, False]
+    # a forward first pass sees only the right-hand slope, which the analytic 0 matches: not wrong either
+    auto = check_gradient(hinge, y, grad)
+    assert (auto.method, auto.passed, auto.failures) == ("forward", True, 0)
 
 
 def test_a_value_outside_the_one_sided_slopes_is_wrong_even_at_a_kink():
@@ -409,3 +412,49 @@ def test_fast_mode_reports_non_finite_values():
     x = np.array([1e-12, 0.5])
     with pytest.raises(FloatingPointError, match=r"non-finite value .* at x ± t·v \(fast mode"):
         check_gradient(lambda v: np.sum(np.log(v)), x, 1 / x, mode="fast")
+
+
+# --------------------------------------------------------------------------------------------------
+# Cost of full mode: the default first pass is forward (as many evaluations as scipy's check_grad)
+
+
+def counted_softmax_ce(shape, seed=0):
+    rng = np.random.default_rng(seed)
+    z, labels = 3 * rng.standard_normal(shape), rng.integers(0, shape[1], shape[0])
+    calls = []
+
+    def f(v):
+        calls.append(1)
+        return softmax_cross_entropy(v, labels)
+
+    return f, z, softmax_ce_grad(z, labels), calls
+
+
+def test_default_full_check_spends_n_plus_the_probe_on_a_right_gradient():
+    f, z, right, calls = counted_softmax_ce((20, 10))
+    report = check_gradient(f, z, right)
+    assert report.passed
+    assert report.method == "forward"
+    assert report.nfev == len(calls) <= z.size + 2 * nm.PROBE_DIRECTIONS + 1
+    central = check_gradient(f, z, right, method="central")
+    assert central.method == "central"
+    assert central.nfev >= 2 * z.size
+
+
+def test_float32_that_f_keeps_in_float32_gets_a_central_first_pass():
+    x = np.array([0.5, -1.0, 2.0], dtype=np.float32)
+    report = check_gradient(lambda v: np.sum(v.astype(np.float32) ** 3), x, 3 * x**2)
+    assert (report.method, report.working_dtype, report.passed) == ("central", "float32", True)
+
+
+def test_gross_misses_are_confirmed_without_a_second_step():
+    f, z, right, calls = counted_softmax_ce((20, 10))
+    wrong = right.copy()
+    wrong[3] *= -1  # a sign error in one row: every element of it misses by far
+    report = check_gradient(f, z, wrong)
+    rows = set(np.nonzero(report.abs_errors > report.tolerances)[0].tolist())
+    assert rows == {3}
+    assert report.failures == np.count_nonzero(right[3])
+    # the pass, then one more point per suspect (x − h): no pair at h/2 for a miss this large
+    assert report.nfev == len(calls) == z.size + 2 * nm.PROBE_DIRECTIONS + 1 + report.failures
+    assert report.numerical_values[3] == pytest.approx(right[3], abs=1e-6 * np.abs(right).max())
