@@ -29,7 +29,7 @@ def main() -> None:
                 "fixed": lambda w=w: numerical_gradient(w.batched, w.x, batched=True, h=1e-4),
                 "bound": lambda w=w: nb._bound(w),
             },
-            repeats=7,
+            repeats=11,
         )
         base = t["base"]
         cells = [

@@ -170,7 +170,7 @@ def difference(p: Problem, h: object, *, refine: bool = True) -> Difference:
                     for c, w in zip(stencil.offsets, stencil.weights, strict=True))  # fmt: skip
         deriv = total / steps.reshape(shape)
     else:  # two-point stencil at a chosen step: divide by the representable displacement
-        disp = values.astype(np.float64).reshape(len(moved), n) - x0
+        disp = values.astype(np.float64, copy=False).reshape(len(moved), n) - x0
         a, b = stencil.offsets
         rise = (by_offset[moved.index(a)] if a else f0) - (by_offset[moved.index(b)] if b else f0)
         run = (disp[moved.index(a)] if a else 0.0) - (disp[moved.index(b)] if b else 0.0)
