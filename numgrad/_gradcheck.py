@@ -256,33 +256,34 @@ class Pair:
         return Pair(self.plus[keep], self.minus[keep], self.up[keep], self.down[keep])
 
 
-def pair_at(p: Problem, idx: NDArray[np.intp], step: NDArray[np.float64]) -> Pair:
-    """``2·len(idx)`` evaluations of f."""
+def pair_at(
+    p: Problem,
+    idx: NDArray[np.intp],
+    step: NDArray[np.float64],
+    known: dict[int, NDArray[np.float64]] | None = None,
+) -> tuple[Pair, int]:
+    """f at ``x ± step·e_i`` for the elements `idx`, evaluating only the sides (+1, −1) not `known`;
+    also the evaluations spent."""
     x0 = np.ravel(p.x).astype(np.float64)
-    values = np.concatenate([x0[idx] + step, x0[idx] - step]).astype(p.x.dtype)
-    vals = np.real(evaluate(p, values, np.tile(idx, 2))).astype(np.float64).reshape(2, -1)
-    up, down = np.abs(values.astype(np.float64) - np.tile(x0[idx], 2)).reshape(2, -1)
-    return Pair(vals[0], vals[1], up, down)
+    points = {c: (x0[idx] + c * step).astype(p.x.dtype) for c in (1, -1)}
+    sides = dict(known or {})
+    missing = [c for c in (1, -1) if c not in sides]
+    if missing:
+        values = np.concatenate([points[c] for c in missing])
+        vals = np.real(evaluate(p, values, np.tile(idx, len(missing)))).astype(np.float64)
+        sides.update(zip(missing, vals.reshape(len(missing), -1), strict=True))
+    up, down = (np.abs(points[c].astype(np.float64) - x0[idx]) for c in (1, -1))
+    return Pair(sides[1], sides[-1], up, down), len(missing) * idx.size
 
 
 def pass_pair(p: Problem, d: Difference, idx: NDArray[np.intp]) -> tuple[Pair | None, int]:
     """f at ``x ± h·e_i`` for the elements `idx` at the pass's own steps: the pass's points, plus the
     other side's where the pass was one-sided (one evaluation per element). None when the pass kept no
     values."""
-    stencil = nm.STENCILS[p.method]
     if d.values is None:
         return None, 0
-    x0 = np.ravel(p.x).astype(np.float64)
-    step = d.h[idx]
-    sides: dict[int, NDArray[np.float64]] = {
-        c: d.values[stencil.moved.index(c), idx] for c in (1, -1) if c in stencil.moved
-    }
-    spent = 0
-    for c in {1, -1} - set(sides):
-        vals = evaluate(p, (x0[idx] + c * step).astype(p.x.dtype), idx)
-        sides[c], spent = np.real(vals).astype(np.float64), spent + idx.size
-    moved = {c: (x0[idx] + c * step).astype(p.x.dtype).astype(np.float64) for c in (1, -1)}
-    return Pair(sides[1], sides[-1], np.abs(moved[1] - x0[idx]), np.abs(moved[-1] - x0[idx])), spent
+    moved = nm.STENCILS[p.method].moved
+    return pair_at(p, idx, d.h[idx], {c: d.values[moved.index(c), idx] for c in (1, -1) if c in moved})
 
 
 @dataclass(frozen=True)
@@ -336,13 +337,13 @@ def remeasure(
     Where the points leave f's domain (x − h after a one-sided pass), or the estimate says the step is
     coarse for the element's length scale (log(y) near 0), the step is quartered while that helps.
     """
-    full = at_h if at_h is not None else pair_at(p, idx, h)
+    full, spent = (at_h, 0) if at_h is not None else pair_at(p, idx, h)
     d_h = full.central
-    half = pair_at(p, idx, h / 2)
+    half, spent_half = pair_at(p, idx, h / 2)
     size = np.fmax(np.abs(half.plus), np.abs(half.minus))  # f can be 0 at x and not at x ± h
     noise = nm.eps(p.x.dtype) * np.maximum(size, 1e-300) / (h / 2)
     value = (4 * half.central - d_h) / 3
-    spent = 2 * idx.size * (1 + (at_h is None))
+    spent += spent_half
     m = Remeasured(value, np.abs(d_h - half.central) + noise, half, full, h, spent)
     finite = np.isfinite(m.value) & np.isfinite(m.estimate)
     with np.errstate(invalid="ignore"):
@@ -377,8 +378,8 @@ def find_kinks(
     x0 = np.ravel(p.x).astype(np.float64)
     f0 = float(np.real(evaluate_points(p, x0[None].astype(p.x.dtype))[0]))
     half = m.half.subset(keep)
-    full = m.full.subset(keep) if m.full is not None else pair_at(p, idx, m.h[keep])
-    spent = 1 + (2 * idx.size if m.full is None else 0)
+    full, spent = (m.full.subset(keep), 0) if m.full is not None else pair_at(p, idx, m.h[keep])
+    spent += 1  # f(x)
     (fw, bw), (fw2, bw2) = full.one_sided(f0), half.one_sided(f0)
     size = np.fmax.reduce([np.full(idx.size, abs(f0)), *map(np.abs, (half.plus, half.minus, full.plus))])
     noise = nm.eps(p.x.dtype) * np.maximum(size, 1e-300) / (m.h[keep] / 2)
