@@ -51,7 +51,8 @@ def numerical_gradient(
     batched : bool
         `f` takes a stack of points; perturbations are sent in memory-bounded chunks.
     chunk_size : int, optional
-        Points per call of `f` (batched) or per executor task; default from a 64 MiB budget.
+        Points per call of `f` (batched) or per executor task; by default as many as fit a 4 MiB
+        budget (``numgrad._numerics.BATCH_BYTES``).
     executor : concurrent.futures.Executor, optional
         Chunks of points are submitted to it (a process pool, a Dask client's executor); `f` must pickle.
 
