@@ -290,13 +290,16 @@ def interleaved_medians(
     runs: dict[str, Callable[[], Any]], repeats: int, budget: float = TIME_BUDGET
 ) -> dict[str, float]:
     """Median seconds of each run, its samples taken in turn with the others' (round robin), so that a
-    machine that speeds up or slows down during the measurement moves every run alike: ratios hold."""
+    machine that speeds up or slows down during the measurement moves every run alike: ratios hold.
+    Rounds alternate direction (A B C, C B A, ...): no run always follows the same one (a run after a
+    memory-hungry one pays for its page faults), and every pair of runs is measured close in time."""
     for run in runs.values():
         run()  # warm-up
     samples: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(repeats):
-        for name, run in runs.items():
-            samples[name].append(_median_seconds(run, 1, budget))
+    order = list(runs)
+    for r in range(repeats):
+        for name in order if r % 2 == 0 else reversed(order):
+            samples[name].append(_median_seconds(runs[name], 1, budget))
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
