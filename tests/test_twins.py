@@ -62,7 +62,9 @@ def test_top_level_exports_resolve():
     x=hnp.arrays(
         st.sampled_from([np.float64, np.float32]),
         hnp.array_shapes(min_dims=0, max_dims=4, max_side=5),
-        elements=st.floats(-30, 30, width=32),
+        # XLA on CPU flushes subnormals to zero (step_function(1e-45) is 0 there, 1 in NumPy): normal
+        # numbers only, as the thorough profile found
+        elements=st.floats(-30, 30, width=32, allow_subnormal=False),
     ),
     name=st.sampled_from(ELEMENTWISE),
 )
