@@ -158,7 +158,7 @@ def _signed_probe_directions(n: int) -> NDArray[np.float64]:
 
 def probe_size(n: int) -> int:
     """f evaluations of the probe for x of n elements: f(x), one point per direction, one mirror point."""
-    return min(n, PROBE_DIRECTIONS) + 2
+    return len(_signed_probe_directions(n))
 
 
 def probe_scale(dtype: DTypeLike) -> float:
@@ -179,7 +179,7 @@ def steps_from_probe(
     When a probe point left f's domain (non-finite value) the plain rule is used.
     """
     n, s = x0.size, probe_scale(dtype)
-    m = len(vals) - 2  # directions: rows f(x), f(x + s·L·z_k) for k < m, f(x − s·L·z_0)
+    m = len(vals) - 2  # directions; rows: f(x), f(x + s·L·z_k) for k = 1..m, f(x − s·L·z_1)
     length = length_scales(x0) if length is None else length
     if vals.ndim == 1:  # a scalar f (the common case): a handful of numbers, cheaper as Python floats
         f0, *rest = np.real(vals).tolist()

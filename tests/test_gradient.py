@@ -137,6 +137,23 @@ def test_restores_bitwise_including_negative_zero_and_odd_values():
     assert x.tobytes() == before
 
 
+def test_step_at_a_stationary_point_comes_from_the_curvature():
+    """At the minimum of K + ½·Σx² the slope is zero; the probe's mirrored direction measures the
+    curvature (1), so the step is base·(C·K / (CURVATURE_WEIGHT·1))^(1/3) as a power of two, not the
+    plain rule base·1 that a probe blind to curvature would fall back to."""
+    x0 = np.zeros(3)
+    points = nm.probe_points(x0, np.float64)
+    assert len(points) == nm.probe_size(3) == 5
+    vals = np.array([2.0 + 0.5 * np.sum(p**2) for p in points])
+    h, f_scale, variation = nm.steps_from_probe(vals, x0, np.float64, "central")
+    assert f_scale == 2.0
+    assert variation == pytest.approx(nm.CURVATURE_WEIGHT, rel=1e-2)
+    factor = (nm.STENCILS["central"].step_const * 2.0 / nm.CURVATURE_WEIGHT) ** (1 / 3)
+    expected = 2.0 ** np.round(np.log2(nm.base_step("central", np.float64) * factor))
+    assert expected > 2.0 ** np.round(np.log2(nm.base_step("central", np.float64)))
+    np.testing.assert_array_equal(h, np.full(3, expected))
+
+
 def test_restores_when_f_raises():
     x = np.array([1.0, 2.0, 3.0])
     before = x.tobytes()
