@@ -14,7 +14,7 @@ def source(o: Outcome, k: int, t: Tolerance, mode: str) -> str:
     if o.source[k] == EXPLICIT:
         return "atol + rtol·|numerical| (given)" if mode == "full" else "atol + rtol·|grad|, along v (given)"
     if o.source[k] == ESTIMATE:
-        how = "steps h and h/2" if mode == "full" else "steps t and t/2 along direction 0"
+        how = "steps h and h/2" if mode == "full" else "steps t and t/2 along the direction that missed most"
         return f"{nm.ESTIMATE_SAFETY:g} × the error estimate from {how}"
     if o.source[k] == SLOPES:
         return f"{nm.ESTIMATE_SAFETY:g} × the error estimate from the one-sided slopes at h (missed by far)"

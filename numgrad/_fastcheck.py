@@ -1,7 +1,11 @@
 """Fast mode of numgrad.check: directional derivatives along seeded random directions.
 
-Six evaluations of f whatever the size of x: direction 1 at steps t and t/2 (its truncation estimate),
-direction 2 at t. Steps come from the dtype and the scale of x, so no probe evaluations are spent.
+Six evaluations of f whatever the size of x: both directions at step t, then the direction that missed
+most (relative to its scale) again at t/2, which gives its truncation estimate; the other direction,
+which missed less, borrows that estimate in proportion to its scale. (Measuring always the first
+direction let a short length scale that the second weighs more, log(y) at small y, raise a false alarm
+there: truncation grows as the cube of a direction's weight on such a coordinate.) Steps come from the
+dtype and the scale of x, so no probe evaluations are spent.
 """
 
 from __future__ import annotations
@@ -53,8 +57,8 @@ def along(p: Problem, vals: NDArray[Any], points: NDArray[Any], a: NDArray[np.fl
 def fast_check(
     f: Callable[..., Any], x: NDArray[Any], analytic: NDArray[Any], tol: Tolerance, rng: np.random.Generator
 ) -> Outcome:
-    """Directional derivatives along seeded random directions: direction 1 at t and t/2 (which gives the
-    truncation estimate), direction 2 at t. Six evaluations of f whatever the size of x."""
+    """Directional derivatives along seeded random directions: each at t, then the one that missed most
+    at t/2 (which gives the truncation estimate). Six evaluations of f whatever the size of x."""
     a = analytic.reshape(-1).astype(np.float64)
     w = directions(x.reshape(-1).astype(np.float64), rng)
     p, measured, wasted = in_place(f, x, "central"), [], 0
@@ -70,11 +74,27 @@ def fast_check(
         else:
             wasted = len(raw)
     t = nm.base_step("central", p.x.dtype)
-    plan = [(0, t), (0, t / 2), (1, t)][len(measured) :][: (nm.FAST_EVALUATIONS - wasted) // 2]
-    for k, step in plan:
-        points = pair(p, w[k], step)
-        measured.append(along(p, evaluate_points(p, points), points, a, step))
-    return fast_outcome(p, measured, w, a, t, tol, wasted)
+    pairs = (nm.FAST_EVALUATIONS - wasted) // 2  # the first pair, if measured in float64, included
+    for k in range(len(measured), min(nm.FAST_DIRECTIONS, pairs - 1)):  # one pair is kept for t/2
+        measured.append(measure(p, w[k], a, t))
+    scale = scales(measured, w, a)
+    missed = np.abs([m.numerical - m.analytic for m in measured]) / np.where(scale > 0, scale, 1.0)
+    worst = int(np.argmax(missed))
+    half = measure(p, w[worst], a, t / 2)
+    return fast_outcome(p, measured, half, worst, scale, w, a, t, tol, wasted)
+
+
+def measure(p: Problem, w: NDArray[np.float64], a: NDArray[np.float64], t: float) -> Along:
+    points = pair(p, w, t)
+    return along(p, evaluate_points(p, points), points, a, t)
+
+
+def scales(rows: list[Along], w: NDArray[np.float64], a: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The size a directional derivative is judged against: ``max|g|·‖v‖``, or the measured value."""
+    norms = np.linalg.norm(w[: len(rows)], axis=1)
+    measured = np.abs(np.array([m.numerical for m in rows], dtype=np.float64))
+    scale: NDArray[np.float64] = np.maximum(float(np.max(np.abs(a), initial=0.0)) * norms, measured)
+    return scale
 
 
 def pair(p: Problem, w: NDArray[np.float64], t: float) -> NDArray[Any]:
@@ -84,28 +104,29 @@ def pair(p: Problem, w: NDArray[np.float64], t: float) -> NDArray[Any]:
 
 def fast_outcome(
     p: Problem,
-    measured: list[Along],
+    rows: list[Along],
+    half: Along,
+    worst: int,
+    scale: NDArray[np.float64],
     w: NDArray[np.float64],
     a: NDArray[np.float64],
     t: float,
     tol: Tolerance,
     wasted: int,
 ) -> Outcome:
-    """Direction 1's two steps estimate its truncation error, ``|r(t) − r(t/2)|·4/3`` for the residuals
-    ``r = numerical − analytic``; direction 2 borrows that estimate in proportion to its scale."""
-    count = len(measured) - 1  # directions checked: the t/2 measurement belongs to direction 1
-    first, half = measured[0], measured[1]
-    rows = [first, *measured[2:]]
-    norms = np.linalg.norm(w[:count], axis=1)
+    """The worst direction's two steps estimate its truncation error, ``|r(t) − r(t/2)|·4/3`` for the
+    residuals ``r = numerical − analytic``; the other direction borrows that estimate in proportion to
+    its scale."""
+    count = len(rows)
     numerical = np.array([m.numerical for m in rows])
     analytic = np.array([m.analytic for m in rows])
-    scale = np.maximum(float(np.max(np.abs(a), initial=0.0)) * norms, np.abs(numerical))
-    truncation = abs((first.numerical - first.analytic) - (half.numerical - half.analytic)) * 4 / 3
-    ratio = scale / scale[0] if scale[0] > 0 else np.ones(count)
+    chosen = rows[worst]
+    truncation = abs((chosen.numerical - chosen.analytic) - (half.numerical - half.analytic)) * 4 / 3
+    ratio = scale / scale[worst] if scale[worst] > 0 else np.ones(count)
     estimate = truncation * ratio + np.array([m.rounding for m in rows])
     explicit = np.array([np.linalg.norm(tol.elementwise(np.abs(a)) * wk) for wk in w[:count]])
     tolerance, source = tol.per_check(estimate, explicit, scale, str(p.x.dtype))
     steps, kinks = np.full(count, t), np.zeros(count, dtype=bool)
-    nfev = 2 * len(measured) + wasted
+    nfev = 2 * (count + 1) + wasted
     work = str(p.x.dtype)
     return Outcome(analytic, numerical, tolerance, source, scale, steps, kinks, nfev, work, "central")

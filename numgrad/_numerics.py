@@ -362,7 +362,7 @@ COARSE_STEP = 1e-3
 # difference's truncation, plus rounding), and whose analytic value is not between those slopes (not a
 # kink), is wrong beyond doubt: it is not re-measured at h/2.
 GROSS_MISS = 10.0
-FAST_DIRECTIONS = 2  # fast mode: direction 1 at steps t and t/2 (its error estimate), direction 2 at t
+FAST_DIRECTIONS = 2  # fast mode: both at step t, then the one that missed most at t/2 (its error estimate)
 FAST_EVALUATIONS = 6  # fast mode's budget of f evaluations (two per central difference), whatever n
 DEFAULT_CHECK_SEED = 0  # fast mode's random directions repeat run to run unless a seed is given
 

@@ -213,6 +213,20 @@ def test_no_false_alarm_cross_entropy_of_probabilities(data, dtype, mode):
     assert report.passed
 
 
+def test_fast_mode_estimates_the_direction_that_missed_most():
+    """log(y) at y = 5e-4 (a length scale 2,000 times shorter than the others'): its truncation along a
+    direction grows as the cube of that direction's weight on it, so an estimate measured along one
+    direction and borrowed by the other falls short. The half step goes to the direction that missed
+    most, and the other misses less. The thorough profile's example; the wrong gradient is still caught."""
+    y = np.array([[4.99750374e-01, 4.99251123e-04, 4.99750374e-01]])
+    t = np.array([[0.0, 1.0, 0.0]])
+    grad = -t / (y + 1e-7)
+    report = check_gradient(lambda v: cross_entropy_error(v, t), y, grad, mode="fast")
+    assert report.passed, report
+    assert report.nfev == nm.FAST_EVALUATIONS
+    assert not check_gradient(lambda v: cross_entropy_error(v, t), y, 1.001 * grad, mode="fast").passed
+
+
 @pytest.mark.parametrize("method", ["central", "forward", "backward"])
 def test_a_short_length_scale_is_remeasured_not_a_false_alarm(method):
     y = np.array([1e-9, 0.5, 0.3])  # log(y) at 1e-9: every default step is far too coarse there
