@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from numgrad import benchmark as nb
+from numgrad.bench import harness as nb
 
 METHODS = nb.methods()
 
@@ -16,8 +16,7 @@ METHODS = nb.methods()
 @functools.cache
 def exact_gradient(name: str) -> Any:
     import jax
-
-    import reference  # noqa: F401  (float64)
+    import numgrad_reference  # noqa: F401  (float64)
 
     w = WORKLOADS[name]
     return np.asarray(jax.jit(jax.grad(w.jax_f))(w.x), dtype=np.float64)

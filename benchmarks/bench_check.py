@@ -20,11 +20,11 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numgrad_reference  # noqa: F401  (float64 in JAX)
 import numpy as np
 from jax.test_util import check_grads
 from scipy.optimize import check_grad
 
-import reference  # noqa: F401  (float64 in JAX)
 from numgrad import check_gradient
 
 REPEATS = 5

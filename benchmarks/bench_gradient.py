@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import time
 
-from numgrad import benchmark as nb
-from numgrad.gradient import numerical_gradient
+from numgrad.bench import harness as nb
+from numgrad.bench import measure
+from numgrad.differences.gradient import numerical_gradient
 
 # Many short samples rather than a few long ones: this machine's noise comes in bursts of a few hundred
 # milliseconds, which spoil a long sample whole but only a few short ones, and the median drops those.
@@ -27,15 +28,15 @@ SAMPLE_SECONDS = 0.05
 ELEMENT_SECONDS = 12.0
 
 
-def element_medians(w: nb.Workload) -> dict[str, float]:
+def element_medians(w: measure.Workload) -> dict[str, float]:
     """Median seconds of the textbook loop and numgrad's element-by-element loop (default step, and
     the textbook's h = 1e-4: the loop alone, without the probe), samples taken in turn."""
     start = time.perf_counter()
-    nb.textbook_gradient(w.f, w.x.copy())
+    measure.textbook_gradient(w.f, w.x.copy())
     samples = min(301, max(SAMPLES, int(ELEMENT_SECONDS / (3 * (time.perf_counter() - start)))))
-    return nb.interleaved_medians(
+    return measure.interleaved_medians(
         {
-            "base": lambda: nb.textbook_gradient(w.f, w.x.copy()),
+            "base": lambda: measure.textbook_gradient(w.f, w.x.copy()),
             "loop": lambda: numerical_gradient(w.f, w.x),
             "loop_fixed": lambda: numerical_gradient(w.f, w.x, h=1e-4),
         },
@@ -51,9 +52,9 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     for w in (nb._softmax_ce(10), nb._softmax_ce(100), nb._mse(100)):
         e = element_medians(w)
-        t = nb.interleaved_medians(
+        t = measure.interleaved_medians(
             {
-                "base": lambda w=w: nb.textbook_gradient(w.f, w.x.copy()),
+                "base": lambda w=w: measure.textbook_gradient(w.f, w.x.copy()),
                 "batched": lambda w=w: numerical_gradient(w.batched, w.x, batched=True),
                 "fixed": lambda w=w: numerical_gradient(w.batched, w.x, batched=True, h=1e-4),
                 "bound": lambda w=w: nb._bound(w),

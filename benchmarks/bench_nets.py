@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from numgrad.data import load_mnist
-from numgrad.gradient import numerical_gradient as generic_gradient
-from numgrad.nets import TwoLayerNet
+from numgrad.book.data import load_mnist
+from numgrad.book.nets import TwoLayerNet
+from numgrad.differences.gradient import numerical_gradient as generic_gradient
 
 BOOK_STEP = 1e-4  # the book's h, used by all three methods here
 TARGET_RATIO = 100  # the floor (200 is the aim)

@@ -25,8 +25,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from numgrad import _numerics as nm
 from numgrad import numerical_gradient
+from numgrad.common import numerics as nm
 
 COST = 0.010  # seconds per call of the black box: the "~10 ms"
 N = 50  # variables: 2n + 6 (probe) ≈ 106 calls, ~1.1 s serial

@@ -116,8 +116,7 @@ def best(run: Callable[[], Any], repeat: int) -> float:
 def measure(case: str, f: Callable[[Any], Any], x: np.ndarray, repeat: int) -> Row:
     import jax
     import jax.numpy as jnp
-
-    import reference.gradient as rg
+    import numgrad_reference.gradient as rg
 
     start = time.perf_counter()
     g_fd = rg.numerical_gradient(f, x)  # returns a NumPy array: the devices have finished
@@ -147,8 +146,7 @@ def table(rows: list[Row]) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     import jax
-
-    import reference  # noqa: F401  (float64 in JAX)
+    import numgrad_reference  # noqa: F401  (float64 in JAX)
 
     sizes = args.sizes or (QUICK_NET if args.quick else NET)
     batch = QUICK_BATCH if args.quick else BATCH

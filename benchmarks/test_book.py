@@ -1,4 +1,4 @@
-"""pytest-benchmark: the 'book' workloads, every gradient method (see numgrad.benchmark).
+"""pytest-benchmark: the 'book' workloads, every gradient method (see numgrad.bench.harness).
 
 uv run pytest benchmarks/test_book.py
 """

@@ -7,9 +7,9 @@ gradient, the generic central difference and backprop. (784, 50, 10): `uv run py
 import numpy as np
 import pytest
 
-from numgrad import _bench_families as nb
-from numgrad import benchmark
-from numgrad.nets import TwoLayerNet
+from numgrad.bench import families as nb
+from numgrad.bench import measure
+from numgrad.book.nets import TwoLayerNet
 
 SIZES = nb.NET_SIZES["net-64"]
 X, T = nb._net_data(SIZES)
@@ -18,7 +18,7 @@ NAMES = ("W1", "b1", "W2", "b2")
 
 
 def textbook():
-    return {k: benchmark.textbook_gradient(lambda _: NET.loss(X, T), NET.params[k]) for k in NAMES}
+    return {k: measure.textbook_gradient(lambda _: NET.loss(X, T), NET.params[k]) for k in NAMES}
 
 
 RUNS = {

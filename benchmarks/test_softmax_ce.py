@@ -1,4 +1,4 @@
-"""pytest-benchmark: the 'softmax-ce' workloads, every gradient method (see numgrad.benchmark).
+"""pytest-benchmark: the 'softmax-ce' workloads, every gradient method (see numgrad.bench.harness).
 
 uv run pytest benchmarks/test_softmax_ce.py
 """

@@ -1,10 +1,10 @@
 """numgrad: numerical gradients you can trust."""
 
-from numgrad.check import GradientReport, assert_gradient_close, check_gradient, plot_gradient_errors
-from numgrad.data import epoch_batches, load_mnist, one_hot, sample_batch, stratified_split
-from numgrad.functions import identity_function, relu, sigmoid, softmax, step_function
-from numgrad.gradient import directional_derivative, jacobian, numerical_diff, numerical_gradient
-from numgrad.losses import (
+from importlib.metadata import PackageNotFoundError, version
+
+from numgrad.book.data import epoch_batches, load_mnist, one_hot, sample_batch, stratified_split
+from numgrad.book.functions import identity_function, relu, sigmoid, softmax, step_function
+from numgrad.book.losses import (
     binary_cross_entropy,
     cross_entropy_error,
     hinge_loss,
@@ -13,13 +13,17 @@ from numgrad.losses import (
     softmax_cross_entropy,
     sum_squared_error,
 )
-from numgrad.nets import SimpleNet, TwoLayerNet
-from numgrad.optimize import DescentResult, gradient_descent
-from numgrad.train import (
-    TrainHistory,
-    TrainStep,
-)  # train() stays numgrad.train.train: it would hide its module
-from numgrad.tuning import SweepResult, Trial, TrialResult, grid_trials, random_trials, sweep
+from numgrad.book.nets import SimpleNet, TwoLayerNet
+from numgrad.book.optimize import DescentResult, gradient_descent
+from numgrad.book.training import TrainHistory, TrainStep, train
+from numgrad.book.tuning import SweepResult, Trial, TrialResult, grid_trials, random_trials, sweep
+from numgrad.checking.check import GradientReport, assert_gradient_close, check_gradient, plot_gradient_errors
+from numgrad.differences.gradient import directional_derivative, jacobian, numerical_diff, numerical_gradient
+
+try:
+    __version__ = version("numgrad")
+except PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "DescentResult",
@@ -31,6 +35,7 @@ __all__ = [
     "Trial",
     "TrialResult",
     "TwoLayerNet",
+    "__version__",
     "assert_gradient_close",
     "binary_cross_entropy",
     "check_gradient",
@@ -59,4 +64,5 @@ __all__ = [
     "stratified_split",
     "sum_squared_error",
     "sweep",
+    "train",
 ]

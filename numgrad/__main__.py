@@ -1,3 +1,3 @@
-from numgrad.cli import main
+from numgrad.commands.cli import main
 
 raise SystemExit(main())

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from numpy.typing import DTypeLike, NDArray
 
-from numgrad.check import assert_gradient_close, check_gradient
+from numgrad.checking.check import assert_gradient_close, check_gradient
 
 __all__ = [
     "assert_gradient_close",

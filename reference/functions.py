@@ -1,4 +1,4 @@
-"""JAX twin of numgrad.functions."""
+"""JAX twin of numgrad.book.functions."""
 
 from __future__ import annotations
 

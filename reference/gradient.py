@@ -1,8 +1,8 @@
-"""JAX twin of numgrad.gradient: exact derivatives by autodiff, and the same finite differences in JAX.
+"""JAX twin of numgrad.differences.gradient: exact derivatives by autodiff, finite differences in JAX.
 
 The finite-difference twins evaluate ``jit(vmap(f))`` over stacks of perturbed points, chosen by the same
-step rule as numgrad (:mod:`numgrad._numerics`). Each stack is sharded across every device JAX sees (a 1-D
-mesh over the batch axis, padded to a multiple of the device count with copies of x): several GPUs or
+step rule as numgrad (:mod:`numgrad.common.numerics`). Each stack is sharded across every device JAX sees
+(a 1-D mesh over the batch axis, padded to a multiple of the device count with copies of x): several GPUs or
 TPU cores split the perturbations, and one device gives the same values.
 """
 
@@ -19,7 +19,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from numpy.typing import ArrayLike, NDArray
 
-from numgrad import _numerics as nm
+from numgrad.common import numerics as nm
 
 __all__ = [
     "directional_derivative",

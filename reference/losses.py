@@ -1,4 +1,4 @@
-"""JAX twin of numgrad.losses: the same formulas in jax.numpy, differentiable by jax.grad."""
+"""JAX twin of numgrad.book.losses: the same formulas in jax.numpy, differentiable by jax.grad."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from numgrad_reference.functions import _float
 from numpy.typing import ArrayLike
-
-from reference.functions import _float
 
 __all__ = [
     "binary_cross_entropy",

@@ -1,4 +1,4 @@
-"""JAX twin of numgrad.nets: each net's loss as a pure function of its parameters, differentiated by jax.grad.
+"""JAX twin of numgrad.book.nets: each net's loss as a pure function of its parameters, under jax.grad.
 
 The classes mirror numgrad's (same constructors, so the same seed gives the same weights); their
 ``gradient`` is ``jax.grad`` of the pure loss and their ``numerical_gradient`` is the JAX finite-difference
@@ -12,12 +12,12 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from numgrad_reference.functions import sigmoid, softmax
+from numgrad_reference.gradient import numerical_gradient as _fd_gradient
+from numgrad_reference.losses import cross_entropy_error
 from numpy.typing import ArrayLike, NDArray
 
-from numgrad import _numerics as nm
-from reference.functions import sigmoid, softmax
-from reference.gradient import numerical_gradient as _fd_gradient
-from reference.losses import cross_entropy_error
+from numgrad.common import numerics as nm
 
 __all__ = ["SimpleNet", "TwoLayerNet", "simple_net_loss", "two_layer_loss", "two_layer_predict"]
 

@@ -1,5 +1,5 @@
-"""JAX twin of numgrad.optimize: the same descent with ``jax.grad`` (or JAX central differences when `h` is
-given), run as one ``lax.scan``; the stopping decisions are numgrad's own, applied to the scanned path.
+"""JAX twin of numgrad.book.optimize: the same descent with ``jax.grad`` (or JAX central differences when
+`h` is given), run as one ``lax.scan``; the stopping decisions are numgrad's own, applied to the scanned path.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 from jax import lax
 from numpy.typing import ArrayLike
 
-from numgrad.optimize import DEFAULT_LR, DEFAULT_STEP_NUM, DescentResult, _final_status, _step_verdict
+from numgrad.book.optimize import DEFAULT_LR, DEFAULT_STEP_NUM, DescentResult, _final_status, _step_verdict
 
 __all__ = ["DescentResult", "gradient_descent"]
 

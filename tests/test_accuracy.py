@@ -1,20 +1,20 @@
 """Accuracy that must hold: normwise relative error max|g − t| / max|t| against jax.grad at seeded inputs.
 
-The promised figures live in numgrad._numerics.ACCURACY; the README's accuracy table is this test's data.
+The promised figures live in numgrad.common.numerics.ACCURACY; the README's accuracy table is this test's data.
 """
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numgrad_reference  # noqa: F401  (float64 in JAX)
 import numpy as np
 import pytest
 
-import reference  # noqa: F401  (float64 in JAX)
-from numgrad import _numerics as nm
-from numgrad._catalog import CASES, objective
-from numgrad._twincheck import normwise_error, twins
-from numgrad.gradient import numerical_gradient
+from numgrad.checking.catalog import CASES, objective
+from numgrad.checking.twins import normwise_error, twins
+from numgrad.common import numerics as nm
+from numgrad.differences.gradient import numerical_gradient
 
 LOSSES = [c for c in CASES if c.module == "losses"]
 IDS = [f"{c.name}-{i}" for i, c in enumerate(LOSSES)]

@@ -1,17 +1,18 @@
-"""numgrad bench and numgrad.benchmark: rows, ratios and errors (values only: speed is not asserted here)."""
+"""numgrad bench and numgrad.bench.harness: rows, ratios and errors (values only: speed is not asserted here)."""
 
 import json
 
 import numpy as np
 import pytest
 
-from numgrad import benchmark
-from numgrad.cli import main
+from numgrad.bench import harness as benchmark
+from numgrad.bench import measure
+from numgrad.commands.cli import main
 
 
 def test_textbook_gradient_is_the_books_loop():
     x = np.array([3.0, 4.0])
-    g = benchmark.textbook_gradient(lambda v: v[0] ** 2 + v[1] ** 2, x)
+    g = measure.textbook_gradient(lambda v: v[0] ** 2 + v[1] ** 2, x)
     assert g.tolist() == [6.00000000000378, 7.999999999999119]
     assert x.tolist() == [3.0, 4.0]
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import numgrad
-from numgrad.gradient import numerical_diff, numerical_gradient
+from numgrad.differences.gradient import numerical_diff, numerical_gradient
 
 Y2 = [0.1, 0.05, 0.6, 0.0, 0.05, 0.1, 0.0, 0.1, 0.0, 0.0]
 Y7 = [0.1, 0.05, 0.1, 0.0, 0.05, 0.1, 0.0, 0.6, 0.0, 0.0]

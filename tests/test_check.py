@@ -1,4 +1,4 @@
-"""numgrad.check: the zoo of backprop bugs is caught, correct gradients never raise alarms, kinks are
+"""numgrad.checking.check: the zoo of backprop bugs is caught, correct gradients never raise alarms, kinks are
 kinks, and the report has the same fields whatever the options."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from hypothesis import given, note
 from hypothesis import strategies as st
 from zoo import ZOO, softmax
 
-from numgrad import _numerics as nm
 from numgrad import cross_entropy_error, mean_squared_error, softmax_cross_entropy
-from numgrad.check import GradientReport, assert_gradient_close, check_gradient, plot_gradient_errors
+from numgrad.checking.check import GradientReport, assert_gradient_close, check_gradient, plot_gradient_errors
+from numgrad.common import numerics as nm
 from numgrad.testing import (
     classification_batches,
     float_arrays,

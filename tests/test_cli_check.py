@@ -1,4 +1,4 @@
-"""`numgrad check` through numgrad.cli.main([...]): the twin table, a user's target, and bad targets."""
+"""`numgrad check` through numgrad.commands.cli.main([...]): the twin table, a user's target, and bad targets."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import textwrap
 
 import pytest
 
-import numgrad._catalog
-import numgrad._twincheck
-from numgrad.cli import main
+import numgrad.checking.catalog
+import numgrad.checking.twins
+from numgrad.commands.cli import main
 
 TARGETS = textwrap.dedent(
     """
@@ -68,10 +68,10 @@ def targets(tmp_path, monkeypatch):
 @pytest.fixture
 def few_builtins(monkeypatch):
     """Two built-ins at one shape: the table's plumbing, in a second."""
-    cases = tuple(c for c in numgrad._catalog.CASES if c.name in ("sigmoid", "mean_squared_error"))
-    monkeypatch.setattr(numgrad._catalog, "CASES", cases)
-    monkeypatch.setattr(numgrad._twincheck, "CASES", cases)
-    monkeypatch.setattr(numgrad._twincheck, "SHAPES", ((3, 4),))
+    cases = tuple(c for c in numgrad.checking.catalog.CASES if c.name in ("sigmoid", "mean_squared_error"))
+    monkeypatch.setattr(numgrad.checking.catalog, "CASES", cases)
+    monkeypatch.setattr(numgrad.checking.twins, "CASES", cases)
+    monkeypatch.setattr(numgrad.checking.twins, "SHAPES", ((3, 4),))
 
 
 def one_line(err):
@@ -205,6 +205,6 @@ def test_builtins_json(few_builtins, capsys):
 
 
 def test_builtins_exit_1_when_a_twin_disagrees(few_builtins, monkeypatch, capsys):
-    monkeypatch.setattr(numgrad._twincheck, "compare", lambda *args: (0.0, 1.0, 1.0, 1e-9))
+    monkeypatch.setattr(numgrad.checking.twins, "compare", lambda *args: (0.0, 1.0, 1.0, 1e-9))
     assert main(["check", "--dtype", "float32"]) == 1
     assert "0 passed, 2 failed" in capsys.readouterr().out

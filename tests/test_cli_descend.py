@@ -1,4 +1,4 @@
-"""`numgrad descend` through numgrad.cli.main: the book's study by default, JSON, the picture, errors."""
+"""`numgrad descend` through numgrad.commands.cli.main: the book's study by default, JSON, the picture, errors."""
 
 import json
 import re
@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from numgrad.cli import main
+from numgrad.commands.cli import main
 
 BOOK_X_LR_01 = [-6.111107928998789e-10, 8.148143905314271e-10]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -126,13 +126,13 @@ def test_plot_of_each_classic(tmp_path, capsys, name, aspect):
     ("argv", "match"),
     [
         (["--function", "nope"], "--function must be one of book, elongated, rosenbrock or MODULE:FUNC"),
-        (["--function", "numgrad._classics:book"], "--start is needed"),
+        (["--function", "numgrad.book.classics:book"], "--start is needed"),
         (["--function", "no_such_module_xyz:f", "--start", "1"], "No module named 'no_such_module_xyz'"),
-        (["--function", "numgrad._classics:missing", "--start", "1"], "has no attribute 'missing'"),
-        (["--function", "numgrad._classics:CLASSICS", "--start", "1"], "is not callable"),
+        (["--function", "numgrad.book.classics:missing", "--start", "1"], "has no attribute 'missing'"),
+        (["--function", "numgrad.book.classics:CLASSICS", "--start", "1"], "is not callable"),
         (["--lr", "-1"], "gradient_descent: lr must be a positive finite number"),
         (["--steps", "0", "--lr", "0.1"], "gradient_descent: step_num must be a positive integer"),
-        (["--function", "numgrad._classics:book", "--start", "1", "2", "3", "--plot", "p.png"], "--plot"),
+        (["--function", "numgrad.book.classics:book", "--start", "1", "2", "3", "--plot", "p.png"], "--plot"),
         (["--start", "1", "2", "3"], "book is a function of 2 variables; --start has 3"),
         (["--plot", "/nonexistent-dir/p.png"], "cannot write the picture"),
     ],

@@ -1,4 +1,4 @@
-"""`numgrad train` and `numgrad sweep` through numgrad.cli.main, on tiny settings."""
+"""`numgrad train` and `numgrad sweep` through numgrad.commands.cli.main, on tiny settings."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 from mnist_fixtures import tiny_mnist, write_idx
 
-from numgrad.cli import main
+from numgrad.commands.cli import main
 
 TINY = ["--iters", "3", "--hidden", "4", "--batch-size", "10"]
 PNG = b"\x89PNG\r\n\x1a\n"

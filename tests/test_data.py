@@ -1,4 +1,4 @@
-"""numgrad.data: one-hot, mini-batches, the stratified split and MNIST in the book's dtypes and shapes,
+"""numgrad.book.data: one-hot, mini-batches, the stratified split and MNIST in the book's dtypes and shapes,
 from the embedded subset and from IDX / pickle files written here."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from mnist_fixtures import IDX_NAMES, idx_bytes, tiny_mnist, write_idx, write_pickle
 
-from numgrad.data import epoch_batches, load_mnist, one_hot, sample_batch, stratified_split
+from numgrad.book.data import epoch_batches, load_mnist, one_hot, sample_batch, stratified_split
 
 RNG = np.random.default_rng(0)
 U8 = np.uint8

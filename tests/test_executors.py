@@ -18,9 +18,11 @@ from hypothesis import given, note
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from numgrad import _difference, _engine, _executor
-from numgrad import _numerics as nm
-from numgrad.gradient import jacobian, numerical_gradient
+from numgrad.common import numerics as nm
+from numgrad.differences import engine as _engine
+from numgrad.differences import executors as _executor
+from numgrad.differences import steps as _difference
+from numgrad.differences.gradient import jacobian, numerical_gradient
 
 SPAWN = multiprocessing.get_context("spawn")  # what Python 3.14 does by default; fork is unsafe with JAX
 
@@ -347,7 +349,7 @@ def test_executor_workers_of_dask(dask_client):
 @pytest.mark.parametrize("wrong", [False, True], ids=["correct", "planted-bug"])
 def test_check_gradient_with_executor_equals_local(executor, wrong):
     """check_gradient(..., executor=) reports bitwise what the local check reports."""
-    from numgrad.check import check_gradient
+    from numgrad.checking.check import check_gradient
 
     x = np.linspace(-1.0, 1.5, 7)
     local_grad = numerical_gradient(smooth, x, method="richardson")
@@ -361,7 +363,7 @@ def test_check_gradient_with_executor_equals_local(executor, wrong):
 
 
 def test_check_gradient_executor_must_be_an_executor():
-    from numgrad.check import check_gradient
+    from numgrad.checking.check import check_gradient
 
     with pytest.raises(TypeError, match=r"check_gradient: executor must be a concurrent.futures.Executor"):
         check_gradient(smooth, np.ones(3), np.ones(3), executor="pool")

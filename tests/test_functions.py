@@ -5,8 +5,8 @@ import warnings
 import numpy as np
 import pytest
 
-from numgrad import _numerics as nm
-from numgrad.functions import identity_function, relu, sigmoid, softmax, step_function
+from numgrad.book.functions import identity_function, relu, sigmoid, softmax, step_function
+from numgrad.common import numerics as nm
 
 
 def test_sigmoid_has_no_overflow_warning_at_extremes():

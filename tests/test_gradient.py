@@ -12,9 +12,9 @@ from hypothesis import given, note
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from numgrad import _numerics as nm
-from numgrad.gradient import directional_derivative, jacobian, numerical_diff, numerical_gradient
-from numgrad.losses import softmax_cross_entropy
+from numgrad.book.losses import softmax_cross_entropy
+from numgrad.common import numerics as nm
+from numgrad.differences.gradient import directional_derivative, jacobian, numerical_diff, numerical_gradient
 
 METHODS = nm.METHODS
 

@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 
-from numgrad import _numerics as nm
-from numgrad.losses import (
+from numgrad.book.losses import (
     binary_cross_entropy,
     cross_entropy_error,
     hinge_loss,
@@ -13,6 +12,7 @@ from numgrad.losses import (
     softmax_cross_entropy,
     sum_squared_error,
 )
+from numgrad.common import numerics as nm
 
 RTOL = nm.value_rtol(np.float64)
 

@@ -1,20 +1,20 @@
-"""numgrad.nets: the book's nets, the structured numerical gradient against the textbook loop, backprop and
+"""numgrad.book.nets: the book's nets, the structured numerical gradient against the textbook loop, backprop and
 jax.grad of the JAX twin's pure loss."""
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numgrad_reference.nets as rn
 import numpy as np
 import pytest
 from hypothesis import given, note
 from hypothesis import strategies as st
 
-import reference.nets as rn
-from numgrad import _numerics as nm
-from numgrad._twincheck import normwise_error
-from numgrad.data import one_hot
-from numgrad.nets import BOOK_SIMPLE_W, SimpleNet, TwoLayerNet
+from numgrad.book.data import one_hot
+from numgrad.book.nets import BOOK_SIMPLE_W, SimpleNet, TwoLayerNet
+from numgrad.checking.twins import normwise_error
+from numgrad.common import numerics as nm
 
 BOOK_X, BOOK_T = np.array([0.6, 0.9]), np.array([0, 0, 1])
 BOOK_P = [1.05414809, 0.63071653, 1.1328074]  # the book's printed net.predict(x)

@@ -1,17 +1,17 @@
-"""numgrad.optimize: the book's descent numbers, the recorded path, divergence, and the JAX twin."""
+"""numgrad.book.optimize: the book's descent numbers, the recorded path, divergence, and the JAX twin."""
 
 import math
 
+import numgrad_reference.optimize
 import numpy as np
 import pytest
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
 import numgrad
-import reference.optimize
-from numgrad import _numerics as nm
-from numgrad._classics import CLASSICS, book, rosenbrock
-from numgrad.optimize import DescentResult, gradient_descent
+from numgrad.book.classics import CLASSICS, book, rosenbrock
+from numgrad.book.optimize import DescentResult, gradient_descent
+from numgrad.common import numerics as nm
 
 START = (-3.0, 4.0)
 BOOK_X = {
@@ -51,7 +51,7 @@ def test_book_divergence_stops_at_the_exploding_value():
 
 def test_twin_reproduces_the_book_with_h():
     ours = gradient_descent(book, np.array(START), lr=0.1, h=1e-4)
-    twin = reference.optimize.gradient_descent(book, np.array(START), lr=0.1, h=1e-4)
+    twin = numgrad_reference.optimize.gradient_descent(book, np.array(START), lr=0.1, h=1e-4)
     tol = nm.descent_path_tolerance("central", "float64", 2, _path_length(ours.path))
     assert twin.status == ours.status
     np.testing.assert_allclose(twin.path, ours.path, rtol=0, atol=tol)
@@ -162,11 +162,11 @@ def test_top_level_exports():
 def test_twin_has_the_same_public_names_and_signatures():
     import inspect
 
-    import numgrad.optimize
+    import numgrad.book.optimize
 
-    assert reference.optimize.__all__ == numgrad.optimize.__all__
-    for name in numgrad.optimize.__all__:
-        ours, twin = getattr(numgrad.optimize, name), getattr(reference.optimize, name)
+    assert numgrad_reference.optimize.__all__ == numgrad.book.optimize.__all__
+    for name in numgrad.book.optimize.__all__:
+        ours, twin = getattr(numgrad.book.optimize, name), getattr(numgrad_reference.optimize, name)
         assert inspect.signature(ours) == inspect.signature(twin), name
 
 
@@ -175,7 +175,7 @@ def test_classics_agree_with_the_twin(name):
     c = CLASSICS[name]
     lr, steps = c.lrs[0], 200
     ours = gradient_descent(c.f, np.array(c.start), lr=lr, step_num=steps)
-    twin = reference.optimize.gradient_descent(c.f, np.array(c.start), lr=lr, step_num=steps)
+    twin = numgrad_reference.optimize.gradient_descent(c.f, np.array(c.start), lr=lr, step_num=steps)
     tol = nm.descent_path_tolerance("central", "float64", 2, _path_length(ours.path))
     assert (twin.status, twin.steps) == (ours.status, ours.steps)
     np.testing.assert_allclose(twin.path, ours.path, rtol=0, atol=tol)
@@ -183,7 +183,7 @@ def test_classics_agree_with_the_twin(name):
 
 def test_rosenbrock_diverges_at_lr_1e_2():
     r = gradient_descent(rosenbrock, np.array([-1.2, 1.0]), lr=1e-2, step_num=100)
-    t = reference.optimize.gradient_descent(rosenbrock, np.array([-1.2, 1.0]), lr=1e-2, step_num=100)
+    t = numgrad_reference.optimize.gradient_descent(rosenbrock, np.array([-1.2, 1.0]), lr=1e-2, step_num=100)
     assert (r.status, r.steps) == (t.status, t.steps) == ("diverged", 3)
 
 
@@ -296,7 +296,7 @@ def test_above_two_over_l_diverges(case):
 def test_twin_agrees_along_the_path(case):
     f, x0, lr, _ = case
     ours = gradient_descent(f, x0, lr=lr, step_num=60)
-    twin = reference.optimize.gradient_descent(f, x0, lr=lr, step_num=60)
+    twin = numgrad_reference.optimize.gradient_descent(f, x0, lr=lr, step_num=60)
     assert (twin.status, twin.steps) == (ours.status, ours.steps)
     tol = nm.descent_path_tolerance("central", "float64", x0.size, _path_length(ours.path))
     note(f"max path difference {np.max(np.abs(twin.path - ours.path))}, tolerance {tol}")
@@ -308,5 +308,5 @@ def test_twin_agrees_along_the_path(case):
 def test_twin_diverges_at_the_same_step(case):
     f, x0, lr, _ = case
     ours = gradient_descent(f, x0, lr=lr, step_num=150)
-    twin = reference.optimize.gradient_descent(f, x0, lr=lr, step_num=150)
+    twin = numgrad_reference.optimize.gradient_descent(f, x0, lr=lr, step_num=150)
     assert (twin.status, twin.steps) == (ours.status, ours.steps) == ("diverged", ours.steps)

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+import numgrad_reference.gradient as rg
 import numpy as np
 import pytest
-
-import reference.gradient as rg
 
 ROOT = Path(__file__).resolve().parents[1]
 DEVICES = 4
@@ -23,7 +22,7 @@ DEVICES = 4
 # The cases, as source: run here and in the four-device subprocess.
 CASES = """
 import jax, jax.numpy as jnp, numpy as np
-import reference.gradient as rg
+import numgrad_reference.gradient as rg
 
 def smooth(x):
     return jnp.sum(jnp.sin(x) * x**2) + jnp.prod(jnp.cos(x)) + 0.1 * jnp.sum(x) ** 2

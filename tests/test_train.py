@@ -1,4 +1,4 @@
-"""numgrad.train: the book's SGD loop, its history record, seeding, and numerical = backprop training."""
+"""numgrad.book.training: the book's SGD loop, its history record, seeding, and numerical = backprop training."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from numgrad.data import load_mnist, one_hot
-from numgrad.nets import TwoLayerNet
-from numgrad.train import TrainHistory, TrainStep, train
+from numgrad.book.data import load_mnist, one_hot
+from numgrad.book.nets import TwoLayerNet
+from numgrad.book.training import TrainHistory, TrainStep, train
 
 RNG = np.random.default_rng(0)
 X, T = RNG.random((30, 6)), np.arange(30) % 3

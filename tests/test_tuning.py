@@ -1,4 +1,4 @@
-"""numgrad.tuning: grids, seeded random search, and ranking on a validation split of the training data."""
+"""numgrad.book.tuning: grids, seeded random search, and ranking on a validation split of the training data."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, note
 from hypothesis import strategies as st
 
-from numgrad.data import load_mnist
-from numgrad.train import DEFAULT_LR
-from numgrad.tuning import SweepResult, Trial, grid_trials, random_trials, sweep
+from numgrad.book.data import load_mnist
+from numgrad.book.training import DEFAULT_LR
+from numgrad.book.tuning import SweepResult, Trial, grid_trials, random_trials, sweep
 
 RNG = np.random.default_rng(0)
 X, T = RNG.random((40, 5)), np.arange(40) % 2

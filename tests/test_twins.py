@@ -8,6 +8,7 @@ import pkgutil
 
 import jax
 import jax.numpy as jnp
+import numgrad_reference
 import numpy as np
 import pytest
 from hypothesis import given, note
@@ -15,33 +16,31 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import numgrad
-import reference
-from numgrad import _numerics as nm
-from numgrad._catalog import CASES, objective
-from numgrad._difference import difference_with_error
-from numgrad._engine import make_problem
-from numgrad._twincheck import normwise_error, twins
+from numgrad.checking.catalog import CASES, TWIN_OF, objective
+from numgrad.checking.twins import normwise_error, twins
+from numgrad.common import numerics as nm
+from numgrad.differences.engine import make_problem
+from numgrad.differences.steps import difference_with_error
 
-TWINNED = sorted(
-    m.name for m in pkgutil.iter_modules(reference.__path__) if importlib.util.find_spec(f"numgrad.{m.name}")
-)
+TWINNED = sorted(m.name for m in pkgutil.iter_modules(numgrad_reference.__path__))
 PUBLIC = [
     (module, name)
     for module in TWINNED
-    for name in importlib.import_module(f"numgrad.{module}").__all__
+    for name in importlib.import_module(TWIN_OF[module]).__all__
 ]  # fmt: skip
 ELEMENTWISE = ["identity_function", "relu", "sigmoid", "step_function", "softmax"]
 
 
-def test_every_numgrad_module_with_a_twin_is_known():
+def test_every_twin_module_names_the_numgrad_module_it_mirrors():
+    assert set(TWINNED) == set(TWIN_OF)
     assert {"functions", "losses", "gradient"} <= set(TWINNED)
 
 
 @pytest.mark.parametrize(("module", "name"), PUBLIC, ids=[f"{m}.{n}" for m, n in PUBLIC])
 def test_twin_exists_with_the_same_signature(module, name):
-    ours = getattr(importlib.import_module(f"numgrad.{module}"), name)
-    theirs = getattr(importlib.import_module(f"reference.{module}"), name, None)
-    assert theirs is not None, f"reference.{module} has no twin of {name}"
+    ours = getattr(importlib.import_module(TWIN_OF[module]), name)
+    theirs = getattr(importlib.import_module(f"numgrad_reference.{module}"), name, None)
+    assert theirs is not None, f"numgrad_reference.{module} has no twin of {name}"
     if callable(ours) and not inspect.isclass(ours):
         ours_sig, theirs_sig = inspect.signature(ours), inspect.signature(theirs)
         assert [(p.name, p.kind, p.default) for p in ours_sig.parameters.values()] == [
@@ -71,8 +70,8 @@ def test_top_level_exports_resolve():
 def test_activation_values_match_twin(x, name):
     if name == "softmax" and x.ndim == 0:
         x = x.reshape(1)
-    ours = getattr(numgrad.functions, name)(x)
-    theirs = np.asarray(getattr(reference.functions, name)(x))
+    ours = getattr(numgrad.book.functions, name)(x)
+    theirs = np.asarray(getattr(numgrad_reference.functions, name)(x))
     assert ours.dtype == theirs.dtype == x.dtype
     np.testing.assert_allclose(ours, theirs, rtol=nm.value_rtol(x.dtype), atol=nm.value_rtol(x.dtype))
 
@@ -135,8 +134,8 @@ def test_numerical_gradient_agrees_with_jax_grad(drawn):
 
 @pytest.mark.parametrize("method", nm.METHODS)
 def test_reference_finite_difference_twin_agrees(method):
-    import reference.gradient as rg
-    import reference.losses as rl
+    import numgrad_reference.gradient as rg
+    import numgrad_reference.losses as rl
 
     rng = np.random.default_rng(11)
     z, t = 3 * rng.normal(size=(20, 10)), rng.integers(0, 10, 20)

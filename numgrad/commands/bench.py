@@ -27,8 +27,8 @@ def run(args: argparse.Namespace) -> int:
     from rich.progress import Progress
     from rich.table import Table
 
-    from numgrad import benchmark
-    from numgrad.benchmark import _chosen, machine_info, run_benchmarks, scaling_exponent
+    from numgrad.bench import measure
+    from numgrad.bench.harness import _chosen, machine_info, run_benchmarks, scaling_exponent
     from numgrad.commands._console import make_console
 
     families = tuple(args.family) if args.family else None
@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     with Progress(console=console, transient=True, disable=args.json) as progress:
         task = progress.add_task("benchmarking", total=total)
         seen: set[str] = set()
-        budget = benchmark.TIME_BUDGET if args.full else benchmark.QUICK_TIME_BUDGET
+        budget = measure.TIME_BUDGET if args.full else measure.QUICK_TIME_BUDGET
         for row in run_benchmarks(full=args.full, families=families, repeats=args.repeats, budget=budget):
             rows.append(row)
             if row.workload not in seen:
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
                 progress.update(task, completed=len(seen) - 1, description=row.workload)
         progress.update(task, completed=total)
     if args.plot:
-        from numgrad._plot_bench import plot_scaling
+        from numgrad.bench.plot import plot_scaling
 
         plot_scaling(rows, args.plot)
     if args.json:

@@ -72,8 +72,8 @@ def _run_builtins(args: argparse.Namespace) -> int:
     from rich.progress import Progress
     from rich.table import Table
 
-    from numgrad._catalog import CASES
-    from numgrad._twincheck import DTYPES, check_builtins
+    from numgrad.checking.catalog import CASES
+    from numgrad.checking.twins import DTYPES, check_builtins
     from numgrad.commands._console import make_console
 
     dtypes = tuple(args.dtype) if args.dtype else DTYPES
@@ -198,9 +198,8 @@ def jax_gradient(f: Callable[..., Any], target: str, x: Any) -> Callable[[Any], 
     """``jax.grad(f)`` as a NumPy function, when f is traceable by JAX (tried once at x)."""
     import jax
     import jax.numpy as jnp
+    import numgrad_reference  # noqa: F401  (float64 in JAX)
     import numpy as np
-
-    import reference  # noqa: F401  (float64 in JAX)
 
     g = jax.grad(f)
     try:
@@ -218,7 +217,7 @@ def _check_all(
 ) -> list[Any]:
     from rich.progress import Progress
 
-    from numgrad.check import check_gradient
+    from numgrad.checking.check import check_gradient
     from numgrad.commands._console import make_console
 
     reports = []
@@ -241,7 +240,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _plot(report: Any, path: str) -> str:
-    from numgrad.check import plot_gradient_errors
+    from numgrad.checking.check import plot_gradient_errors
 
     return str(plot_gradient_errors(report, path))
 

@@ -53,7 +53,7 @@ def _step(text: str) -> float | None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from numgrad.optimize import gradient_descent
+    from numgrad.book.optimize import gradient_descent
 
     try:
         name, f, formula, classic = _function(args.function)
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     title = f"Gradient descent on f = {formula} from {_point(start)}"
     if args.plot:
-        from numgrad._descent_plot import descent_figure
+        from numgrad.book.descent_plot import descent_figure
 
         try:
             descent_figure(
@@ -96,7 +96,7 @@ def _function(spec: str) -> tuple[str, Any, str, Any]:
     """(name, f, formula, Classic or None) for a classic's name or MODULE:FUNC."""
     import importlib
 
-    from numgrad._classics import CLASSICS
+    from numgrad.book.classics import CLASSICS
 
     if spec in CLASSICS:
         c = CLASSICS[spec]

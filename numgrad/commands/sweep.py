@@ -47,7 +47,7 @@ def range_axis(text: str) -> tuple[str, tuple[float, float]]:
 
 
 def register(sub: Any) -> None:
-    from numgrad.tuning import SWEEP_ITERS, VALIDATION_FRACTION
+    from numgrad.book.tuning import SWEEP_ITERS, VALIDATION_FRACTION
 
     p = sub.add_parser(
         "sweep",
@@ -94,7 +94,7 @@ def register(sub: Any) -> None:
 def _trials(args: argparse.Namespace) -> Sequence[Any]:
     from dataclasses import replace
 
-    from numgrad.tuning import grid_trials, random_trials
+    from numgrad.book.tuning import grid_trials, random_trials
 
     if args.grid is not None:
         axes = dict(args.grid)
@@ -141,9 +141,9 @@ def run(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
+    from numgrad.book.data import load_mnist
+    from numgrad.book.tuning import sweep
     from numgrad.commands._console import make_console
-    from numgrad.data import load_mnist
-    from numgrad.tuning import sweep
 
     console, errors = make_console(stderr=args.json), make_console(stderr=True)
     try:

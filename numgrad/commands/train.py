@@ -9,8 +9,8 @@ from typing import Any
 
 
 def register(sub: Any) -> None:
-    # the defaults and their reasons live in numgrad.train (NumPy is imported by numgrad already)
-    from numgrad.train import DEFAULT_BATCH_SIZE, DEFAULT_HIDDEN, DEFAULT_ITERS, DEFAULT_LR
+    # the defaults and their reasons live in numgrad.book.training (NumPy is imported by numgrad already)
+    from numgrad.book.training import DEFAULT_BATCH_SIZE, DEFAULT_HIDDEN, DEFAULT_ITERS, DEFAULT_LR
 
     p = sub.add_parser(
         "train",
@@ -77,10 +77,10 @@ def _progress(console: Any, disable: bool) -> Any:
 def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
+    from numgrad.book.data import load_mnist
+    from numgrad.book.nets import TwoLayerNet
+    from numgrad.book.training import train
     from numgrad.commands._console import make_console
-    from numgrad.data import load_mnist
-    from numgrad.nets import TwoLayerNet
-    from numgrad.train import train
 
     console = make_console(stderr=args.json)
     try:

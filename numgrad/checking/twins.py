@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from numgrad import _numerics as nm
-from numgrad._catalog import CASES, Case, objective
-from numgrad._difference import difference_with_error
-from numgrad._engine import make_problem
+from numgrad.checking.catalog import CASES, TWIN_OF, Case, objective
+from numgrad.common import numerics as nm
+from numgrad.differences.engine import make_problem
+from numgrad.differences.steps import difference_with_error
 
 DTYPES = ("float64", "float32")
 # (batch, classes): one sample, odd sizes, a mini-batch. Each shape costs one XLA compilation per function
@@ -61,8 +61,8 @@ def normwise_error(approx: NDArray[Any], exact: NDArray[Any]) -> float:
 
 def twins(case: Case) -> tuple[Callable[..., Any], Callable[..., Any]]:
     """The numgrad function and its JAX twin, found by the same name."""
-    ours = getattr(importlib.import_module(f"numgrad.{case.module}"), case.name)
-    theirs = getattr(importlib.import_module(f"reference.{case.module}"), case.name)
+    ours = getattr(importlib.import_module(TWIN_OF[case.module]), case.name)
+    theirs = getattr(importlib.import_module(f"numgrad_reference.{case.module}"), case.name)
     return ours, theirs
 
 
@@ -104,7 +104,7 @@ def _jax_side(theirs: Callable[..., Any], case: Case, args: tuple[Any, ...]) -> 
 
 def check_builtins(*, seed: int = 0, dtypes: tuple[str, ...] = DTYPES) -> Iterator[TwinRow]:
     """Yield one row per (function, dtype), as each finishes (for progress display)."""
-    import reference  # noqa: F401  (turns on float64 in JAX)
+    import numgrad_reference  # noqa: F401  (turns on float64 in JAX)
 
     for case in CASES:
         for dtype in dtypes:

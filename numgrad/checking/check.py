@@ -11,133 +11,23 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from numgrad import _checktext, _fastcheck
-from numgrad import _gradcheck as gc
-from numgrad import _numerics as nm
-from numgrad._validate import callable_arg, choice, real_floating_array
+from numgrad.checking import fast as _fastcheck
+from numgrad.checking import measure as gc
+from numgrad.checking import text as _checktext
+from numgrad.checking.report import GradientReport, index_of, ratio_to_tolerance
+from numgrad.common import numerics as nm
+from numgrad.common.validate import callable_arg, choice, real_floating_array
 
 __all__ = ["GradientReport", "assert_gradient_close", "check_gradient", "plot_gradient_errors"]
 
 MODES = ("full", "fast")
-LISTED = 10  # worst elements and kinks listed by to_dict() and str()
-
-
-@dataclass(frozen=True, eq=False)
-class GradientReport:
-    """The result of :func:`check_gradient`: the same fields whatever the options.
-
-    A *check* is one element of x in full mode and one random direction in fast mode; the arrays hold
-    one entry per check (x's shape in full mode, ``(directions,)`` in fast mode).
-
-    Attributes
-    ----------
-    passed : bool
-        Every check within its tolerance (kinks excepted).
-    mode, method : str
-        ``"full"`` or ``"fast"``; the difference method of the first pass (what ``"auto"`` chose).
-    dtype, working_dtype : str
-        x's dtype, and the dtype the differences were taken in (float64 for float32 x whenever f
-        computes in float64 for a float64 argument).
-    max_abs_error, max_rel_error : float
-        Largest ``|analytic − numerical|`` over the checks, and the largest relative to the gradient's
-        scale (full: ``max|numerical|``; fast: ``max|grad|·‖v‖``), so near-zero entries do not blow up.
-    worst_index : tuple of int
-        The check with the largest error relative to its tolerance (an index into x in full mode).
-    analytic, numerical, tolerance : float
-        Values there; ``tolerance_source`` says how that tolerance was derived.
-    step : float
-        The difference step at the worst check; ``steps`` holds all of them.
-    nfev : int
-        Evaluations of f spent; ``seconds`` the wall time of the whole check.
-    failures : int
-        Checks beyond tolerance; ``kinks`` marks the elements where f has a kink (never failures).
-    message : str
-        One line: the verdict, and where to look next.
-    """
-
-    passed: bool
-    mode: str
-    method: str
-    dtype: str
-    working_dtype: str
-    max_abs_error: float
-    max_rel_error: float
-    worst_index: tuple[int, ...]
-    analytic: float
-    numerical: float
-    tolerance: float
-    tolerance_source: str
-    step: float
-    nfev: int
-    seconds: float
-    failures: int
-    message: str
-    analytic_values: NDArray[np.float64]
-    numerical_values: NDArray[np.float64]
-    abs_errors: NDArray[np.float64]
-    tolerances: NDArray[np.float64]
-    steps: NDArray[np.float64]
-    kinks: NDArray[np.bool_]
-
-    @property
-    def kink_count(self) -> int:
-        return int(np.count_nonzero(self.kinks))
-
-    def worst(self, count: int = LISTED) -> list[tuple[int, ...]]:
-        """Indices of the checks with the largest error relative to tolerance, worst first."""
-        order = np.argsort(-_ratio(self.abs_errors, self.tolerances, self.kinks).reshape(-1), kind="stable")
-        return [_index(int(j), self.abs_errors.shape) for j in order[:count]]
-
-    def to_dict(self) -> dict[str, Any]:
-        """The report as plain JSON-ready values: the scalars, the worst checks and the kinks."""
-        plain = {k: getattr(self, k) for k in _SCALARS}
-        flat = np.flatnonzero(self.kinks.reshape(-1))[:LISTED]
-        return {
-            **plain,
-            "worst_index": list(self.worst_index),
-            "checks": int(self.abs_errors.size),
-            "kinks": self.kink_count,
-            "kink_indices": [list(_index(int(j), self.kinks.shape)) for j in flat],
-            "worst": [
-                {
-                    "index": list(i),
-                    "analytic": float(self.analytic_values[i]),
-                    "numerical": float(self.numerical_values[i]),
-                    "abs_error": float(self.abs_errors[i]),
-                    "tolerance": float(self.tolerances[i]),
-                }
-                for i in self.worst()
-                if not self.kinks[i]
-            ],
-        }
-
-    def __str__(self) -> str:
-        what = "element" if self.mode == "full" else "direction"
-        error = abs(self.analytic - self.numerical)
-        rows = [
-            (f"worst {what}", str(self.worst_index)),
-            ("analytic", f"{self.analytic:.9g}"),
-            ("numerical", f"{self.numerical:.9g}"),
-            ("error there", f"{error:.2e}   tolerance {self.tolerance:.2e}: {self.tolerance_source}"),
-            ("max errors", f"abs {self.max_abs_error:.2e}, rel {self.max_rel_error:.2e}"),
-            ("kinks", _checktext.kink_line(self.mode, self.kinks)),
-            ("step", f"{self.step:.2e} (differences in {self.working_dtype})"),
-            ("evaluations", f"{self.nfev} of f in {self.seconds:.3f} s"),
-        ]
-        return "\n".join([self.message, *(f"  {k:<16}{v}" for k, v in rows)])
-
-
-_SCALARS = (
-    "passed", "mode", "method", "dtype", "working_dtype", "max_abs_error", "max_rel_error", "analytic",
-    "numerical", "tolerance", "tolerance_source", "step", "nfev", "seconds", "failures", "message",
-)  # fmt: skip
 
 
 def check_gradient(
@@ -278,7 +168,7 @@ def plot_gradient_errors(report: GradientReport, path: str | Path, *, title: str
             f"number per direction, not per element); got mode={report.mode!r} with x of shape "
             f"{report.abs_errors.shape}. Run check_gradient(..., mode='full')"
         )
-    from numgrad._plot_check import save_heatmap
+    from numgrad.checking.heatmap import save_heatmap
 
     return save_heatmap(report, Path(path), title=title)
 
@@ -342,7 +232,7 @@ def _report(
     err, tol = o.abs_error, o.tolerance
     judged = ~o.kinks
     beyond = judged & ~(err <= tol)
-    worst = int(np.argmax(_ratio(err, tol, o.kinks)))
+    worst = int(np.argmax(ratio_to_tolerance(err, tol, o.kinks)))
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.where(o.scale > 0, err / o.scale, np.where(err > 0, np.inf, 0.0))
     passed = not beyond.any()
@@ -354,7 +244,7 @@ def _report(
         working_dtype=o.working_dtype,
         max_abs_error=float(np.max(err[judged], initial=0.0)),
         max_rel_error=float(np.max(rel[judged], initial=0.0)),
-        worst_index=_index(worst, shape),
+        worst_index=index_of(worst, shape),
         analytic=float(o.analytic[worst]),
         numerical=float(o.numerical[worst]),
         tolerance=float(tol[worst]),
@@ -363,7 +253,7 @@ def _report(
         nfev=o.nfev,
         seconds=seconds,
         failures=int(beyond.sum()),
-        message=_checktext.message(passed, int(beyond.sum()), o, mode, _index(worst, shape)),
+        message=_checktext.message(passed, int(beyond.sum()), o, mode, index_of(worst, shape)),
         analytic_values=o.analytic.reshape(shape),
         numerical_values=o.numerical.reshape(shape),
         abs_errors=err.reshape(shape),
@@ -371,14 +261,3 @@ def _report(
         steps=o.steps.reshape(shape),
         kinks=o.kinks.reshape(shape),
     )
-
-
-def _ratio(err: NDArray[Any], tol: NDArray[Any], kinks: NDArray[Any]) -> NDArray[np.float64]:
-    """error / tolerance, kinks ranked last (0 tolerance: inf when there is an error)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r = np.where(tol > 0, err / tol, np.where(err > 0, np.inf, 0.0))
-    return np.asarray(np.where(kinks, -1.0, r), dtype=np.float64)
-
-
-def _index(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:
-    return tuple(int(i) for i in np.unravel_index(flat, shape)) if shape else ()

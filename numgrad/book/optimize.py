@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from numgrad import _numerics as nm
-from numgrad._validate import as_float_array, callable_arg, positive_int
-from numgrad.gradient import numerical_gradient
+from numgrad.common import numerics as nm
+from numgrad.common.validate import as_float_array, callable_arg, positive_int
+from numgrad.differences.gradient import numerical_gradient
 
 __all__ = ["DescentResult", "gradient_descent"]
 

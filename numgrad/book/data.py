@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from numgrad import _mnist_files as files
-from numgrad._validate import class_labels, positive_int
+from numgrad.book import mnist as files
+from numgrad.common.validate import class_labels, positive_int
 
 __all__ = ["epoch_batches", "load_mnist", "one_hot", "sample_batch", "stratified_split"]
 

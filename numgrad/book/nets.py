@@ -1,10 +1,10 @@
 """The nets of chapter 4: the book's ``simpleNet`` and ``TwoLayerNet``, with fast numerical gradients.
 
 ``TwoLayerNet.numerical_gradient`` is the book's central difference over every parameter, computed by
-exploiting the net's structure (:mod:`numgrad._structured`): for ``TwoLayerNet(784, 50, 10)`` and a batch of
-100 MNIST images, the 79,520 perturbed losses take a fraction of a second instead of the textbook loop's
-tens of seconds. ``mode="generic"`` runs :func:`numgrad.numerical_gradient` over each parameter (the
-textbook loop) at the same step; both give the same numbers within rounding.
+exploiting the net's structure (:mod:`numgrad.book.structured`): for ``TwoLayerNet(784, 50, 10)``
+and a batch of 100 MNIST images, the 79,520 perturbed losses take a fraction of a second instead of
+the textbook loop's tens of seconds. ``mode="generic"`` runs :func:`numgrad.numerical_gradient` over
+each parameter (the textbook loop) at the same step; both give the same numbers within rounding.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from numgrad import _numerics as nm
-from numgrad._structured import two_layer_differences
-from numgrad._validate import as_float_array, choice, class_labels, positive_int
-from numgrad.functions import sigmoid, softmax
-from numgrad.gradient import numerical_gradient as _engine_gradient
-from numgrad.losses import LOG_DELTA, cross_entropy_error
+from numgrad.book.functions import sigmoid, softmax
+from numgrad.book.losses import LOG_DELTA, cross_entropy_error
+from numgrad.book.structured import two_layer_differences
+from numgrad.common import numerics as nm
+from numgrad.common.validate import as_float_array, choice, class_labels, positive_int
+from numgrad.differences.gradient import numerical_gradient as _engine_gradient
 
 __all__ = ["SimpleNet", "TwoLayerNet"]
 
@@ -30,7 +30,7 @@ BOOK_SIMPLE_W = ((0.47355232, 0.9977393, 0.84668094), (0.85557411, 0.03563661, 0
 
 
 def _step(h: float | None, func: str) -> float:
-    """The step of every parameter: :func:`numgrad._numerics.net_step`, or the given h."""
+    """The step of every parameter: :func:`numgrad.common.numerics.net_step`, or the given h."""
     if h is None:
         return nm.net_step(np.float64)
     if isinstance(h, bool) or not isinstance(h, int | float) or not (np.isfinite(h) and h > 0):

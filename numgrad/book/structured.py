@@ -10,7 +10,7 @@ loss at every perturbed point follows from the unperturbed forward pass and a fe
 * hidden weights: the hidden unit moves by ``u = σ(a + d) − σ(a) = z(1 − z)·g / (1 − (1 − z)·g)``
   with ``g = −expm1(−d)``, ``d = ±h·x_i``; then ``S' = Σ_c E_c·exp(u·W2[j, c]) = Σ_k u^k·M_k`` with
   moments ``M_k = E·(W2^k)ᵀ / k!`` (one matrix product each), summed to as many terms as make the series
-  exact to rounding (:func:`numgrad._numerics.series_terms`; direct exponentials when u is not small).
+  exact to rounding (:func:`numgrad.common.numerics.series_terms`; direct exponentials when u is not small).
 
 Each perturbed loss is therefore the loss the net would compute at the perturbed parameters, within
 rounding, and the gradient is the central difference ``Σ_n (ℓ_n⁺ − ℓ_n⁻) / (2hN)`` of those losses.
@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from numgrad import _numerics as nm
-from numgrad.functions import sigmoid
-from numgrad.losses import LOG_DELTA
+from numgrad.book.functions import sigmoid
+from numgrad.book.losses import LOG_DELTA
+from numgrad.common import numerics as nm
 
 F64 = NDArray[np.float64]
 SIGNS = np.array([1.0, -1.0])  # index 0: the +h point, index 1: the −h point

@@ -7,6 +7,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from numgrad import __version__
+
 # name -> module with register(subparsers); modules import their heavy dependencies only when run.
 COMMANDS: dict[str, str] = {
     "check": "numgrad.commands.check",
@@ -22,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="numgrad",
         description="Numerical gradients you can trust: check, descend, train, bench.",
     )
+    parser.add_argument("--version", action="version", version=f"numgrad {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in COMMANDS.values():
         importlib.import_module(module).register(sub)

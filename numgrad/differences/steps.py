@@ -1,7 +1,7 @@
 """Steps and assembly of the finite-difference engine: one pass over every coordinate of x.
 
-:mod:`numgrad._engine` validates and evaluates; this module chooses steps (probe), assembles difference
-quotients, shrinks steps that leave f's domain, re-measures coordinates with a short length scale
+:mod:`numgrad.differences.engine` validates and evaluates; this module chooses steps (probe), assembles
+difference quotients, shrinks steps that leave f's domain, re-measures coordinates with a short length scale
 (Richardson), and estimates the error of a pass.
 """
 
@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from numgrad import _numerics as nm
-from numgrad._engine import Difference, Problem, evaluate, evaluate_points, resolve_step
+from numgrad.common import numerics as nm
+from numgrad.differences.engine import Difference, Problem, evaluate, evaluate_points, resolve_step
 
 
 def _check_finite(p: Problem, vals: NDArray[Any], coords: NDArray[np.intp] | None, what: str) -> None:

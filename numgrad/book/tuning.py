@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from numgrad._validate import choice, positive_int
-from numgrad.data import stratified_split
-from numgrad.nets import TwoLayerNet
-from numgrad.train import DEFAULT_BATCH_SIZE, DEFAULT_HIDDEN, DEFAULT_LR, GRADIENTS, TrainStep, train
+from numgrad.book.data import stratified_split
+from numgrad.book.nets import TwoLayerNet
+from numgrad.book.training import DEFAULT_BATCH_SIZE, DEFAULT_HIDDEN, DEFAULT_LR, GRADIENTS, TrainStep, train
+from numgrad.common.validate import choice, positive_int
 
 __all__ = ["SweepResult", "Trial", "TrialResult", "grid_trials", "random_trials", "sweep"]
 

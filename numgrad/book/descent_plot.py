@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from numgrad.gradient import numerical_gradient
-from numgrad.optimize import DescentResult
+from numgrad.book.optimize import DescentResult
+from numgrad.differences.gradient import numerical_gradient
 
 CONTOUR_GRID = 160  # points per axis for the contours: smooth rings at the figure's resolution
 ARROW_GRID = 17  # arrows per axis, as dense as the book's figure 4-9

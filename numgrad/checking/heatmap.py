@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 if TYPE_CHECKING:
-    from numgrad.check import GradientReport
+    from numgrad.checking.report import GradientReport
 
 DECADES = 3.0  # the colour scale spans error/tolerance from 10**-3 (far inside) to 10**3 (far outside)
 

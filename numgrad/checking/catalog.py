@@ -15,6 +15,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+# Each twinned module of numgrad_reference (the JAX twins) and the numgrad module it mirrors.
+TWIN_OF = {
+    "functions": "numgrad.book.functions",
+    "losses": "numgrad.book.losses",
+    "nets": "numgrad.book.nets",
+    "optimize": "numgrad.book.optimize",
+    "gradient": "numgrad.differences.gradient",
+}
 KINK_GAP = 0.2  # inputs stay this far from kinks: more than the largest step the engine takes (0.1·L)
 Inputs = Callable[[np.random.Generator, np.dtype[Any], int, int], tuple[Any, ...]]
 

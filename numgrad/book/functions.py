@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from numgrad._validate import as_float_array
+from numgrad.common.validate import as_float_array
 
 __all__ = ["identity_function", "relu", "sigmoid", "softmax", "step_function"]
 

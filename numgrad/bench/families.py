@@ -1,5 +1,5 @@
 """The descent and two-layer-net families of `numgrad bench` (rows built differently from the
-gradient workloads of :mod:`numgrad.benchmark`: a whole descent, or a net's four parameter arrays)."""
+gradient workloads of :mod:`numgrad.bench.harness`: a whole descent, or a net's four parameter arrays)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from numgrad.benchmark import (
+from numgrad.bench.measure import (
     REPEATS,
     TIME_BUDGET,
     Array,
     BenchRow,
-    _book,
-    _error,
-    _median_seconds,
+    book_workload,
+    median_seconds,
+    relative_error,
     textbook_gradient,
 )
 
@@ -37,12 +37,12 @@ def descent_rows(*, repeats: int = REPEATS, budget: float = TIME_BUDGET) -> list
     """100 steps of gradient descent on the book's function: textbook, numgrad (h=1e-4 and default),
     and the JAX twin (lax.scan over jax.grad); error is the final point's distance from the twin's."""
     import jax
+    import numgrad_reference  # noqa: F401
+    import numgrad_reference.optimize as ro
 
-    import reference  # noqa: F401
-    import reference.optimize as ro
-    from numgrad.optimize import gradient_descent
+    from numgrad.book.optimize import gradient_descent
 
-    w = _book(0)
+    w = book_workload(0)
     start = np.array([-3.0, 4.0])
     book = functools.partial(_textbook_descent, w.f, start, 0.1, DESCENT_STEPS)
     ours_book = functools.partial(gradient_descent, w.f, start, 0.1, DESCENT_STEPS, h=1e-4)
@@ -56,7 +56,7 @@ def descent_rows(*, repeats: int = REPEATS, budget: float = TIME_BUDGET) -> list
         ("numgrad gradient_descent", ours, lambda: ours().x, 0),
         ("JAX twin (lax.scan, jax.grad)", twin, lambda: twin().x, 0),
     ]
-    times = {name: _median_seconds(run, repeats, budget) for name, run, _, _ in runs}
+    times = {name: median_seconds(run, repeats, budget) for name, run, _, _ in runs}
     t_book, t_jax = times["textbook loop"], times["JAX twin (lax.scan, jax.grad)"]
     rows = []
     for name, _, final, points in runs:
@@ -79,7 +79,7 @@ NET_TEXTBOOK_SAMPLE = 4000  # parameters the textbook loop visits on the large n
 def _net_data(sizes: tuple[int, int, int]) -> tuple[Array, NDArray[np.intp]]:
     """A batch of 100 MNIST training images: 28×28 for 784 inputs, 8×8 average-pooled (of the
     24×24 centre) for 64."""
-    from numgrad.data import load_mnist
+    from numgrad.book.data import load_mnist
 
     (x, t), _ = load_mnist(flatten=False)
     x, t = x[:NET_BATCH, 0].astype(np.float64), t[:NET_BATCH].astype(np.intp)
@@ -92,10 +92,10 @@ def net_rows(name: str, *, repeats: int = REPEATS, budget: float = TIME_BUDGET) 
     """TwoLayerNet at batch 100: the textbook loop over every parameter (sampled on the large net and
     extrapolated), the structured numerical gradient, backprop, and jax.grad of the twin's loss."""
     import jax
+    import numgrad_reference  # noqa: F401
+    import numgrad_reference.nets as rn
 
-    import reference  # noqa: F401
-    import reference.nets as rn
-    from numgrad.nets import TwoLayerNet
+    from numgrad.book.nets import TwoLayerNet
 
     sizes = NET_SIZES[name]
     x, t = _net_data(sizes)
@@ -107,7 +107,7 @@ def net_rows(name: str, *, repeats: int = REPEATS, budget: float = TIME_BUDGET) 
     grad: Any = jax.jit(jax.grad(lambda p: rn.two_layer_loss(p, x, t)))
     params = {k: jax.numpy.asarray(v) for k, v in net.params.items()}
     exact = flat({k: np.asarray(v) for k, v in grad(params).items()})
-    t_jax = _median_seconds(lambda: jax.block_until_ready(grad(params)), repeats, budget)  # type: ignore[no-untyped-call]
+    t_jax = median_seconds(lambda: jax.block_until_ready(grad(params)), repeats, budget)  # type: ignore[no-untyped-call]
     n = exact.size
     book_seconds, book_grad, note = _net_textbook(net, x, t, n)
     rows = [("textbook loop", book_seconds, book_grad, 2 * n, note)]
@@ -119,7 +119,7 @@ def net_rows(name: str, *, repeats: int = REPEATS, budget: float = TIME_BUDGET) 
         rows.append(
             (
                 label,
-                _median_seconds(run, repeats, budget),
+                median_seconds(run, repeats, budget),
                 flat(run()),
                 2 * n if "numerical" in label else 0,
                 "",
@@ -128,7 +128,7 @@ def net_rows(name: str, *, repeats: int = REPEATS, budget: float = TIME_BUDGET) 
     rows.append(("jax.grad (jit)", t_jax, exact, 0, ""))
     return [
         BenchRow(f"net {sizes}, batch {NET_BATCH}", "nets", n, label, sec, book_seconds / sec, sec / t_jax,
-                 _error(g, exact), points, note)
+                 relative_error(g, exact), points, note)
         for label, sec, g, points, note in rows
     ]  # fmt: skip
 

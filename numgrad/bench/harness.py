@@ -9,20 +9,27 @@ evaluated. Ratios are taken within the run, never across runs: this machine is s
 from __future__ import annotations
 
 import functools
-import math
 import os
 import platform
-import statistics
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
-from numgrad.gradient import numerical_gradient
-from numgrad.losses import mean_squared_error, softmax_cross_entropy
+from numgrad.bench.measure import (
+    REPEATS,
+    TIME_BUDGET,
+    Array,
+    BenchRow,
+    Workload,
+    book_workload,
+    median_seconds,
+    relative_error,
+    textbook_gradient,
+)
+from numgrad.book.losses import mean_squared_error, softmax_cross_entropy
+from numgrad.differences.gradient import numerical_gradient
 
 __all__ = [
     "BenchRow",
@@ -34,82 +41,15 @@ __all__ = [
     "workloads",
 ]
 
-Array = NDArray[np.float64]
-TIME_BUDGET = 0.25  # seconds of repeated calls per timing sample (fast calls loop until this has passed)
-QUICK_TIME_BUDGET = 0.08  # the quick subset's budget: the whole `numgrad bench` stays under a minute
-REPEATS = 3  # timing samples per row; the median is reported
 SCIPY_MAX_N = 2000  # scipy.differentiate stacks n×n×k points: beyond this it needs gigabytes
-
-
-@dataclass(frozen=True)
-class Workload:
-    """A gradient problem in three spellings: NumPy scalar, NumPy batched (k, *x.shape) -> (k,), JAX."""
-
-    name: str
-    family: str
-    x: Array
-    f: Callable[[Array], Any]
-    batched: Callable[[Array], Array]
-    jax_f: Callable[[Any], Any]
-
-    @property
-    def n(self) -> int:
-        return int(self.x.size)
-
-
-@dataclass(frozen=True)
-class BenchRow:
-    workload: str
-    family: str
-    n: int
-    method: str
-    seconds: float  # median wall time of one gradient
-    vs_textbook: float  # textbook time / this time (higher is faster)
-    vs_jax: float  # this time / jax.grad time (how many times slower than autodiff)
-    error: float  # normwise relative error against jax.grad
-    nfev: int  # points at which f was evaluated
-    note: str = field(default="")
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: a value that does not exist (NaN: fast mode has no per-element error) is None."""
-        return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in asdict(self).items()}
-
-
-def textbook_gradient(f: Callable[[Array], Any], x: Array) -> Array:
-    """The book's numerical_gradient as printed: element by element, in place, h = 1e-4 (the baseline)."""
-    h = 1e-4
-    grad = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"], op_flags=[["readwrite"]])  # type: ignore[list-item]
-    while not it.finished:
-        idx = it.multi_index
-        tmp_val = x[idx]
-        x[idx] = float(tmp_val) + h
-        fxh1 = f(x)
-        x[idx] = tmp_val - h
-        fxh2 = f(x)
-        grad[idx] = (fxh1 - fxh2) / (2 * h)
-        x[idx] = tmp_val
-        it.iternext()
-    return grad
 
 
 # --------------------------------------------------------------------------------------------------
 # Workloads
 
 
-def _book(_: int) -> Workload:
-    import jax.numpy as jnp
-
-    return Workload(
-        "book x0²+x1²", "book", np.array([3.0, 4.0]),
-        lambda x: x[0] ** 2 + x[1] ** 2,
-        lambda s: s[:, 0] ** 2 + s[:, 1] ** 2,
-        lambda x: jnp.sum(x**2),
-    )  # fmt: skip
-
-
 def _softmax_ce(batch: int) -> Workload:
-    import reference.losses as rl
+    import numgrad_reference.losses as rl
 
     rng = np.random.default_rng(batch)
     z, t = 3 * rng.standard_normal((batch, 10)), rng.integers(0, 10, batch)
@@ -127,7 +67,7 @@ def _softmax_ce(batch: int) -> Workload:
 
 
 def _mse(batch: int) -> Workload:
-    import reference.losses as rl
+    import numgrad_reference.losses as rl
 
     rng = np.random.default_rng(batch + 1)
     y, t = rng.random((batch, 10)), rng.random((batch, 10))
@@ -172,7 +112,7 @@ FULL = (
     ("scaling", 10), ("scaling", 100), ("scaling", 1000), ("scaling", 10000),
 )  # fmt: skip
 FACTORIES: dict[str, Callable[[int], Workload]] = {
-    "book": _book, "softmax-ce": _softmax_ce, "mse": _mse, "scaling": _smooth,
+    "book": book_workload, "softmax-ce": _softmax_ce, "mse": _mse, "scaling": _smooth,
 }  # fmt: skip
 
 
@@ -272,64 +212,26 @@ def methods() -> dict[str, Callable[[Workload], tuple[Array, int]]]:
 # Measuring
 
 
-def _median_seconds(run: Callable[[], Any], repeats: int, budget: float = TIME_BUDGET) -> float:
-    samples = []
-    for _ in range(repeats):
-        loops, start = 0, time.perf_counter()
-        while True:
-            run()
-            loops += 1
-            elapsed = time.perf_counter() - start
-            if elapsed >= budget:
-                break
-        samples.append(elapsed / loops)
-    return statistics.median(samples)
-
-
-def interleaved_medians(
-    runs: dict[str, Callable[[], Any]], repeats: int, budget: float = TIME_BUDGET
-) -> dict[str, float]:
-    """Median seconds of each run, its samples taken in turn with the others' (round robin), so that a
-    machine that speeds up or slows down during the measurement moves every run alike: ratios hold.
-    Rounds alternate direction (A B C, C B A, ...): no run always follows the same one (a run after a
-    memory-hungry one pays for its page faults), and every pair of runs is measured close in time."""
-    for run in runs.values():
-        run()  # warm-up
-    samples: dict[str, list[float]] = {name: [] for name in runs}
-    order = list(runs)
-    for r in range(repeats):
-        for name in order if r % 2 == 0 else reversed(order):
-            samples[name].append(_median_seconds(runs[name], 1, budget))
-    return {name: statistics.median(values) for name, values in samples.items()}
-
-
 def _jax_rows(
     w: Workload, repeats: int, budget: float
 ) -> tuple[Array, float, list[tuple[str, Array, float, int, str]]]:
     """jax.grad under jit (compile time apart) and the JAX finite-difference twin."""
     import jax
-
-    import reference.gradient as rg
+    import numgrad_reference.gradient as rg
 
     x = jax.numpy.asarray(w.x)
     grad = jax.jit(jax.grad(w.jax_f))
     start = time.perf_counter()
     exact = np.asarray(grad(x).block_until_ready(), dtype=np.float64)
     compile_s = time.perf_counter() - start
-    t_grad = _median_seconds(lambda: grad(x).block_until_ready(), repeats, budget)
+    t_grad = median_seconds(lambda: grad(x).block_until_ready(), repeats, budget)
     fd = rg.numerical_gradient(w.jax_f, w.x)
-    t_fd = _median_seconds(lambda: rg.numerical_gradient(w.jax_f, w.x), repeats, budget)
+    t_fd = median_seconds(lambda: rg.numerical_gradient(w.jax_f, w.x), repeats, budget)
     rows = [
         ("jax.grad (jit)", exact, t_grad, 0, f"compile {compile_s * 1e3:.0f} ms, not included"),
         ("JAX finite-difference twin", np.asarray(fd, dtype=np.float64), t_fd, 2 * w.n, "jit(vmap(f))"),
     ]
     return exact, t_grad, rows
-
-
-def _error(g: Array, exact: Array) -> float:
-    scale = float(np.max(np.abs(exact), initial=0.0))
-    diff = float(np.max(np.abs(np.asarray(g, np.float64) - exact), initial=0.0))
-    return diff / scale if scale > 0 else diff
 
 
 def run_benchmarks(
@@ -340,8 +242,9 @@ def run_benchmarks(
     budget: float = TIME_BUDGET,
 ) -> Iterator[BenchRow]:
     """Yield rows workload by workload (for progress display)."""
-    import reference  # noqa: F401  (float64 in JAX)
-    from numgrad._bench_families import NET_SIZES, descent_rows, net_rows
+    import numgrad_reference  # noqa: F401  (float64 in JAX)
+
+    from numgrad.bench.families import NET_SIZES, descent_rows, net_rows
 
     chosen = _chosen(full, families)
     if any(fam == "descent" for fam, _ in chosen):
@@ -356,13 +259,13 @@ def run_benchmarks(
             if name.startswith("scipy.differentiate") and w.n > SCIPY_MAX_N:
                 continue
             g, points = method(w)
-            seconds = _median_seconds(functools.partial(method, w), repeats, budget)
+            seconds = median_seconds(functools.partial(method, w), repeats, budget)
             timed.append((name, g, seconds, points, ""))
         timed += jax_rows + _check_rows(w, exact, repeats, budget)
         t_book = next(t for name, _, t, _, _ in timed if name == "textbook loop")
         for name, g, t, points, note in timed:
             yield BenchRow(
-                w.name, w.family, w.n, name, t, t_book / t, t / t_jax, _error(g, exact), points, note
+                w.name, w.family, w.n, name, t, t_book / t, t / t_jax, relative_error(g, exact), points, note
             )
 
 
@@ -371,7 +274,7 @@ def _check_rows(
 ) -> list[tuple[str, Array, float, int, str]]:
     """check_gradient of the exact gradient, full and fast: its time, the full check's numerical values
     (the error column) and its verdict; fast mode has no per-element values, so its error is NaN."""
-    from numgrad.check import check_gradient
+    from numgrad.checking.check import check_gradient
 
     rows = []
     for mode in ("full", "fast"):
@@ -383,7 +286,7 @@ def _check_rows(
             (
                 f"numgrad check_gradient {mode}",
                 values,
-                _median_seconds(run, repeats, budget),
+                median_seconds(run, repeats, budget),
                 report.nfev,
                 verdict,
             )

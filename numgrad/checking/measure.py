@@ -1,8 +1,8 @@
-"""The measurements behind numgrad.check: where differences are taken, full and fast checks, kinks.
+"""The measurements behind numgrad.checking.check: where differences are taken, full and fast checks, kinks.
 
 Full mode compares every element with the engine's numerical gradient and its a-posteriori error
 estimate; fast mode compares directional derivatives along seeded random directions (at most six
-evaluations of f). Both return an :class:`Outcome`; numgrad.check turns it into the public report.
+evaluations of f). Both return an :class:`Outcome`; numgrad.checking.check turns it into the public report.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from numgrad import _numerics as nm
-from numgrad._difference import difference
-from numgrad._engine import Difference, Problem, _call, evaluate, evaluate_points, make_problem
+from numgrad.common import numerics as nm
+from numgrad.differences.engine import Difference, Problem, _call, evaluate, evaluate_points, make_problem
+from numgrad.differences.steps import difference
 
 FUNC = "check_gradient"
 # where a check's tolerance came from: given, estimated at steps h and h/2, estimated from the one-sided

@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from numgrad._validate import choice, positive_int
-from numgrad.data import sample_batch
-from numgrad.losses import cross_entropy_error
-from numgrad.nets import TwoLayerNet
+from numgrad.book.data import sample_batch
+from numgrad.book.losses import cross_entropy_error
+from numgrad.book.nets import TwoLayerNet
+from numgrad.common.validate import choice, positive_int
 
 __all__ = ["TrainHistory", "TrainStep", "train"]
 
@@ -134,7 +134,7 @@ def train(
 
     Examples
     --------
-    >>> from numgrad.data import load_mnist
+    >>> from numgrad.book.data import load_mnist
     >>> (x, t), (xt, tt) = load_mnist()
     >>> h = train(TwoLayerNet(784, 10, 10, seed=0), x, t, xt, tt, iters=40, gradient="backprop", seed=0)
     >>> len(h.loss), h.epoch

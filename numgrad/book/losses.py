@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from numgrad._validate import as_float_array, class_labels
+from numgrad.common.validate import as_float_array, class_labels
 
 __all__ = [
     "binary_cross_entropy",

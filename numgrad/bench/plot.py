@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from numgrad.benchmark import BenchRow
+from numgrad.bench.measure import BenchRow
 
 
 def plot_scaling(rows: list[BenchRow], path: str) -> None:

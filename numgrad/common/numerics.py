@@ -271,7 +271,7 @@ def value_rtol(dtype: DTypeLike) -> float:
 
 
 # --------------------------------------------------------------------------------------------------
-# Gradient descent (numgrad.optimize)
+# Gradient descent (numgrad.book.optimize)
 
 # f rising this many times max(1, |f(x0)|) above f(x0) is divergence: a fixed-rate descent that has
 # climbed a million-fold has left the basin (lr = 10 on the book's x0² + x1² gets there at step 3).
@@ -299,7 +299,7 @@ def descent_path_tolerance(method: str, dtype: DTypeLike, n: int, path_length: f
 DEFAULT_EXECUTOR_WORKERS = 2  # an executor that does not say how many tasks it runs at once (this machine)
 DEVICE_BATCH_BYTES = 1 * 2**30  # perturbed points per chunk on an accelerator, summed over its devices
 
-# Nets and training (numgrad.nets, numgrad.train): steps, the structured pass, tolerances
+# Nets and training (numgrad.book.nets, numgrad.book.training): steps, the structured pass, tolerances
 
 NET_STEP_METHOD = "central"  # TwoLayerNet.numerical_gradient is a central difference, like the book's
 SERIES_RTOL_ULPS = 0.125  # a perturbed softmax sum by series is exact to this many ulps: below rounding
@@ -345,7 +345,7 @@ def central_rounding(f_scale: float, h: float, dtype: DTypeLike) -> float:
     return CENTRAL_ROUNDING_ULPS * eps(dtype) * f_scale / (2 * h)
 
 
-# Gradient checking (numgrad.check)
+# Gradient checking (numgrad.checking.check)
 
 # A hand-written backward pass rounds too: sums over hundreds of terms in float32 stay within this many
 # units of roundoff of the exact gradient, normwise. Floors the tolerance by the analytic side's dtype.

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from numgrad import _numerics as nm
+from numgrad.common import numerics as nm
 
 # A task: (base, values, coords). values None: base holds full rows (k, n); else base is x, flat (n,).
 Task = tuple[NDArray[Any], NDArray[Any] | None, NDArray[np.intp] | None]
@@ -104,7 +104,7 @@ def payload(func: str, f: Callable[..., Any], executor: Executor) -> Callable[..
 
 def executor_workers(executor: Executor) -> int:
     """How many tasks the executor runs at once: ``_max_workers`` of the standard pools, the threads of
-    a Dask client's workers; :data:`~numgrad._numerics.DEFAULT_EXECUTOR_WORKERS` when unknown."""
+    a Dask client's workers; :data:`~numgrad.common.numerics.DEFAULT_EXECUTOR_WORKERS` when unknown."""
     count: Any = getattr(executor, "_max_workers", None)
     client = getattr(executor, "_client", None)  # dask.distributed's ClientExecutor
     if count is None and client is not None:

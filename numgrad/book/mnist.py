@@ -142,7 +142,7 @@ def read_directory(path: str | os.PathLike[str]) -> dict[str, U8]:
 
 def read_embedded() -> tuple[U8, U8]:
     """The 5,000 embedded images (5000, 784) and labels (5000,), uint8."""
-    resource = resources.files("numgrad").joinpath(*EMBEDDED)
+    resource = resources.files("numgrad.book").joinpath(*EMBEDDED)
     with resource.open("rb") as fh, np.load(io.BytesIO(fh.read())) as npz:
         images, labels = npz["images"], npz["labels"]
     return images.reshape(len(images), PIXELS), labels.astype(np.uint8)

@@ -1,4 +1,4 @@
-"""Fast mode of numgrad.check: directional derivatives along seeded random directions.
+"""Fast mode of numgrad.checking.check: directional derivatives along seeded random directions.
 
 Six evaluations of f whatever the size of x: both directions at step t, then the direction that missed
 most (relative to its scale) again at t/2, which gives its truncation estimate; the other direction,
@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from numgrad import _numerics as nm
-from numgrad._engine import Problem, _call, evaluate_points
-from numgrad._gradcheck import FUNC, Outcome, Tolerance, in_place, promotable, promoted
+from numgrad.checking.measure import FUNC, Outcome, Tolerance, in_place, promotable, promoted
+from numgrad.common import numerics as nm
+from numgrad.differences.engine import Problem, _call, evaluate_points
 
 
 def directions(x0: NDArray[np.float64], rng: np.random.Generator) -> NDArray[np.float64]:

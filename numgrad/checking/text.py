@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from numgrad import _numerics as nm
-from numgrad._gradcheck import ESTIMATE, EXPLICIT, SLOPES, Outcome, Tolerance
+from numgrad.checking.measure import ESTIMATE, EXPLICIT, SLOPES, Outcome, Tolerance
+from numgrad.common import numerics as nm
 
 
 def source(o: Outcome, k: int, t: Tolerance, mode: str) -> str:

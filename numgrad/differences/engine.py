@@ -1,4 +1,4 @@
-"""The finite-difference engine behind numgrad.gradient: points, steps, evaluation and assembly.
+"""The finite-difference engine behind numgrad.differences.gradient: points, steps, evaluation and assembly.
 
 A derivative along coordinate j is ``Σ_k w_k · f(x + c_k·h_j·e_j) / h_j`` for a stencil (c, w). The
 engine enumerates the perturbed points offset-major (point ``k·n + j``), evaluates them in one of three
@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from numgrad import _executor as ex
-from numgrad import _numerics as nm
-from numgrad._validate import callable_arg, choice, positive_int, real_floating_array
+from numgrad.common import numerics as nm
+from numgrad.common.validate import callable_arg, choice, positive_int, real_floating_array
+from numgrad.differences import executors as ex
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """Numerical derivatives: the central-difference gradient of chapter 4, made accurate and fast.
 
 Every function validates first, never leaves the caller's array changed, and reports non-finite values
-instead of averaging them away. The engine lives in :mod:`numgrad._engine` (validation, evaluation) and
-:mod:`numgrad._difference` (steps, assembly, refinement); constants and tolerances in
-:mod:`numgrad._numerics`.
+instead of averaging them away. The engine lives in :mod:`numgrad.differences.engine` (validation,
+evaluation) and :mod:`numgrad.differences.steps` (steps, assembly, refinement); constants and tolerances in
+:mod:`numgrad.common.numerics`.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from numgrad._difference import difference
-from numgrad._engine import make_problem
-from numgrad._validate import callable_arg, real_floating_array
+from numgrad.common.validate import callable_arg, real_floating_array
+from numgrad.differences.engine import make_problem
+from numgrad.differences.steps import difference
 
 __all__ = ["directional_derivative", "jacobian", "numerical_diff", "numerical_gradient"]
 
@@ -52,7 +52,7 @@ def numerical_gradient(
         `f` takes a stack of points; perturbations are sent in memory-bounded chunks.
     chunk_size : int, optional
         Points per call of `f` (batched) or per executor task; by default as many as fit a 4 MiB
-        budget (``numgrad._numerics.BATCH_BYTES``).
+        budget (``numgrad.common.numerics.BATCH_BYTES``).
     executor : concurrent.futures.Executor, optional
         Chunks of points are submitted to it (a process pool, a Dask client's executor); `f` must pickle.
 
