@@ -16,7 +16,7 @@ import numgrad_reference.gradient as rg
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEVICES = 4
 
 # The cases, as source: run here and in the four-device subprocess.
