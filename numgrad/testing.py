@@ -19,11 +19,16 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import numpy as np
-from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
 from numpy.typing import DTypeLike, NDArray
 
 from numgrad.checking.check import assert_gradient_close, check_gradient
+from numgrad.common.extras import missing_extra
+
+try:
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+except ModuleNotFoundError as exc:  # one line naming the extra, not hypothesis' own traceback
+    raise missing_extra(exc, needed_by="numgrad.testing") from None
 
 __all__ = [
     "assert_gradient_close",

@@ -30,7 +30,9 @@ def run(args: argparse.Namespace) -> int:
     from numgrad.bench import measure
     from numgrad.bench.harness import _chosen, machine_info, run_benchmarks, scaling_exponent
     from numgrad.commands._console import make_console
+    from numgrad.common.extras import require
 
+    require("scipy", needed_by="numgrad bench")  # before minutes of timing, not after them
     families = tuple(args.family) if args.family else None
     console = make_console(stderr=args.json, min_width=170)
     rows = []

@@ -75,7 +75,9 @@ def _run_builtins(args: argparse.Namespace) -> int:
     from numgrad.checking.catalog import CASES
     from numgrad.checking.twins import DTYPES, check_builtins
     from numgrad.commands._console import make_console
+    from numgrad.common.extras import require
 
+    require("jax", needed_by="numgrad check")  # before the progress bar starts
     dtypes = tuple(args.dtype) if args.dtype else DTYPES
     console = make_console(stderr=args.json)
     rows = []

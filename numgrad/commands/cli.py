@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from numgrad import __version__
+from numgrad.common.extras import missing_extra
 
 # name -> module with register(subparsers); modules import their heavy dependencies only when run.
 COMMANDS: dict[str, str] = {
@@ -35,7 +36,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run a numgrad command; returns the process exit code (0 ok, 1 a check failed, 2 bad usage)."""
     parser = build_parser()
     args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
-    code: int = args.run(args)
+    try:
+        code: int = args.run(args)
+    except ModuleNotFoundError as exc:  # an optional part without its extra: one line, exit 2
+        err = missing_extra(exc, needed_by=f"numgrad {args.command}")
+        if err is exc:
+            raise
+        print(err, file=sys.stderr)
+        return 2
     return code
 
 
