@@ -102,6 +102,7 @@ QUICK = (
     ("softmax-ce", 10),
     ("softmax-ce", 100),
     ("mse", 100),
+    ("scaling", 10),  # three sizes: enough for a slope in the picture
     ("scaling", 100),
     ("scaling", 1000),
 )
@@ -111,6 +112,7 @@ FULL = (
     ("softmax-ce", 1000), ("mse", 100),
     ("scaling", 10), ("scaling", 100), ("scaling", 1000), ("scaling", 10000),
 )  # fmt: skip
+FAMILIES = tuple(dict.fromkeys(fam for fam, _ in FULL))  # what `numgrad bench --family` accepts
 FACTORIES: dict[str, Callable[[int], Workload]] = {
     "book": book_workload, "softmax-ce": _softmax_ce, "mse": _mse, "scaling": _smooth,
 }  # fmt: skip

@@ -38,10 +38,12 @@ class Case:
     name: str
     inputs: Inputs
     activation: bool  # reduce with fixed weights to a scalar before differentiating
+    variant: str = ""  # tells apart two cases of one function (hinge_loss: binary and multiclass)
 
     @property
     def label(self) -> str:
-        return self.name
+        """The row's name in `numgrad check` and its JSON: the function, and the variant when there is one."""
+        return f"{self.name} ({self.variant})" if self.variant else self.name
 
 
 def _normal(rng: np.random.Generator, dtype: Any, shape: tuple[int, ...], scale: float = 1.0) -> Any:
@@ -114,9 +116,9 @@ CASES: tuple[Case, ...] = (
         lambda r, d, b, c: (r.uniform(0.05, 0.95, (b, c)).astype(d), r.integers(0, 2, (b, c)).astype(d)),
         False,
     ),
-    Case("losses", "hinge_loss", _hinge_binary, False),
+    Case("losses", "hinge_loss", _hinge_binary, False, "binary"),
     Case("losses", "huber_loss", _huber, False),
-    Case("losses", "hinge_loss", _hinge_multiclass, False),  # the same name again: integer labels
+    Case("losses", "hinge_loss", _hinge_multiclass, False, "multiclass"),  # the same name: integer labels
 )
 
 

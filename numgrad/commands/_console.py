@@ -1,14 +1,117 @@
-"""The one Console every command prints through: full-width tables also when output is piped or logged."""
+"""The one Console every command prints through, and tables that fit it.
+
+Width: ``--wide`` gives the full table; otherwise ``COLUMNS`` when set, the terminal's width on a
+terminal, and the full table when output goes to a pipe or a file (a log keeps every column). A table that
+is wider than that is printed with abbreviated headers and cells, then without its least important columns
+(:func:`print_table`), so no row wraps onto a second line.
+"""
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
 
+from rich import box
 from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
-MIN_WIDTH = 132  # the widest table (numgrad bench) fits; a pipe or CI log otherwise gets rich's 80 columns
+MIN_WIDTH = 132  # the full table of numgrad check fits; numgrad bench asks for more
+WIDE_OPTION_HELP = "print every column in full even if the terminal is narrower (as when piped to a file)"
 
 
-def make_console(*, stderr: bool = False, min_width: int = MIN_WIDTH) -> Console:
-    width = max(shutil.get_terminal_size(fallback=(min_width, 24)).columns, min_width)
-    return Console(stderr=stderr, width=width)
+def console_width(*, stderr: bool = False, wide: bool = False, min_width: int = MIN_WIDTH) -> int:
+    """The width tables are fitted to (see the module's docstring for the order of the rules)."""
+    if wide:
+        return max(shutil.get_terminal_size(fallback=(min_width, 24)).columns, min_width)
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    stream = sys.stderr if stderr else sys.stdout
+    if stream.isatty():
+        return shutil.get_terminal_size(fallback=(80, 24)).columns
+    return min_width
+
+
+def make_console(*, stderr: bool = False, wide: bool = False, min_width: int = MIN_WIDTH) -> Console:
+    return Console(stderr=stderr, width=console_width(stderr=stderr, wide=wide, min_width=min_width))
+
+
+@dataclass(frozen=True)
+class Column:
+    """A table column: its header, a shorter one for narrow terminals, and when it may be dropped."""
+
+    header: str
+    short: str = ""  # header on a narrow terminal ("": the same)
+    justify: Literal["left", "right"] = "right"
+    drop: int = 0  # 0: always shown; on a narrow terminal the highest numbers go first
+
+
+Cell = str | tuple[str, str]  # the text, or (text, abbreviation for a narrow terminal)
+
+
+def _table(
+    columns: Sequence[Column], rows: Sequence[Sequence[Cell]], keep: Sequence[int], narrow: bool
+) -> Table:
+    style = {"box": box.SIMPLE_HEAD, "collapse_padding": True, "show_edge": False} if narrow else {}
+    table = Table(**style)  # type: ignore[arg-type]
+    for i in keep:
+        c = columns[i]
+        table.add_column((c.short or c.header) if narrow else c.header, justify=c.justify, no_wrap=True)
+    for row in rows:
+        cells = [row[i] for i in keep]
+        table.add_row(*(c if isinstance(c, str) else c[1] if narrow else c[0] for c in cells))
+    return table
+
+
+def fit_table(
+    console: Console, columns: Sequence[Column], rows: Sequence[Sequence[Cell]]
+) -> tuple[Table, list[str]]:
+    """The widest form of the table that fits `console`, and the headers of the columns left out."""
+    everything = list(range(len(columns)))
+    order = sorted((i for i in everything if columns[i].drop > 0), key=lambda i: (-columns[i].drop, -i))
+    wide_open = console.options.update_width(10_000)
+    keep = everything
+    for narrow, gone in [(False, 0), *((True, k) for k in range(len(order) + 1))]:
+        keep = [i for i in everything if i not in order[:gone]]
+        table = _table(columns, rows, keep, narrow)
+        if console.measure(table, options=wide_open).maximum <= console.width:
+            break
+    return table, [columns[i].header for i in everything if i not in keep]
+
+
+def fit_line(console: Console, candidates: Sequence[str]) -> Text:
+    """The first of `candidates` (longest first) that fits on one line; else the last, cut with "…"."""
+    for text in candidates:
+        line = Text.from_markup(text)
+        if line.cell_len <= console.width:
+            return line
+    line = Text.from_markup(candidates[-1])
+    line.truncate(console.width, overflow="ellipsis")
+    return line
+
+
+def print_table(
+    console: Console,
+    titles: Sequence[str],
+    columns: Sequence[Column],
+    rows: Sequence[Sequence[Cell]],
+    *,
+    caption: Sequence[str] = (),
+) -> None:
+    """Print a title line, the fitted table and a caption line, none of them wider than the console.
+
+    `titles` and `caption` are alternatives, longest first: the first that fits is printed.
+    """
+    table, dropped = fit_table(console, columns, rows)
+    console.print(fit_line(console, titles), style="italic")
+    console.print(table)
+    if caption:
+        console.print(fit_line(console, caption))
+    if dropped:
+        console.print(fit_line(console, [f"not shown at this width: {', '.join(dropped)} (--wide shows them)",
+                                         f"--wide shows {', '.join(dropped)}"]))  # fmt: skip

@@ -7,34 +7,49 @@ import json
 import math
 from typing import Any
 
+from numgrad.commands._options import add_command, add_wide_option, plot_path
+
 
 def register(sub: Any) -> None:
-    p = sub.add_parser(
+    from numgrad.bench.harness import FAMILIES
+
+    p = add_command(
+        sub,
         "bench",
+        examples=(
+            "numgrad bench                                   # the quick subset, about a minute",
+            "numgrad bench --family scaling --plot scaling.svg",
+        ),
         help="time gradient methods against the textbook loop and jax.grad",
         description="Time numgrad, the textbook loop, SciPy and JAX on the same workloads, in one run; "
         "report time, ratios, error against jax.grad and function evaluations.",
     )
     p.add_argument("--full", action="store_true", help="every workload (minutes) instead of the quick subset")
-    p.add_argument("--family", action="append", help="only this workload family (repeatable)")
+    p.add_argument(
+        "--family", action="append", choices=FAMILIES, metavar="FAMILY",
+        help=f"only this workload family, repeatable: {', '.join(FAMILIES)} (default: all)",
+    )  # fmt: skip
     p.add_argument("--repeats", type=int, default=3, help="timing samples per row; the median is shown")
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
-    p.add_argument("--plot", metavar="PATH", help="write time against n (scaling family) as a PNG")
+    add_wide_option(p)
+    p.add_argument(
+        "--plot", metavar="PATH", type=plot_path,
+        help="write time against n (scaling family) to PATH, .png, .svg or .pdf (default: none)",
+    )  # fmt: skip
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from rich.progress import Progress
-    from rich.table import Table
 
     from numgrad.bench import measure
     from numgrad.bench.harness import _chosen, machine_info, run_benchmarks, scaling_exponent
-    from numgrad.commands._console import make_console
+    from numgrad.commands._console import Column, fit_line, make_console, print_table
     from numgrad.common.extras import require
 
     require("scipy", needed_by="numgrad bench")  # before minutes of timing, not after them
     families = tuple(args.family) if args.family else None
-    console = make_console(stderr=args.json, min_width=170)
+    console = make_console(stderr=args.json, wide=args.wide, min_width=170)
     rows = []
     total = len(_chosen(args.full, families))
     with Progress(console=console, transient=True, disable=args.json) as progress:
@@ -54,27 +69,27 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"machine": machine_info(), "rows": [r.to_dict() for r in rows]}, indent=2))
         return 0
-    table = Table(title=f"numgrad bench — {machine_info()}")
-    for col in (
-        "workload",
-        "method",
-        "median",
-        "× textbook",
-        "× jax.grad",
-        "error vs jax",
-        "f evals",
-        "note",
-    ):
-        table.add_column(col, justify="left" if col in ("workload", "method", "note") else "right")
-    for r in rows:
-        table.add_row(
-            r.workload, r.method, _seconds(r.seconds), f"{r.vs_textbook:.1f}", f"{r.vs_jax:.0f}",
-            "—" if math.isnan(r.error) else f"{r.error:.1e}", str(r.nfev), r.note,
-        )  # fmt: skip
-    console.print(table)
+    columns = (
+        Column("workload", justify="left"), Column("method", justify="left"), Column("median"),
+        Column("× textbook", "× book", drop=2), Column("× jax.grad", "× jax", drop=4),
+        Column("error vs jax", "error", drop=3), Column("f evals", "evals", drop=5),
+        Column("note", justify="left", drop=6),
+    )  # fmt: skip
+    cells: list[list[Any]] = [
+        [
+            (r.workload, "" if i and rows[i - 1].workload == r.workload else r.workload),
+            (r.method, _short_method(r.method)), _seconds(r.seconds), f"{r.vs_textbook:.1f}",
+            f"{r.vs_jax:.0f}", "—" if math.isnan(r.error) else f"{r.error:.1e}", str(r.nfev), r.note,
+        ]
+        for i, r in enumerate(rows)
+    ]  # fmt: skip
+    print_table(console, [f"numgrad bench — {machine_info()}", "numgrad bench"], columns, cells)
     console.print(
-        "× textbook: times faster than the book's loop; × jax.grad: times slower than autodiff (jit)."
-    )
+        fit_line(console, [
+            "× textbook: times faster than the book's loop; × jax.grad: times slower than autodiff (jit).",
+            "× book: times faster than the book's loop; × jax: times slower than jax.grad (jit).",
+        ])
+    )  # fmt: skip
     slope = scaling_exponent(rows, "numgrad batched")
     if not math.isnan(slope):  # the scaling family ran
         console.print(f"time grows as n^{slope:.2f} for numgrad batched over the scaling family")
@@ -83,3 +98,14 @@ def run(args: argparse.Namespace) -> int:
 
 def _seconds(s: float) -> str:
     return f"{s * 1e3:.2f} ms" if s < 1 else f"{s:.2f} s"
+
+
+SHORT_NAMES = {
+    "scipy.differentiate.jacobian": "scipy jacobian",
+    "scipy.optimize.approx_fprime": "approx_fprime",
+}
+
+
+def _short_method(name: str) -> str:
+    """The method's name on a narrow terminal: SciPy's by their function, numgrad's without "numgrad "."""
+    return SHORT_NAMES.get(name, name.removeprefix("numgrad "))

@@ -7,43 +7,54 @@ numgrad check mymod:loss --shape 100,10 --grad mymod:loss_grad [--dtype float32]
 from __future__ import annotations
 
 import argparse
-import contextlib
-import importlib
-import importlib.util
 import json
-import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
+
+from numgrad.commands._options import add_command, add_wide_option, plot_path
+from numgrad.commands._targets import TargetError, first_line, load
 
 DEFAULT_EXAMPLES = 5  # random inputs per dtype in target mode: enough to meet an input-dependent bug
 TARGET_ONLY = ("shape", "grad", "mode", "examples", "plot")
 
 
-class TargetError(Exception):
-    """A target that cannot be checked: the message is the one line the user sees."""
-
-
 def register(sub: Any) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "check",
+        examples=(
+            "numgrad check                                   # every built-in vs its JAX twin",
+            "numgrad check mymod:loss --shape 100,10 --grad mymod:loss_grad --plot errors.svg",
+        ),
         help="check numgrad against its JAX twins, or your gradient against numgrad (the main job)",
         description="Without a target: compare every built-in function and loss with its JAX twin — "
         "values, and the numerical gradient against jax.grad — at seeded random shapes in float64 and "
         "float32. With MODULE:FUNC: check FUNC's gradient (from --grad, else jax.grad of FUNC) against "
         "numgrad's numerical gradient at random inputs of --shape.",
     )
-    p.add_argument("target", nargs="?", help="MODULE:FUNC or path/to/file.py:FUNC, a scalar function f(x)")
-    p.add_argument("--shape", help="shape of x, e.g. 100,10 (target mode)")
+    p.add_argument(
+        "target", nargs="?",
+        help="MODULE:FUNC or path/to/file.py:FUNC, a scalar function f(x); MODULE is looked for in the "
+        "current directory first (default: every built-in against its JAX twin)",
+    )  # fmt: skip
+    p.add_argument("--shape", help="shape of x, e.g. 100,10 (no default: needed with a target)")
     p.add_argument("--grad", help="MODULE:GRAD returning the analytic gradient at x (default: jax.grad)")
     p.add_argument(
         "--mode", choices=("full", "fast"), help="full: every element (default); fast: 6 evaluations"
     )
     p.add_argument("--examples", type=int, help=f"random inputs per dtype (default {DEFAULT_EXAMPLES})")
-    p.add_argument("--plot", help="write the error heatmap of the worst example to this PNG")
+    p.add_argument(
+        "--plot", metavar="PATH", type=plot_path,
+        help="write the error heatmap of the worst example to PATH, .png, .svg or .pdf (default: none)",
+    )  # fmt: skip
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
-    p.add_argument("--dtype", choices=("float64", "float32"), action="append", help="only this dtype")
+    p.add_argument(
+        "--dtype", choices=("float64", "float32"), action="append",
+        help="only this dtype, repeatable (default: both for the built-ins, float64 for a target)",
+    )  # fmt: skip
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+    add_wide_option(p)
     p.set_defaults(run=run)
 
 
@@ -70,16 +81,15 @@ def _fail(line: str) -> int:
 
 def _run_builtins(args: argparse.Namespace) -> int:
     from rich.progress import Progress
-    from rich.table import Table
 
     from numgrad.checking.catalog import CASES
     from numgrad.checking.twins import DTYPES, check_builtins
-    from numgrad.commands._console import make_console
+    from numgrad.commands._console import Column, make_console, print_table
     from numgrad.common.extras import require
 
     require("jax", needed_by="numgrad check")  # before the progress bar starts
     dtypes = tuple(args.dtype) if args.dtype else DTYPES
-    console = make_console(stderr=args.json)
+    console = make_console(stderr=args.json, wide=args.wide)
     rows = []
     with Progress(console=console, transient=True, disable=args.json) as progress:
         task = progress.add_task("checking against JAX", total=len(CASES) * len(dtypes))
@@ -90,17 +100,22 @@ def _run_builtins(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"passed": not failed, "rows": [r.to_dict() for r in rows]}, indent=2))
         return 1 if failed else 0
-    table = Table(title="numgrad vs JAX twins (values, and numerical gradient vs jax.grad)")
-    columns = ("function", "dtype", "cases", "value err", "max abs err", "max rel err", "tolerance")
-    for col in (*columns, "status", "time"):
-        table.add_column(col, justify="left" if col in ("function", "dtype", "status") else "right")
-    for r in rows:
-        status = "[green]ok[/]" if r.passed else "[red]FAIL[/]"
-        table.add_row(
-            r.function, r.dtype, str(r.cases), f"{r.value_error:.1e}", f"{r.gradient_abs_error:.1e}",
-            f"{r.gradient_error:.1e}", f"{r.gradient_tolerance:.1e}", status, f"{r.seconds:.2f}s",
-        )  # fmt: skip
-    console.print(table)
+    titles = ("numgrad vs JAX twins (values, and numerical gradient vs jax.grad)", "numgrad vs JAX twins")
+    cells: list[list[Any]] = [
+        [
+            r.function, (r.dtype, r.dtype.replace("float", "f")), str(r.cases), f"{r.value_error:.1e}",
+            f"{r.gradient_abs_error:.1e}", f"{r.gradient_error:.1e}", f"{r.gradient_tolerance:.1e}",
+            "[green]ok[/]" if r.passed else "[red]FAIL[/]", f"{r.seconds:.2f}s",
+        ]
+        for r in rows
+    ]  # fmt: skip
+    columns = (
+        Column("function", justify="left"), Column("dtype", justify="left"), Column("cases", drop=5),
+        Column("value err", "val err", drop=3), Column("max abs err", "abs err", drop=4),
+        Column("max rel err", "rel err"), Column("tolerance", "tol"), Column("status", justify="left"),
+        Column("time", drop=2),
+    )  # fmt: skip
+    print_table(console, titles, columns, cells)
     console.print(f"{len(rows) - len(failed)} passed, {len(failed)} failed")
     return 1 if failed else 0
 
@@ -135,54 +150,6 @@ def _run_target(args: argparse.Namespace) -> int:
     return 0 if passed else 1
 
 
-def load(spec: str, what: str) -> Callable[..., Any]:
-    """The callable named by ``MODULE:NAME`` or ``path/to/file.py:NAME`` (the current directory first)."""
-    module_name, sep, attr = spec.rpartition(":")
-    if not sep or not module_name or not attr:
-        raise TargetError(f"{what} must look like MODULE:FUNC or path/to/file.py:FUNC; got {spec!r}")
-    module = _import(module_name)
-    obj: Any = module
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise TargetError(f"{what} {spec!r}: module {module_name!r} has no attribute {attr!r}")
-        obj = getattr(obj, part)
-    if not callable(obj):
-        raise TargetError(f"{what} {spec!r} is not callable (it is a {type(obj).__name__})")
-    return obj  # type: ignore[no-any-return]
-
-
-def _import(name: str) -> Any:
-    try:
-        if name.endswith(".py"):
-            spec = importlib.util.spec_from_file_location(os.path.basename(name)[:-3], name)
-            if spec is None or spec.loader is None or not os.path.isfile(name):
-                raise TargetError(f"cannot load {name!r}: no such file")
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            return module
-        with _cwd_on_path():
-            return importlib.import_module(name)
-    except TargetError:
-        raise
-    except ImportError as exc:
-        raise TargetError(f"cannot import module {name!r} ({exc})") from None
-    except Exception as exc:
-        raise TargetError(f"importing {name!r} raised {type(exc).__name__}: {_first_line(exc)}") from None
-
-
-@contextlib.contextmanager
-def _cwd_on_path() -> Iterator[None]:
-    """`numgrad check mymod:f` finds mymod.py in the current directory, as `python -m` would."""
-    added = os.getcwd() not in sys.path
-    if added:
-        sys.path.insert(0, os.getcwd())
-    try:
-        yield
-    finally:
-        if added:
-            sys.path.remove(os.getcwd())
-
-
 def parse_shape(text: str | None) -> tuple[int, ...]:
     if text is None:
         raise TargetError("target mode needs --shape, the shape of x (e.g. --shape 100,10)")
@@ -208,7 +175,7 @@ def jax_gradient(f: Callable[..., Any], target: str, x: Any) -> Callable[[Any], 
         g(jnp.asarray(x))
     except Exception as exc:
         raise TargetError(
-            f"{target} is not differentiable by JAX ({type(exc).__name__}: {_first_line(exc)}); "
+            f"{target} is not differentiable by JAX ({type(exc).__name__}: {first_line(exc)}); "
             f"give its gradient with --grad MODULE:GRAD"
         ) from None
     return lambda point: np.asarray(g(jnp.asarray(point)))
@@ -230,15 +197,10 @@ def _check_all(
                 report = check_gradient(f, x, grad, mode=mode, seed=args.seed + k)
             except Exception as exc:
                 where = f"{args.target} at x of shape {x.shape} ({dtype})"
-                raise TargetError(f"{where}: {type(exc).__name__}: {_first_line(exc)}") from None
+                raise TargetError(f"{where}: {type(exc).__name__}: {first_line(exc)}") from None
             reports.append((dtype, k, report))
             progress.advance(task)
     return reports
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else ""
 
 
 def _plot(report: Any, path: str) -> str:
@@ -264,22 +226,27 @@ def _json(
 
 def _print_target(args: argparse.Namespace, reports: list[Any], worst: Any, plotted: str | None) -> None:
     from rich.markup import escape
-    from rich.table import Table
 
-    from numgrad.commands._console import make_console
+    from numgrad.commands._console import Column, make_console, print_table
 
-    console = make_console()
+    console = make_console(wide=args.wide)
     grad = args.grad or "jax.grad"
-    table = Table(title=f"{args.target}: {grad} vs numgrad's numerical gradient")
-    for col in ("input", "abs err", "rel err", "tolerance", "worst at", "kinks", "evals", "status", "time"):
-        table.add_column(col, justify="left" if col in ("input", "worst at", "status") else "right")
-    for dtype, k, r in reports:
-        status = "[green]ok[/]" if r.passed else "[red]WRONG[/]"
-        table.add_row(
-            f"{dtype} #{k}", f"{r.max_abs_error:.1e}", f"{r.max_rel_error:.1e}", f"{r.tolerance:.1e}",
-            str(r.worst_index), str(r.kink_count), str(r.nfev), status, f"{r.seconds:.2f}s",
-        )  # fmt: skip
-    console.print(table)
+    titles = (f"{args.target}: {grad} vs numgrad's numerical gradient", f"{args.target} vs numgrad")
+    columns = (
+        Column("input", justify="left"), Column("abs err", drop=3), Column("rel err"),
+        Column("tolerance", "tol"),
+        Column("worst at", "worst", justify="left", drop=4), Column("kinks", drop=5), Column("evals", drop=6),
+        Column("status", justify="left"), Column("time", drop=2),
+    )  # fmt: skip
+    cells: list[list[Any]] = [
+        [
+            (f"{dtype} #{k}", f"{dtype.replace('float', 'f')} #{k}"), f"{r.max_abs_error:.1e}",
+            f"{r.max_rel_error:.1e}", f"{r.tolerance:.1e}", str(r.worst_index), str(r.kink_count),
+            str(r.nfev), "[green]ok[/]" if r.passed else "[red]WRONG[/]", f"{r.seconds:.2f}s",
+        ]
+        for dtype, k, r in reports
+    ]  # fmt: skip
+    print_table(console, titles, columns, cells)
     dtype, k, report = worst
     if not report.passed:
         console.print(f"example {k} ({dtype}):")

@@ -9,6 +9,8 @@ import math
 import sys
 from typing import Any
 
+from numgrad.commands._options import add_command, add_wide_option, plot_path
+
 BOOK_STEP = 1e-4  # the book's h: the default, so the printed numbers reproduce digit for digit
 DEFAULT_LRS = (0.1,)  # for MODULE:FUNC: the book's rate that converges
 DEFAULT_STEPS = 100  # for MODULE:FUNC: the book's number of steps
@@ -16,8 +18,13 @@ SHOWN_COORDINATES = 4  # final points with more coordinates are shortened in the
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "descend",
+        examples=(
+            "numgrad descend --plot descent.png              # the book's three rates, with the picture",
+            "numgrad descend --function mymod:f --start 1 2 --lr 0.05 0.2 --steps 200",
+        ),
         help="gradient descent at several learning rates, with the picture",
         description="Run gradient descent from one start at several learning rates and print how each "
         "ended. The defaults are the book's: f = x0² + x1² from (-3, 4), 100 steps, lr = 0.1, 10, 1e-10.",
@@ -26,18 +33,31 @@ def register(sub: Any) -> None:
         "--function", default="book", metavar="NAME|MODULE:FUNC",
         help="book (x0² + x1²), elongated (x0²/20 + x1²), rosenbrock, or MODULE:FUNC (default book)",
     )  # fmt: skip
-    p.add_argument("--start", type=float, nargs="+", metavar="X", help="starting point, e.g. --start -3 4")
     p.add_argument(
-        "--lr", type=float, nargs="+", metavar="LR", help="learning rates (default: the function's)"
+        "--start", type=float, nargs="+", metavar="X",
+        help="starting point, e.g. --start -3 4 (default: the function's; needed for MODULE:FUNC)",
+    )  # fmt: skip
+    p.add_argument(
+        "--lr", type=float, nargs="+", metavar="LR",
+        help="learning rates (default: the function's; book 0.1 10 1e-10; MODULE:FUNC 0.1)",
     )
-    p.add_argument("--steps", type=int, metavar="N", help="steps per run (default: the function's; book 100)")
+    p.add_argument(
+        "--steps", type=int, metavar="N",
+        help="steps per run (default: the function's; 100 for book and MODULE:FUNC)",
+    )  # fmt: skip
     p.add_argument(
         "--h", type=_step, default=BOOK_STEP, metavar="H|auto",
         help="step of the numerical gradient (default 1e-4, the book's; auto: numgrad chooses)",
     )  # fmt: skip
-    p.add_argument("--tol", type=float, help="stop a run once a step is shorter than this")
-    p.add_argument("--plot", metavar="PATH", help="write the picture to this PNG (2-D functions)")
+    p.add_argument(
+        "--tol", type=float, help="stop a run once a step is shorter than this (default: none, every step)"
+    )
+    p.add_argument(
+        "--plot", metavar="PATH", type=plot_path,
+        help="write the picture to PATH, .png, .svg or .pdf (2-D functions; default: none)",
+    )  # fmt: skip
     p.add_argument("--json", action="store_true", help="print the results as JSON")
+    add_wide_option(p)
     p.set_defaults(run=run)
 
 
@@ -94,20 +114,15 @@ def run(args: argparse.Namespace) -> int:
 
 def _function(spec: str) -> tuple[str, Any, str, Any]:
     """(name, f, formula, Classic or None) for a classic's name or MODULE:FUNC."""
-    import importlib
-
     from numgrad.book.classics import CLASSICS
+    from numgrad.commands._targets import load
 
     if spec in CLASSICS:
         c = CLASSICS[spec]
         return spec, c.f, c.formula, c
-    module, sep, attr = spec.partition(":")
-    if not sep or not module or not attr:
+    if ":" not in spec:
         raise ValueError(f"--function must be one of {', '.join(CLASSICS)} or MODULE:FUNC; got {spec!r}")
-    f = getattr(importlib.import_module(module), attr)
-    if not callable(f):
-        raise TypeError(f"--function {spec} is not callable")
-    return spec, f, spec, None
+    return spec, load(spec, "--function"), spec, None  # the loader `numgrad check` uses
 
 
 def _point(x: Any) -> str:
@@ -143,20 +158,21 @@ def _report(name: str, formula: str, start: Any, steps: int, args: Any, runs: An
 
 
 def _table(title: str, steps: int, args: Any, runs: Any, lesson: str | None) -> None:
-    from rich.table import Table
-
-    from numgrad.commands._console import make_console
+    from numgrad.commands._console import Column, make_console, print_table
 
     colour = {"converged": "green", "max_steps": "yellow", "diverged": "red"}
     h = "auto" if args.h is None else f"{args.h:g}"
-    table = Table(title=title, caption=f"at most {steps} steps each, numerical gradient with h = {h}")
-    for col in ("lr", "final x", "f(final x)", "status", "steps"):
-        table.add_column(col, justify="left" if col in ("final x", "status") else "right")
-    for lr, r in runs:
-        status = f"[{colour[r.status]}]{r.status}[/]"
-        table.add_row(f"{lr:g}", _point(r.x), f"{r.values[-1]:.8g}", status, str(r.steps))
-    console = make_console()
-    console.print(table)
+    caption = f"at most {steps} steps each, numerical gradient with h = {h}"
+    columns = [
+        Column("lr"), Column("final x", justify="left"), Column("f(final x)", "f"),
+        Column("status", justify="left"), Column("steps", drop=1),
+    ]  # fmt: skip
+    cells = [
+        [f"{lr:g}", _point(r.x), f"{r.values[-1]:.8g}", f"[{colour[r.status]}]{r.status}[/]", str(r.steps)]
+        for lr, r in runs
+    ]
+    console = make_console(wide=args.wide)
+    print_table(console, [title], columns, cells, caption=[caption, f"≤ {steps} steps, h = {h}"])
     if lesson:
         console.print(lesson)
     if args.plot:

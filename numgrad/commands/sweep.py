@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from numgrad.commands._options import add_command, add_wide_option, plot_path
+
 COUNT_AXES = ("hidden", "batch_size", "iters")
 
 
@@ -49,16 +51,26 @@ def range_axis(text: str) -> tuple[str, tuple[float, float]]:
 def register(sub: Any) -> None:
     from numgrad.book.tuning import SWEEP_ITERS, VALIDATION_FRACTION
 
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "sweep",
+        examples=(
+            "numgrad sweep --grid lr=0.5,1,2 hidden=20,50 --plot sweep.png",
+            "numgrad sweep --random 12 --ranges lr=0.01:10 hidden=10:100",
+        ),
         help="search learning rate, hidden size, ... on a validation split",
         description="Train TwoLayerNet for each setting of a grid (--grid lr=0.05,0.1,0.5 hidden=20,50) or "
         "of a seeded random search (--random N; lr log-uniform), with short runs, scored on a "
         "class-balanced validation split carved from the training data (never the test set).",
     )
     how = p.add_mutually_exclusive_group(required=True)
-    how.add_argument("--grid", nargs="+", type=grid_axis, metavar="NAME=V1,V2", help="values of each axis")
-    how.add_argument("--random", type=int, metavar="N", help="N random settings from --ranges")
+    how.add_argument(
+        "--grid", nargs="+", type=grid_axis, metavar="NAME=V1,V2",
+        help="values of each axis (no default: --grid or --random is needed)",
+    )
+    how.add_argument(
+        "--random", type=int, metavar="N", help="N random settings from --ranges (no default: or --grid)"
+    )  # fmt: skip
     p.add_argument(
         "--ranges",
         nargs="+",
@@ -85,9 +97,16 @@ def register(sub: Any) -> None:
         help=f"share of each class held out (default {VALIDATION_FRACTION})",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the split, the nets, the batches, --random")
-    p.add_argument("--data", metavar="DIR", help="MNIST directory: mnist.pkl or the four IDX .gz files")
-    p.add_argument("--plot", metavar="PATH", help="write validation accuracy against lr to a PNG")
+    p.add_argument(
+        "--data", metavar="DIR",
+        help="MNIST directory: mnist.pkl or the four IDX .gz files (default: the embedded 5,000 images)",
+    )
+    p.add_argument(
+        "--plot", metavar="PATH", type=plot_path,
+        help="write validation accuracy against lr to PATH, .png, .svg or .pdf (default: none)",
+    )  # fmt: skip
     p.add_argument("--json", action="store_true", help="print the ranked results as JSON")
+    add_wide_option(p)
     p.set_defaults(run=run)  # fmt: skip
 
 
@@ -134,18 +153,19 @@ def plot_sweep(result: Any, path: str | Path) -> None:
         ax.annotate(f"#{rank}", (r.trial.lr, r.val_acc), textcoords="offset points", xytext=(5, 5))
     title = f"sweep: {len(rows)} runs, {result.gradient} gradient, {result.n_validation} validation images"
     ax.set(xscale="log", xlabel="learning rate", ylabel="validation accuracy", ylim=(0, 1), title=title)
-    fig.savefig(path, dpi=110)
+    from numgrad.common.figures import save_figure
+
+    save_figure(fig, path, dpi=110)
 
 
 def run(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-    from rich.table import Table
 
     from numgrad.book.data import load_mnist
     from numgrad.book.tuning import sweep
-    from numgrad.commands._console import make_console
+    from numgrad.commands._console import Column, make_console, print_table
 
-    console, errors = make_console(stderr=args.json), make_console(stderr=True)
+    console, errors = make_console(stderr=args.json, wide=args.wide), make_console(stderr=True)
     try:
         trials = _trials(args)
         (x_train, t_train), _ = load_mnist(path=args.data)  # the test set is never looked at
@@ -171,17 +191,24 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({**result.to_dict(), "plot": args.plot}, indent=2))
         return 0
-    table = Table(title=f"sweep: {len(trials)} runs, {result.gradient} gradient, scored on "
-                  f"{result.n_validation} validation images (trained on {result.n_train})")  # fmt: skip
-    for col in ("rank", "lr", "hidden", "batch", "iters", "val acc", "val loss", "train acc", "time"):
-        table.add_column(col, justify="right")
+    titles = [
+        f"sweep: {len(trials)} runs, {result.gradient} gradient, scored on {result.n_validation} validation "
+        f"images (trained on {result.n_train})",
+        f"sweep: {len(trials)} runs, {result.gradient}, {result.n_validation} validation images",
+        f"sweep: {len(trials)} runs",
+    ]
+    table_columns = [
+        Column("rank"), Column("lr"), Column("hidden"), Column("batch"), Column("iters", drop=2),
+        Column("val acc"), Column("val loss", drop=3), Column("train acc", drop=1), Column("time", drop=4),
+    ]  # fmt: skip
+    cells: list[list[Any]] = []
     for rank, r in enumerate(result.results, start=1):
         t = r.trial
-        table.add_row(
+        cells.append([
             str(rank), f"{t.lr:.4g}", str(t.hidden), str(t.batch_size), str(t.iters),
             f"{r.val_acc:.2%}", f"{r.val_loss:.4f}", f"{r.train_acc:.2%}", f"{r.seconds:.1f}s",
-        )  # fmt: skip
-    console.print(table)
+        ])  # fmt: skip
+    print_table(console, titles, table_columns, cells)
     if args.plot:
         console.print(f"plot: {args.plot}")
     return 0

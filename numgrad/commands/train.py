@@ -7,13 +7,20 @@ import json
 from pathlib import Path
 from typing import Any
 
+from numgrad.commands._options import add_command, add_wide_option, plot_path
+
 
 def register(sub: Any) -> None:
     # the defaults and their reasons live in numgrad.book.training (NumPy is imported by numgrad already)
     from numgrad.book.training import DEFAULT_BATCH_SIZE, DEFAULT_HIDDEN, DEFAULT_ITERS, DEFAULT_LR
 
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "train",
+        examples=(
+            "numgrad train --plot train.png                  # numerical gradients, the defaults",
+            "numgrad train --gradient backprop --iters 2000 --lr 0.5 --hidden 100",
+        ),
         help="train the book's two-layer net on MNIST by numerical gradients",
         description="Train TwoLayerNet(784, hidden, 10) by mini-batch SGD, as chapter 4 of the book, on the "
         "embedded 4,000/1,000 MNIST split (or --data DIR). The numerical gradient is a true central "
@@ -42,25 +49,47 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--seed", type=int, default=0, help="seed of the initial weights and the batches (default 0)"
     )
-    p.add_argument("--data", metavar="DIR", help="MNIST directory: mnist.pkl or the four IDX .gz files")
-    p.add_argument("--plot", metavar="PATH", help="write the loss curve and accuracy per epoch to a PNG")
+    p.add_argument(
+        "--data", metavar="DIR",
+        help="MNIST directory: mnist.pkl or the four IDX .gz files (default: the embedded 5,000 images)",
+    )  # fmt: skip
+    p.add_argument(
+        "--plot", metavar="PATH", type=plot_path,
+        help="write the loss curve and accuracy per epoch to PATH (.png, .svg or .pdf)",
+    )  # fmt: skip
     p.add_argument("--json", action="store_true", help="print the history as JSON")
+    add_wide_option(p)
     p.set_defaults(run=run)  # fmt: skip
 
 
-def plot_history(history: Any, path: str | Path) -> None:
-    """The book's figures: batch loss per iteration, and train/test accuracy per epoch."""
+def settings_line(history: Any, data: str) -> str:
+    """What the run was: net, gradient, lr, hidden size, batch, data (the picture's and table's title)."""
+    return (
+        f"TwoLayerNet{history.sizes}, {history.gradient} gradient, lr {history.lr:g}, "
+        f"hidden {history.sizes[1]}, batch {history.batch_size}, {data}"
+    )
+
+
+def plot_history(history: Any, path: str | Path, *, data: str = "MNIST") -> Any:
+    """The book's figures: batch loss per iteration, and train/test accuracy (%) per epoch; a title with
+    the settings. Returns the matplotlib Figure (written in the format of `path`'s extension)."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    from numgrad.common.figures import save_figure
+
+    fig = Figure(figsize=(11, 4.6), layout="constrained")
     loss_ax, acc_ax = fig.subplots(1, 2)
     loss_ax.plot(range(1, len(history.loss) + 1), history.loss, lw=0.8)
-    loss_ax.set(xlabel="iteration", ylabel="loss (batch)", title=f"loss, {history.gradient} gradient")
-    acc_ax.plot(history.epoch, history.train_acc, marker="o", ms=3, label="train acc")
-    acc_ax.plot(history.epoch, history.test_acc, marker="s", ms=3, ls="--", label="test acc")
-    acc_ax.set(xlabel="epochs", ylabel="accuracy", ylim=(0, 1), title="accuracy per epoch")
+    loss_ax.set(xlabel="iteration", ylabel="loss (batch)", title="loss per iteration")
+    train = [100 * a for a in history.train_acc]
+    test = [100 * a for a in history.test_acc]
+    acc_ax.plot(history.epoch, train, marker="o", ms=3, label="train accuracy")
+    acc_ax.plot(history.epoch, test, marker="s", ms=3, ls="--", label="test accuracy")
+    acc_ax.set(xlabel="epochs", ylabel="accuracy (%)", ylim=(0, 100), title="accuracy per epoch")
     acc_ax.legend(loc="lower right")
-    fig.savefig(path, dpi=110)
+    fig.suptitle(settings_line(history, data))
+    save_figure(fig, path, dpi=110)
+    return fig
 
 
 def _progress(console: Any, disable: bool) -> Any:
@@ -68,21 +97,19 @@ def _progress(console: Any, disable: bool) -> Any:
 
     return Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:.3f}"),
-        TextColumn("train {task.fields[train]:.1%}  test {task.fields[test]:.1%}"),
+        TextColumn("loss {task.fields[loss]}"),
+        TextColumn("train {task.fields[train]}  test {task.fields[test]}"),
         TimeElapsedColumn(), console=console, transient=True, disable=disable,
     )  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.table import Table
-
     from numgrad.book.data import load_mnist
     from numgrad.book.nets import TwoLayerNet
     from numgrad.book.training import train
-    from numgrad.commands._console import make_console
+    from numgrad.commands._console import Column, make_console, print_table
 
-    console = make_console(stderr=args.json)
+    console = make_console(stderr=args.json, wide=args.wide)
     try:
         (x_train, t_train), (x_test, t_test) = load_mnist(path=args.data)
         net = TwoLayerNet(x_train.shape[1], args.hidden, 10, seed=args.seed)
@@ -90,12 +117,13 @@ def run(args: argparse.Namespace) -> int:
         make_console(stderr=True).print(f"[red]numgrad train:[/] {exc}")
         return 2
     with _progress(console, args.json) as progress:
-        task = progress.add_task(
-            f"training ({args.gradient})", total=args.iters, loss=float("nan"), train=0, test=0
-        )
+        # before the first step there is no loss and no accuracy yet: a dash, not "nan" and "0.0%"
+        dash = {"loss": "—", "train": "—", "test": "—"}
+        task = progress.add_task(f"training ({args.gradient})", total=args.iters, **dash)
 
         def show(step: Any) -> None:
-            progress.update(task, advance=1, loss=step.loss, train=step.train_acc, test=step.test_acc)
+            progress.update(task, advance=1, loss=f"{step.loss:.3f}", train=f"{step.train_acc:.1%}",
+                            test=f"{step.test_acc:.1%}")  # fmt: skip
 
         try:
             history = train(
@@ -105,19 +133,20 @@ def run(args: argparse.Namespace) -> int:
         except (ValueError, TypeError) as exc:
             make_console(stderr=True).print(f"[red]numgrad train:[/] {exc}")
             return 2
+    data = f"{'embedded ' if args.data is None else ''}MNIST {len(x_train)}/{len(x_test)}"
     if args.plot:
-        plot_history(history, args.plot)
+        plot_history(history, args.plot, data=data)
     if args.json:
         print(json.dumps({**history.to_dict(), "plot": args.plot}, indent=2))
         return 0
-    table = Table(title=f"TwoLayerNet{history.sizes}, {history.gradient} gradient, lr {history.lr}, "
-                  f"batch {history.batch_size}")  # fmt: skip
-    for col in ("epoch", "train acc", "test acc", "train loss", "test loss"):
-        table.add_column(col, justify="right")
-    for row in zip(history.epoch, history.train_acc, history.test_acc, history.train_loss, history.test_loss,
-                   strict=True):  # fmt: skip
-        table.add_row(f"{row[0]:g}", f"{row[1]:.2%}", f"{row[2]:.2%}", f"{row[3]:.4f}", f"{row[4]:.4f}")
-    console.print(table)
+    cells: list[list[Any]] = [
+        [f"{row[0]:g}", f"{row[1]:.2%}", f"{row[2]:.2%}", f"{row[3]:.4f}", f"{row[4]:.4f}"]
+        for row in zip(history.epoch, history.train_acc, history.test_acc, history.train_loss,
+                       history.test_loss, strict=True)
+    ]  # fmt: skip
+    columns = [Column(h) for h in ("epoch", "train acc", "test acc", "train loss", "test loss")]
+    short = f"TwoLayerNet{history.sizes}, {history.gradient}, lr {history.lr:g}, batch {history.batch_size}"
+    print_table(console, [settings_line(history, data), short], columns, cells)
     per = 1000 * history.gradient_seconds / history.iters
     console.print(
         f"test accuracy [bold]{history.final_test_acc:.2%}[/] after {history.iters} iterations in "

@@ -1,0 +1,42 @@
+"""Writing a matplotlib Figure in the format its file name asks for (``.svg``, ``.pdf``, ``.png``, ...)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+__all__ = ["PLOT_FORMATS", "figure_format", "save_figure"]
+
+PLOT_FORMATS = ("png", "svg", "pdf", "jpg", "jpeg", "eps", "ps", "tif", "tiff", "webp")  # matplotlib's own
+DEFAULT_FORMAT = "png"  # a name without an extension
+
+
+def figure_format(path: str | Path) -> str:
+    """The format named by `path`'s extension (``png`` without one).
+
+    Raises
+    ------
+    ValueError
+        If the extension is not a format matplotlib writes.
+
+    Examples
+    --------
+    >>> figure_format("descent.svg"), figure_format("out/curves.PDF"), figure_format("plot")
+    ('svg', 'pdf', 'png')
+    """
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if not suffix:
+        return DEFAULT_FORMAT
+    if suffix not in PLOT_FORMATS:
+        known = ", ".join("." + f for f in PLOT_FORMATS)
+        raise ValueError(f"plot file {str(path)!r}: the extension must be one of {known}; got .{suffix}")
+    return suffix
+
+
+def save_figure(fig: Any, path: str | Path, *, dpi: float) -> Path:
+    """Write `fig` to `path` in the format of its extension; the folder is created if missing."""
+    fmt = figure_format(path)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, format=fmt, dpi=dpi)
+    return out
