@@ -55,7 +55,7 @@ def register(sub: Any) -> None:
     )  # fmt: skip
     p.add_argument(
         "--plot", metavar="PATH", type=plot_path,
-        help="write the loss curve and accuracy per epoch to PATH (.png, .svg or .pdf)",
+        help="write the loss curve and accuracy per epoch to PATH, .png, .svg or .pdf (default: none)",
     )  # fmt: skip
     p.add_argument("--json", action="store_true", help="print the history as JSON")
     add_wide_option(p)
@@ -92,6 +92,15 @@ def plot_history(history: Any, path: str | Path, *, data: str = "MNIST") -> Any:
     return fig
 
 
+# before the first step there is no loss and no accuracy yet: a dash, not "loss nan" and "0.0%"
+START_FIELDS = {"loss": "—", "train": "—", "test": "—"}
+
+
+def step_fields(step: Any) -> dict[str, str]:
+    """What the progress bar shows after a step: the batch loss, the latest accuracies in %."""
+    return {"loss": f"{step.loss:.3f}", "train": f"{step.train_acc:.1%}", "test": f"{step.test_acc:.1%}"}
+
+
 def _progress(console: Any, disable: bool) -> Any:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -117,13 +126,10 @@ def run(args: argparse.Namespace) -> int:
         make_console(stderr=True).print(f"[red]numgrad train:[/] {exc}")
         return 2
     with _progress(console, args.json) as progress:
-        # before the first step there is no loss and no accuracy yet: a dash, not "nan" and "0.0%"
-        dash = {"loss": "—", "train": "—", "test": "—"}
-        task = progress.add_task(f"training ({args.gradient})", total=args.iters, **dash)
+        task = progress.add_task(f"training ({args.gradient})", total=args.iters, **START_FIELDS)
 
         def show(step: Any) -> None:
-            progress.update(task, advance=1, loss=f"{step.loss:.3f}", train=f"{step.train_acc:.1%}",
-                            test=f"{step.test_acc:.1%}")  # fmt: skip
+            progress.update(task, advance=1, **step_fields(step))
 
         try:
             history = train(
@@ -146,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
     ]  # fmt: skip
     columns = [Column(h) for h in ("epoch", "train acc", "test acc", "train loss", "test loss")]
     short = f"TwoLayerNet{history.sizes}, {history.gradient}, lr {history.lr:g}, batch {history.batch_size}"
-    print_table(console, [settings_line(history, data), short], columns, cells)
+    print_table(console, [settings_line(history, data), f"{short}, {data}", short], columns, cells)
     per = 1000 * history.gradient_seconds / history.iters
     console.print(
         f"test accuracy [bold]{history.final_test_acc:.2%}[/] after {history.iters} iterations in "

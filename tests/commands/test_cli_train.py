@@ -101,3 +101,27 @@ def test_sweep_random_table(capsys):
     out = capsys.readouterr().out
     assert "2 runs" in out
     assert "val acc" in out
+
+
+def test_train_progress_starts_at_a_dash_not_nan():
+    import io
+
+    from rich.console import Console
+
+    from numgrad.book.training import TrainStep
+    from numgrad.commands import train
+
+    out = io.StringIO()
+    console = Console(file=out, width=120, force_terminal=False)
+    progress = train._progress(console, disable=False)
+    task = progress.add_task("training (numerical)", total=10, **train.START_FIELDS)
+    console.print(progress.get_renderable())
+    first = out.getvalue()
+    assert "loss —" in first
+    assert "train —  test —" in first
+    assert "nan" not in first
+    assert "0.0%" not in first
+    progress.update(task, advance=1, **train.step_fields(TrainStep(1, 10, 2.30259, 0.1125, 0.098)))
+    console.print(progress.get_renderable())
+    assert "loss 2.303" in out.getvalue()
+    assert "train 11.2%  test 9.8%" in out.getvalue()
