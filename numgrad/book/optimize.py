@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.lib.mixins import NDArrayOperatorsMixin
 from numpy.typing import ArrayLike, NDArray
 
 from numgrad.common import numerics as nm
@@ -24,9 +25,16 @@ DEFAULT_LR = 0.01  # the book's default learning rate
 DEFAULT_STEP_NUM = 100  # the book's default number of steps
 
 
-@dataclass(frozen=True)
-class DescentResult:
+SHOWN_ELEMENTS = 6  # a repr shows at most this many elements of x (3 at each end)
+
+
+@dataclass(frozen=True, eq=False)
+class DescentResult(NDArrayOperatorsMixin):
     """How a gradient descent went; the same fields whatever the options.
+
+    It also stands for its final point where the book uses the returned array: ``print(result)``
+    leads with ``x``; ``np.asarray(result)``, arithmetic (``result + 0``, ``result == 0``, NumPy
+    functions), indexing and ``len`` act on ``x``. The record (path, values, status) stays.
 
     Attributes
     ----------
@@ -49,6 +57,42 @@ class DescentResult:
     values: NDArray[np.float64]
     status: str
     steps: int
+
+    def __repr__(self) -> str:
+        """``DescentResult(x=[...], status=..., steps=..., f=...; path (steps + 1, ...))``: x first, short."""
+        x = np.asarray(self.x)
+        shown = np.array2string(
+            x.reshape(-1) if x.ndim > 1 else x, separator=", ", threshold=SHOWN_ELEMENTS,
+            edgeitems=SHOWN_ELEMENTS // 2, max_line_width=10**6,
+        )  # fmt: skip
+        shape = f" (x of shape {x.shape}, flattened)" if x.ndim > 1 else ""
+        return (
+            f"DescentResult(x={shown}{shape}, status={self.status!r}, steps={self.steps}, "
+            f"f={float(self.values[-1]):.6g}; path {self.path.shape}, values {self.values.shape})"
+        )
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> NDArray[Any]:
+        """The final point: ``np.asarray(result)`` is ``result.x``."""
+        if copy:
+            return np.array(self.x, dtype=dtype, copy=True)
+        return np.asarray(self.x, dtype=dtype)
+
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        """Arithmetic and ufuncs act on the final point ``x`` (and return plain arrays)."""
+        if any(isinstance(o, DescentResult) for o in kwargs.get("out", ())):
+            raise TypeError("DescentResult is a record and cannot be changed in place; use result.x")
+        args = [a.x if isinstance(a, DescentResult) else a for a in inputs]
+        return getattr(ufunc, method)(*args, **kwargs)
+
+    def __getitem__(self, key: Any) -> Any:
+        return self.x[key]
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def tolist(self) -> Any:
+        """``x.tolist()``."""
+        return self.x.tolist()
 
 
 def gradient_descent(

@@ -310,3 +310,49 @@ def test_twin_diverges_at_the_same_step(case):
     ours = gradient_descent(f, x0, lr=lr, step_num=150)
     twin = numgrad_reference.optimize.gradient_descent(f, x0, lr=lr, step_num=150)
     assert (twin.status, twin.steps) == (ours.status, ours.steps) == ("diverged", ours.steps)
+
+
+# --------------------------------------------------------------------------------------------------
+# The book's reader: print(gradient_descent(...)) and the result used as the final array
+
+
+def test_print_is_short_and_leads_with_the_final_x():
+    r = gradient_descent(book, np.array(START), lr=0.1, step_num=100, h=1e-4)
+    text = str(r)
+    assert text == repr(r)
+    assert "\n" not in text
+    assert len(text) < 160
+    assert text.startswith("DescentResult(x=[-6.11110793e-10,  8.14814391e-10], status='converged', steps=100")
+    assert "path (101, 2)" in text
+
+
+def test_repr_of_a_large_x_is_summarised():
+    r = gradient_descent(lambda x: float(np.sum(x**2)), np.ones((20, 30)), lr=0.1, step_num=2)
+    text = repr(r)
+    assert "..." in text
+    assert "(x of shape (20, 30), flattened)" in text
+    assert len(text) < 200
+
+
+def test_the_result_works_where_the_book_uses_an_array():
+    r = gradient_descent(book, np.array(START), lr=1e-10, step_num=100, h=1e-4)
+    assert (r + 0).tolist() == BOOK_X[1e-10]
+    assert isinstance(r + 0, np.ndarray)
+    assert np.asarray(r).tolist() == BOOK_X[1e-10]
+    assert np.asarray(r).dtype == np.float64
+    assert (2 * r - r).tolist() == BOOK_X[1e-10]
+    assert np.linalg.norm(r) == pytest.approx(5.0, rel=1e-7)
+    assert r[0] == BOOK_X[1e-10][0]
+    assert len(r) == 2
+    assert r.tolist() == BOOK_X[1e-10]
+    assert (r == r.x).all()
+    assert r.path.shape == (101, 2)  # the record stays
+    assert np.array(r, copy=True) is not r.x
+
+
+def test_the_result_cannot_be_changed_in_place():
+    r = gradient_descent(book, np.array(START), lr=0.1, step_num=3, h=1e-4)
+    before = r.x.copy()
+    with pytest.raises(TypeError, match="DescentResult is a record and cannot be changed in place"):
+        r += 1
+    assert r.x.tolist() == before.tolist()
