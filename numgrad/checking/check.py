@@ -147,10 +147,12 @@ def assert_gradient_close(
 
 
 def plot_gradient_errors(report: GradientReport, path: str | Path, *, title: str | None = None) -> Path:
-    """Save a heatmap of ``error / tolerance`` per element of a full-mode report as a PNG.
+    """Save a heatmap of ``error / tolerance`` per element of a full-mode report.
 
-    Elements beyond tolerance show red, kinks are crossed. x of 1 dimension is drawn as one row,
-    more than 2 as ``(shape[0], rest)``.
+    Elements beyond tolerance show red, kinks are crossed, the worst element is boxed; the colour bar
+    says where it clips. The format follows `path`'s extension (.png, .svg, .pdf); `title` (say, the
+    function's name) heads the picture, above the dtype and the verdict. x of 1 dimension is drawn as
+    one row, more than 2 as ``(shape[0], rest)``.
 
     Examples
     --------

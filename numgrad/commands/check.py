@@ -141,7 +141,7 @@ def _run_target(args: argparse.Namespace) -> int:
     analytic = grad if grad is not None else jax_gradient(f, args.target, points[0][2])
     reports = _check_all(f, analytic, points, mode, args)
     worst = max(reports, key=lambda r: (not r[2].passed, r[2].max_rel_error))
-    plotted = _plot(worst[2], args.plot) if args.plot else None
+    plotted = _plot(worst, args) if args.plot else None
     passed = all(r.passed for _, _, r in reports)
     if args.json:
         print(json.dumps(_json(args, shape, mode, reports, passed, plotted), indent=2))
@@ -203,10 +203,13 @@ def _check_all(
     return reports
 
 
-def _plot(report: Any, path: str) -> str:
+def _plot(worst: Any, args: argparse.Namespace) -> str:
+    """The heatmap of the worst example; its title names the function, the gradient and the example."""
     from numgrad.checking.check import plot_gradient_errors
 
-    return str(plot_gradient_errors(report, path))
+    dtype, k, report = worst
+    title = f"{args.target} ({args.grad or 'jax.grad'}), example {k} of {dtype} (seed {args.seed + k})"
+    return str(plot_gradient_errors(report, args.plot, title=title))
 
 
 def _json(
