@@ -11,6 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from numgrad.book.optimize import DescentResult
+from numgrad.common.figures import save_figure
 from numgrad.differences.gradient import numerical_gradient
 
 CONTOUR_GRID = 160  # points per axis for the contours: smooth rings at the figure's resolution
@@ -23,6 +24,9 @@ AXES_WIDTH = 6.5  # inches; the axes' height follows the window's aspect within 
 AXES_HEIGHT = (3.0, 6.5)
 FRAME = (1.0, 1.8)  # inches around the axes: (width, height) for labels, title and legend
 MAX_MARKERS = 60  # a path with more points is marked at every k-th point only
+TINY_MOVE = 0.01  # a run that moved less than this share of the window is ringed and labelled
+LABELLED_LEVELS = 2  # every second contour carries its value
+DIVERGED_WIDTH = 5.0  # a diverging path is a wide translucent band: the paths it crosses stay visible
 DPI = 100
 
 Window = tuple[tuple[float, float], tuple[float, float]]
@@ -37,8 +41,24 @@ def descent_figure(
     window: Window | None = None,
     minimum: tuple[float, float] | None = None,
     h: float | None = None,
-) -> None:
-    """Write one PNG: contours of 2-D `f`, −∇f arrows, and the path of each ``(lr, result)`` run."""
+) -> Any:
+    """Write the picture to `out` (format from its extension: png, svg, pdf) and return the Figure:
+    contours of 2-D `f` with their values, −∇f arrows, and the path of each ``(lr, result)`` run."""
+    fig = draw_descent(f, runs, title=title, window=window, minimum=minimum, h=h)
+    save_figure(fig, out, dpi=DPI)
+    return fig
+
+
+def draw_descent(
+    f: Callable[[Any], Any],
+    runs: Sequence[tuple[float, DescentResult]],
+    *,
+    title: str,
+    window: Window | None = None,
+    minimum: tuple[float, float] | None = None,
+    h: float | None = None,
+) -> Any:
+    """The matplotlib Figure of :func:`descent_figure`, unsaved."""
     from matplotlib.figure import Figure
 
     (x_lo, x_hi), (y_lo, y_hi) = box = _window(runs, window)
@@ -64,7 +84,10 @@ def descent_figure(
     if AXES_HEIGHT[0] <= AXES_WIDTH * ratio <= AXES_HEIGHT[1]:
         ax.set_aspect("equal")
     fig.legend(handles=[*handles, arrows], loc="outside lower center", ncol=2, fontsize=9, frameon=False)
-    fig.savefig(out, dpi=DPI, format="png")
+    for i, (lr, res) in enumerate(runs):
+        if _travelled(res) < TINY_MOVE * min(x_hi - x_lo, y_hi - y_lo):
+            _mark_tiny(ax, lr, res, f"C{i}")
+    return fig
 
 
 def _window(runs: Sequence[tuple[float, DescentResult]], window: Window | None) -> Window:
@@ -89,7 +112,14 @@ def _contours(ax: Any, f: Callable[[Any], Any], box: Window) -> None:
     z = _grid_values(f, gx, gy)
     levels = _levels(z)
     ax.contourf(gx, gy, z, levels=levels, cmap="Blues_r", alpha=0.35, extend="both")
-    ax.contour(gx, gy, z, levels=levels, colors="0.55", linewidths=0.6)
+    rings = ax.contour(gx, gy, z, levels=levels, colors="0.55", linewidths=0.6)
+    ax.clabel(rings, levels=rings.levels[::LABELLED_LEVELS], fmt=_level_label, fontsize=8, colors="0.1",
+              inline=True, zorder=2.2)  # fmt: skip
+
+
+def _level_label(value: float) -> str:
+    """A contour's value in two significant digits: 0.52, 3.1, 25, 190, 1.2e+04."""
+    return f"{float(f'{value:.2g}'):g}" if abs(value) < 1e4 else f"{value:.1e}"
 
 
 def _grid_values(f: Callable[[Any], Any], gx: NDArray[Any], gy: NDArray[Any]) -> NDArray[np.float64]:
@@ -155,7 +185,9 @@ def _draw_run(ax: Any, lr: float, res: DescentResult, box: Window, color: str, *
     steps = f"{res.steps} step{'' if res.steps == 1 else 's'}"
     label = f"lr = {lr:g}: {res.status} after {steps}, moved {_travelled(res):.2g}"
     diverged = res.status == "diverged"
-    style = {"color": color, "lw": 1.2, "ls": "--" if diverged else "-", "zorder": 2 if diverged else zorder}
+    style: dict[str, Any] = {"color": color, "lw": 1.2, "ls": "-", "zorder": zorder}
+    if diverged:  # a band under the thin paths, from the start: it shares their first stretch
+        style = {"color": color, "lw": DIVERGED_WIDTH, "alpha": 0.45, "solid_capstyle": "butt", "zorder": 2.5}
     marks = {"marker": "o", "ms": 3.5, "markevery": max(1, len(xy) // MAX_MARKERS)}
     inside = _inside(xy, box)
     if inside.all():
@@ -192,3 +224,15 @@ def _clip(a: NDArray[np.float64], b: NDArray[np.float64], box: Window) -> NDArra
         elif d[k] < 0:
             t = min(t, (lo - a[k]) / d[k])
     return np.asarray(a + t * d, dtype=np.float64)
+
+
+def _mark_tiny(ax: Any, lr: float, res: DescentResult, color: str) -> None:
+    """A run too short to see at the window's scale: a ring around its end and a label that says so."""
+    end = res.path.reshape(len(res.path), -1)[-1].astype(np.float64)
+    ax.plot(*end, marker="o", ms=20, mfc="none", mec=color, mew=2.5, ls="none", zorder=6)
+    ax.annotate(
+        f"lr = {lr:g} ends here: moved only {_travelled(res):.1g}", end, xytext=(1.6, -1.6),
+        textcoords="offset fontsize", color=color, fontsize=9, zorder=6,
+        arrowprops={"arrowstyle": "->", "color": color},
+        bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.85},
+    )  # fmt: skip

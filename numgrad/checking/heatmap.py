@@ -95,4 +95,4 @@ def _mark_worst(ax: Any, report: GradientReport, ratio: NDArray[np.float64]) -> 
 def save_heatmap(report: GradientReport, path: Path, *, title: str | None) -> Path:
     """``log10(error / tolerance)`` per element: blue within tolerance, red beyond; kinks crossed; the
     worst element boxed; written in the format of `path`'s extension (png, svg, pdf)."""
-    return save_figure(heatmap_figure(report, title=title), path, dpi=DPI)
+    return save_figure(heatmap_figure(report, title=title), path, dpi=DPI, make_parents=True)

@@ -33,10 +33,11 @@ def figure_format(path: str | Path) -> str:
     return suffix
 
 
-def save_figure(fig: Any, path: str | Path, *, dpi: float) -> Path:
-    """Write `fig` to `path` in the format of its extension; the folder is created if missing."""
+def save_figure(fig: Any, path: str | Path, *, dpi: float, make_parents: bool = False) -> Path:
+    """Write `fig` to `path` in the format of its extension (with `make_parents`, folders are created)."""
     fmt = figure_format(path)
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if make_parents:
+        out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, format=fmt, dpi=dpi)
     return out
