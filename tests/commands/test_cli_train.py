@@ -125,3 +125,51 @@ def test_train_progress_starts_at_a_dash_not_nan():
     console.print(progress.get_renderable())
     assert "loss 2.303" in out.getvalue()
     assert "train 11.2%  test 9.8%" in out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def tiny_history():
+    from numgrad.book.data import load_mnist
+    from numgrad.book.nets import TwoLayerNet
+    from numgrad.book.training import train
+
+    (x, t), (xt, tt) = load_mnist()
+    net = TwoLayerNet(784, 4, 10, seed=0)
+    return train(net, x, t, xt, tt, iters=3, batch_size=10, lr=0.5, gradient="backprop", seed=0)
+
+
+def test_training_curves_title_names_the_settings_and_accuracy_is_in_percent(tiny_history, tmp_path):
+    from numgrad.commands.train import plot_history
+
+    fig = plot_history(tiny_history, tmp_path / "t.png", data="embedded MNIST 4000/1000")
+    title = fig.get_suptitle()
+    for part in ("TwoLayerNet(784, 4, 10)", "backprop gradient", "lr 0.5", "hidden 4", "batch 10",
+                 "embedded MNIST 4000/1000"):  # fmt: skip
+        assert part in title
+    loss_ax, acc_ax = fig.axes
+    assert acc_ax.get_ylabel() == "accuracy (%)"
+    assert acc_ax.get_ylim() == (0.0, 100.0)
+    train_line, test_line = acc_ax.get_lines()
+    assert train_line.get_ydata().tolist() == pytest.approx([100 * a for a in tiny_history.train_acc])
+    assert test_line.get_ydata().tolist() == pytest.approx([100 * a for a in tiny_history.test_acc])
+    assert train_line.get_linestyle() != test_line.get_linestyle()
+    assert train_line.get_marker() != test_line.get_marker()
+    assert [t.get_text() for t in acc_ax.get_legend().get_texts()] == ["train accuracy", "test accuracy"]
+    assert loss_ax.get_lines()[0].get_ydata().tolist() == pytest.approx(list(tiny_history.loss))
+
+
+@pytest.mark.parametrize(("name", "magic"), [("t.svg", b"<?xml"), ("t.pdf", b"%PDF")])
+def test_train_and_sweep_plots_follow_the_extension(tmp_path, capsys, name, magic):
+    out = tmp_path / name
+    assert main(["train", *TINY, "--gradient", "backprop", "--plot", str(out)]) == 0
+    assert out.read_bytes().startswith(magic)
+    swept = tmp_path / f"sweep{out.suffix}"
+    assert main(["sweep", "--grid", "lr=0.5,2", "hidden=3", "--iters", "2", "--plot", str(swept)]) == 0
+    assert swept.read_bytes().startswith(magic)
+
+
+def test_plot_with_an_unknown_extension_is_rejected_before_any_work(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["train", *TINY, "--plot", "curves.txt"])
+    assert info.value.code == 2
+    assert "the extension must be one of .png, .svg, .pdf" in capsys.readouterr().err
