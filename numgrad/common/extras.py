@@ -1,10 +1,9 @@
 """Optional dependencies: which extra installs each one, and the one-line error when it is missing.
 
-A plain ``pip install numgrad`` brings NumPy, matplotlib, rich and JAX: the library, the book and
-``numgrad check`` work. The rest is opt-in, one extra per part::
+A plain ``pip install numgrad`` brings NumPy, matplotlib, rich, JAX and SciPy: the library, the book
+and every command work. The rest is opt-in, one extra per part::
 
     pip install 'numgrad[testing]'   # numgrad.testing (hypothesis)
-    pip install 'numgrad[bench]'     # numgrad bench (SciPy's methods are timed too)
     pip install 'numgrad[dask]'      # Dask executors for the scale-out
 """
 
@@ -15,12 +14,13 @@ from types import ModuleType
 
 __all__ = ["EXTRA_OF", "MissingExtraError", "missing_extra", "require"]
 
-# top-level module -> (distribution to install, numgrad extra that brings it)
-EXTRA_OF: dict[str, tuple[str, str]] = {
-    "jax": ("jax", "jax"),
-    "jaxlib": ("jax", "jax"),
+# top-level module -> (distribution to install, numgrad extra that brings it; None: a core dependency
+# that is missing all the same, as after `pip install --no-deps`)
+EXTRA_OF: dict[str, tuple[str, str | None]] = {
+    "jax": ("jax", None),
+    "jaxlib": ("jax", None),
+    "scipy": ("scipy", None),
     "hypothesis": ("hypothesis", "testing"),
-    "scipy": ("scipy", "bench"),
     "distributed": ("distributed", "dask"),
     "dask": ("distributed", "dask"),
 }
@@ -36,7 +36,10 @@ def missing_extra(exc: ModuleNotFoundError, *, needed_by: str) -> ModuleNotFound
     if top not in EXTRA_OF:
         return exc
     dist, extra = EXTRA_OF[top]
-    line = f"{needed_by} needs {dist}, which is not installed: pip install 'numgrad[{extra}]'"
+    if extra is None:
+        line = f"{needed_by} needs {dist}, a dependency of numgrad that is not installed: pip install {dist}"
+    else:
+        line = f"{needed_by} needs {dist}, which is not installed: pip install 'numgrad[{extra}]'"
     err = MissingExtraError(line)
     err.name = exc.name
     return err
