@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
 
 DECADES = 3.0  # the colour scale spans error/tolerance from 10**-3 (far inside) to 10**3 (far outside)
 DPI = 100
+TITLE_CHARS_PER_INCH = 9  # a long title (a path to the user's file) is wrapped to the figure's width
 
 
 def _as_2d(a: NDArray[Any]) -> NDArray[Any]:
@@ -55,10 +57,8 @@ def heatmap_figure(report: GradientReport, *, title: str | None = None) -> Any:
     reshaped = "" if len(shape) <= 2 else f", x of shape {shape} drawn as {shown.shape}"
     size = report.abs_errors.size
     verdict = "passed" if report.passed else f"FAILED: {report.failures} of {size} beyond tolerance"
-    ax.set_title(
-        f"{title or 'gradient check'}\n{report.dtype}, {report.mode} mode, {verdict}{reshaped}",
-        fontsize="medium",
-    )
+    heading = textwrap.fill(title or "gradient check", width=int(TITLE_CHARS_PER_INCH * fig.get_figwidth()))
+    ax.set_title(f"{heading}\n{report.dtype}, {report.mode} mode, {verdict}{reshaped}", fontsize="medium")
     ax.set_xlabel("column")
     ax.set_ylabel("row")
     return fig

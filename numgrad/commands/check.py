@@ -207,8 +207,8 @@ def _plot(worst: Any, args: argparse.Namespace) -> str:
     """The heatmap of the worst example; its title names the function, the gradient and the example."""
     from numgrad.checking.check import plot_gradient_errors
 
-    dtype, k, report = worst
-    title = f"{args.target} ({args.grad or 'jax.grad'}), example {k} of {dtype} (seed {args.seed + k})"
+    _, k, report = worst
+    title = f"{args.target} against {args.grad or 'jax.grad'}, example {k} (seed {args.seed + k})"
     return str(plot_gradient_errors(report, args.plot, title=title))
 
 
