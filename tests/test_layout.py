@@ -107,3 +107,17 @@ def test_installed_wheel_imports_from_site_packages(wheel, tmp_path):
     assert numgrad_file.startswith(str(target))
     assert twin_file.startswith(str(target / "numgrad_reference"))
     assert reference == "None"
+
+
+@pytest.mark.slow
+def test_wheel_requires_jax_and_scipy_and_keeps_hypothesis_an_extra(wheel):
+    """A plain `pip install` brings everything the commands need; hypothesis and distributed are extras."""
+    with zipfile.ZipFile(wheel) as zf:
+        (meta,) = [n for n in zf.namelist() if n.endswith(".dist-info/METADATA")]
+        requires = [line.split(":", 1)[1].strip() for line in zf.read(meta).decode().splitlines()
+                    if line.startswith("Requires-Dist:")]  # fmt: skip
+    plain = {r.split(">")[0].split(";")[0].strip() for r in requires if "extra ==" not in r}
+    assert {"numpy", "matplotlib", "rich", "jax", "scipy"} <= plain
+    assert any(r.startswith("hypothesis") and "extra == \"testing\"" in r for r in requires)
+    assert any(r.startswith("distributed") and "extra == \"dask\"" in r for r in requires)
+    assert "hypothesis" not in plain

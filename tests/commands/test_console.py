@@ -141,3 +141,16 @@ def test_console_width_rules(monkeypatch):
     assert console_width(wide=True, min_width=150) >= 150
     monkeypatch.delenv("COLUMNS")
     assert console_width(min_width=132) == 132  # not a terminal (pytest captures): the full table
+
+
+def test_check_target_table_at_80_columns(tmp_path, monkeypatch, capsys):
+    (tmp_path / "narrow_target.py").write_text(
+        "import numpy as np\n\ndef f(x):\n    return float(np.sum(x ** 3))\n\ndef g(x):\n    return 3 * x ** 2\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["check", "narrow_target:f", "--shape", "3,4", "--grad", "narrow_target:g"]) == 0
+    out = capsys.readouterr().out
+    assert cell_width(out) <= 80, out
+    assert sum("f64 #" in line for line in out.splitlines()) == 5
+    assert "5 passed, 0 failed" in out
