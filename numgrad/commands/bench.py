@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     console.print(
         fit_line(console, [
             "× textbook: times faster than the book's loop; × jax.grad: times slower than autodiff (jit).",
-            "× book: times faster than the book's loop; × jax: times slower than jax.grad (jit).",
+            "× book: times faster than the book's loop; × jax: times slower than jax.grad",
         ])
     )  # fmt: skip
     slope = scaling_exponent(rows, "numgrad batched")
