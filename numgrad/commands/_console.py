@@ -85,12 +85,13 @@ def fit_table(
 
 
 def fit_line(console: Console, candidates: Sequence[str]) -> Text:
-    """The first of `candidates` (longest first) that fits on one line; else the last, cut with "…"."""
+    """The first of `candidates` (longest first) that fits on one line; else the last, cut with "…".
+    Plain text, not markup: a title may hold a user's path with brackets in it."""
     for text in candidates:
-        line = Text.from_markup(text)
+        line = Text(text)
         if line.cell_len <= console.width:
             return line
-    line = Text.from_markup(candidates[-1])
+    line = Text(candidates[-1])
     line.truncate(console.width, overflow="ellipsis")
     return line
 

@@ -154,3 +154,10 @@ def test_check_target_table_at_80_columns(tmp_path, monkeypatch, capsys):
     assert cell_width(out) <= 80, out
     assert sum("f64 #" in line for line in out.splitlines()) == 5
     assert "5 passed, 0 failed" in out
+
+
+def test_a_title_with_brackets_is_printed_as_written():
+    out = io.StringIO()
+    console = Console(width=60, file=out)
+    print_table(console, ["runs/[bold]x[1].py:f vs numgrad"], [Column("x")], [["1"]])
+    assert out.getvalue().splitlines()[0] == "runs/[bold]x[1].py:f vs numgrad"
