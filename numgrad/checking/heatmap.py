@@ -58,6 +58,7 @@ def heatmap_figure(report: GradientReport, *, title: str | None = None) -> Any:
     size = report.abs_errors.size
     verdict = "passed" if report.passed else f"FAILED: {report.failures} of {size} beyond tolerance"
     heading = textwrap.fill(title or "gradient check", width=int(TITLE_CHARS_PER_INCH * fig.get_figwidth()))
+    heading = heading.replace("$", r"\$")  # a user's title is text, not mathtext
     ax.set_title(f"{heading}\n{report.dtype}, {report.mode} mode, {verdict}{reshaped}", fontsize="medium")
     ax.set_xlabel("column")
     ax.set_ylabel("row")

@@ -91,3 +91,9 @@ def test_the_file_format_follows_the_extension(one_over_n_report, tmp_path, name
 def test_an_unknown_extension_is_a_clear_error(one_over_n_report, tmp_path):
     with pytest.raises(ValueError, match=r"the extension must be one of .png, .svg, .pdf.*; got .txt"):
         plot_gradient_errors(one_over_n_report, tmp_path / "e.txt")
+
+
+def test_a_title_with_dollars_is_text_not_mathtext(one_over_n_report, tmp_path):
+    fig = heatmap_figure(one_over_n_report, title="cost $x$ in $")
+    assert fig.axes[0].get_title().startswith(r"cost \$x\$ in \$")
+    plot_gradient_errors(one_over_n_report, tmp_path / "d.png", title="cost $x$ in $")  # renders
