@@ -127,7 +127,7 @@ def _trials(args: argparse.Namespace) -> Sequence[Any]:
 MAX_LEGEND_SERIES = 6  # more hidden sizes than this (a random search) get a colour scale instead
 
 
-def plot_sweep(result: Any, path: str | Path) -> None:
+def plot_sweep(result: Any, path: str | Path) -> Any:
     """Validation accuracy against learning rate (log scale): one line per hidden size, or dots coloured
     by hidden size when there are many."""
     from matplotlib.figure import Figure
@@ -138,24 +138,26 @@ def plot_sweep(result: Any, path: str | Path) -> None:
     sizes = sorted({r.trial.hidden for r in rows})
     if len(sizes) <= MAX_LEGEND_SERIES:
         for hidden in sizes:
-            mine = sorted((r.trial.lr, r.val_acc) for r in rows if r.trial.hidden == hidden)
+            mine = sorted((r.trial.lr, 100 * r.val_acc) for r in rows if r.trial.hidden == hidden)
             ax.plot(*zip(*mine, strict=True), marker="o", label=f"hidden {hidden}")
         ax.legend(loc="lower right")
     else:
         lr, acc, hidden = (
             [r.trial.lr for r in rows],
-            [r.val_acc for r in rows],
+            [100 * r.val_acc for r in rows],
             [r.trial.hidden for r in rows],
         )
         dots = ax.scatter(lr, acc, c=hidden, cmap="viridis", s=40, edgecolors="k", linewidths=0.5)
         fig.colorbar(dots, ax=ax, label="hidden units")
     for rank, r in enumerate(rows[:3], start=1):
-        ax.annotate(f"#{rank}", (r.trial.lr, r.val_acc), textcoords="offset points", xytext=(5, 5))
+        ax.annotate(f"#{rank}", (r.trial.lr, 100 * r.val_acc), textcoords="offset points", xytext=(5, 5))
     title = f"sweep: {len(rows)} runs, {result.gradient} gradient, {result.n_validation} validation images"
-    ax.set(xscale="log", xlabel="learning rate", ylabel="validation accuracy", ylim=(0, 1), title=title)
+    # accuracy in percent, as in the table
+    ax.set(xscale="log", xlabel="learning rate", ylabel="validation accuracy (%)", ylim=(0, 100), title=title)
     from numgrad.common.figures import save_figure
 
     save_figure(fig, path, dpi=110)
+    return fig
 
 
 def run(args: argparse.Namespace) -> int:

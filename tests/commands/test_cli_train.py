@@ -173,3 +173,19 @@ def test_plot_with_an_unknown_extension_is_rejected_before_any_work(capsys):
         main(["train", *TINY, "--plot", "curves.txt"])
     assert info.value.code == 2
     assert "the extension must be one of .png, .svg, .pdf" in capsys.readouterr().err
+
+
+def test_sweep_plot_shows_accuracy_in_percent_as_the_table(tmp_path):
+    from numgrad.book.data import load_mnist
+    from numgrad.book.tuning import grid_trials, sweep
+    from numgrad.commands.sweep import plot_sweep
+
+    (x, t), _ = load_mnist()
+    result = sweep(x, t, grid_trials({"lr": [0.5, 2.0], "hidden": [3], "iters": [2]}), seed=0)
+    fig = plot_sweep(result, tmp_path / "s.png")
+    (ax,) = fig.axes
+    assert ax.get_ylabel() == "validation accuracy (%)"
+    assert ax.get_ylim() == (0.0, 100.0)
+    (line,) = ax.get_lines()
+    expected = sorted((r.trial.lr, 100 * r.val_acc) for r in result.results)
+    assert line.get_ydata().tolist() == pytest.approx([a for _, a in expected])
