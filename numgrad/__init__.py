@@ -18,6 +18,8 @@ from numgrad.book.optimize import DescentResult, gradient_descent
 from numgrad.book.training import TrainHistory, TrainStep, train
 from numgrad.book.tuning import SweepResult, Trial, TrialResult, grid_trials, random_trials, sweep
 from numgrad.checking.check import GradientReport, assert_gradient_close, check_gradient, plot_gradient_errors
+from numgrad.checking.layers import LayersReport, check_layers
+from numgrad.checking.vector import assert_jvp_close, assert_vjp_close, check_jacobian, check_jvp, check_vjp
 from numgrad.differences.gradient import directional_derivative, jacobian, numerical_diff, numerical_gradient
 
 try:
@@ -28,6 +30,7 @@ except PackageNotFoundError:  # imported from a source tree that was never insta
 __all__ = [
     "DescentResult",
     "GradientReport",
+    "LayersReport",
     "SimpleNet",
     "SweepResult",
     "TrainHistory",
@@ -37,8 +40,14 @@ __all__ = [
     "TwoLayerNet",
     "__version__",
     "assert_gradient_close",
+    "assert_jvp_close",
+    "assert_vjp_close",
     "binary_cross_entropy",
     "check_gradient",
+    "check_jacobian",
+    "check_jvp",
+    "check_layers",
+    "check_vjp",
     "cross_entropy_error",
     "directional_derivative",
     "epoch_batches",

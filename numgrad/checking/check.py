@@ -11,19 +11,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from numgrad.checking import fast as _fastcheck
 from numgrad.checking import measure as gc
-from numgrad.checking import text as _checktext
-from numgrad.checking.report import GradientReport, index_of, ratio_to_tolerance
+from numgrad.checking.core import Checked, check_flat, point
+from numgrad.checking.report import GradientReport
 from numgrad.common import numerics as nm
-from numgrad.common.validate import callable_arg, choice, real_floating_array
+from numgrad.common.trees import Flat, match
+from numgrad.common.validate import callable_arg, choice
 
 __all__ = ["GradientReport", "assert_gradient_close", "check_gradient", "plot_gradient_errors"]
 
@@ -95,18 +94,15 @@ def check_gradient(
     (False, (2,))
     """
     start = time.perf_counter()
-    fn, xa, meth, md = _validated(f, x, method, mode)
+    fn, flat, meth, md = _validated(f, x, method, mode)
     low, high, rng = _bound(rtol, "rtol"), _bound(atol, "atol"), _generator(seed)
-    analytic = _analytic(grad, xa)
-    coarser = analytic.dtype if nm.eps(analytic.dtype) > nm.eps(xa.dtype) else xa.dtype
-    tol = gc.Tolerance(low, high, "central" if md == "fast" else meth, str(coarser))
-    if md == "full":
-        outcome = gc.full_check(fn, xa, analytic, meth, tol, executor=_executor(executor))
-    else:
-        outcome = _fastcheck.fast_check(fn, xa, analytic, tol, rng)
-    tol = replace(tol, method=outcome.method)  # what "auto" resolved to
-    shape = xa.shape if md == "full" else (outcome.analytic.size,)
-    return _report(outcome, md, tol, xa, shape, time.perf_counter() - start)
+    pool = _executor(executor)
+    analytic = [_analytic(grad, flat.leaves[0])] if flat.single else _tree_analytic(grad, flat)
+    checked = Checked(gc.FUNC, fn, flat, analytic)
+    return check_flat(
+        checked, method=meth, mode=md, rtol=low, atol=high, rng=rng, executor=pool,
+        seconds=lambda: time.perf_counter() - start,
+    )  # fmt: skip
 
 
 def _executor(executor: object) -> Executor | None:
@@ -180,39 +176,37 @@ def plot_gradient_errors(report: GradientReport, path: str | Path, *, title: str
 
 
 def _validated(
-    f: object, x: ArrayLike, method: object, mode: object
-) -> tuple[Callable[..., Any], NDArray[Any], str, str]:
-    fn = callable_arg(f, gc.FUNC)
-    xa = real_floating_array(x, gc.FUNC, "x")
-    if xa.size == 0:
-        raise ValueError(f"{gc.FUNC}: x must have at least one element; got shape {xa.shape}")
-    meth = choice(method, ("auto", *nm.METHODS), gc.FUNC, "method")
-    md = choice(mode, MODES, gc.FUNC, "mode")
+    f: object, x: Any, method: object, mode: object, func: str = gc.FUNC
+) -> tuple[Callable[..., Any], Flat, str, str]:
+    fn = callable_arg(f, func)
+    flat = point(x, func)
+    meth = choice(method, ("auto", *nm.METHODS), func, "method")
+    md = choice(mode, MODES, func, "mode")
     if md == "fast" and meth not in ("auto", "central"):
         raise ValueError(
-            f"{gc.FUNC}: mode='fast' takes central differences along random directions; method must be "
+            f"{func}: mode='fast' takes central differences along random directions; method must be "
             f"'auto' or 'central', got {meth!r}. Use mode='full' for other methods"
         )
-    return fn, xa, meth, md
+    return fn, flat, meth, md
 
 
-def _bound(value: object, arg: str) -> float | None:
+def _bound(value: object, arg: str, func: str = gc.FUNC) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise TypeError(f"{gc.FUNC}: {arg} must be a number or None; got {type(value).__name__}")
+        raise TypeError(f"{func}: {arg} must be a number or None; got {type(value).__name__}")
     if not np.isfinite(value) or value < 0:
-        raise ValueError(f"{gc.FUNC}: {arg} must be finite and non-negative; got {value}")
+        raise ValueError(f"{func}: {arg} must be finite and non-negative; got {value}")
     return float(value)
 
 
-def _generator(seed: object) -> np.random.Generator:
+def _generator(seed: object, func: str = gc.FUNC) -> np.random.Generator:
     if isinstance(seed, np.random.Generator):
         return seed
     if seed is None:
         return np.random.default_rng(nm.DEFAULT_CHECK_SEED)
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-        raise TypeError(f"{gc.FUNC}: seed must be an int, a numpy.random.Generator or None; got {seed!r}")
+        raise TypeError(f"{func}: seed must be an int, a numpy.random.Generator or None; got {seed!r}")
     return np.random.default_rng(int(seed))
 
 
@@ -228,38 +222,7 @@ def _analytic(grad: object, x: NDArray[Any]) -> NDArray[Any]:
     return g if g.dtype.kind == "f" else g.astype(np.float64)
 
 
-def _report(
-    o: gc.Outcome, mode: str, t: gc.Tolerance, x: NDArray[Any], shape: tuple[int, ...], seconds: float
-) -> GradientReport:
-    err, tol = o.abs_error, o.tolerance
-    judged = ~o.kinks
-    beyond = judged & ~(err <= tol)
-    worst = int(np.argmax(ratio_to_tolerance(err, tol, o.kinks)))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rel = np.where(o.scale > 0, err / o.scale, np.where(err > 0, np.inf, 0.0))
-    passed = not beyond.any()
-    return GradientReport(
-        passed=passed,
-        mode=mode,
-        method=t.method,
-        dtype=str(x.dtype),
-        working_dtype=o.working_dtype,
-        max_abs_error=float(np.max(err[judged], initial=0.0)),
-        max_rel_error=float(np.max(rel[judged], initial=0.0)),
-        worst_index=index_of(worst, shape),
-        analytic=float(o.analytic[worst]),
-        numerical=float(o.numerical[worst]),
-        tolerance=float(tol[worst]),
-        tolerance_source=_checktext.source(o, worst, t, mode),
-        step=float(o.steps[worst]),
-        nfev=o.nfev,
-        seconds=seconds,
-        failures=int(beyond.sum()),
-        message=_checktext.message(passed, int(beyond.sum()), o, mode, index_of(worst, shape)),
-        analytic_values=o.analytic.reshape(shape),
-        numerical_values=o.numerical.reshape(shape),
-        abs_errors=err.reshape(shape),
-        tolerances=tol.reshape(shape),
-        steps=o.steps.reshape(shape),
-        kinks=o.kinks.reshape(shape),
-    )
+def _tree_analytic(grad: object, flat: Flat) -> list[NDArray[Any]]:
+    """The analytic gradient's leaves, in x's order, after checking it has x's structure."""
+    g = grad(flat.unflatten(flat.leaves)) if callable(grad) else grad
+    return match(flat, g, gc.FUNC, "grad(x)" if callable(grad) else "grad")

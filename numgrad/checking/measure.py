@@ -94,30 +94,30 @@ def promotable(x: NDArray[Any], method: str) -> bool:
 
 
 def in_place(
-    f: Callable[..., Any], x: NDArray[Any], method: str, executor: Executor | None = None
+    f: Callable[..., Any], x: NDArray[Any], method: str, executor: Executor | None = None, func: str = FUNC
 ) -> Problem:
     """The caller's own array, perturbed in place (the closure idiom ``lambda W: net.loss(x, t)``);
     with an executor, chunks of points go there instead and x is not touched."""
     if executor is not None:
         return make_problem(
-            FUNC, f, x, out_shape=None, method=method, batched=False, chunk_size=None, executor=executor
+            func, f, x, out_shape=None, method=method, batched=False, chunk_size=None, executor=executor
         )
     if not x.flags.writeable and method != "complex":
         raise ValueError(
-            f"{FUNC}: x is read-only, but the check perturbs x in place (so that a function reading x "
+            f"{func}: x is read-only, but the check perturbs x in place (so that a function reading x "
             f"from a closure sees the perturbation); pass x.copy()"
         )
     return make_problem(
-        FUNC, f, x, out_shape=None, method=method, batched=False, chunk_size=None, executor=None
+        func, f, x, out_shape=None, method=method, batched=False, chunk_size=None, executor=None
     )
 
 
 def promoted(
-    f: Callable[..., Any], x: NDArray[Any], method: str, executor: Executor | None = None
+    f: Callable[..., Any], x: NDArray[Any], method: str, executor: Executor | None = None, func: str = FUNC
 ) -> Problem:
     """A float64 copy of x (f then computes in float64 if it takes its argument)."""
     return make_problem(
-        FUNC, f, x.astype(np.float64), out_shape=None, method=method, batched=False, chunk_size=None,
+        func, f, x.astype(np.float64), out_shape=None, method=method, batched=False, chunk_size=None,
         executor=executor,
     )  # fmt: skip
 
@@ -148,15 +148,16 @@ def full_check(
     tol: Tolerance,
     *,
     executor: Executor | None = None,
+    func: str = FUNC,
 ) -> Outcome:
     """Every element against the engine's numerical gradient (one pass). Elements outside the tolerance
     are re-measured with central differences at two steps (re-using the pass's own points), which gives
     their error estimate and tells kinks from wrong values."""
     a = analytic.reshape(-1).astype(np.float64)
     provisional = "central" if method == "auto" else method
-    p, nfev, lifted = in_place(f, x, provisional, executor), 0, False
+    p, nfev, lifted = in_place(f, x, provisional, executor, func), 0, False
     if promotable(x, provisional):
-        candidate = promoted(f, x, provisional, executor)
+        candidate = promoted(f, x, provisional, executor, func)
         nfev += 1
         if computes_in_float64(candidate):
             p, lifted = candidate, True
@@ -165,7 +166,7 @@ def full_check(
     nfev += d.nfev
     if lifted and not np.any(d.derivative) and np.any(a):
         # f did not move when the float64 copy moved: it reads x from a closure. Difference in place.
-        p = in_place(f, x, first_method(method, x.dtype), executor)
+        p = in_place(f, x, first_method(method, x.dtype), executor, func)
         d = difference(p, None, refine=False)
         nfev += d.nfev
     work, tol = str(p.x.dtype), replace(tol, method=p.method)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -10,9 +10,46 @@ from numpy.typing import NDArray
 
 from numgrad.checking import text as _checktext
 
-__all__ = ["GradientReport", "index_of", "ratio_to_tolerance"]
+__all__ = ["GradientReport", "LeafSummary", "index_of", "ratio_to_tolerance"]
 
 LISTED = 10  # worst elements and kinks listed by to_dict() and str()
+
+
+@dataclass(frozen=True)
+class LeafSummary:
+    """One leaf of a pytree x in a full-mode report: where it is, and how its checks went."""
+
+    path: str  # the key path, e.g. "['W1']"
+    shape: tuple[int, ...]
+    dtype: str
+    working_dtype: str
+    checks: int
+    failures: int
+    kinks: int
+    max_abs_error: float
+    worst_index: tuple[int, ...]  # inside the leaf
+    analytic: float
+    numerical: float
+    tolerance: float
+    nfev: int
+
+    @property
+    def passed(self) -> bool:
+        return self.failures == 0
+
+    def line(self) -> str:
+        verdict = "ok" if self.passed else f"WRONG at {self.failures} of {self.checks}"
+        kinks = f", {self.kinks} kinks" if self.kinks else ""
+        return (
+            f"{self.path or 'x'} {self.shape} {self.dtype}: {verdict}{kinks}; worst {self.worst_index}: "
+            f"analytic {self.analytic:.6g}, numerical {self.numerical:.6g} (error "
+            f"{abs(self.analytic - self.numerical):.1e}, tolerance {self.tolerance:.1e})"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["shape"], d["worst_index"], d["passed"] = list(self.shape), list(self.worst_index), self.passed
+        return d
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,6 +83,18 @@ class GradientReport:
         Checks beyond tolerance; ``kinks`` marks the elements where f has a kink (never failures).
     message : str
         One line: the verdict, and where to look next.
+    worst_leaf : str
+        The key path of the leaf holding the worst check when x is a pytree (``"['W1']"``, ``"[1]"``);
+        ``""`` for a single array and in fast mode (a direction moves every leaf).
+    leaves : tuple of LeafSummary
+        Full mode on a pytree: one summary per leaf, in x's order (empty for a single array). The
+        per-check arrays then hold the leaves one after another, flattened.
+    kind : str
+        What was checked: ``"gradient"``, ``"vjp"``, ``"jvp"`` or ``"jacobian"``. For the last three
+        the checks compare ``uᵀJ`` for a seeded cotangent u (the gradient of ``⟨u, f(x)⟩``).
+    worst_output : tuple of int or None
+        check_jacobian, when it fails: the output index of the worst (output, input) pair;
+        ``pair_analytic`` and ``pair_numerical`` are the Jacobian's entries there.
     """
 
     passed: bool
@@ -71,6 +120,12 @@ class GradientReport:
     tolerances: NDArray[np.float64]
     steps: NDArray[np.float64]
     kinks: NDArray[np.bool_]
+    worst_leaf: str = ""
+    leaves: tuple[LeafSummary, ...] = ()
+    kind: str = "gradient"
+    worst_output: tuple[int, ...] | None = None
+    pair_analytic: float = float("nan")
+    pair_numerical: float = float("nan")
 
     @property
     def kink_count(self) -> int:
@@ -86,9 +141,17 @@ class GradientReport:
         """The report as plain JSON-ready values: the scalars, the worst checks and the kinks."""
         plain = {k: getattr(self, k) for k in _SCALARS}
         flat = np.flatnonzero(self.kinks.reshape(-1))[:LISTED]
+        pair = None
+        if self.worst_output is not None:
+            pair = {"output": list(self.worst_output), "input": list(self.worst_index),
+                    "analytic": self.pair_analytic, "numerical": self.pair_numerical}  # fmt: skip
         return {
             **plain,
             "worst_index": list(self.worst_index),
+            "worst_leaf": self.worst_leaf,
+            "kind": self.kind,
+            "worst_pair": pair,
+            "leaves": [leaf.to_dict() for leaf in self.leaves],
             "checks": int(self.abs_errors.size),
             "kinks": self.kink_count,
             "kink_indices": [list(index_of(int(j), self.kinks.shape)) for j in flat],
@@ -108,8 +171,9 @@ class GradientReport:
     def __str__(self) -> str:
         what = "element" if self.mode == "full" else "direction"
         error = abs(self.analytic - self.numerical)
+        where = f"{self.worst_leaf} {self.worst_index}" if self.worst_leaf else str(self.worst_index)
         rows = [
-            (f"worst {what}", str(self.worst_index)),
+            (f"worst {what}", where),
             ("analytic", f"{self.analytic:.9g}"),
             ("numerical", f"{self.numerical:.9g}"),
             ("error there", f"{error:.2e}   tolerance {self.tolerance:.2e}: {self.tolerance_source}"),
@@ -118,7 +182,15 @@ class GradientReport:
             ("step", f"{self.step:.2e} (differences in {self.working_dtype})"),
             ("evaluations", f"{self.nfev} of f in {self.seconds:.3f} s"),
         ]
-        return "\n".join([self.message, *(f"  {k:<16}{v}" for k, v in rows)])
+        if self.kind != "gradient":
+            rows.insert(0, ("checked", _checktext.KINDS[self.kind]))
+        if self.worst_output is not None:
+            rows.insert(1, ("worst pair", f"output {self.worst_output}, input {where}: jac "
+                        f"{self.pair_analytic:.9g}, numerical {self.pair_numerical:.9g}"))  # fmt: skip
+        lines = [self.message, *(f"  {k:<16}{v}" for k, v in rows)]
+        if self.leaves:
+            lines += ["  leaves", *(f"    {leaf.line()}" for leaf in self.leaves)]
+        return "\n".join(lines)
 
 
 _SCALARS = (

@@ -27,21 +27,39 @@ def source(o: Outcome, k: int, t: Tolerance, mode: str) -> str:
     return f"floor {floor:.1e} × {scale} ({why})"
 
 
-def message(passed: bool, failures: int, o: Outcome, mode: str, worst: tuple[int, ...]) -> str:
+KINDS = {
+    "gradient": "the gradient",
+    "vjp": "vjp(u) against the gradient of ⟨u, f(x)⟩, u a seeded random cotangent",
+    "jvp": "⟨u, jvp(v)⟩ against the derivative of ⟨u, f(x)⟩ along v, u a seeded random cotangent",
+    "jacobian": "uᵀ·jac against the gradient of ⟨u, f(x)⟩, u a seeded random cotangent",
+}
+RERUN = {"gradient": "check_gradient", "vjp": "check_vjp", "jvp": "check_jvp", "jacobian": "check_jacobian"}
+
+
+def message(
+    passed: bool,
+    failures: int,
+    o: Outcome,
+    mode: str,
+    worst: tuple[int, ...],
+    kind: str = "gradient",
+    leaf: str = "",
+) -> str:
     """The report's one-line verdict, and where to look next."""
     n = o.analytic.size
+    where = f"{leaf} {worst}" if leaf else f"index {worst}"
     count = int(o.kinks.sum())
     kinks = f", {count} kink{'s' if count > 1 else ''} (not counted as wrong)" if count else ""
     if mode == "fast":
         if passed:
-            return f"gradient ok along {n} random directions ({o.nfev} evaluations of f)"
+            return f"{kind} ok along {n} random directions ({o.nfev} evaluations of f)"
         return (
-            f"gradient WRONG along {failures} of {n} random directions; fast mode cannot say where: "
-            f"run check_gradient(..., mode='full') to find the wrong elements"
+            f"{kind} WRONG along {failures} of {n} random directions; fast mode cannot say where: "
+            f"run {RERUN[kind]}(..., mode='full') to find the wrong elements"
         )
     if passed:
-        return f"gradient ok: {n} elements within tolerance{kinks}"
-    return f"gradient WRONG at {failures} of {n} elements{kinks}; worst at index {worst}"
+        return f"{kind} ok: {n} elements within tolerance{kinks}"
+    return f"{kind} WRONG at {failures} of {n} elements{kinks}; worst at {where}"
 
 
 def kink_line(mode: str, kinks: NDArray[np.bool_]) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from numgrad.common.trees import WithLeaf, float_leaves, is_tree
 from numgrad.common.validate import callable_arg, real_floating_array
 from numgrad.differences.engine import make_problem
 from numgrad.differences.steps import difference
@@ -74,7 +75,20 @@ def numerical_gradient(
     --------
     >>> numerical_gradient(lambda x: x[0]**2 + x[1]**2, np.array([3.0, 4.0]), h=1e-4)
     array([6., 8.])
+
+    x may be a pytree (nested dict / list / tuple of float arrays); the gradient has its structure, and
+    each leaf is differenced in place as its own array, with its own dtype and steps:
+
+    >>> g = numerical_gradient(lambda p: np.sum(p["w"] ** 2) + p["b"][0], {"w": np.ones(2), "b": np.zeros(1)})
+    >>> {k: v.round(6) for k, v in g.items()}
+    {'w': array([2., 2.]), 'b': array([1.])}
     """
+    if is_tree(x):
+        return _per_leaf(  # type: ignore[no-any-return]
+            "numerical_gradient", f, x, h, batched,
+            lambda fk, leaf, hk: numerical_gradient(fk, leaf, h=hk, method=method, chunk_size=chunk_size,
+                                                    executor=executor),
+        )  # fmt: skip
     p = make_problem(
         "numerical_gradient", f, x, out_shape=None, method=method, batched=batched,
         chunk_size=chunk_size, executor=executor,
@@ -131,7 +145,16 @@ def jacobian(
     >>> jacobian(lambda x: np.array([x[0] * x[1], x[0]]), np.array([2.0, 3.0]), h=1e-4).round(6)
     array([[3., 2.],
            [1., 0.]])
+
+    For a pytree x, a pytree of x's structure whose leaves have shape ``f(x).shape + leaf.shape`` (as
+    ``jax.jacfwd``).
     """
+    if is_tree(x):
+        return _per_leaf(  # type: ignore[no-any-return]
+            "jacobian", f, x, h, batched,
+            lambda fk, leaf, hk: jacobian(fk, leaf, h=hk, method=method, chunk_size=chunk_size,
+                                          executor=executor),
+        )  # fmt: skip
     callable_arg(f, "jacobian")
     xa = real_floating_array(x, "jacobian", "x")
     sample = np.asarray(f(xa[None] if batched else np.array(xa)))
@@ -176,3 +199,19 @@ def directional_derivative(
         chunk_size=None, executor=None,
     )  # fmt: skip
     return float(difference(p, h).derivative[0]) * scale
+
+
+def _per_leaf(
+    func: str, f: object, x: Any, h: object, batched: object, one: Callable[[Any, Any, Any], Any]
+) -> Any:
+    """`one(f_k, leaf_k, h_k)` for every leaf of the pytree x, as x's structure."""
+    fn = callable_arg(f, func)
+    flat = float_leaves(x, func)
+    if batched is not False:
+        raise ValueError(
+            f"{func}: batched=True needs x to be a single array (a stack of points has no pytree form); got "
+            f"a pytree of {len(flat.leaves)} leaves. Use batched=False, or an executor"
+        )
+    if h is not None and not (isinstance(h, int | float) and not isinstance(h, bool)):
+        raise ValueError(f"{func}: h must be a number or None when x is a pytree; got {type(h).__name__}")
+    return flat.unflatten([one(WithLeaf(fn, flat, k), leaf, h) for k, leaf in enumerate(flat.leaves)])

@@ -1,0 +1,248 @@
+"""The checker behind check_gradient, check_vjp, check_jvp and check_jacobian: one array or a pytree.
+
+Everything is a gradient check of a scalar g at x (for the vector checks, ``g = ⟨u, f⟩`` for a seeded
+cotangent u). A single array goes through the full or fast check as it always did. A pytree is checked
+leaf by leaf in full mode — each leaf perturbed in place as its own array, with its own dtype, step,
+promotion to float64, tolerance floor and scale, so a function that reads its parameters from a closure
+(``lambda p: net.loss(x, t)`` over ``net.params``) works as it does for one array — and along random
+directions of the whole concatenated tree in fast mode. The leaves' outcomes join into one report that
+names the leaf.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from numgrad.checking import fast as _fastcheck
+from numgrad.checking import measure as gc
+from numgrad.checking import text as _checktext
+from numgrad.checking.report import GradientReport, LeafSummary, index_of, ratio_to_tolerance
+from numgrad.common import numerics as nm
+from numgrad.common.trees import Flat, WithLeaf, flatten
+from numgrad.common.validate import real_floating_array
+
+__all__ = ["Checked", "array_report", "check_flat", "point"]
+
+
+def point(x: Any, func: str) -> Flat:
+    """x as a pytree of real floating arrays (a single array-like: one leaf at the root path ``''``)."""
+
+    def leaf(value: Any, path: str) -> NDArray[Any]:
+        if path and not isinstance(value, np.ndarray):
+            raise TypeError(
+                f"{func}: every leaf of x must be a NumPy float array; got {type(value).__name__} at "
+                f"{path}. Wrap it: np.asarray(value, dtype=np.float64)"
+            )
+        a = real_floating_array(value, func, f"x{path}")
+        if a.size == 0:
+            raise ValueError(f"{func}: x{path} must have at least one element; got shape {a.shape}")
+        return a
+
+    return flatten(x, func, "x", leaf=leaf)
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What to check: g, the point as a pytree, and the analytic gradient leaf by leaf."""
+
+    func: str
+    g: Callable[..., Any]
+    flat: Flat
+    analytic: list[NDArray[Any]]
+    kind: str = "gradient"
+
+
+def _tolerance(rtol: float | None, atol: float | None, method: str, x: Any, a: Any) -> gc.Tolerance:
+    coarser = a.dtype if nm.eps(a.dtype) > nm.eps(x.dtype) else x.dtype
+    return gc.Tolerance(rtol, atol, method, str(coarser))
+
+
+def check_flat(
+    c: Checked,
+    *,
+    method: str,
+    mode: str,
+    rtol: float | None,
+    atol: float | None,
+    rng: np.random.Generator,
+    executor: Executor | None,
+    seconds: Callable[[], float],
+    linear: _fastcheck.Linear | None = None,
+) -> GradientReport:
+    """The report of g's gradient check at the tree (fast mode: `linear` in place of the gradient)."""
+    if mode == "fast":
+        return _fast(c, rtol, atol, rng, seconds, linear)
+    if c.flat.single:
+        x, a = c.flat.leaves[0], c.analytic[0]
+        tol = _tolerance(rtol, atol, method, x, a)
+        o = gc.full_check(c.g, x, a, method, tol, executor=executor, func=c.func)
+        return array_report(o, "full", replace(tol, method=o.method), x, x.shape, seconds(), c.kind)
+    outcomes: list[tuple[gc.Outcome, gc.Tolerance]] = []
+    for k, leaf in enumerate(c.flat.leaves):
+        tol = _tolerance(rtol, atol, method, leaf, c.analytic[k])
+        o = gc.full_check(
+            WithLeaf(c.g, c.flat, k), leaf, c.analytic[k], method, tol, executor=executor, func=c.func
+        )
+        outcomes.append((o, replace(tol, method=o.method)))
+    return _tree_report(c, outcomes, seconds)
+
+
+def _joined(values: list[str]) -> str:
+    return "/".join(dict.fromkeys(values))
+
+
+def _tree_report(
+    c: Checked, outcomes: list[tuple[gc.Outcome, gc.Tolerance]], seconds: Callable[[], float]
+) -> GradientReport:
+    os_ = [o for o, _ in outcomes]
+    arrays = {k: np.concatenate([getattr(o, k).reshape(-1) for o in os_]) for k in _ARRAYS}
+    joined = gc.Outcome(
+        **arrays,
+        nfev=sum(o.nfev for o in os_),
+        working_dtype=_joined([o.working_dtype for o in os_]),
+        method=_joined([o.method for o in os_]),
+    )
+    n = joined.analytic.size
+    worst = int(np.argmax(ratio_to_tolerance(joined.abs_error, joined.tolerance, joined.kinks)))
+    k, inner = c.flat.leaf_of(worst)
+    base = array_report(joined, "full", outcomes[k][1], c.flat.leaves[k], (n,), seconds(), c.kind)
+    tol_k = outcomes[k][1]
+    base = replace(base, tolerance_source=_checktext.source(joined, worst, tol_k, "full"))
+    path = c.flat.paths[k]
+    return replace(
+        base,
+        dtype=_joined([str(leaf.dtype) for leaf in c.flat.leaves]),
+        worst_index=inner,
+        worst_leaf=path,
+        leaves=tuple(_summary(c.flat, j, o) for j, (o, _) in enumerate(outcomes)),
+        message=_checktext.message(base.passed, base.failures, joined, "full", inner, c.kind, path),
+    )
+
+
+_ARRAYS = ("analytic", "numerical", "tolerance", "source", "scale", "steps", "kinks")
+
+
+def _summary(flat: Flat, k: int, o: gc.Outcome) -> LeafSummary:
+    err, judged = o.abs_error, ~o.kinks
+    worst = int(np.argmax(ratio_to_tolerance(err, o.tolerance, o.kinks)))
+    leaf = flat.leaves[k]
+    return LeafSummary(
+        path=flat.paths[k],
+        shape=tuple(leaf.shape),
+        dtype=str(leaf.dtype),
+        working_dtype=o.working_dtype,
+        checks=int(err.size),
+        failures=int((judged & ~(err <= o.tolerance)).sum()),
+        kinks=int(o.kinks.sum()),
+        max_abs_error=float(np.max(err[judged], initial=0.0)),
+        worst_index=index_of(worst, tuple(leaf.shape)),
+        analytic=float(o.analytic[worst]),
+        numerical=float(o.numerical[worst]),
+        tolerance=float(o.tolerance[worst]),
+        nfev=o.nfev,
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Fast mode on a pytree: random directions of the concatenated leaves
+
+
+@dataclass
+class _Concatenated:
+    """g of the concatenated leaves. Called with the check's own vector (perturbed in place), it writes
+    the point into the caller's leaves, so closures over them see it; called with a float64 copy, it
+    hands g fresh float64 leaves."""
+
+    g: Callable[..., Any]
+    flat: Flat
+    vector: NDArray[Any]
+
+    def __call__(self, v: Any) -> Any:
+        if v is self.vector:
+            for leaf, part in zip(self.flat.leaves, self.flat.split(v), strict=True):
+                np.copyto(leaf, part, casting="unsafe")
+            return self.g(self.flat.unflatten(self.flat.leaves))
+        return self.g(self.flat.unflatten(self.flat.split(np.asarray(v))))
+
+
+def _fast(
+    c: Checked,
+    rtol: float | None,
+    atol: float | None,
+    rng: np.random.Generator,
+    seconds: Callable[[], float],
+    linear: _fastcheck.Linear | None,
+) -> GradientReport:
+    leaves = c.flat.leaves
+    dtype = np.result_type(*leaves)
+    coarsest = max([*leaves, *c.analytic], key=lambda a: nm.eps(a.dtype)).dtype
+    tol = gc.Tolerance(rtol, atol, "central", str(coarsest))
+    if c.flat.single:
+        x = leaves[0]
+        o = _fastcheck.fast_check(c.g, x, linear or c.analytic[0], tol, rng, func=c.func)
+        return array_report(o, "fast", tol, x, (o.analytic.size,), seconds(), c.kind)
+    vector = c.flat.concatenate(leaves, dtype)
+    call = _Concatenated(c.g, c.flat, vector)
+    saved = [leaf.copy() for leaf in leaves]
+    analytic = linear or c.flat.concatenate(c.analytic)
+    try:
+        o = _fastcheck.fast_check(call, vector, analytic, tol, rng, func=c.func)
+    finally:
+        for leaf, old in zip(leaves, saved, strict=True):
+            np.copyto(leaf, old)
+    report = array_report(o, "fast", tol, vector, (o.analytic.size,), seconds(), c.kind)
+    return replace(report, dtype=_joined([str(leaf.dtype) for leaf in leaves]))
+
+
+# --------------------------------------------------------------------------------------------------
+# The report of one array
+
+
+def array_report(
+    o: gc.Outcome,
+    mode: str,
+    t: gc.Tolerance,
+    x: NDArray[Any],
+    shape: tuple[int, ...],
+    seconds: float,
+    kind: str = "gradient",
+) -> GradientReport:
+    err, tol = o.abs_error, o.tolerance
+    judged = ~o.kinks
+    beyond = judged & ~(err <= tol)
+    worst = int(np.argmax(ratio_to_tolerance(err, tol, o.kinks)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(o.scale > 0, err / o.scale, np.where(err > 0, np.inf, 0.0))
+    passed = not beyond.any()
+    return GradientReport(
+        passed=passed,
+        mode=mode,
+        method=t.method,
+        dtype=str(x.dtype),
+        working_dtype=o.working_dtype,
+        max_abs_error=float(np.max(err[judged], initial=0.0)),
+        max_rel_error=float(np.max(rel[judged], initial=0.0)),
+        worst_index=index_of(worst, shape),
+        analytic=float(o.analytic[worst]),
+        numerical=float(o.numerical[worst]),
+        tolerance=float(tol[worst]),
+        tolerance_source=_checktext.source(o, worst, t, mode),
+        step=float(o.steps[worst]),
+        nfev=o.nfev,
+        seconds=seconds,
+        failures=int(beyond.sum()),
+        message=_checktext.message(passed, int(beyond.sum()), o, mode, index_of(worst, shape), kind),
+        analytic_values=o.analytic.reshape(shape),
+        numerical_values=o.numerical.reshape(shape),
+        abs_errors=err.reshape(shape),
+        tolerances=tol.reshape(shape),
+        steps=o.steps.reshape(shape),
+        kinks=o.kinks.reshape(shape),
+        kind=kind,
+    )

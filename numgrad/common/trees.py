@@ -1,0 +1,278 @@
+"""Pytrees: nested dicts, lists and tuples of float arrays, flattened to leaves with key paths.
+
+A key path names a leaf as it is reached from the root, in the format of ``jax.tree_util.keystr``:
+``['W1']`` for a dict key, ``[1]`` for a list or tuple position, ``['a'][0]`` nested, and ``''`` for the
+root when x is a single array. Leaves come in the order a user sees them (dict insertion order); two
+dicts with the same keys in another order are the same structure.
+
+A list or tuple of plain numbers (``[3.0, 4.0]``, ``[[1.0, 2.0], [3.0, 4.0]]``) is one array, as NumPy
+reads it; a list or tuple holding an array, a dict or another such container is a container.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["Flat", "WithLeaf", "flatten", "float_leaves", "is_tree", "match", "path_str"]
+
+CONTAINERS = (dict, list, tuple)
+
+
+@dataclass(frozen=True)
+class Node:
+    """The structure of a pytree without its leaves: a leaf, or a container of child nodes."""
+
+    kind: type | None  # None for a leaf; dict, list, tuple, or a namedtuple's class
+    keys: tuple[Any, ...]  # dict keys (in x's order) or positions
+    children: tuple[Node, ...]
+
+
+def path_str(path: Sequence[Any]) -> str:
+    """``['W1'][0]`` for the keys ``("W1", 0)`` (ints are positions, anything else a dict key)."""
+    return "".join(f"[{k}]" if isinstance(k, int) and not isinstance(k, bool) else f"[{k!r}]" for k in path)
+
+
+def _is_number_literal(x: object) -> bool:
+    """Plain numbers, or lists/tuples of them (what np.asarray reads as one numeric array)."""
+    if isinstance(x, list | tuple):
+        return len(x) > 0 and all(_is_number_literal(v) for v in x)
+    return isinstance(x, int | float | np.number) and not isinstance(x, bool | np.bool_)
+
+
+def is_tree(x: object) -> bool:
+    """Whether x is a container of arrays (a pytree) rather than one array-like."""
+    if isinstance(x, dict):
+        return True
+    return isinstance(x, list | tuple) and not _is_number_literal(x)
+
+
+def _items(node: Any) -> list[tuple[Any, Any]]:
+    if isinstance(node, dict):
+        return list(node.items())
+    return list(enumerate(node))
+
+
+def _build(kind: type, keys: tuple[Any, ...], values: list[Any]) -> Any:
+    if kind is dict:
+        return dict(zip(keys, values, strict=True))
+    if kind is list:
+        return values
+    if kind is tuple:
+        return tuple(values)
+    return kind(*values)  # a namedtuple
+
+
+@dataclass(frozen=True)
+class Flat:
+    """A pytree taken apart: its structure, its leaves (the caller's own arrays) and their key paths."""
+
+    node: Node
+    leaves: tuple[Any, ...]
+    paths: tuple[str, ...]
+
+    @property
+    def single(self) -> bool:
+        """x was one array, not a container (its one leaf has the root path ``''``)."""
+        return self.node.kind is None
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        return tuple(int(np.size(leaf)) for leaf in self.leaves)
+
+    @property
+    def offsets(self) -> tuple[int, ...]:
+        """Where each leaf starts in the concatenated vector (and its total size last)."""
+        return tuple(int(v) for v in np.concatenate([[0], np.cumsum(self.sizes, dtype=np.int64)]))
+
+    def unflatten(self, leaves: Sequence[Any]) -> Any:
+        """The same structure with `leaves` in place of the originals (a single array: leaves[0])."""
+        it = iter(leaves)
+
+        def build(node: Node) -> Any:
+            if node.kind is None:
+                return next(it)
+            return _build(node.kind, node.keys, [build(c) for c in node.children])
+
+        return build(self.node)
+
+    def replaced(self, k: int, value: Any) -> Any:
+        """The structure with leaf k replaced by `value`, the other leaves the caller's own arrays."""
+        return self.unflatten([value if j == k else leaf for j, leaf in enumerate(self.leaves)])
+
+    def concatenate(self, leaves: Sequence[Any], dtype: Any = np.float64) -> NDArray[Any]:
+        """Leaves (of this structure's shapes) as one flat vector."""
+        if not leaves:
+            return np.zeros(0, dtype=dtype)
+        return np.concatenate([np.ravel(np.asarray(v)).astype(dtype, copy=False) for v in leaves])
+
+    def split(self, vector: NDArray[Any], dtypes: Sequence[Any] | None = None) -> list[NDArray[Any]]:
+        """A flat vector cut into fresh arrays of the leaves' shapes (and `dtypes`, else the vector's)."""
+        o = self.offsets
+        out = []
+        for k, leaf in enumerate(self.leaves):
+            part = vector[o[k] : o[k + 1]].reshape(np.shape(leaf))
+            out.append(np.array(part, dtype=None if dtypes is None else dtypes[k]))
+        return out
+
+    def leaf_of(self, flat_index: int) -> tuple[int, tuple[int, ...]]:
+        """The leaf holding element `flat_index` of the concatenated vector, and the index inside it."""
+        o = self.offsets
+        k = int(np.searchsorted(o, flat_index, side="right") - 1)
+        shape = np.shape(self.leaves[k])
+        inner = np.unravel_index(flat_index - o[k], shape) if shape else ()
+        return k, tuple(int(i) for i in inner)
+
+
+@dataclass(frozen=True)
+class WithLeaf:
+    """g of leaf k alone: the tree with leaf k replaced by the point (picklable when g and the leaves are,
+    so an executor can run it). In place, the point *is* the caller's leaf, perturbed."""
+
+    g: Callable[..., Any]
+    flat: Flat
+    k: int
+
+    def __call__(self, v: Any) -> Any:
+        return self.g(self.flat.replaced(self.k, v))
+
+
+def float_leaves(x: Any, func: str) -> Flat:
+    """x as a pytree whose leaves are real floating NumPy arrays (a TypeError names the first that is not)."""
+
+    def leaf(value: Any, path: str) -> Any:
+        _array_leaf(value, func, "x", path)
+        if value.dtype.kind != "f":
+            raise TypeError(
+                f"{func}: every leaf of x must be a float array (float32 or float64); got {describe(value)} "
+                f"at {path}. Pass np.asarray(leaf, dtype=np.float64)"
+            )
+        return value
+
+    return flatten(x, func, "x", leaf=leaf)
+
+
+def flatten(x: Any, func: str, arg: str = "x", *, leaf: Callable[[Any, str], Any] | None = None) -> Flat:
+    """Take x apart. `leaf(value, path)` validates (and may convert) each leaf; by default a leaf must be
+    a NumPy array. A leaf that is not an array is a ``TypeError`` naming its path."""
+    check = leaf or (lambda v, p: _array_leaf(v, func, arg, p))
+    leaves: list[Any] = []
+    paths: list[str] = []
+
+    def walk(node: Any, path: tuple[Any, ...]) -> Node:
+        if not is_tree(node):
+            leaves.append(check(node, path_str(path)))
+            paths.append(path_str(path))
+            return Node(None, (), ())
+        items = _items(node)
+        if not items:
+            raise ValueError(
+                f"{func}: {arg}{path_str(path)} is an empty {type(node).__name__}; a pytree needs leaves"
+            )
+        children = tuple(walk(v, (*path, k)) for k, v in items)
+        return Node(type(node), tuple(k for k, _ in items), children)
+
+    node = walk(x, ())
+    return Flat(node, tuple(leaves), tuple(paths))
+
+
+def _array_leaf(value: Any, func: str, arg: str, path: str) -> Any:
+    if not isinstance(value, np.ndarray):
+        where = f" at {path}" if path else ""
+        raise TypeError(
+            f"{func}: every leaf of {arg} must be a NumPy float array; got {type(value).__name__}{where}. "
+            f"Wrap it: np.asarray(value, dtype=np.float64)"
+        )
+    return value
+
+
+def describe(value: Any) -> str:
+    """A leaf or a subtree in a few words, for messages."""
+    if isinstance(value, np.ndarray):
+        return f"{value.dtype} array of shape {value.shape}"
+    if isinstance(value, dict):
+        return f"a dict with keys {list(value)}"
+    if isinstance(value, list | tuple):
+        return f"a {type(value).__name__} of {len(value)} items"
+    return type(value).__name__
+
+
+def match(
+    flat: Flat,
+    other: Any,
+    func: str,
+    arg: str,
+    *,
+    shape_of: Callable[[int], tuple[int, ...]] | None = None,
+) -> list[NDArray[Any]]:
+    """`other`'s leaves in `flat`'s order, after checking that it has x's structure and shapes.
+
+    `shape_of(k)` is the shape leaf k of `other` must have (default: leaf k of x's). Raises a
+    ``ValueError`` (structure, shape) or ``TypeError`` (a leaf that is not numeric) naming the path.
+    """
+    want = shape_of or (lambda k: tuple(np.shape(flat.leaves[k])))
+    out: list[NDArray[Any]] = []
+    counter = iter(range(len(flat.leaves)))
+
+    def walk(node: Node, value: Any, path: tuple[Any, ...]) -> None:
+        where = f"{arg}{path_str(path)}"
+        if node.kind is None:
+            k = next(counter)
+            out.append(_numeric_leaf(value, want(k), func, where, flat.leaves[k]))
+            return
+        expected = "a dict" if node.kind is dict else f"a {node.kind.__name__} of {len(node.keys)} items"
+        if node.kind is dict:
+            if not isinstance(value, dict):
+                raise ValueError(f"{func}: {where} must be {expected} like x; got {describe(value)}")
+            missing = [k for k in node.keys if k not in value]
+            if missing:
+                raise ValueError(
+                    f"{func}: {arg} is missing the key {missing[0]!r} at {path_str((*path, missing[0]))} "
+                    f"(x has {flat_leaf_or_tree(node, missing[0])} there)"
+                )
+            extra = [k for k in value if k not in node.keys]
+            if extra:
+                raise ValueError(
+                    f"{func}: {arg} has an extra key {extra[0]!r} at {path_str((*path, extra[0]))} that x "
+                    f"does not have (x's keys there: {list(node.keys)})"
+                )
+            children = [value[k] for k in node.keys]
+        else:
+            if not isinstance(value, list | tuple):
+                raise ValueError(f"{func}: {where} must be {expected} like x; got {describe(value)}")
+            if len(value) != len(node.keys):
+                more = "an extra leaf" if len(value) > len(node.keys) else "a missing leaf"
+                raise ValueError(
+                    f"{func}: {where} has {len(value)} items where x has {len(node.keys)} ({more}); "
+                    f"expected {expected}"
+                )
+            children = list(value)
+        for key, child, sub in zip(node.keys, children, node.children, strict=True):
+            walk(sub, child, (*path, key))
+
+    walk(flat.node, other, ())
+    return out
+
+
+def flat_leaf_or_tree(node: Node, key: Any) -> str:
+    """What x holds under `key` of a dict node, for messages."""
+    child = node.children[node.keys.index(key)]
+    return "an array" if child.kind is None else f"a {child.kind.__name__}"
+
+
+def _numeric_leaf(value: Any, shape: tuple[int, ...], func: str, where: str, like: Any) -> NDArray[Any]:
+    if isinstance(value, dict | list | tuple) and is_tree(value):
+        raise ValueError(f"{func}: {where} must be an array of shape {shape}; got {describe(value)}")
+    a = np.asarray(value)
+    if a.dtype.kind not in "fiu":
+        raise TypeError(
+            f"{func}: {where} must be a real numeric array of shape {shape}; got {describe(value)}"
+        )
+    if a.shape != shape:
+        hint = ": it is the transpose (dW.T?)" if a.ndim == 2 and a.shape == shape[::-1] else ""
+        raise ValueError(f"{func}: {where} must have shape {shape}; got shape {a.shape}{hint}")
+    return a if a.dtype.kind == "f" else a.astype(np.float64)

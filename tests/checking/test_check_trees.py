@@ -1,0 +1,139 @@
+"""check_gradient on pytrees: dicts of parameters (the book's closure idiom included), leaves of mixed
+dtypes, reports that name the leaf, and structure mismatches named by path."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from numgrad import TwoLayerNet, check_gradient
+
+NET = TwoLayerNet(12, 6, 4, seed=0)
+RNG = np.random.default_rng(0)
+XB, TB = RNG.standard_normal((5, 12)), RNG.integers(0, 4, 5)
+GRADS = NET.gradient(XB, TB)
+
+
+def net_loss(p):
+    h = 1 / (1 + np.exp(-(XB @ p["W1"] + p["b1"])))
+    z = h @ p["W2"] + p["b2"]
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    y = e / e.sum(axis=1, keepdims=True)
+    return -np.mean(np.log(y[np.arange(5), TB] + 1e-7))  # the book's cross-entropy, delta included
+
+
+def exact(p):
+    """net_loss's gradient by TwoLayerNet's backprop (exact, the delta included)."""
+    net = TwoLayerNet(12, 6, 4, seed=0)
+    net.params = {k: v.astype(np.float64) for k, v in p.items()}
+    return net.gradient(XB, TB)
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+def test_the_books_closure_idiom_works_with_the_params_dict(mode):
+    before = {k: v.copy() for k, v in NET.params.items()}
+    r = check_gradient(lambda p: NET.loss(XB, TB), NET.params, GRADS, mode=mode)
+    assert r.passed, str(r)
+    assert all(NET.params[k].tobytes() == before[k].tobytes() for k in before)
+    if mode == "full":
+        assert [leaf.path for leaf in r.leaves] == ["['W1']", "['b1']", "['W2']", "['b2']"]
+        assert r.working_dtype == "float64"
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+@pytest.mark.parametrize(
+    "dtypes",
+    [("float64",) * 4, ("float32",) * 4, ("float32", "float64", "float32", "float64")],
+    ids=["f64", "f32", "mixed"],
+)
+def test_a_dict_of_parameters_passes_in_any_dtypes(dtypes, mode):
+    p = {k: v.astype(d) for (k, v), d in zip(NET.params.items(), dtypes, strict=True)}
+    g = {k: v.astype(d) for (k, v), d in zip(exact(p).items(), dtypes, strict=True)}
+    r = check_gradient(net_loss, p, g, mode=mode)
+    assert r.passed, str(r)
+    assert r.dtype == "/".join(dict.fromkeys(dtypes))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_wrong_leaf_is_named(dtype):
+    p = {k: v.astype(dtype) for k, v in NET.params.items()}
+    g = exact(p)
+    g["b1"] = g["b1"].copy()
+    g["b1"][3] *= 1.01
+    r = check_gradient(net_loss, p, g)
+    assert (r.passed, r.worst_leaf, r.worst_index, r.failures) == (False, "['b1']", (3,), 1)
+    assert r.message == "gradient WRONG at 1 of 106 elements; worst at ['b1'] (3,)"
+    assert "worst element   ['b1'] (3,)" in str(r)
+    lines = [line.strip() for line in str(r).splitlines()]
+    assert lines[lines.index("leaves") + 2].startswith(
+        "['b1'] (6,) " + np.dtype(dtype).name + ": WRONG at 1 of 6"
+    )
+    d = json.loads(json.dumps(r.to_dict()))
+    assert [leaf["passed"] for leaf in d["leaves"]] == [True, False, True, True]
+    assert d["leaves"][1]["worst_index"] == [3]
+    if dtype == np.float64:  # in float32 one small entry off by 1% is below fast mode's normwise floor
+        assert not check_gradient(net_loss, p, g, mode="fast").passed
+
+
+def test_lists_and_tuples_of_leaves_and_nested_trees():
+    x = [np.array([1.0, 2.0]), (np.array(3.0), {"z": np.ones((2, 2))})]
+
+    def f(t):
+        return np.sum(t[0] ** 2) + t[1][0] ** 3 + np.sum(np.sin(t[1][1]["z"]))
+
+    g = [2 * x[0], (3 * x[1][0] ** 2, {"z": np.cos(x[1][1]["z"])})]
+    assert check_gradient(f, x, g).passed
+    g[1][1]["z"] = g[1][1]["z"] + np.array([[0, 0], [0, 1e-3]])
+    r = check_gradient(f, x, g)
+    assert (r.worst_leaf, r.worst_index) == ("[1][1]['z']", (1, 1))
+    assert check_gradient(f, x, lambda t: [2 * t[0], (3 * t[1][0] ** 2, {"z": np.cos(t[1][1]["z"])})]).passed
+
+
+def test_a_single_array_report_is_unchanged():
+    x = np.array([1.0, 2.0, 3.0])
+    r = check_gradient(lambda v: np.sum(v**3), x, 3 * x**2)
+    assert (r.worst_leaf, r.leaves, r.kind) == ("", (), "gradient")
+    assert "leaves" not in str(r)
+
+
+P = {"W": np.ones((2, 3)), "b": np.zeros(3)}
+
+
+@pytest.mark.parametrize(
+    ("x", "grad", "error", "match"),
+    [
+        (P, {"W": np.ones((2, 3))}, ValueError, r"check_gradient: grad is missing the key 'b' at \['b'\]"),
+        (P, {**P, "c": np.ones(1)}, ValueError, r"check_gradient: grad has an extra key 'c' at \['c'\]"),
+        (
+            P,
+            {**P, "W": np.ones((3, 2))},
+            ValueError,
+            r"check_gradient: grad\['W'\] must have shape \(2, 3\); got shape \(3, 2\): it is the transpose",
+        ),
+        (P, lambda p: {"W": p["W"]}, ValueError, r"check_gradient: grad\(x\) is missing the key 'b'"),
+        (
+            {**P, "b": [0.0, 0.0, 0.0]},
+            P,
+            TypeError,
+            r"check_gradient: every leaf of x must be a NumPy float array; got list at \['b'\]",
+        ),
+        (
+            {**P, "b": np.zeros(3, dtype=int)},
+            P,
+            TypeError,
+            r"check_gradient: x\['b'\] must be a floating array",
+        ),
+        (
+            {**P, "b": np.zeros(0)},
+            {**P, "b": np.zeros(0)},
+            ValueError,
+            r"check_gradient: x\['b'\] must have at least one element",
+        ),
+    ],
+    ids=["missing-key", "extra-key", "transposed", "callable-grad", "list-leaf", "int-leaf", "empty-leaf"],
+)
+def test_input_validation(x, grad, error, match):
+    with pytest.raises(error, match=match):
+        check_gradient(lambda p: np.sum(p["W"]) + np.sum(p["b"]), x, grad)

@@ -1,0 +1,210 @@
+"""numgrad.checking.layers and the layer zoo: every planted bug caught and located, no false alarm, in
+float64 and float32; check_layers names the first wrong layer of a stack."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from layer_zoo import BUGS, ZOO, Affine, Dropout, LayerNorm, Sigmoid, as_function, build, tree_of
+
+from numgrad.checking.layers import check_layers, layer_parameters
+from numgrad.checking.vector import check_vjp
+
+DTYPES = [np.float64, np.float32]
+
+
+# --------------------------------------------------------------------------------------------------
+# The zoo, one layer at a time through check_vjp
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
+@pytest.mark.parametrize("entry", ZOO, ids=[e.name for e in ZOO])
+def test_correct_layers_raise_no_alarm(entry, dtype, mode):
+    for seed in range(3):
+        layer, x = build(entry, dtype, seed=seed)
+        f, vjp = as_function(layer)
+        r = check_vjp(f, tree_of(layer, x), vjp, mode=mode)
+        assert r.passed, f"{entry.name} seed {seed}\n{r}"
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
+@pytest.mark.parametrize(("entry", "bug", "leaves"), BUGS, ids=[f"{e.name}-{b}" for e, b, _ in BUGS])
+def test_planted_bugs_are_caught_and_located(entry, bug, leaves, dtype):
+    layer, x = build(entry, dtype, bug)
+    f, vjp = as_function(layer)
+    r = check_vjp(f, tree_of(layer, x), vjp)
+    assert not r.passed
+    assert r.worst_leaf in leaves
+    wrong = {leaf.path for leaf in r.leaves if not leaf.passed}
+    assert leaves[0] in wrong
+    assert wrong <= set(leaves), f"blamed {wrong - set(leaves)} too"
+    assert not check_vjp(f, tree_of(layer, x), vjp, mode="fast").passed
+
+
+def test_layer_parameters_are_array_attributes_with_a_gradient_attribute():
+    rng = np.random.default_rng(0)
+    assert layer_parameters(Affine(rng, np.float64)) == ("W", "b")
+    assert layer_parameters(LayerNorm(rng, np.float64)) == ("gamma", "beta")
+    assert layer_parameters(Dropout(rng, np.float64)) == ()  # its mask has no gradient
+
+
+# --------------------------------------------------------------------------------------------------
+# check_layers
+
+
+class Relu:
+    """The book's Relu: writes into dout."""
+
+    def __init__(self):
+        self.mask = None
+
+    def forward(self, x):
+        self.mask = x <= 0
+        out = x.copy()
+        out[self.mask] = 0
+        return out
+
+    def backward(self, dout):
+        dout[self.mask] = 0
+        return dout
+
+
+class SoftmaxWithLoss:
+    """The book's loss layer: forward(x, t), backward(dout=1) ignoring dout."""
+
+    def __init__(self):
+        self.y = self.t = None
+
+    def forward(self, x, t):
+        self.t = t
+        e = np.exp(x - x.max(axis=1, keepdims=True))
+        self.y = e / e.sum(axis=1, keepdims=True)
+        return -np.sum(np.log(self.y[np.arange(len(t)), t])) / len(t)
+
+    def backward(self, dout=1):
+        dx = self.y.copy()
+        dx[np.arange(len(self.t)), self.t] -= 1
+        return dx / len(self.t)
+
+
+def stack(dtype=np.float64, bug_at=None, bug=None):
+    rng = np.random.default_rng(5)
+    layers = [Affine(rng, dtype), Sigmoid(rng, dtype), Affine(rng, dtype), Relu(), Affine(rng, dtype)]
+    if bug_at is not None:
+        layers[bug_at].bug = bug
+    x = rng.standard_normal((3, 4)).astype(dtype)
+    return layers, x
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
+def test_a_correct_stack_passes_layer_by_layer(dtype):
+    layers, x = stack(dtype)
+    r = check_layers(layers, x)
+    assert r.passed, str(r)
+    assert r.first_wrong is None
+    assert [c.name for c in r.layers] == ["Affine", "Sigmoid", "Affine", "Relu", "Affine"]
+    assert [c.params for c in r.layers] == [("W", "b"), (), ("W", "b"), (), ("W", "b")]
+    assert r.message.startswith("every layer's backward ok (5 layers")
+
+
+@pytest.mark.parametrize(
+    ("at", "bug", "leaf"),
+    [
+        (0, "db-mean", "['b']"),
+        (1, "dx-no-one-minus", "['x']"),
+        (2, "dW-subtle", "['W']"),
+        (4, "dx-no-transpose", "['x']"),
+    ],
+)
+def test_the_first_wrong_layer_is_named_with_its_leaf(at, bug, leaf):
+    layers, x = stack(bug_at=at, bug=bug)
+    r = check_layers(layers, x)
+    assert (r.passed, r.first_wrong) == (False, at)
+    assert [c.passed for c in r.layers] == [i != at for i in range(5)]
+    assert r.layers[at].report.worst_leaf == leaf
+    assert (
+        f"layer [{at}] {type(layers[at]).__name__} is the first whose backward is WRONG: d{leaf[2:-2]}"
+        in r.message
+    )
+    assert f"[{at}] {type(layers[at]).__name__}" in str(r)
+    d = json.loads(json.dumps(r.to_dict()))
+    assert d["first_wrong"] == at
+    assert d["layers"][at]["report"]["worst_leaf"] == leaf
+
+
+def test_a_loss_layer_takes_the_targets_and_the_cotangent_one():
+    layers, x = stack()
+    t = np.array([0, 1, 0])
+    r = check_layers([*layers, SoftmaxWithLoss()], x, t=t)
+    assert r.passed, str(r)
+    assert len(r.layers) == 6
+
+
+def test_a_dict_of_layers_is_named_by_its_keys_and_fast_mode_says_which_layer():
+    layers, x = stack(bug_at=2, bug="dx-no-transpose")
+    named = dict(zip(["Affine1", "Sigmoid1", "Affine2", "Relu1", "Affine3"], layers, strict=True))
+    r = check_layers(named, x, mode="fast")
+    assert (r.first_wrong, r.layers[2].name) == (2, "Affine2")
+    assert "fast mode cannot say where" in r.message
+
+
+def test_parameters_are_left_bitwise_unchanged():
+    layers, x = stack(np.float32)
+    before = [(layer.W.copy(), layer.b.copy()) for layer in layers if isinstance(layer, Affine)]
+    x0 = x.copy()
+    check_layers(layers, x)
+    after = [(layer.W, layer.b) for layer in layers if isinstance(layer, Affine)]
+    assert all(
+        a.tobytes() == b.tobytes()
+        for pair in zip(before, after, strict=True)
+        for a, b in zip(*pair, strict=True)
+    )
+    assert x.tobytes() == x0.tobytes()
+
+
+class NoBackward:
+    def forward(self, x):
+        return x
+
+
+class NullGradient(Affine):
+    def backward(self, dout):
+        dx = super().backward(dout)
+        self.db = None
+        return dx
+
+
+@pytest.mark.parametrize(
+    ("layers", "error", "match"),
+    [
+        (
+            [NoBackward()],
+            TypeError,
+            r"check_layers: layers\[0\] \(NoBackward, a NoBackward\) has no backward\(dout\); every layer needs forward\(x\) and backward\(dout\)",
+        ),
+        (
+            {"first": Relu(), "second": object()},
+            TypeError,
+            r"layers\[1\] \(second, a object\) has no forward\(x\)",
+        ),
+        ([], ValueError, "check_layers: layers must hold at least one layer; got an empty list"),
+        (Relu(), TypeError, "check_layers: layers must be a list of layer objects .*; got Relu"),
+        (
+            [NullGradient(np.random.default_rng(0), np.float64)],
+            ValueError,
+            r"check_layers: layers\[0\] \(NullGradient\): backward left db None",
+        ),
+    ],
+    ids=["no-backward", "no-forward", "empty", "not-a-list", "gradient-none"],
+)
+def test_input_validation(layers, error, match):
+    with pytest.raises(error, match=match):
+        check_layers(layers, np.ones((3, 4)))
+
+
+def test_integer_input_is_refused():
+    with pytest.raises(TypeError, match="check_layers: x must be a floating array"):
+        check_layers([Relu()], np.ones((2, 2), dtype=int))
