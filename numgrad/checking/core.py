@@ -83,14 +83,47 @@ def check_flat(
         tol = _tolerance(rtol, atol, method, x, a)
         o = gc.full_check(c.g, x, a, method, tol, executor=executor, func=c.func)
         return array_report(o, "full", replace(tol, method=o.method), x, x.shape, seconds(), c.kind)
+    if len({leaf.dtype for leaf in c.flat.leaves}) == 1:
+        return _concatenated_full(c, method, rtol, atol, executor, seconds)
     outcomes: list[tuple[gc.Outcome, gc.Tolerance]] = []
-    for k, leaf in enumerate(c.flat.leaves):
+    for k, leaf in enumerate(c.flat.leaves):  # mixed dtypes: each leaf differenced in its own
         tol = _tolerance(rtol, atol, method, leaf, c.analytic[k])
-        o = gc.full_check(
-            WithLeaf(c.g, c.flat, k), leaf, c.analytic[k], method, tol, executor=executor, func=c.func
-        )
+        g_k = WithLeaf(c.g, c.flat, k)
+        o = gc.full_check(g_k, leaf, c.analytic[k], method, tol, executor=executor, func=c.func)
         outcomes.append((o, replace(tol, method=o.method)))
     return _tree_report(c, outcomes, seconds)
+
+
+def _concatenated_full(
+    c: Checked,
+    method: str,
+    rtol: float | None,
+    atol: float | None,
+    executor: Executor | None,
+    seconds: Callable[[], float],
+) -> GradientReport:
+    """Leaves of one dtype: one full check of the concatenated vector (one probe for the steps, so n
+    elements cost about n + 6 evaluations however many leaves), each leaf judged at its own scale."""
+    leaves = c.flat.leaves
+    vector = c.flat.concatenate(leaves, leaves[0].dtype)
+    analytic = c.flat.concatenate(c.analytic, np.result_type(*c.analytic))
+    tol = _tolerance(rtol, atol, method, vector, analytic)
+    saved = [leaf.copy() for leaf in leaves]
+    call = _Concatenated(c.g, c.flat, vector)
+    try:
+        o = gc.full_check(
+            call, vector, analytic, method, tol, executor=executor, func=c.func, segments=c.flat.offsets
+        )
+    finally:
+        for leaf, old in zip(leaves, saved, strict=True):
+            np.copyto(leaf, old)
+    tol = replace(tol, method=o.method)
+    o_ = c.flat.offsets
+    parts = [
+        (replace(o, **{k: getattr(o, k)[o_[j] : o_[j + 1]] for k in _ARRAYS}), tol)
+        for j in range(len(leaves))
+    ]
+    return _tree_report(c, parts, seconds, joined=o)
 
 
 def _joined(values: list[str]) -> str:
@@ -98,16 +131,21 @@ def _joined(values: list[str]) -> str:
 
 
 def _tree_report(
-    c: Checked, outcomes: list[tuple[gc.Outcome, gc.Tolerance]], seconds: Callable[[], float]
+    c: Checked,
+    outcomes: list[tuple[gc.Outcome, gc.Tolerance]],
+    seconds: Callable[[], float],
+    joined: gc.Outcome | None = None,
 ) -> GradientReport:
-    os_ = [o for o, _ in outcomes]
-    arrays = {k: np.concatenate([getattr(o, k).reshape(-1) for o in os_]) for k in _ARRAYS}
-    joined = gc.Outcome(
-        **arrays,
-        nfev=sum(o.nfev for o in os_),
-        working_dtype=_joined([o.working_dtype for o in os_]),
-        method=_joined([o.method for o in os_]),
-    )
+    """One report from the leaves' outcomes (or, `joined`, one outcome of them all, cut in `outcomes`)."""
+    if joined is None:
+        os_ = [o for o, _ in outcomes]
+        arrays = {k: np.concatenate([getattr(o, k).reshape(-1) for o in os_]) for k in _ARRAYS}
+        joined = gc.Outcome(
+            **arrays,
+            nfev=sum(o.nfev for o in os_),
+            working_dtype=_joined([o.working_dtype for o in os_]),
+            method=_joined([o.method for o in os_]),
+        )
     n = joined.analytic.size
     worst = int(np.argmax(ratio_to_tolerance(joined.abs_error, joined.tolerance, joined.kinks)))
     k, inner = c.flat.leaf_of(worst)
@@ -145,7 +183,6 @@ def _summary(flat: Flat, k: int, o: gc.Outcome) -> LeafSummary:
         analytic=float(o.analytic[worst]),
         numerical=float(o.numerical[worst]),
         tolerance=float(o.tolerance[worst]),
-        nfev=o.nfev,
     )
 
 
@@ -156,8 +193,8 @@ def _summary(flat: Flat, k: int, o: gc.Outcome) -> LeafSummary:
 @dataclass
 class _Concatenated:
     """g of the concatenated leaves. Called with the check's own vector (perturbed in place), it writes
-    the point into the caller's leaves, so closures over them see it; called with a float64 copy, it
-    hands g fresh float64 leaves."""
+    the point into the caller's leaves, so closures over them see it; called with another array (a
+    float64 copy, an executor's row), it hands g views of that array shaped as the leaves."""
 
     g: Callable[..., Any]
     flat: Flat
@@ -165,10 +202,10 @@ class _Concatenated:
 
     def __call__(self, v: Any) -> Any:
         if v is self.vector:
-            for leaf, part in zip(self.flat.leaves, self.flat.split(v), strict=True):
+            for leaf, part in zip(self.flat.leaves, self.flat.views(v), strict=True):
                 np.copyto(leaf, part, casting="unsafe")
             return self.g(self.flat.unflatten(self.flat.leaves))
-        return self.g(self.flat.unflatten(self.flat.split(np.asarray(v))))
+        return self.g(self.flat.unflatten(self.flat.views(np.asarray(v))))
 
 
 def _fast(

@@ -7,6 +7,7 @@ evaluations of f). Both return an :class:`Outcome`; numgrad.checking.check turns
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
@@ -149,6 +150,7 @@ def full_check(
     *,
     executor: Executor | None = None,
     func: str = FUNC,
+    segments: tuple[int, ...] | None = None,
 ) -> Outcome:
     """Every element against the engine's numerical gradient (one pass). Elements outside the tolerance
     are re-measured with central differences at two steps (re-using the pass's own points), which gives
@@ -171,8 +173,7 @@ def full_check(
         nfev += d.nfev
     work, tol = str(p.x.dtype), replace(tol, method=p.method)
     numerical, steps = d.derivative.reshape(-1).copy(), d.h.copy()
-    big = float(np.max(np.abs(numerical), initial=0.0)) or float(np.max(np.abs(a), initial=0.0))
-    scale = np.full(a.shape, big)
+    scale = segment_scales(numerical, a, segments)
     tolerance, source = tol.per_check(rounding(p, d), tol.elementwise(np.abs(numerical)), scale, work)
     kinks = np.zeros(a.shape, dtype=bool)
     suspect = np.flatnonzero(~(np.abs(a - numerical) <= tolerance))
@@ -196,6 +197,21 @@ def full_check(
         kinks[wrong], kink_spent = find_kinks(p, wrong, m, still, a[wrong], t[still])
         nfev += m.nfev + kink_spent
     return Outcome(a, numerical, tolerance, source, scale, steps, kinks, nfev, work, p.method)
+
+
+def segment_scales(
+    numerical: NDArray[np.float64], a: NDArray[np.float64], segments: tuple[int, ...] | None
+) -> NDArray[np.float64]:
+    """The normwise scale each element is judged against: ``max|numerical|`` (else ``max|analytic|``)
+    over x, or over its segment (a pytree's leaf, at offsets `segments`) when given."""
+    bounds = (0, a.size) if segments is None else segments
+    scale = np.empty(a.shape)
+    for lo, hi in itertools.pairwise(bounds):
+        big = float(np.max(np.abs(numerical[lo:hi]), initial=0.0)) or float(
+            np.max(np.abs(a[lo:hi]), initial=0.0)
+        )
+        scale[lo:hi] = big
+    return scale
 
 
 def gross_misses(

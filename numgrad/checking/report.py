@@ -31,7 +31,6 @@ class LeafSummary:
     analytic: float
     numerical: float
     tolerance: float
-    nfev: int
 
     @property
     def passed(self) -> bool:

@@ -119,6 +119,11 @@ class Flat:
             out.append(np.array(part, dtype=None if dtypes is None else dtypes[k]))
         return out
 
+    def views(self, vector: NDArray[Any]) -> list[NDArray[Any]]:
+        """A flat vector seen as arrays of the leaves' shapes (no copies)."""
+        o = self.offsets
+        return [vector[o[k] : o[k + 1]].reshape(np.shape(leaf)) for k, leaf in enumerate(self.leaves)]
+
     def leaf_of(self, flat_index: int) -> tuple[int, tuple[int, ...]]:
         """The leaf holding element `flat_index` of the concatenated vector, and the index inside it."""
         o = self.offsets
