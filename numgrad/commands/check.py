@@ -2,6 +2,7 @@
 
 numgrad check                                   every built-in vs its JAX twin (values, gradients)
 numgrad check mymod:loss --shape 100,10 --grad mymod:loss_grad [--dtype float32] [--mode fast]
+numgrad check mymod:layer --shapes '{"W": [3, 4], "b": [4]}' --vjp mymod:backward     (or --jvp mymod:jvp)
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from numgrad.commands._options import add_command, add_wide_option, plot_path
 from numgrad.commands._targets import TargetError, first_line, load
 
 DEFAULT_EXAMPLES = 5  # random inputs per dtype in target mode: enough to meet an input-dependent bug
-TARGET_ONLY = ("shape", "grad", "mode", "examples", "plot")
+TARGET_ONLY = ("shape", "grad", "mode", "examples", "plot", "vjp", "jvp", "shapes")
 
 
 def register(sub: Any) -> None:
@@ -40,6 +41,17 @@ def register(sub: Any) -> None:
     )  # fmt: skip
     p.add_argument("--shape", help="shape of x, e.g. 100,10 (no default: needed with a target)")
     p.add_argument("--grad", help="MODULE:GRAD returning the analytic gradient at x (default: jax.grad)")
+    p.add_argument(
+        "--vjp", help="MODULE:BACKWARD, backward(x, dout) or a layer-style backward(dout): check FUNC's "
+        "vector-Jacobian product instead of a gradient (default: none)",
+    )  # fmt: skip
+    p.add_argument(
+        "--jvp", help="MODULE:JVP, jvp(x, v) returning J·v: check FUNC's forward-mode rule (default: none)"
+    )
+    p.add_argument(
+        "--shapes", help='x as a pytree from a JSON spec of shapes, e.g. \'{"W": [3, 4], "b": [4]}\' '
+        "(default: one array of --shape)",
+    )  # fmt: skip
     p.add_argument(
         "--mode", choices=("full", "fast"), help="full: every element (default); fast: 6 evaluations"
     )
@@ -128,8 +140,10 @@ def _run_target(args: argparse.Namespace) -> int:
     import numpy as np
 
     f = load(args.target, "target")
-    grad = load(args.grad, "--grad") if args.grad else None
-    shape, mode = parse_shape(args.shape), args.mode or "full"
+    kind = _kind(args)
+    grad = load(getattr(args, kind), f"--{kind}") if getattr(args, kind) else None
+    spec = _spec(args)
+    shape, mode = (parse_shape(args.shape) if spec is None else ()), args.mode or "full"
     examples = DEFAULT_EXAMPLES if args.examples is None else args.examples
     if examples < 1:
         raise TargetError(f"--examples must be at least 1; got {examples}")
@@ -137,9 +151,9 @@ def _run_target(args: argparse.Namespace) -> int:
         raise TargetError("--plot draws one cell per element: it needs --mode full and a non-scalar --shape")
     dtypes = tuple(args.dtype) if args.dtype else ("float64",)
     rng = np.random.default_rng(args.seed)
-    points = [(d, k, rng.standard_normal(shape).astype(d)) for d in dtypes for k in range(examples)]
+    points = [(d, k, _draw(rng, spec, shape, d)) for d in dtypes for k in range(examples)]
     analytic = grad if grad is not None else jax_gradient(f, args.target, points[0][2])
-    reports = _check_all(f, analytic, points, mode, args)
+    reports = _check_all(f, analytic, points, mode, args, kind)
     worst = max(reports, key=lambda r: (not r[2].passed, r[2].max_rel_error))
     plotted = _plot(worst, args) if args.plot else None
     passed = all(r.passed for _, _, r in reports)
@@ -148,6 +162,77 @@ def _run_target(args: argparse.Namespace) -> int:
     else:
         _print_target(args, reports, worst, plotted)
     return 0 if passed else 1
+
+
+def _kind(args: argparse.Namespace) -> str:
+    """What is checked: the gradient (--grad, or jax.grad), a VJP (--vjp) or a JVP (--jvp)."""
+    given = [k for k in ("grad", "vjp", "jvp") if getattr(args, k, None)]
+    if len(given) > 1:
+        raise TargetError(f"give one of --grad, --vjp, --jvp; got {', '.join('--' + k for k in given)}")
+    return given[0] if given else "grad"
+
+
+def _spec(args: argparse.Namespace) -> Any:
+    """The --shapes JSON spec: a dict or list whose leaves are shapes (lists of sizes), or None."""
+    text = getattr(args, "shapes", None)
+    if text is None:
+        return None
+    if args.shape is not None:
+        raise TargetError("give --shape (one array) or --shapes (a pytree), not both")
+    try:
+        spec = json.loads(text)
+    except json.JSONDecodeError as exc:
+        example = '{"W": [3, 4], "b": [4]}'
+        raise TargetError(f"--shapes must be JSON like '{example}'; got {text!r} ({exc.msg})") from None
+    _check_spec(spec, "--shapes")
+    return spec
+
+
+def _is_shape(node: Any) -> bool:
+    return isinstance(node, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in node)
+
+
+def _check_spec(node: Any, where: str) -> None:
+    if _is_shape(node):
+        if any(v < 1 for v in node):
+            raise TargetError(f"{where}: sizes must be positive; got {node}")
+        return
+    if isinstance(node, dict) and node:
+        for key, value in node.items():
+            _check_spec(value, f"{where}[{key!r}]")
+        return
+    if isinstance(node, list) and node:
+        for i, value in enumerate(node):
+            _check_spec(value, f"{where}[{i}]")
+        return
+    raise TargetError(
+        f"{where} must be a shape (a list of sizes), or a non-empty dict or list of them; got {node!r}"
+    )
+
+
+def _draw(rng: Any, spec: Any, shape: tuple[int, ...], dtype: str) -> Any:
+    """A random point: one array of `shape`, or the pytree of `spec` (its leaves in spec order)."""
+    if spec is None:
+        return rng.standard_normal(shape).astype(dtype)
+    if _is_shape(spec):
+        return rng.standard_normal(tuple(spec)).astype(dtype)
+    if isinstance(spec, dict):
+        return {k: _draw(rng, v, (), dtype) for k, v in spec.items()}
+    return [_draw(rng, v, (), dtype) for v in spec]
+
+
+def _with_x(fn: Callable[..., Any], x: Any) -> Callable[[Any], Any]:
+    """backward(x, dout) / jvp(x, v) at x; a one-argument layer-style backward(dout) as it is."""
+    import inspect
+
+    try:
+        params = [
+            p for p in inspect.signature(fn).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+        ]  # fmt: skip
+    except (TypeError, ValueError):
+        params = []
+    return (lambda w: fn(x, w)) if len(params) >= 2 else fn
 
 
 def parse_shape(text: str | None) -> tuple[int, ...]:
@@ -172,31 +257,44 @@ def jax_gradient(f: Callable[..., Any], target: str, x: Any) -> Callable[[Any], 
 
     g = jax.grad(f)
     try:
-        g(jnp.asarray(x))
+        g(jax.tree_util.tree_map(jnp.asarray, x))
     except Exception as exc:
         raise TargetError(
             f"{target} is not differentiable by JAX ({type(exc).__name__}: {first_line(exc)}); "
             f"give its gradient with --grad MODULE:GRAD"
         ) from None
-    return lambda point: np.asarray(g(jnp.asarray(point)))
+    return lambda point: jax.tree_util.tree_map(np.asarray, g(jax.tree_util.tree_map(jnp.asarray, point)))
 
 
 def _check_all(
-    f: Callable[..., Any], grad: Callable[..., Any], points: list[Any], mode: str, args: argparse.Namespace
+    f: Callable[..., Any],
+    grad: Callable[..., Any],
+    points: list[Any],
+    mode: str,
+    args: argparse.Namespace,
+    kind: str = "grad",
 ) -> list[Any]:
     from rich.progress import Progress
 
     from numgrad.checking.check import check_gradient
+    from numgrad.checking.vector import check_jvp, check_vjp
     from numgrad.commands._console import make_console
+
+    def checked(x: Any, seed: int) -> Any:
+        if kind == "grad":
+            return check_gradient(f, x, grad, mode=mode, seed=seed)
+        check = check_vjp if kind == "vjp" else check_jvp
+        return check(f, x, _with_x(grad, x), mode=mode, seed=seed)
 
     reports = []
     with Progress(console=make_console(stderr=True), transient=True, disable=args.json) as progress:
         task = progress.add_task(f"checking {args.target}", total=len(points))
         for dtype, k, x in points:
             try:
-                report = check_gradient(f, x, grad, mode=mode, seed=args.seed + k)
+                report = checked(x, args.seed + k)
             except Exception as exc:
-                where = f"{args.target} at x of shape {x.shape} ({dtype})"
+                what = f"shape {x.shape}" if hasattr(x, "shape") else f"shapes {args.shapes}"
+                where = f"{args.target} at x of {what} ({dtype})"
                 raise TargetError(f"{where}: {type(exc).__name__}: {first_line(exc)}") from None
             reports.append((dtype, k, report))
             progress.advance(task)
@@ -218,7 +316,10 @@ def _json(
     return {
         "target": args.target,
         "grad": args.grad or "jax.grad",
+        "vjp": getattr(args, "vjp", None),
+        "jvp": getattr(args, "jvp", None),
         "shape": list(shape),
+        "shapes": json.loads(args.shapes) if getattr(args, "shapes", None) else None,
         "mode": mode,
         "seed": args.seed,
         "passed": passed,
@@ -234,6 +335,8 @@ def _print_target(args: argparse.Namespace, reports: list[Any], worst: Any, plot
 
     console = make_console(wide=args.wide)
     grad = args.grad or "jax.grad"
+    if getattr(args, "vjp", None) or getattr(args, "jvp", None):
+        grad = f"{'vjp' if args.vjp else 'jvp'} {args.vjp or args.jvp}"
     titles = (f"{args.target}: {grad} vs numgrad's numerical gradient", f"{args.target} vs numgrad")
     columns = (
         Column("input", justify="left"), Column("abs err", drop=3), Column("rel err"),
@@ -244,8 +347,9 @@ def _print_target(args: argparse.Namespace, reports: list[Any], worst: Any, plot
     cells: list[list[Any]] = [
         [
             (f"{dtype} #{k}", f"{dtype.replace('float', 'f')} #{k}"), f"{r.max_abs_error:.1e}",
-            f"{r.max_rel_error:.1e}", f"{r.tolerance:.1e}", str(r.worst_index), str(r.kink_count),
-            str(r.nfev), "[green]ok[/]" if r.passed else "[red]WRONG[/]", f"{r.seconds:.2f}s",
+            f"{r.max_rel_error:.1e}", f"{r.tolerance:.1e}", f"{r.worst_leaf} {r.worst_index}".strip(),
+            str(r.kink_count), str(r.nfev), "[green]ok[/]" if r.passed else "[red]WRONG[/]",
+            f"{r.seconds:.2f}s",
         ]
         for dtype, k, r in reports
     ]  # fmt: skip
