@@ -11,6 +11,13 @@ smallest input that shows it::
         logits, labels = batch
         assert_gradient_close(lambda z: loss(z, labels), logits, my_grad(logits, labels))
 
+A hand-written backward is checked the same way with :func:`assert_vjp_close`, over a pytree of
+parameters drawn by :func:`pytree_of`::
+
+    @given(pytree_of({"x": (4, 3), "W": (3, 2), "b": (2,)}))
+    def test_affine_backward(p):
+        assert_vjp_close(affine_forward, p, lambda dout: affine_backward(p, dout))
+
 Needs hypothesis (the ``testing`` extra); the rest of numgrad does not import this module.
 """
 
@@ -22,6 +29,7 @@ import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
 from numgrad.checking.check import assert_gradient_close, check_gradient
+from numgrad.checking.vector import assert_jvp_close, assert_vjp_close, check_jvp, check_vjp
 from numgrad.common.extras import missing_extra
 
 try:
@@ -32,14 +40,20 @@ except ModuleNotFoundError as exc:  # one line naming the extra, not hypothesis'
 
 __all__ = [
     "assert_gradient_close",
+    "assert_jvp_close",
+    "assert_vjp_close",
     "batch_sizes",
     "check_gradient",
+    "check_jvp",
+    "check_vjp",
     "classification_batches",
     "float_arrays",
     "labels",
     "logits",
     "one_hot_targets",
     "probabilities",
+    "pytree_of",
+    "pytrees",
     "shapes",
     "two_layer_params",
 ]
@@ -200,3 +214,69 @@ def two_layer_params(
         return {k: draw(float_arrays(s, dtype=dtype, bound=scale)) for k, s in layout.items()}
 
     return draw_params()
+
+
+KEYS = "abcdefghij"  # dict keys of drawn pytrees: short, so shrunk examples stay readable
+
+
+def pytrees(
+    *,
+    dtypes: tuple[DTypeLike, ...] = (np.float64, np.float32),
+    max_leaves: int = 4,
+    max_dims: int = 2,
+    max_side: int = 4,
+    bound: float = DEFAULT_BOUND,
+) -> st.SearchStrategy[Any]:
+    """Pytrees of float arrays: a single array, or nested dicts, lists and tuples of them (at most
+    `max_leaves` leaves, each of its own dtype from `dtypes` and shape), shrinking towards one small
+    float64 array.
+
+    Examples
+    --------
+    >>> pytrees(max_leaves=3).example()  # doctest: +SKIP
+    {'a': array([0.5]), 'b': [array([[1., -2.]], dtype=float32)]}
+    """
+    if isinstance(max_leaves, bool) or not isinstance(max_leaves, int) or max_leaves < 1:
+        raise ValueError(f"numgrad.testing.pytrees: max_leaves must be a positive int; got {max_leaves!r}")
+    if not dtypes:
+        raise ValueError("numgrad.testing.pytrees: dtypes must name at least one float dtype; got ()")
+    leaf = st.sampled_from([np.dtype(d) for d in dtypes]).flatmap(
+        lambda d: float_arrays(shapes(min_dims=0, max_dims=max_dims, max_side=max_side), dtype=d, bound=bound)
+    )
+
+    def extend(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+        return st.one_of(
+            st.dictionaries(st.sampled_from(KEYS), children, min_size=1, max_size=3),
+            st.lists(children, min_size=1, max_size=3),
+            st.lists(children, min_size=1, max_size=3).map(tuple),
+        )
+
+    return st.recursive(leaf, extend, max_leaves=max_leaves)
+
+
+def pytree_of(
+    spec: Any, *, dtype: DTypeLike = np.float64, bound: float = DEFAULT_BOUND
+) -> st.SearchStrategy[Any]:
+    """Pytrees of a given structure: `spec` is a dict, list or tuple whose leaves are shapes (tuples of
+    ints, or strategies of shapes), e.g. ``{"W": (3, 4), "b": (4,)}``.
+
+    Examples
+    --------
+    >>> p = pytree_of({"W": (3, 4), "b": (4,)}).example()
+    >>> p["W"].shape, p["b"].shape
+    ((3, 4), (4,))
+    """
+    if isinstance(spec, st.SearchStrategy) or (
+        isinstance(spec, tuple) and all(isinstance(v, int) and not isinstance(v, bool) for v in spec)
+    ):
+        return float_arrays(spec, dtype=dtype, bound=bound)
+    if isinstance(spec, dict):
+        return st.fixed_dictionaries({k: pytree_of(v, dtype=dtype, bound=bound) for k, v in spec.items()})
+    if isinstance(spec, list):
+        return st.tuples(*(pytree_of(v, dtype=dtype, bound=bound) for v in spec)).map(list)
+    if isinstance(spec, tuple):
+        return st.tuples(*(pytree_of(v, dtype=dtype, bound=bound) for v in spec))
+    raise TypeError(
+        f"numgrad.testing.pytree_of: spec must be a shape (a tuple of ints), a strategy of shapes, or a "
+        f"dict / list / tuple of them; got {type(spec).__name__}"
+    )
