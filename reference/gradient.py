@@ -20,6 +20,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from numpy.typing import ArrayLike, NDArray
 
 from numgrad.common import numerics as nm
+from numgrad.common.trees import WithLeaf, float_leaves, is_tree
 
 __all__ = [
     "directional_derivative",
@@ -164,7 +165,11 @@ def numerical_gradient(
     chunk_size: int | None = None,
     executor: Executor | None = None,
 ) -> NDArray[np.floating[Any]]:
-    """Finite-difference gradient of a JAX-traceable scalar `f`, evaluated as ``jit(vmap(f))``."""
+    """Finite-difference gradient of a JAX-traceable scalar `f`, evaluated as ``jit(vmap(f))``; a pytree
+    x leaf by leaf, as numgrad (each leaf vmapped with the others held fixed)."""
+    if is_tree(x):
+        options = {"h": h, "method": method, "chunk_size": chunk_size, "executor": executor}
+        return _per_leaf(f, x, lambda fk, v: numerical_gradient(fk, v, **options))
     xa = np.asarray(x)
     d = _difference(_vectorized(f, batched), xa, h, method, chunk_size, executor)
     return d.reshape(xa.shape).astype(xa.dtype)
@@ -187,6 +192,9 @@ def jacobian(
     chunk_size: int | None = None,
     executor: Executor | None = None,
 ) -> NDArray[np.floating[Any]]:
+    if is_tree(x):
+        options = {"h": h, "method": method, "chunk_size": chunk_size, "executor": executor}
+        return _per_leaf(f, x, lambda fk, v: jacobian(fk, v, **options))
     xa = np.asarray(x)
     d = _difference(_vectorized(f, batched), xa, h, method, chunk_size, executor)  # (n, *out)
     out_shape = d.shape[1:]
@@ -208,3 +216,9 @@ def directional_derivative(
         float(_difference(_vectorized(along, False), np.zeros((), xa.dtype), h, method, None, None)[0])
         * scale
     )
+
+
+def _per_leaf(f: Callable[..., Any], x: Any, one: Callable[[Any, Any], Any]) -> Any:
+    """`one(f_k, leaf_k)` for every leaf of the pytree x, rebuilt as x's structure."""
+    flat = float_leaves(x, "numgrad_reference")
+    return flat.unflatten([one(WithLeaf(f, flat, k), leaf) for k, leaf in enumerate(flat.leaves)])

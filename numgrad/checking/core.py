@@ -199,9 +199,10 @@ class _Concatenated:
     g: Callable[..., Any]
     flat: Flat
     vector: NDArray[Any]
+    write: bool = True  # False for leaves of mixed dtypes: rounding into a float32 leaf moves the point
 
     def __call__(self, v: Any) -> Any:
-        if v is self.vector:
+        if v is self.vector and self.write:
             for leaf, part in zip(self.flat.leaves, self.flat.views(v), strict=True):
                 np.copyto(leaf, part, casting="unsafe")
             return self.g(self.flat.unflatten(self.flat.leaves))
@@ -225,7 +226,8 @@ def _fast(
         o = _fastcheck.fast_check(c.g, x, linear or c.analytic[0], tol, rng, func=c.func)
         return array_report(o, "fast", tol, x, (o.analytic.size,), seconds(), c.kind)
     vector = c.flat.concatenate(leaves, dtype)
-    call = _Concatenated(c.g, c.flat, vector)
+    # leaves of mixed dtypes: f gets views of the float64 vector (as if promoted), not the caller's leaves
+    call = _Concatenated(c.g, c.flat, vector, write=len({leaf.dtype for leaf in leaves}) == 1)
     saved = [leaf.copy() for leaf in leaves]
     analytic = linear or c.flat.concatenate(c.analytic)
     try:
