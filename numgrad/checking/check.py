@@ -48,10 +48,11 @@ def check_gradient(
     f : callable
         ``f(x) -> scalar``. As in :func:`numgrad.numerical_gradient`, x is perturbed in place, so
         ``lambda W: net.loss(x, t)`` reading ``W`` from a closure works.
-    x : array_like, float32 or float64, any shape
+    x : array_like, float32 or float64, any shape; or a pytree (nested dict / list / tuple) of them
         The point. A float32 x is differenced in float64 when f computes in float64 for a float64
-        argument (NumPy code does), so float32 gradients are checked as finely as float64 ones.
-    grad : array of x's shape, or callable ``grad(x) -> array``
+        argument (NumPy code does), so float32 gradients are checked as finely as float64 ones. A
+        pytree's leaves are perturbed in place too (``lambda p: net.loss(x, t)`` over ``net.params``).
+    grad : array of x's shape (a pytree of x's structure), or callable ``grad(x)`` returning it
         The analytic gradient at `x`, or the function that computes it.
     method : {"auto", "central", "forward", "backward", "richardson", "complex"}
         Difference method of full mode's first pass; fast mode uses central differences. ``"auto"``
@@ -75,7 +76,8 @@ def check_gradient(
     Returns
     -------
     GradientReport
-        ``str(report)`` is a short table; ``report.to_dict()`` is JSON-ready.
+        ``str(report)`` is a short table; ``report.to_dict()`` is JSON-ready. For a pytree,
+        ``report.worst_leaf`` names the leaf of ``worst_index`` and ``report.leaves`` sums up each.
 
     Raises
     ------

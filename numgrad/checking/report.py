@@ -157,6 +157,7 @@ class GradientReport:
             "worst": [
                 {
                     "index": list(i),
+                    **self._leaf_of(i),
                     "analytic": float(self.analytic_values[i]),
                     "numerical": float(self.numerical_values[i]),
                     "abs_error": float(self.abs_errors[i]),
@@ -166,6 +167,17 @@ class GradientReport:
                 if not self.kinks[i]
             ],
         }
+
+    def _leaf_of(self, i: tuple[int, ...]) -> dict[str, Any]:
+        """For a pytree: the leaf path and the index inside it of flat check i."""
+        if not self.leaves:
+            return {}
+        j = int(i[0])
+        for leaf in self.leaves:
+            if j < leaf.checks:
+                return {"leaf": leaf.path, "leaf_index": list(index_of(j, leaf.shape))}
+            j -= leaf.checks
+        return {}
 
     def __str__(self) -> str:
         what = "element" if self.mode == "full" else "direction"

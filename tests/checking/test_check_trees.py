@@ -137,3 +137,22 @@ P = {"W": np.ones((2, 3)), "b": np.zeros(3)}
 def test_input_validation(x, grad, error, match):
     with pytest.raises(error, match=match):
         check_gradient(lambda p: np.sum(p["W"]) + np.sum(p["b"]), x, grad)
+
+
+def test_the_worst_checks_in_to_dict_name_their_leaf():
+    p = {k: v.copy() for k, v in NET.params.items()}
+    g = exact(p)
+    g["W2"] = g["W2"].copy()
+    g["W2"][1, 2] += 1e-3
+    worst = check_gradient(net_loss, p, g).to_dict()["worst"][0]
+    assert (worst["leaf"], worst["leaf_index"]) == ("['W2']", [1, 2])
+    assert worst["index"] == [12 * 6 + 6 + 1 * 4 + 2]
+
+
+def test_an_executor_receives_the_concatenated_leaves():
+    from concurrent.futures import ThreadPoolExecutor
+
+    p = {k: v.copy() for k, v in NET.params.items()}
+    with ThreadPoolExecutor(2) as pool:
+        r = check_gradient(net_loss, p, exact(p), executor=pool)
+    assert r.passed, str(r)
