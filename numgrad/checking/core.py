@@ -42,6 +42,11 @@ def point(x: Any, func: str) -> Flat:
         a = real_floating_array(value, func, f"x{path}")
         if a.size == 0:
             raise ValueError(f"{func}: x{path} must have at least one element; got shape {a.shape}")
+        if path and not a.flags.writeable:
+            raise ValueError(
+                f"{func}: x{path} is read-only, but the check perturbs the leaves in place (so that a "
+                f"function reading them from a closure sees the perturbation); pass a copy"
+            )
         return a
 
     return flatten(x, func, "x", leaf=leaf)

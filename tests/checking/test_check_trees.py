@@ -131,8 +131,23 @@ P = {"W": np.ones((2, 3)), "b": np.zeros(3)}
             ValueError,
             r"check_gradient: x\['b'\] must have at least one element",
         ),
+        (
+            {**P, "b": np.broadcast_to(np.zeros(1), (3,))},
+            P,
+            ValueError,
+            r"check_gradient: x\['b'\] is read-only, but the check perturbs the leaves in place",
+        ),
     ],
-    ids=["missing-key", "extra-key", "transposed", "callable-grad", "list-leaf", "int-leaf", "empty-leaf"],
+    ids=[
+        "missing-key",
+        "extra-key",
+        "transposed",
+        "callable-grad",
+        "list-leaf",
+        "int-leaf",
+        "empty-leaf",
+        "read-only-leaf",
+    ],
 )
 def test_input_validation(x, grad, error, match):
     with pytest.raises(error, match=match):
