@@ -18,6 +18,7 @@ from numpy.typing import ArrayLike, NDArray
 from numgrad.common import numerics as nm
 from numgrad.common.validate import as_float_array, callable_arg, positive_int
 from numgrad.differences.gradient import numerical_gradient
+from numgrad.differences.reuse import StepReuse
 
 __all__ = ["DescentResult", "gradient_descent"]
 
@@ -151,7 +152,7 @@ def gradient_descent(
     status = None
     with np.errstate(all="ignore"):  # overflow is reported as status="diverged", not as warnings
         while status is None and len(path) <= step_num:
-            g = gradient(path[-1])
+            g = gradient(path[-1], values[-1])
             if g is None:
                 status = "diverged"
                 break
@@ -263,11 +264,15 @@ def _start_value(f: Callable[..., Any], x0: NDArray[Any]) -> float:
 
 def _gradient_function(
     f: Callable[..., Any], grad: Callable[..., Any] | None, h: object, shape: tuple[int, ...]
-) -> Callable[[NDArray[Any]], NDArray[Any] | None]:
-    """``x -> ∇f(x)``, or None where the gradient is not finite (the run has diverged)."""
+) -> Callable[[NDArray[Any], float], NDArray[Any] | None]:
+    """``(x, f(x)) -> ∇f(x)``, or None where the gradient is not finite (the run has diverged). The
+    automatic step is probed once and re-used while x and f keep its scale (numgrad.differences.reuse)."""
+    memory = StepReuse(f) if h is None else None
 
-    def numerical(x: NDArray[Any]) -> NDArray[Any] | None:
+    def numerical(x: NDArray[Any], fx: float) -> NDArray[Any] | None:
         try:
+            if memory is not None:
+                return memory.gradient(x, fx)
             return numerical_gradient(f, x, h=h)  # type: ignore[arg-type]
         except FloatingPointError:  # f was non-finite next to x
             return None
@@ -276,7 +281,7 @@ def _gradient_function(
         return numerical
     user = grad
 
-    def given(x: NDArray[Any]) -> NDArray[Any] | None:
+    def given(x: NDArray[Any], fx: float) -> NDArray[Any] | None:
         g = np.asarray(user(np.array(x)), dtype=np.float64)
         if g.shape != shape:
             raise ValueError(f"gradient_descent: grad must return init_x's shape {shape}; got {g.shape}")

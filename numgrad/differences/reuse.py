@@ -1,0 +1,104 @@
+"""The automatic step, probed once and re-used over a sequence of nearby points (gradient descent).
+
+The engine's step at x comes from a probe of f: the scale of each ``x_i`` (``L_i = max(1, |x_i|)``) and the
+ratio of ``|f(x)|`` to the typical change of f (:func:`numgrad.common.numerics.steps_from_probe`). Along a
+descent those change slowly, so :class:`StepReuse` probes at the first point and re-uses the steps while
+
+- every ``L_i`` stays within a factor :data:`~numgrad.common.numerics.REUSE_LENGTH_FACTOR` of its value
+  at the probe (the step is proportional to it), and
+- ``|f(x)| / RMS(g·L)``, with g the last gradient, stays within a factor
+  :data:`~numgrad.common.numerics.REUSE_RATIO_FACTOR` of its value at the probe (the step moves as its
+  cube root: at most one power of two, the rounding the step rule applies anyway);
+
+it probes again at the first point where either does not hold. Each pass with re-used steps is the
+engine's own pass at those steps (representable displacements, refinement, shrinking out of f's domain).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from numgrad.common import numerics as nm
+from numgrad.differences import small
+from numgrad.differences.engine import make_problem
+from numgrad.differences.steps import difference
+
+
+class StepReuse:
+    """Gradients of one f at a sequence of points, re-using the automatic step (see the module)."""
+
+    def __init__(self, f: Callable[..., Any], func: str = "numerical_gradient") -> None:
+        self.f, self.func = f, func
+        self.steps: small.SmallSteps | None = None
+        self.length: NDArray[np.float64] | None = None  # L at the probe
+        self.ratio = 0.0  # |f| / RMS(g·L) at the probe
+        self.last: NDArray[np.float64] | None = None  # the last gradient, flat
+        self.probes = 0  # probes evaluated (how often the step was chosen afresh)
+        self.nfev = 0  # f evaluations spent, probes included
+
+    def gradient(self, x: NDArray[Any], fx: float) -> NDArray[Any]:
+        """The gradient of f at x, given f(x) = `fx`; a FloatingPointError where f is non-finite near x."""
+        length = nm.length_scales(np.ravel(x).astype(np.float64))
+        reuse = self._fits(length, fx)
+        chosen = self.steps if reuse else None
+        if small.eligible(x, "central", False, None, None):
+            try:
+                g, steps = small.gradient(self.func, self.f, x, None, chosen=chosen, f0=fx if reuse else None)
+                flat = np.array(g)
+                self._count(x.size, reuse, extra=0)
+                return self._remember(steps, length, fx, flat, reuse).reshape(x.shape)  # type: ignore[arg-type]
+            except small.Fallback:
+                pass
+        p = make_problem(
+            self.func, self.f, x, out_shape=None, method="central", batched=False, chunk_size=None,
+            executor=None,
+        )  # fmt: skip
+        given = None if chosen is None else (np.array(chosen.h), chosen.f_scale, chosen.variation, fx)
+        d = difference(p, None, chosen=given)
+        self.nfev += d.nfev
+        self.probes += not reuse
+        steps = small.SmallSteps(d.h.tolist(), d.f_scale, d.g_scale)
+        flat = d.derivative.reshape(-1)
+        return self._remember(steps, length, fx, flat, reuse).reshape(x.shape).astype(x.dtype, copy=False)
+
+    def _count(self, n: int, reuse: bool, extra: int) -> None:
+        self.nfev += 2 * n + extra + (0 if reuse else nm.probe_size(n))
+        self.probes += not reuse
+
+    def _fits(self, length: NDArray[np.float64], fx: float) -> bool:
+        if self.steps is None or self.length is None or self.last is None:
+            return False
+        if self.length.shape != length.shape:
+            return False
+        grow = nm.REUSE_LENGTH_FACTOR
+        if not bool(np.all((length <= grow * self.length) & (self.length <= grow * length))):
+            return False
+        ratio = _ratio(fx, self.last, length)
+        if not (ratio > 0 and self.ratio > 0):
+            return False
+        return 1 / nm.REUSE_RATIO_FACTOR <= ratio / self.ratio <= nm.REUSE_RATIO_FACTOR
+
+    def _remember(
+        self,
+        steps: small.SmallSteps,
+        length: NDArray[np.float64],
+        fx: float,
+        flat: NDArray[np.float64],
+        reuse: bool,
+    ) -> NDArray[np.float64]:
+        if not reuse:
+            self.steps, self.length, self.ratio = steps, length, _ratio(fx, flat, length)
+        self.last = flat
+        return flat
+
+
+def _ratio(fx: float, g: NDArray[np.float64], length: NDArray[np.float64]) -> float:
+    """``|f| / RMS(g·L)``: 0 where it is undefined (f or g zero, or non-finite)."""
+    rms = math.sqrt(float(np.mean(np.square(g * length))))
+    out = abs(fx) / rms if rms > 0 else 0.0
+    return out if math.isfinite(out) else 0.0
