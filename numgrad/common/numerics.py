@@ -61,6 +61,10 @@ BATCH_BYTES = 4 * 2**20  # memory budget of one stack of perturbed points handed
 # in cache and are reused from the heap, where stacks of megabytes are mapped fresh from the system at every
 # call (glibc serves them by mmap and unmaps them on free) and pay a page fault per 4 KiB on first touch.
 CHUNK_BYTES = 256 * 2**10
+# ... which holds once glibc's thresholds have risen above them: the engine frees one untouched block of
+# this size once per process (numgrad.differences.engine._settle_allocator), as any process that has
+# freed a large array has done.
+ALLOCATOR_SETTLE_BYTES = 8 * 2**20
 # x of at most this many elements takes the engine's small-problem path (central, float64, element mode):
 # the same arithmetic on Python floats, where NumPy's per-operation cost would dominate the call
 SMALL_N = 16

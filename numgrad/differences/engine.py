@@ -218,6 +218,26 @@ def _chunked(
     return np.concatenate([_check_stack(p, part, b - a) for part, (a, b) in zip(parts, bounds, strict=True)])
 
 
+_allocator_settled = False
+
+
+def _settle_allocator() -> None:
+    """Once per process: allocate and free an untouched block of ALLOCATOR_SETTLE_BYTES (see numerics).
+
+    glibc serves blocks above its mmap threshold (128 KiB in a new process) by a fresh mmap, and returns
+    free memory above its trim threshold (also 128 KiB) to the system, so in a new process every call of a
+    batched f that holds two cache-sized temporaries at once maps or trims them again and page-faults on
+    every 4 KiB of them. Freeing one mapped block raises both thresholds (to its size and twice that), as
+    it does in any process that has freed a large array; the block is never touched, so it costs one
+    mmap/munmap pair. Other allocators ignore it.
+    """
+    global _allocator_settled  # noqa: PLW0603  (once per process)
+    if not _allocator_settled:
+        _allocator_settled = True
+        block = np.empty(nm.ALLOCATOR_SETTLE_BYTES, dtype=np.uint8)
+        del block
+
+
 def _reused_stack(
     p: Problem,
     base: NDArray[Any],
@@ -232,6 +252,7 @@ def _reused_stack(
     (:data:`~numgrad.common.numerics.CHUNK_BYTES`), so f's own temporaries are reused from the heap
     instead of being mapped fresh from the system (and page-faulted) at every call.
     """
+    _settle_allocator()
     width = max(b - a for a, b in bounds)
     rows = np.repeat(base.reshape(1, -1), width, axis=0)
     out = np.empty((len(values), *(p.out_shape or ())), dtype=p.value_dtype)

@@ -83,7 +83,7 @@ def numerical_gradient(
     if plain_step and callable(f) and small.eligible(x, method, batched, chunk_size, executor):
         try:  # a few elements: the fixed cost of a call is most of it
             g: NDArray[np.float64] = np.array(small.gradient("numerical_gradient", f, x, h)[0])  # type: ignore[arg-type]
-            return g if g.ndim == np.ndim(x) else g.reshape(np.shape(x))
+            return g if x.ndim == 1 else g.reshape(x.shape)  # type: ignore[union-attr]
         except small.Fallback:
             pass  # the general path takes the problem from the start
     p = make_problem(

@@ -35,23 +35,31 @@ class StepReuse:
     def __init__(self, f: Callable[..., Any], func: str = "numerical_gradient") -> None:
         self.f, self.func = f, func
         self.steps: small.SmallSteps | None = None
-        self.length: NDArray[np.float64] | None = None  # L at the probe
+        self.length: list[float] = []  # L at the probe
         self.ratio = 0.0  # |f| / RMS(g·L) at the probe
-        self.last: NDArray[np.float64] | None = None  # the last gradient, flat
+        self.last: list[float] = []  # the last gradient, flat
+        # refinement at these steps found no truncation: not repeated until the next probe (small path)
+        self.smooth = False
         self.probes = 0  # probes evaluated (how often the step was chosen afresh)
         self.nfev = 0  # f evaluations spent, probes included
 
     def gradient(self, x: NDArray[Any], fx: float) -> NDArray[Any]:
         """The gradient of f at x, given f(x) = `fx`; a FloatingPointError where f is non-finite near x."""
-        length = nm.length_scales(np.ravel(x).astype(np.float64))
+        length = [a if a > 1.0 else 1.0 for a in map(abs, np.ravel(x).tolist())]  # numerics.length_scales
         reuse = self._fits(length, fx)
         chosen = self.steps if reuse else None
         if small.eligible(x, "central", False, None, None):
             try:
-                g, steps = small.gradient(self.func, self.f, x, None, chosen=chosen, f0=fx if reuse else None)
-                flat = np.array(g)
-                self._count(x.size, reuse, extra=0)
-                return self._remember(steps, length, fx, flat, reuse).reshape(x.shape)  # type: ignore[arg-type]
+                g, steps, nfev, changed = small.gradient(
+                    self.func, self.f, x, None, chosen=chosen, f0=fx if reuse else None,
+                    refine=not (reuse and self.smooth),
+                )  # fmt: skip
+                self.smooth = (reuse and self.smooth) or changed is False
+                self.nfev += nfev
+                self.probes += not reuse
+                self._remember(steps, length, fx, g, reuse)  # type: ignore[arg-type]
+                out = np.array(g)
+                return out if x.ndim == 1 else out.reshape(x.shape)
             except small.Fallback:
                 pass
         p = make_problem(
@@ -62,21 +70,20 @@ class StepReuse:
         d = difference(p, None, chosen=given)
         self.nfev += d.nfev
         self.probes += not reuse
-        steps = small.SmallSteps(d.h.tolist(), d.f_scale, d.g_scale)
-        flat = d.derivative.reshape(-1)
-        return self._remember(steps, length, fx, flat, reuse).reshape(x.shape).astype(x.dtype, copy=False)
+        self._remember(
+            small.SmallSteps(d.h.tolist(), d.f_scale, d.g_scale),
+            length,
+            fx,
+            d.derivative.ravel().tolist(),
+            reuse,
+        )
+        return d.derivative.reshape(x.shape).astype(x.dtype, copy=False)
 
-    def _count(self, n: int, reuse: bool, extra: int) -> None:
-        self.nfev += 2 * n + extra + (0 if reuse else nm.probe_size(n))
-        self.probes += not reuse
-
-    def _fits(self, length: NDArray[np.float64], fx: float) -> bool:
-        if self.steps is None or self.length is None or self.last is None:
-            return False
-        if self.length.shape != length.shape:
+    def _fits(self, length: list[float], fx: float) -> bool:
+        if self.steps is None or len(self.length) != len(length):
             return False
         grow = nm.REUSE_LENGTH_FACTOR
-        if not bool(np.all((length <= grow * self.length) & (self.length <= grow * length))):
+        if not all(a <= grow * b and b <= grow * a for a, b in zip(length, self.length, strict=True)):
             return False
         ratio = _ratio(fx, self.last, length)
         if not (ratio > 0 and self.ratio > 0):
@@ -84,21 +91,16 @@ class StepReuse:
         return 1 / nm.REUSE_RATIO_FACTOR <= ratio / self.ratio <= nm.REUSE_RATIO_FACTOR
 
     def _remember(
-        self,
-        steps: small.SmallSteps,
-        length: NDArray[np.float64],
-        fx: float,
-        flat: NDArray[np.float64],
-        reuse: bool,
-    ) -> NDArray[np.float64]:
+        self, steps: small.SmallSteps, length: list[float], fx: float, g: list[float], reuse: bool
+    ) -> None:
         if not reuse:
-            self.steps, self.length, self.ratio = steps, length, _ratio(fx, flat, length)
-        self.last = flat
-        return flat
+            self.steps, self.length, self.ratio = steps, length, _ratio(fx, g, length)
+        self.last = g
 
 
-def _ratio(fx: float, g: NDArray[np.float64], length: NDArray[np.float64]) -> float:
+def _ratio(fx: float, g: list[float], length: list[float]) -> float:
     """``|f| / RMS(g·L)``: 0 where it is undefined (f or g zero, or non-finite)."""
-    rms = math.sqrt(float(np.mean(np.square(g * length))))
+    mean_square = math.fsum((a * b) ** 2 for a, b in zip(g, length, strict=True)) / len(g)
+    rms = math.sqrt(mean_square) if math.isfinite(mean_square) else 0.0
     out = abs(fx) / rms if rms > 0 else 0.0
     return out if math.isfinite(out) else 0.0

@@ -29,6 +29,7 @@ _CENTRAL = nm.STENCILS["central"]
 _REFINE_GOAL = nm.REFINE_FRACTION["float64"] * nm.accuracy("central", np.float64)
 _PROBE_SCALE = nm.probe_scale(np.float64)
 _SQRT2 = math.sqrt(2.0)
+_EPS = nm.eps(np.float64)
 _ELEMENTWISE = 4  # up to this many elements, a probe row is written element by element (cheaper)
 _BASE_STEP = nm.base_step("central", np.float64)
 
@@ -109,8 +110,11 @@ def gradient(
     h: float | None,
     chosen: SmallSteps | None = None,
     f0: float | None = None,
-) -> tuple[list[float], SmallSteps | None]:
-    """The central-difference gradient of f at x (a flat list) and the steps used.
+    refine: bool = True,
+) -> tuple[list[float], SmallSteps | None, int, bool | None]:
+    """The central-difference gradient of f at x (a flat list), the steps used, the evaluations of f, and
+    whether refinement changed a coordinate (None: none was re-measured). ``refine=False``: no
+    refinement, as the engine's ``difference(refine=False)``.
 
     `h`: an explicit step (the textbook formula); None: the engine's step, from a probe of f or, when
     `chosen` is given, the steps of an earlier probe (`f0`, f(x), is then used for the refinement test;
@@ -129,14 +133,13 @@ def gradient(
         points = [a + b for a, b in zip(x0, hs, strict=True)]
         points += [a + (-b) for a, b in zip(x0, hs, strict=True)]
         vals = []
-        j = 0
+        j, fast = 0, _FAST
         try:
-            for k, v in enumerate(points):
-                j = k if k < n else k - n
+            for j, v, original in zip(_twice(n), points, x0 + x0, strict=True):
                 flat[j] = v
                 out = f(x)
-                flat[j] = x0[j]
-                vals.append(float(out) if type(out) in _FAST else _real(out))
+                flat[j] = original
+                vals.append(float(out) if type(out) in fast else _real(out))
         except BaseException as exc:
             flat[j] = x0[j]
             if isinstance(exc, Exception) and not isinstance(exc, Fallback):
@@ -146,7 +149,8 @@ def gradient(
             raise Fallback
         plus, minus = vals[:n], vals[n:]
         if steps is None:  # the textbook formula: (0.5·f(x+h) − 0.5·f(x−h)) / h, as the stencil sums it
-            return [(0.5 * a + -0.5 * b) / h for a, b in zip(plus, minus, strict=True)], None  # type: ignore[operator]
+            quotients = [(0.5 * a + -0.5 * b) / h for a, b in zip(plus, minus, strict=True)]  # type: ignore[operator]
+            return quotients, None, 2 * n, None
         # a chosen step: divide by the representable displacement (x+h) − (x−h)
         try:
             deriv = [
@@ -155,11 +159,18 @@ def gradient(
             ]
         except ZeroDivisionError:  # a step below x's resolution: NumPy's inf, the general path's error
             raise Fallback from None
+        nfev = 2 * n + (nm.probe_size(n) if chosen is None else 0)
         if f0 is None:
             f0 = _value(func, f, x)
-        if _flagged(deriv, plus, minus, hs, f0):
-            deriv = _refined(func, f, x, x0, hs, deriv, plus, minus, f0, steps.f_scale)
-        return deriv, steps
+            nfev += 1
+        flagged = _suspects(deriv, plus, minus, hs, f0) if refine else []
+        changed = None
+        if flagged:
+            deriv, extra, changed = _refined(func, f, x, x0, hs, deriv, flagged, f0, steps.f_scale)
+            if not all(map(math.isfinite, deriv)):
+                raise Fallback
+            nfev += extra
+        return deriv, steps, nfev, changed
     finally:
         restore_errors(token)
 
@@ -226,6 +237,11 @@ def _power_of_two(h: float) -> float:
 
 
 @functools.lru_cache(maxsize=32)
+def _twice(n: int) -> tuple[int, ...]:
+    return (*range(n), *range(n))
+
+
+@functools.lru_cache(maxsize=32)
 def _directions(n: int) -> list[list[float]]:
     rows: list[list[float]] = nm._signed_probe_directions(n).tolist()  # the probe's own directions
     return rows
@@ -243,44 +259,98 @@ def _value(func: str, f: Callable[..., Any], x: NDArray[np.float64]) -> float:
     return f0
 
 
-def _flagged(deriv: list[float], plus: list[float], minus: list[float], hs: list[float], f0: float) -> bool:
-    """Whether numerics.truncation_suspects (central, float64) flags any coordinate, computed on floats as
-    it computes it; Fallback if a quotient is not finite."""
+def _suspects(
+    deriv: list[float], plus: list[float], minus: list[float], hs: list[float], f0: float
+) -> list[int]:
+    """numerics.truncation_suspects for central float64 on floats, as it computes it: the flagged
+    coordinates, worst first (a stable sort, as NumPy's); Fallback if a quotient is not finite."""
     if not all(map(math.isfinite, deriv)):
         raise Fallback
     slope = list(map(abs, deriv))
     threshold = _REFINE_GOAL * max(slope) / _CENTRAL.truncation_const  # (fraction·accuracy·max|g|) / c
     twice = 2 * f0
-    for s, a, b, step in zip(slope, plus, minus, hs, strict=True):
-        bend = (a + b - twice) / step
-        if bend * bend > s * threshold and s > 0:
-            return True
-    return False
+    flagged, keys = [], []
+    for j, (s, a, b, step) in enumerate(zip(slope, plus, minus, hs, strict=True)):
+        q = (a + b - twice) / step
+        bend = q * q
+        if bend > s * threshold and s > 0:
+            flagged.append(j)
+            keys.append(-_CENTRAL.truncation_const * bend / s)
+    if len(flagged) > 1:
+        flagged = [j for _, j in sorted(zip(keys, flagged, strict=True), key=lambda kj: kj[0])]
+    return flagged
 
 
-def _refined(
+def _refined(  # noqa: PLR0912  (steps._refine, branch for branch)
     func: str,
     f: Callable[..., Any],
     x: NDArray[np.float64],
     x0: list[float],
     hs: list[float],
     deriv: list[float],
-    plus: list[float],
-    minus: list[float],
+    flagged: list[int],
     f0: float,
     f_scale: float,
-) -> list[float]:
-    """The general engine's refinement of the flagged coordinates, from the values this pass measured."""
-    from numgrad.differences.engine import Problem
-    from numgrad.differences.steps import _refine
-
-    p = Problem(func, f, x, None, "central", False, None, None)
-    second = np.array(plus) + np.array(minus) - 2 * f0
-    out, _ = _refine(p, np.array(x0), np.array(hs), np.array(deriv), second, f0, f_scale)
-    refined: list[float] = np.asarray(out, dtype=np.float64).tolist()
-    if not all(map(math.isfinite, refined)):
-        raise Fallback
-    return refined
+) -> tuple[list[float], int, bool]:
+    """steps._refine on floats, operation for operation: re-measure the flagged coordinates at h/2, h/4,
+    ... (Richardson), the worst-predicted REFINE_SAMPLE first; returns the derivatives, the evaluations
+    spent and whether any coordinate changed (truncation was found). Fallback (x restored) if a refined
+    point is not finite."""
+    flat = x.reshape(-1)
+    active, waiting = flagged[: nm.REFINE_SAMPLE], flagged[nm.REFINE_SAMPLE :]
+    out, prev, step = list(deriv), list(deriv), list(hs)
+    best = dict.fromkeys(flagged, math.inf)
+    gain = 2.0**_CENTRAL.order
+    noise_unit = nm.REFINE_NOISE * _CENTRAL.rounding_gain * _EPS * max(f_scale, 1e-300)
+    extra, changed = 0, False
+    for _ in range(nm.MAX_REFINE_HALVINGS):
+        if not active:
+            break
+        for j in active:
+            step[j] /= 2
+        # steps._stencil_at: f at x0 ± step for the active coordinates, all + first, then all −
+        points = [x0[j] + step[j] for j in active] + [x0[j] + (-step[j]) for j in active]
+        vals = []
+        m = len(active)
+        j = active[0]
+        try:
+            for k, v in enumerate(points):
+                j = active[k % m]
+                flat[j] = v
+                value = f(x)
+                flat[j] = x0[j]
+                vals.append(float(value) if type(value) in _FAST else _real(value))
+        except BaseException as exc:
+            flat[j] = x0[j]
+            if isinstance(exc, Exception) and not isinstance(exc, Fallback):
+                _note(exc, func, f"x perturbed at index {_index(x, j)}")
+            raise
+        extra += len(points)
+        if not all(map(math.isfinite, vals)):
+            raise Fallback
+        kept = []
+        any_truncated = False
+        for i, j in enumerate(active):
+            d_half = (0.5 * vals[i] + -0.5 * vals[m + i]) / step[j]
+            change = abs(d_half - prev[j])
+            noise = noise_unit / step[j]
+            score = change + noise
+            better = score < best[j]
+            if better:
+                if change > noise:
+                    out[j] = (gain * d_half - prev[j]) / (gain - 1)
+                    changed = True
+                best[j] = score
+            prev[j] = d_half
+            truncated = change > noise
+            any_truncated = any_truncated or truncated
+            if better and truncated:
+                kept.append(j)
+        if waiting and any_truncated:
+            active, waiting = kept + waiting, []
+        else:
+            active = kept
+    return out, extra, changed
 
 
 def _index(x: NDArray[Any], j: int) -> tuple[int, ...]:
