@@ -103,7 +103,6 @@ QUICK = (
     ("softmax-ce", 10),
     ("softmax-ce", 100),
     ("mse", 100),
-    ("scaling", 10),
     ("scaling", 100),
     ("scaling", 300),  # three sizes where f's O(n) cost shows: the picture and the fitted slope
     ("scaling", 1000),
