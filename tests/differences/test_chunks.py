@@ -57,3 +57,22 @@ def test_a_batched_f_that_writes_into_its_stack_is_told():
         numerical_gradient(f, x, batched=True)
     assert any("must not write into it; copy it first" in note for note in info.value.__notes__)
     assert x.tolist() == [1.0] * 4
+
+
+def test_the_allocator_is_settled_once_per_process(monkeypatch):
+    """The first local batched call frees one untouched block (glibc's thresholds rise); later calls do not."""
+    from numgrad.differences import engine
+
+    monkeypatch.setattr(engine, "_allocator_settled", False)
+    sizes = []
+    real_empty = np.empty
+
+    def watching_empty(shape, *args, **kwargs):
+        sizes.append(shape)
+        return real_empty(shape, *args, **kwargs)
+
+    monkeypatch.setattr(engine.np, "empty", watching_empty)
+    for _ in range(2):
+        numerical_gradient(mse, np.zeros((100, 10)), batched=True, h=1e-4)
+    assert sizes.count(nm.ALLOCATOR_SETTLE_BYTES) == 1
+    assert engine._allocator_settled is True
