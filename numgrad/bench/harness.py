@@ -214,6 +214,7 @@ BOUND_BYTES = 64 * 2**20  # the bound's largest stack (see _bound): f's temporar
 # keyed by id, holding the workload itself: a cached stack never outlives (and is never mistaken for) its own
 _bound_stacks: dict[int, tuple[Workload, Array]] = {}
 
+
 def methods() -> dict[str, Callable[[Workload], tuple[Array, int]]]:
     """Name -> method. The textbook loop is the baseline; jax.grad (jit) the autodiff floor."""
     return {
