@@ -42,6 +42,7 @@ __all__ = [
 ]
 
 SCIPY_MAX_N = 2000  # scipy.differentiate stacks n×n×k points: beyond this it needs gigabytes
+SCALING_FIT_SIZES = 3  # the scaling exponent is fitted on at least this many sizes, or not printed
 
 
 # --------------------------------------------------------------------------------------------------
@@ -53,12 +54,12 @@ def _softmax_ce(batch: int) -> Workload:
 
     rng = np.random.default_rng(batch)
     z, t = 3 * rng.standard_normal((batch, 10)), rng.integers(0, 10, batch)
-    rows = np.arange(batch)
 
-    def stacked(s: Array) -> Array:
+    def stacked(s: Array) -> Array:  # written the natural way, not tuned for the engine
         shifted = s - s.max(axis=-1, keepdims=True)
         log_prob = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-        return np.asarray(-log_prob[:, rows, t].mean(axis=-1))
+        picked = np.take_along_axis(log_prob, np.broadcast_to(t[:, None], (*s.shape[:-1], 1)), axis=-1)
+        return np.asarray(-picked.mean(axis=(-1, -2)))
 
     return Workload(
         f"softmax-CE ({batch},10)", "softmax-ce", z,
@@ -74,7 +75,7 @@ def _mse(batch: int) -> Workload:
     return Workload(
         f"MSE ({batch},10)", "mse", y,
         lambda w: mean_squared_error(w, t),
-        lambda s: 0.5 * ((s - t) ** 2).reshape(len(s), -1).sum(axis=1),
+        lambda s: 0.5 * ((s - t) ** 2).sum(axis=(-1, -2)),
         lambda w: rl.mean_squared_error(w, t),
     )  # fmt: skip
 
@@ -178,20 +179,38 @@ def _textbook(w: Workload) -> tuple[Array, int]:
 
 
 def _bound(w: Workload) -> tuple[Array, int]:
-    """The 2n points of a central difference in one batched call: what every FD method must pay."""
-    cached = _bound_stacks.get(id(w))
-    if cached is None or cached[0] is not w:  # the stack is built once per workload, not timed
-        n = w.n
-        flat = np.repeat(w.x.reshape(1, -1), 2 * n, axis=0)
-        idx = np.arange(n)
-        flat[idx, idx] += 1e-4
-        flat[n + idx, idx] -= 1e-4
-        cached = _bound_stacks[id(w)] = (w, flat.reshape(2 * n, *w.x.shape))
-    stack = cached[1]
-    vals = w.batched(stack)
-    return np.asarray((vals[: w.n] - vals[w.n :]) / 2e-4).reshape(w.x.shape), len(stack)
+    """The 2n points of a central difference in one batched call: what every FD method must pay.
+
+    Where the 2n stack would pass :data:`BOUND_BYTES` (the scaling family's n = 10,000: 1.6 GB, and f's
+    temporaries as much again) it is evaluated in calls of at most that many bytes, from one buffer whose
+    perturbed coordinates are set and put back per call, so no benchmark holds gigabytes."""
+    n, row_bytes = w.n, w.x.nbytes
+    rows = max(1, BOUND_BYTES // row_bytes)
+    if 2 * n <= rows:
+        cached = _bound_stacks.get(id(w))
+        if cached is None or cached[0] is not w:  # the stack is built once per workload, not timed
+            flat = np.repeat(w.x.reshape(1, -1), 2 * n, axis=0)
+            idx = np.arange(n)
+            flat[idx, idx] += 1e-4
+            flat[n + idx, idx] -= 1e-4
+            cached = _bound_stacks[id(w)] = (w, flat.reshape(2 * n, *w.x.shape))
+        vals = np.asarray(w.batched(cached[1]))
+    else:
+        base = w.x.reshape(-1)
+        buffer = np.repeat(base.reshape(1, -1), rows, axis=0)
+        lanes, coords = np.arange(rows), np.tile(np.arange(n), 2)
+        shifts = np.repeat([1e-4, -1e-4], n)
+        parts = []
+        for a in range(0, 2 * n, rows):
+            k, c = min(rows, 2 * n - a), coords[a : a + rows]
+            buffer[lanes[:k], c] = base[c] + shifts[a : a + k]
+            parts.append(np.asarray(w.batched(buffer[:k].reshape(k, *w.x.shape))))
+            buffer[lanes[:k], c] = base[c]
+        vals = np.concatenate(parts)
+    return np.asarray((vals[:n] - vals[n:]) / 2e-4).reshape(w.x.shape), 2 * n
 
 
+BOUND_BYTES = 64 * 2**20  # the bound's largest stack (see _bound): f's temporaries are a few times this
 # keyed by id, holding the workload itself: a cached stack never outlives (and is never mistaken for) its own
 _bound_stacks: dict[int, tuple[Workload, Array]] = {}
 
@@ -308,9 +327,10 @@ def machine_info() -> str:
 
 
 def scaling_exponent(rows: list[BenchRow], method: str) -> float:
-    """Least-squares slope of log(time) against log(n) over the scaling family, for one method."""
+    """Least-squares slope of log(time) against log(n) over the scaling family, for one method; NaN with
+    fewer than :data:`SCALING_FIT_SIZES` sizes."""
     pts = [(r.n, r.seconds) for r in rows if r.family == "scaling" and r.method == method]
-    if len(pts) < 2:
+    if len({n for n, _ in pts}) < SCALING_FIT_SIZES:  # a line through two points is no fit
         return float("nan")
     n, t = np.log([p[0] for p in pts]), np.log([p[1] for p in pts])
     return float(np.polyfit(n, t, 1)[0])

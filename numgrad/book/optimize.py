@@ -7,6 +7,7 @@ non-finite or exploding value with ``status="diverged"`` instead of spilling ove
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +18,9 @@ from numpy.typing import ArrayLike, NDArray
 
 from numgrad.common import numerics as nm
 from numgrad.common.validate import as_float_array, callable_arg, positive_int
+from numgrad.differences import small
 from numgrad.differences.gradient import numerical_gradient
+from numgrad.differences.reuse import StepReuse
 
 __all__ = ["DescentResult", "gradient_descent"]
 
@@ -151,7 +154,7 @@ def gradient_descent(
     status = None
     with np.errstate(all="ignore"):  # overflow is reported as status="diverged", not as warnings
         while status is None and len(path) <= step_num:
-            g = gradient(path[-1])
+            g = gradient(path[-1], values[-1])
             if g is None:
                 status = "diverged"
                 break
@@ -177,13 +180,19 @@ def _step_verdict(
     f0: float, x_old: NDArray[Any], x_new: NDArray[Any], f_new: float, tol: float | None
 ) -> str | None:
     """How the step to `x_new` ends the run: "diverged", "converged" (shorter than `tol`) or None."""
-    if not (np.isfinite(f_new) and np.all(np.isfinite(x_new))):
+    if not (math.isfinite(f_new) and _all_finite(np.asarray(x_new))):
         return "diverged"
     if f_new - f0 > nm.DIVERGENCE_RISE * max(1.0, abs(f0)):
         return "diverged"
     if tol is not None and _length(x_new, x_old) < tol:
         return "converged"
     return None
+
+
+def _all_finite(a: NDArray[Any]) -> bool:
+    if a.size <= nm.SMALL_N:  # a few numbers: cheaper as floats than as a NumPy reduction
+        return all(map(math.isfinite, a.ravel().tolist()))
+    return bool(np.all(np.isfinite(a)))
 
 
 def _final_status(path: NDArray[Any], tol: float | None) -> str:
@@ -244,8 +253,14 @@ def _step(h: object, shape: tuple[int, ...]) -> None:
         )
 
 
+_PLAIN_RESULTS = (float, np.float64, np.float32)  # real scalars, taken without further checks
+
+
 def _value(f: Callable[..., Any], x: NDArray[Any]) -> float:
-    out = np.asarray(f(x))
+    result = f(x)
+    if type(result) in _PLAIN_RESULTS:
+        return float(result)
+    out = np.asarray(result)
     if out.dtype.kind not in "fiu":
         raise TypeError(f"gradient_descent: f must return a real number; got {out.dtype}")
     if out.size != 1:
@@ -263,11 +278,23 @@ def _start_value(f: Callable[..., Any], x0: NDArray[Any]) -> float:
 
 def _gradient_function(
     f: Callable[..., Any], grad: Callable[..., Any] | None, h: object, shape: tuple[int, ...]
-) -> Callable[[NDArray[Any]], NDArray[Any] | None]:
-    """``x -> ∇f(x)``, or None where the gradient is not finite (the run has diverged)."""
+) -> Callable[[NDArray[Any], float], NDArray[Any] | None]:
+    """``(x, f(x)) -> ∇f(x)``, or None where the gradient is not finite (the run has diverged). The
+    automatic step is probed once and re-used while x and f keep its scale (numgrad.differences.reuse)."""
+    memory = StepReuse(f) if h is None else None
+    # every point of the run has init_x's shape and dtype: whether the small path takes them is known now
+    plain = type(h) is float and small.eligible(np.zeros(shape), "central", False, None, None)
 
-    def numerical(x: NDArray[Any]) -> NDArray[Any] | None:
+    def numerical(x: NDArray[Any], fx: float) -> NDArray[Any] | None:
         try:
+            if memory is not None:
+                return memory.gradient(x, fx)
+            if plain and x.dtype == np.float64:
+                try:
+                    g: NDArray[Any] = np.array(small.gradient("numerical_gradient", f, x, h)[0])  # type: ignore[arg-type]
+                    return g if x.ndim == 1 else g.reshape(shape)
+                except small.Fallback:
+                    pass
             return numerical_gradient(f, x, h=h)  # type: ignore[arg-type]
         except FloatingPointError:  # f was non-finite next to x
             return None
@@ -276,7 +303,7 @@ def _gradient_function(
         return numerical
     user = grad
 
-    def given(x: NDArray[Any]) -> NDArray[Any] | None:
+    def given(x: NDArray[Any], fx: float) -> NDArray[Any] | None:
         g = np.asarray(user(np.array(x)), dtype=np.float64)
         if g.shape != shape:
             raise ValueError(f"gradient_descent: grad must return init_x's shape {shape}; got {g.shape}")

@@ -57,6 +57,17 @@ REFINE_SAMPLE = 2  # the worst-predicted coordinates tried first; if none shows 
 MAX_REFINE_HALVINGS = 10  # at most h/64 when re-measuring a coordinate with a short length scale
 REFINE_NOISE = 8.0  # a change between h and h/2 below this many rounding units is noise, not truncation
 BATCH_BYTES = 4 * 2**20  # memory budget of one stack of perturbed points handed to a batched f
+# A local batched f gets stacks of at most this many bytes: a stack and f's temporaries of this size stay
+# in cache and are reused from the heap, where stacks of megabytes are mapped fresh from the system at every
+# call (glibc serves them by mmap and unmaps them on free) and pay a page fault per 4 KiB on first touch.
+CHUNK_BYTES = 256 * 2**10
+# ... which holds once glibc's thresholds have risen above them: the engine frees one untouched block of
+# this size once per process (numgrad.differences.engine._settle_allocator), as any process that has
+# freed a large array has done.
+ALLOCATOR_SETTLE_BYTES = 8 * 2**20
+# x of at most this many elements takes the engine's small-problem path (central, float64, element mode):
+# the same arithmetic on Python floats, where NumPy's per-operation cost would dominate the call
+SMALL_N = 16
 EXECUTOR_TASKS_PER_WORKER = 4  # chunks per executor worker: enough to balance, few enough to amortise
 
 
@@ -292,6 +303,14 @@ def descent_path_tolerance(method: str, dtype: DTypeLike, n: int, path_length: f
     """Largest coordinate difference expected between two descents from the same start whose gradients
     differ by the accuracy of `method` (see :data:`DESCENT_PATH_SAFETY`)."""
     return DESCENT_PATH_SAFETY * accuracy(method, dtype) * float(np.sqrt(n)) * path_length
+
+
+# Gradient descent re-uses the automatic step (numgrad.differences.reuse) while every L_i = max(1, |x_i|)
+# stays within this factor of its value at the probe (the step is proportional to L_i) ...
+REUSE_LENGTH_FACTOR = 2.0
+# ... and |f| / RMS(g·L) within this one: the central step moves as its cube root, so 8 is one power of two,
+# the rounding the step rule applies anyway.
+REUSE_RATIO_FACTOR = 8.0
 
 
 # Scale-out (issue 7): executors and devices

@@ -179,7 +179,8 @@ def _bounds(p: Problem, total: int, row_bytes: int) -> list[tuple[int, int]]:
     executor, a few per worker (enough to balance the load, few enough to amortise the cost per task)."""
     if p.chunk_size is not None:
         return [(a, min(a + p.chunk_size, total)) for a in range(0, total, p.chunk_size)]
-    size = max(1, nm.BATCH_BYTES // max(1, row_bytes))
+    budget = nm.BATCH_BYTES if p.executor is not None else nm.CHUNK_BYTES  # locally: cache-sized stacks
+    size = max(1, budget // max(1, row_bytes))
     if p.executor is None and total <= size:
         return [(0, total)]
     if p.executor is not None:
@@ -196,6 +197,8 @@ def _chunked(
     values is None; batched or through the executor, in memory-bounded chunks."""
     total = len(base) if values is None else len(values)
     bounds = _bounds(p, total, base.shape[-1] * base.itemsize)
+    if p.executor is None and p.batched and values is not None and coords is not None:
+        return _reused_stack(p, base, values, coords, bounds)
     if values is None or coords is None:
         tasks: list[ex.Task] = [(base[a:b], None, None) for a, b in bounds]
     else:  # the rows are built where f runs: only x and the changed coordinates travel
@@ -213,6 +216,66 @@ def _chunked(
     if len(parts) == 1:  # the common case: one stack, one call of f
         return _check_stack(p, parts[0], total)
     return np.concatenate([_check_stack(p, part, b - a) for part, (a, b) in zip(parts, bounds, strict=True)])
+
+
+_allocator_settled = False
+
+
+def _settle_allocator() -> None:
+    """Once per process: allocate and free an untouched block of ALLOCATOR_SETTLE_BYTES (see numerics).
+
+    glibc serves blocks above its mmap threshold (128 KiB in a new process) by a fresh mmap, and returns
+    free memory above its trim threshold (also 128 KiB) to the system, so in a new process every call of a
+    batched f that holds two cache-sized temporaries at once maps or trims them again and page-faults on
+    every 4 KiB of them. Freeing one mapped block raises both thresholds (to its size and twice that), as
+    it does in any process that has freed a large array; the block is never touched, so it costs one
+    mmap/munmap pair. Other allocators ignore it.
+    """
+    global _allocator_settled  # noqa: PLW0603  (once per process)
+    if not _allocator_settled:
+        _allocator_settled = True
+        block = np.empty(nm.ALLOCATOR_SETTLE_BYTES, dtype=np.uint8)
+        del block
+
+
+def _reused_stack(
+    p: Problem,
+    base: NDArray[Any],
+    values: NDArray[Any],
+    coords: NDArray[np.intp],
+    bounds: list[tuple[int, int]],
+) -> NDArray[Any]:
+    """A batched f on the local machine: one stack of the largest chunk, filled with x once; each chunk
+    sets its changed coordinates, f reads a read-only view of the stack, the coordinates are put back.
+
+    The stack costs O(k) per chunk instead of a fresh O(k·n) copy, and the chunks are cache-sized
+    (:data:`~numgrad.common.numerics.CHUNK_BYTES`), so f's own temporaries are reused from the heap
+    instead of being mapped fresh from the system (and page-faulted) at every call.
+    """
+    _settle_allocator()
+    width = max(b - a for a, b in bounds)
+    rows = np.repeat(base.reshape(1, -1), width, axis=0)
+    out = np.empty((len(values), *(p.out_shape or ())), dtype=p.value_dtype)
+    lanes = np.arange(width)
+    with np.errstate(all="ignore"):  # non-finite values are reported by the engine, not as warnings
+        for a, b in bounds:
+            k, changed = b - a, coords[a:b]
+            rows[lanes[:k], changed] = values[a:b]
+            stack = rows[:k].reshape(k, *p.x.shape)
+            stack.flags.writeable = False
+            try:
+                part = p.f(stack)
+            except Exception as exc:
+                if isinstance(exc, ValueError) and "read-only" in str(exc):
+                    exc.add_note(
+                        f"{p.func}: a batched f receives a read-only stack of points and must not write "
+                        f"into it; copy it first (s = s.copy())"
+                    )
+                exc.add_note(f"{p.func}: raised by a batched f on a stack of {k} points; x is unchanged")
+                raise
+            out[a:b] = _check_stack(p, part, k)
+            rows[lanes[:k], changed] = base[changed]
+    return out
 
 
 def evaluate(p: Problem, values: NDArray[Any], coords: NDArray[np.intp]) -> NDArray[Any]:

@@ -8,6 +8,7 @@ evaluation) and :mod:`numgrad.differences.steps` (steps, assembly, refinement); 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any
@@ -17,6 +18,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from numgrad.common.trees import WithLeaf, float_leaves, is_tree
 from numgrad.common.validate import callable_arg, real_floating_array
+from numgrad.differences import small
 from numgrad.differences.engine import make_problem
 from numgrad.differences.steps import difference
 
@@ -52,8 +54,10 @@ def numerical_gradient(
     batched : bool
         `f` takes a stack of points; perturbations are sent in memory-bounded chunks.
     chunk_size : int, optional
-        Points per call of `f` (batched) or per executor task; by default as many as fit a 4 MiB
-        budget (``numgrad.common.numerics.BATCH_BYTES``).
+        Points per call of `f` (batched) or per executor task; by default a batched `f` gets stacks of
+        at most 256 KiB (``numgrad.common.numerics.CHUNK_BYTES``: they stay in cache and f's temporaries
+        are reused from the heap), and executor tasks at most 4 MiB (``BATCH_BYTES``). A local batched
+        `f` receives a read-only stack.
     executor : concurrent.futures.Executor, optional
         Chunks of points are submitted to it (a process pool, a Dask client's executor); `f` must pickle.
 
@@ -89,6 +93,13 @@ def numerical_gradient(
             lambda fk, leaf, hk: numerical_gradient(fk, leaf, h=hk, method=method, chunk_size=chunk_size,
                                                     executor=executor),
         )  # fmt: skip
+    plain_step = h is None or (type(h) is float and 0 < h < math.inf)
+    if plain_step and callable(f) and small.eligible(x, method, batched, chunk_size, executor):
+        try:  # a few elements: the fixed cost of a call is most of it
+            g: NDArray[np.float64] = np.array(small.gradient("numerical_gradient", f, x, h)[0])  # type: ignore[arg-type]
+            return g if x.ndim == 1 else g.reshape(x.shape)  # type: ignore[union-attr]
+        except small.Fallback:
+            pass  # the general path takes the problem from the start
     p = make_problem(
         "numerical_gradient", f, x, out_shape=None, method=method, batched=batched,
         chunk_size=chunk_size, executor=executor,

@@ -130,14 +130,25 @@ def _refine(
     return out, extra
 
 
-def difference(p: Problem, h: object, *, refine: bool = True) -> Difference:
+def difference(  # noqa: PLR0915  (one pass, read top to bottom)
+    p: Problem,
+    h: object,
+    *,
+    refine: bool = True,
+    chosen: tuple[NDArray[np.float64], float, float, float] | None = None,
+) -> Difference:
     """One finite-difference pass over every coordinate of x (``refine=False``: no re-measuring of short
-    length scales; gradient checks re-measure only the elements that disagree)."""
+    length scales; gradient checks re-measure only the elements that disagree).
+
+    `chosen`: ``(h, f_scale, variation, f(x))`` of an earlier probe, re-used as the engine's own step
+    (no probe is evaluated); gradient descent passes it while x and f stay at the probe's scale."""
     explicit, given = resolve_step(p, h)
     x0 = np.ravel(p.x).astype(np.float64)
     f0: Any = None
     if explicit is not None:
         steps, f_scale, g_scale, nfev = explicit, 0.0, 0.0, 0
+    elif chosen is not None:
+        (steps, f_scale, g_scale, f0), nfev = chosen, 0
     else:
         steps, f_scale, g_scale, f0, nfev = _steps(p, x0)
     n = p.n

@@ -1,13 +1,16 @@
 """numgrad bench and numgrad.bench.harness: rows, ratios and errors (values only: speed is not asserted here)."""
 
 import json
+import math
+import tracemalloc
 
 import numpy as np
 import pytest
 
+from numgrad.bench import families, measure
 from numgrad.bench import harness as benchmark
-from numgrad.bench import measure
 from numgrad.commands.cli import main
+from numgrad.common import numerics as nm
 
 
 def test_textbook_gradient_is_the_books_loop():
@@ -47,7 +50,49 @@ def test_bench_plot_writes_png(tmp_path, monkeypatch, capsys):
     out = tmp_path / "scaling.png"
     assert main(["bench", "--repeats", "1", "--plot", str(out)]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "time grows as n^" in capsys.readouterr().out
+    assert "time grows as n^" not in capsys.readouterr().out  # two sizes: no exponent is printed
+
+
+def _scaling_row(n, seconds, method="numgrad batched"):
+    return benchmark.BenchRow(f"smooth n={n}", "scaling", n, method, seconds, 1.0, 1.0, 0.0, 2 * n)
+
+
+def test_scaling_exponent_needs_three_sizes():
+    two = [_scaling_row(10, 1e-3), _scaling_row(100, 1e-1)]
+    assert math.isnan(benchmark.scaling_exponent(two, "numgrad batched"))
+    three = [_scaling_row(n, 2e-6 * n**1.5) for n in (10, 100, 1000)]
+    assert benchmark.scaling_exponent(three, "numgrad batched") == pytest.approx(1.5, rel=1e-12)
+    assert math.isnan(benchmark.scaling_exponent(three, "textbook loop"))
+    sizes = [n for fam, n in benchmark.QUICK if fam == "scaling"]
+    assert len(set(sizes)) >= benchmark.SCALING_FIT_SIZES  # the quick run's line is a fit
+
+
+def test_bound_is_chunked_within_its_memory_budget(monkeypatch):
+    w = benchmark._smooth(300)  # 2n = 600 rows of 2.4 kB: a 1.4 MB stack in one call
+    whole, points = benchmark._bound(w)
+    monkeypatch.setattr(benchmark, "BOUND_BYTES", 64 * 2**10)
+    benchmark._bound_stacks.clear()
+    tracemalloc.start()
+    try:
+        chunked, chunked_points = benchmark._bound(w)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert points == chunked_points == 600
+    np.testing.assert_array_equal(chunked, whole)  # the same points, the same quotients
+    assert peak < 6 * 64 * 2**10  # the buffer and f's temporaries, never the 1.4 MB stack
+
+
+def test_descent_rows_count_what_is_evaluated(monkeypatch):
+    rows = {r.method: r for r in families.descent_rows(repeats=1, budget=0.0)}
+    steps = families.DESCENT_STEPS
+    assert rows["textbook loop"].nfev == 4 * steps
+    assert rows["numgrad gradient_descent, h=1e-4"].nfev == 4 * steps + steps + 1  # and f along the path
+    auto = rows["numgrad gradient_descent"].nfev
+    assert auto >= 4 * steps + steps + 1 + nm.probe_size(2)  # at least one probe
+    calls = []
+    families._descent_evaluations(lambda f, x, lr, n: calls.append(f(x)) or x, lambda x: 0.0, np.zeros(2))
+    assert len(calls) == 1
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,240 @@
+"""Every workload of bench_gradient.py and the book's small problems, each sample in a fresh interpreter,
+beside the same figures measured warm (issue 17).
+
+    uv run python benchmarks/bench_fresh.py            # 7 fresh samples per row (a few minutes)
+    uv run python benchmarks/bench_fresh.py --samples 3
+
+A user's first calls run in a process that has not yet allocated and freed a large block, where glibc
+still maps every large temporary fresh from the system and page-faults on it; a benchmark that has already
+run other work hides that. Here each sample is a new interpreter that builds the workload, makes one
+untimed call (imports, caches), then times CALLS calls of one method and reports their median; samples of
+all methods are taken in turn (A B C, C B A, ...), and each row's ratio is the median of the textbook
+loop's fresh samples over the median of the method's. The warm column times the same calls in one process,
+after a 64 MiB block was allocated and freed, interleaved as in bench_gradient.py.
+
+Functions are written the natural way: ``take_along_axis`` for the batched softmax cross-entropy,
+``sum(axis=(-1, -2))`` for the batched MSE.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+CALLS = 5  # timed calls per fresh interpreter (after one untimed call)
+GRADIENT_METHODS = ("textbook", "element", "element_h", "batched", "batched_h", "bound", "textbook_plain")
+SMALL_METHODS = ("textbook", "numgrad_h", "numgrad")
+WORKLOADS = ("softmax-CE (10,10)", "softmax-CE (100,10)", "MSE (100,10)")
+SMALL = ("numerical_gradient x0²+x1² at (3,4)", "gradient_descent 100 steps, lr 0.1")
+
+
+def textbook_gradient(f: Callable[[Any], Any], x: Any) -> Any:
+    """The book's numerical_gradient as printed (numgrad.bench.measure has the same; no JAX import here)."""
+    h = 1e-4
+    grad = np.zeros_like(x)
+    it = np.nditer(x, flags=["multi_index"], op_flags=[["readwrite"]])  # type: ignore[list-item]
+    while not it.finished:
+        idx = it.multi_index
+        tmp_val = x[idx]
+        x[idx] = float(tmp_val) + h
+        fxh1 = f(x)
+        x[idx] = tmp_val - h
+        fxh2 = f(x)
+        grad[idx] = (fxh1 - fxh2) / (2 * h)
+        x[idx] = tmp_val
+        it.iternext()
+    return grad
+
+
+def _workload(name: str) -> tuple[Any, Callable[[Any], Any], Callable[[Any], Any], Callable[[Any], Any]]:
+    """x, the scalar f (numgrad's own losses, validated at every call, as in bench_gradient.py), the batched
+    f as a user writes it, and the scalar f in plain NumPy (same data as numgrad.bench.harness)."""
+    from numgrad.book.losses import mean_squared_error, softmax_cross_entropy
+
+    if name.startswith("softmax-CE"):
+        batch = int(name.split("(", 1)[1].split(",", 1)[0])
+        rng = np.random.default_rng(batch)
+        z, t = 3 * rng.standard_normal((batch, 10)), rng.integers(0, 10, batch)
+
+        def log_softmax(s: Any) -> Any:
+            shifted = s - s.max(axis=-1, keepdims=True)
+            return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+        def batched(s: Any) -> Any:
+            picked = np.take_along_axis(
+                log_softmax(s), np.broadcast_to(t[:, None], (*s.shape[:-1], 1)), axis=-1
+            )
+            return -picked.mean(axis=(-1, -2))
+
+        rows = np.arange(batch)
+        return z, lambda s: softmax_cross_entropy(s, t), batched, lambda s: -log_softmax(s)[rows, t].mean()
+    rng = np.random.default_rng(101)
+    y, target = rng.random((100, 10)), rng.random((100, 10))
+    return (
+        y,
+        lambda s: mean_squared_error(s, target),
+        lambda s: 0.5 * ((s - target) ** 2).sum(axis=(-1, -2)),
+        lambda s: 0.5 * np.sum((s - target) ** 2),
+    )
+
+
+def _bound_call(x: Any, batched: Callable[[Any], Any]) -> Callable[[], Any]:
+    n = x.size
+    flat = np.repeat(x.reshape(1, -1), 2 * n, axis=0)
+    idx = np.arange(n)
+    flat[idx, idx] += 1e-4
+    flat[n + idx, idx] -= 1e-4
+    stack = flat.reshape(2 * n, *x.shape)
+
+    def call() -> Any:
+        vals = batched(stack)
+        return (vals[:n] - vals[n:]) / 2e-4
+
+    return call
+
+
+def _textbook_descent(f: Callable[[Any], Any], init_x: Any) -> Any:
+    x = init_x.copy()
+    for _ in range(100):
+        x -= 0.1 * textbook_gradient(f, x)
+    return x
+
+
+def make_call(workload: str, method: str) -> Callable[[], Any]:
+    """One call of `method` on `workload` (what a sample times)."""
+    from numgrad.book.optimize import gradient_descent
+    from numgrad.differences.gradient import numerical_gradient
+
+    if workload in SMALL:
+        f = lambda v: v[0] ** 2 + v[1] ** 2  # noqa: E731  (the book's function_2)
+        if workload.startswith("numerical_gradient"):
+            x = np.array([3.0, 4.0])
+            return {
+                "textbook": lambda: textbook_gradient(f, x),
+                "numgrad_h": lambda: numerical_gradient(f, x, h=1e-4),
+                "numgrad": lambda: numerical_gradient(f, x),
+            }[method]
+        start = np.array([-3.0, 4.0])
+        return {
+            "textbook": lambda: _textbook_descent(f, start),
+            "numgrad_h": lambda: gradient_descent(f, start, 0.1, 100, h=1e-4),
+            "numgrad": lambda: gradient_descent(f, start, 0.1, 100),
+        }[method]
+    x, f, batched, plain = _workload(workload)
+    if method == "bound":
+        return _bound_call(x, batched)
+    return {
+        "textbook": lambda: textbook_gradient(f, x.copy()),
+        "textbook_plain": lambda: textbook_gradient(plain, x.copy()),
+        "element": lambda: numerical_gradient(f, x),
+        "element_h": lambda: numerical_gradient(f, x, h=1e-4),
+        "batched": lambda: numerical_gradient(batched, x, batched=True),
+        "batched_h": lambda: numerical_gradient(batched, x, batched=True, h=1e-4),
+    }[method]
+
+
+def _time(call: Callable[[], Any], calls: int) -> float:
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def child(workload: str, method: str) -> None:
+    """A fresh interpreter's sample: one untimed call, then the median of CALLS calls (seconds)."""
+    call = make_call(workload, method)
+    call()
+    print(repr(_time(call, CALLS)))
+
+
+def rows() -> list[tuple[str, str]]:
+    return [(w, m) for w in WORKLOADS for m in GRADIENT_METHODS] + [
+        (w, m) for w in SMALL for m in SMALL_METHODS
+    ]
+
+
+def fresh_medians(samples: int) -> dict[tuple[str, str], float]:
+    order = rows()
+    got: dict[tuple[str, str], list[float]] = {key: [] for key in order}
+    for r in range(samples):
+        for key in order if r % 2 == 0 else reversed(order):
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", *key], capture_output=True, text=True, check=True
+            )
+            got[key].append(float(out.stdout))
+    return {key: statistics.median(v) for key, v in got.items()}
+
+
+def warm_medians(samples: int) -> dict[tuple[str, str], float]:
+    from numgrad.bench.measure import interleaved_medians
+
+    block = np.ones(8 * 2**20)  # 64 MiB allocated and freed: glibc's mmap threshold rises, as in any
+    del block  # process that has done some work
+    out: dict[tuple[str, str], float] = {}
+    for w in (*WORKLOADS, *SMALL):
+        methods = GRADIENT_METHODS if w in WORKLOADS else SMALL_METHODS
+        calls = {m: make_call(w, m) for m in methods}
+        medians = interleaved_medians(calls, repeats=max(7, 3 * samples), budget=0.05)
+        out.update({(w, m): t for m, t in medians.items()})
+    return out
+
+
+def table(fresh: dict[tuple[str, str], float], warm: dict[tuple[str, str], float]) -> str:
+    """Ratios against the textbook loop: times faster (gradients) and times slower (small problems)."""
+    lines = [
+        "| workload | textbook loop (fresh / warm) | element-by-element | element, h=1e-4 | batched "
+        "| batched, h=1e-4 | bound (2n evals, 1 call) | bound / batched | textbook loop, plain-NumPy f "
+        "| batched vs that loop |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for w in WORKLOADS:
+        tf, tw = fresh[(w, "textbook")], warm[(w, "textbook")]
+        cells = [f"{tf * 1e3:.2f} / {tw * 1e3:.2f} ms"]
+        cells += [f"{tf / fresh[(w, m)]:.2f}x / {tw / warm[(w, m)]:.2f}x" for m in GRADIENT_METHODS[1:-1]]
+        ratio = [fresh[(w, "bound")] / fresh[(w, "batched")], warm[(w, "bound")] / warm[(w, "batched")]]
+        cells.append(f"{ratio[0]:.0%} / {ratio[1]:.0%}")
+        pf, pw = fresh[(w, "textbook_plain")], warm[(w, "textbook_plain")]
+        cells.append(f"{pf * 1e3:.2f} / {pw * 1e3:.2f} ms")
+        cells.append(f"{pf / fresh[(w, 'batched')]:.2f}x / {pw / warm[(w, 'batched')]:.2f}x")
+        lines.append(f"| {w} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "| call (x0² + x1²) | textbook loop (fresh / warm) | numgrad, h=1e-4 | numgrad, automatic step |",
+        "|---|---|---|---|",
+    ]
+    for w in SMALL:
+        tf, tw = fresh[(w, "textbook")], warm[(w, "textbook")]
+        unit, scale = ("µs", 1e6) if w.startswith("numerical") else ("ms", 1e3)
+        cells = [f"{tf * scale:.1f} / {tw * scale:.1f} {unit}"]
+        cells += [f"{fresh[(w, m)] / tf:.2f}x / {warm[(w, m)] / tw:.2f}x slower" for m in SMALL_METHODS[1:]]
+        lines.append(f"| {w} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=7, help="fresh interpreters per row")
+    parser.add_argument("--child", nargs=2, metavar=("WORKLOAD", "METHOD"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+    from numgrad.bench.harness import machine_info
+
+    print(f"machine: {machine_info()}; fresh: median of {args.samples} interpreters, each the median of "
+          f"{CALLS} calls after one; warm: one process\n")  # fmt: skip
+    fresh = fresh_medians(args.samples)
+    print(table(fresh, warm_medians(args.samples)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""The automatic step, probed once and re-used over a sequence of nearby points (gradient descent).
+
+The engine's step at x comes from a probe of f: the scale of each ``x_i`` (``L_i = max(1, |x_i|)``) and the
+ratio of ``|f(x)|`` to the typical change of f (:func:`numgrad.common.numerics.steps_from_probe`). Along a
+descent those change slowly, so :class:`StepReuse` probes at the first point and re-uses the steps while
+
+- every ``L_i`` stays within a factor :data:`~numgrad.common.numerics.REUSE_LENGTH_FACTOR` of its value
+  at the probe (the step is proportional to it), and
+- ``|f(x)| / RMS(g·L)``, with g the last gradient, stays within a factor
+  :data:`~numgrad.common.numerics.REUSE_RATIO_FACTOR` of its value at the probe (the step moves as its
+  cube root: at most one power of two, the rounding the step rule applies anyway);
+
+it probes again at the first point where either does not hold. Each pass with re-used steps is the
+engine's own pass at those steps (representable displacements, refinement, shrinking out of f's domain).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from numgrad.common import numerics as nm
+from numgrad.differences import small
+from numgrad.differences.engine import make_problem
+from numgrad.differences.steps import difference
+
+
+class StepReuse:
+    """Gradients of one f at a sequence of points, re-using the automatic step (see the module)."""
+
+    def __init__(self, f: Callable[..., Any], func: str = "numerical_gradient") -> None:
+        self.f, self.func = f, func
+        self.steps: small.SmallSteps | None = None
+        self.length: list[float] = []  # L at the probe
+        self.ratio = 0.0  # |f| / RMS(g·L) at the probe
+        self.last: list[float] = []  # the last gradient, flat
+        # refinement at these steps found no truncation: not repeated until the next probe (small path)
+        self.smooth = False
+        self.probes = 0  # probes evaluated (how often the step was chosen afresh)
+        self.nfev = 0  # f evaluations spent, probes included
+
+    def gradient(self, x: NDArray[Any], fx: float) -> NDArray[Any]:
+        """The gradient of f at x, given f(x) = `fx`; a FloatingPointError where f is non-finite near x."""
+        length = [a if a > 1.0 else 1.0 for a in map(abs, np.ravel(x).tolist())]  # numerics.length_scales
+        reuse = self._fits(length, fx)
+        chosen = self.steps if reuse else None
+        if small.eligible(x, "central", False, None, None):
+            try:
+                g, steps, nfev, changed = small.gradient(
+                    self.func, self.f, x, None, chosen=chosen, f0=fx if reuse else None,
+                    refine=not (reuse and self.smooth),
+                )  # fmt: skip
+                self.smooth = (reuse and self.smooth) or changed is False
+                self.nfev += nfev
+                self.probes += not reuse
+                self._remember(steps, length, fx, g, reuse)  # type: ignore[arg-type]
+                out = np.array(g)
+                return out if x.ndim == 1 else out.reshape(x.shape)
+            except small.Fallback:
+                pass
+        p = make_problem(
+            self.func, self.f, x, out_shape=None, method="central", batched=False, chunk_size=None,
+            executor=None,
+        )  # fmt: skip
+        given = None if chosen is None else (np.array(chosen.h), chosen.f_scale, chosen.variation, fx)
+        d = difference(p, None, chosen=given)
+        self.nfev += d.nfev
+        self.probes += not reuse
+        self._remember(
+            small.SmallSteps(d.h.tolist(), d.f_scale, d.g_scale),
+            length,
+            fx,
+            d.derivative.ravel().tolist(),
+            reuse,
+        )
+        return d.derivative.reshape(x.shape).astype(x.dtype, copy=False)
+
+    def _fits(self, length: list[float], fx: float) -> bool:
+        if self.steps is None or len(self.length) != len(length):
+            return False
+        grow = nm.REUSE_LENGTH_FACTOR
+        if not all(a <= grow * b and b <= grow * a for a, b in zip(length, self.length, strict=True)):
+            return False
+        ratio = _ratio(fx, self.last, length)
+        if not (ratio > 0 and self.ratio > 0):
+            return False
+        return 1 / nm.REUSE_RATIO_FACTOR <= ratio / self.ratio <= nm.REUSE_RATIO_FACTOR
+
+    def _remember(
+        self, steps: small.SmallSteps, length: list[float], fx: float, g: list[float], reuse: bool
+    ) -> None:
+        if not reuse:
+            self.steps, self.length, self.ratio = steps, length, _ratio(fx, g, length)
+        self.last = g
+
+
+def _ratio(fx: float, g: list[float], length: list[float]) -> float:
+    """``|f| / RMS(g·L)``: 0 where it is undefined (f or g zero, or non-finite)."""
+    mean_square = math.fsum((a * b) ** 2 for a, b in zip(g, length, strict=True)) / len(g)
+    rms = math.sqrt(mean_square) if math.isfinite(mean_square) else 0.0
+    out = abs(fx) / rms if rms > 0 else 0.0
+    return out if math.isfinite(out) else 0.0

@@ -1,0 +1,78 @@
+"""Local batched evaluation: cache-sized chunks from one re-used stack (issue 17)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from numgrad.common import numerics as nm
+from numgrad.differences.gradient import numerical_gradient
+
+T = np.random.default_rng(3).random((100, 10))
+
+
+def mse(stack):
+    return 0.5 * ((stack - T) ** 2).sum(axis=(-1, -2))
+
+
+def test_default_chunks_fit_the_cache_budget():
+    """(100, 10) float64: 8 kB per point, so at most CHUNK_BYTES // 8000 points per call of f."""
+    sizes = []
+
+    def f(stack):
+        sizes.append(len(stack))
+        return mse(stack)
+
+    y = np.random.default_rng(4).random((100, 10))
+    numerical_gradient(f, y, batched=True, h=1e-4)
+    assert sum(sizes) == 2 * y.size
+    assert max(sizes) == nm.CHUNK_BYTES // y[None].nbytes
+    assert max(sizes) - min(sizes) <= 1  # nearly equal chunks
+
+
+@pytest.mark.parametrize("h", [None, 1e-4], ids=["auto", "h=1e-4"])
+def test_reused_stack_gives_the_bits_of_fresh_stacks(h):
+    """Every chunk sees exactly its own points: the same gradient as one call per point."""
+    y = np.random.default_rng(5).random((100, 10))
+    reused = numerical_gradient(mse, y, batched=True, h=h)
+    one_by_one = numerical_gradient(mse, y, batched=True, h=h, chunk_size=1)
+    assert reused.tobytes() == one_by_one.tobytes()
+    np.testing.assert_allclose(reused, y - T, rtol=1e-6, atol=1e-9)
+
+
+def test_results_that_view_the_stack_are_copied():
+    """f may return a view of its argument: values are taken before the stack is reused."""
+    x = np.arange(6.0)
+    g = numerical_gradient(lambda s: s[:, 2], x, batched=True, h=0.5, chunk_size=2)
+    assert g.tolist() == [0.0, 0.0, 1.0, 0.0, 0.0, 0.0]
+
+
+def test_a_batched_f_that_writes_into_its_stack_is_told():
+    def f(stack):
+        stack -= 1.0
+        return stack.sum(axis=1)
+
+    x = np.ones(4)
+    with pytest.raises(ValueError, match="read-only") as info:
+        numerical_gradient(f, x, batched=True)
+    assert any("must not write into it; copy it first" in note for note in info.value.__notes__)
+    assert x.tolist() == [1.0] * 4
+
+
+def test_the_allocator_is_settled_once_per_process(monkeypatch):
+    """The first local batched call frees one untouched block (glibc's thresholds rise); later calls do not."""
+    from numgrad.differences import engine
+
+    monkeypatch.setattr(engine, "_allocator_settled", False)
+    sizes = []
+    real_empty = np.empty
+
+    def watching_empty(shape, *args, **kwargs):
+        sizes.append(shape)
+        return real_empty(shape, *args, **kwargs)
+
+    monkeypatch.setattr(engine.np, "empty", watching_empty)
+    for _ in range(2):
+        numerical_gradient(mse, np.zeros((100, 10)), batched=True, h=1e-4)
+    assert sizes.count(nm.ALLOCATOR_SETTLE_BYTES) == 1
+    assert engine._allocator_settled is True

@@ -1,0 +1,191 @@
+"""The small-problem path returns bitwise what the general engine returns, and hands over what it cannot do."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from numgrad.common import numerics as nm
+from numgrad.differences import small
+from numgrad.differences.gradient import numerical_gradient
+
+FUNCTIONS = {
+    "book": lambda x: x.flat[0] ** 2 + x.flat[-1] ** 2,
+    "quartic": lambda x: np.sum(x**4 / 4 + np.sin(x)),
+    "log-sum-exp": lambda x: np.log(np.sum(np.exp(x))),
+    "exp-scaled": lambda x: 1e6 * np.exp(np.sum(x) / 7),
+    "tiny": lambda x: 1e-12 * np.sum(x**2) + 1e-14,
+    "float32-result": lambda x: np.float32(np.sum(np.cos(x))),
+    "0-d array": lambda x: np.asarray(np.sum(x**3)),
+}
+
+
+def general(f, x, **options):
+    """The general engine's answer (the small path switched off)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(small, "eligible", lambda *args: False)
+        return numerical_gradient(f, x, **options)
+
+
+@pytest.mark.parametrize("h", [None, 1e-4], ids=["auto", "h=1e-4"])
+@pytest.mark.parametrize("name", list(FUNCTIONS))
+@pytest.mark.parametrize(
+    "x", [[3.0, 4.0], [0.0, 2.0], [3.0, 0.0], [-1e5, 2e-7, 0.5], [[0.3, -1.2], [2.0, 7.5]]]
+)
+def test_same_bits_as_the_general_engine(name, x, h):
+    f = FUNCTIONS[name]
+    a, b = np.array(x), np.array(x)
+    fast, slow = numerical_gradient(f, a, h=h), general(f, b, h=h)
+    assert fast.tobytes() == slow.tobytes()
+    assert fast.shape == slow.shape == a.shape
+    assert fast.dtype == np.float64
+    assert a.tobytes() == np.array(x).tobytes()  # x restored bitwise
+
+
+@settings(max_examples=60)
+@given(
+    x=hnp.arrays(
+        np.float64, st.integers(1, nm.SMALL_N), elements=st.floats(-1e3, 1e3, allow_subnormal=False)
+    ),
+    h=st.sampled_from([None, 1e-4, 1e-6]),
+)
+def test_property_same_bits_as_the_general_engine(x, h):
+    f = FUNCTIONS["quartic"]
+    assert numerical_gradient(f, x.copy(), h=h).tobytes() == general(f, x.copy(), h=h).tobytes()
+
+
+def test_the_small_path_evaluates_each_point_once():
+    """No hand-over on the common case: 2n evaluations at h=1e-4, the probe's plus 2n automatically."""
+    calls = []
+    f = lambda x: calls.append(1) or float(np.sum(x**2))  # noqa: E731
+    numerical_gradient(f, np.array([3.0, 4.0]), h=1e-4)
+    assert len(calls) == 4
+    calls.clear()
+    numerical_gradient(f, np.array([3.0, 4.0]))
+    assert len(calls) == nm.probe_size(2) + 4
+
+
+def test_book_reference_numbers():
+    f = FUNCTIONS["book"]
+    assert numerical_gradient(f, np.array([3.0, 4.0]), h=1e-4).tolist() == [
+        6.00000000000378,
+        7.999999999999119,
+    ]
+    assert numerical_gradient(f, np.array([0.0, 2.0]), h=1e-4).tolist() == [0.0, 4.000000000004]
+    assert numerical_gradient(f, np.array([3.0, 0.0]), h=1e-4).tolist() == [6.000000000012662, 0.0]
+
+
+def test_closure_idiom_sees_the_perturbation():
+    """The book's idiom: f ignores its argument and reads the caller's array."""
+    w = np.array([1.0, -2.0])
+    g = numerical_gradient(lambda _: float(w[0] * w[1]), w, h=1e-4)
+    np.testing.assert_allclose(g, [-2.0, 1.0], rtol=1e-9)
+    assert w.tolist() == [1.0, -2.0]
+
+
+def test_non_finite_values_go_to_the_general_path():
+    """log near 0: the automatic step leaves the domain and is shrunk, as in the general engine."""
+    f = lambda x: np.sum(np.log(x))  # noqa: E731
+    x = np.array([1e-9, 1.0])
+    assert numerical_gradient(f, x.copy()).tobytes() == general(f, x.copy()).tobytes()
+    with pytest.raises(FloatingPointError, match="numerical_gradient: f returned a non-finite value"):
+        numerical_gradient(f, np.array([1e-5, 1.0]), h=1e-4)
+
+
+def test_bad_results_are_judged_by_the_general_path():
+    with pytest.raises(ValueError, match="numerical_gradient: f must return a scalar; got an array of shape"):
+        numerical_gradient(lambda x: x * 2, np.array([1.0, 2.0]))
+    with pytest.raises(TypeError, match="numerical_gradient: f must return a number; got str"):
+        numerical_gradient(lambda x: "one", np.array([1.0, 2.0]), h=1e-4)
+
+
+def test_errors_raised_by_f_say_where_and_restore_x():
+    x = np.array([1.0, 2.0])
+
+    def f(v):
+        if v[1] != 2.0:
+            raise RuntimeError("boom")
+        return float(v.sum())
+
+    with pytest.raises(RuntimeError, match="boom") as info:
+        numerical_gradient(f, x, h=1e-4)
+    assert "numerical_gradient: raised by f at x perturbed at index (1,)" in info.value.__notes__
+    with pytest.raises(RuntimeError, match="boom") as info:
+        numerical_gradient(f, x)
+    assert "numerical_gradient: raised by f at a probe point near x" in info.value.__notes__
+    assert x.tolist() == [1.0, 2.0]
+
+
+def test_floating_point_warnings_inside_f_are_silenced():
+    """As in the general engine: f's own overflow inside a finite result warns nobody."""
+
+    def f(v):
+        big = np.exp(np.array([800.0]))  # overflows to inf, then is discarded
+        return float(np.sum(v**2) + 0 * np.isinf(big).sum())
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        g = numerical_gradient(f, np.array([1.0, 2.0]))
+        with pytest.raises(RuntimeWarning):
+            np.exp(np.array([800.0]))  # the caller's own error state is back
+    np.testing.assert_allclose(g, [2.0, 4.0], rtol=1e-8)
+
+
+@pytest.mark.parametrize(
+    ("x", "options", "expected"),
+    [
+        (np.array([1.0, 2.0]), {}, True),
+        (np.array([1.0, 2.0], dtype=np.float32), {}, False),
+        (np.ones(nm.SMALL_N + 1), {}, False),
+        (np.ones((4, 4))[:, ::2], {}, False),
+        (np.array([1.0, 2.0]), {"method": "forward"}, False),
+        (np.array([1.0, 2.0]), {"batched": True}, False),
+        (np.array([1.0, 2.0]), {"chunk_size": 1}, False),
+        ([1.0, 2.0], {}, False),
+    ],
+)
+def test_eligible(x, options, expected):
+    args = {"method": "central", "batched": False, "chunk_size": None, "executor": None, **options}
+    assert small.eligible(x, *args.values()) is expected
+
+
+REFINED = {
+    "quadratic near its minimum": (lambda x: x[0] ** 2 + x[1] ** 2, [1e-3, -2e-3]),
+    "log near 0": (lambda x: float(np.sum(np.log(x))), [1e-3, 1.0, 2e-2]),
+    "log-sum-exp, sharp": (lambda x: float(np.log(np.sum(np.exp(40 * x)))), [0.1, 0.2, -0.3, 0.25]),
+}
+
+
+@pytest.mark.parametrize("name", list(REFINED))
+def test_refined_coordinates_have_the_bits_of_the_general_engine(name):
+    f, x = REFINED[name]
+    calls = []
+    counted = lambda v: calls.append(1) or f(v)  # noqa: E731
+    fast = numerical_gradient(counted, np.array(x))
+    assert len(calls) > nm.probe_size(len(x)) + 2 * len(x)  # the small path refined (and did not hand over)
+    assert fast.tobytes() == general(f, np.array(x)).tobytes()
+
+
+@pytest.mark.parametrize("name", list(REFINED))
+def test_chosen_steps_have_the_bits_of_the_general_engine(name):
+    """A re-used step (gradient descent): the small path and steps.difference(chosen=...) agree."""
+    from numgrad.differences.engine import make_problem
+    from numgrad.differences.steps import difference
+
+    f, x = REFINED[name]
+    a = np.array(x)
+    _, steps, _, _ = small.gradient("numerical_gradient", f, a, None)
+    moved = a * 1.05
+    fx = float(f(moved))
+    fast, _, _, _ = small.gradient("numerical_gradient", f, moved.copy(), None, chosen=steps, f0=fx)
+    p = make_problem(
+        "numerical_gradient", f, moved.copy(), out_shape=None, method="central", batched=False,
+        chunk_size=None, executor=None,
+    )  # fmt: skip
+    d = difference(p, None, chosen=(np.array(steps.h), steps.f_scale, steps.variation, fx))
+    assert np.array(fast).tobytes() == d.derivative.reshape(-1).tobytes()
