@@ -376,3 +376,40 @@ def check_floor(method: str, working: DTypeLike, analytic: DTypeLike) -> float:
     """The smallest normwise relative tolerance of a gradient check: the accuracy the method promises at
     the dtype the differences were taken in, or the analytic gradient's own rounding, whichever is larger."""
     return max(accuracy(method, working), analytic_floor(analytic))
+
+
+# Second derivatives (numgrad.differences.hessian), estimates with their error (differences.estimate)
+
+# A central second difference balances truncation h²·|f''''| against rounding eps·|f|/h²: its step is
+# eps**(1/4) (2⁻¹³ in float64, 2⁻⁶ in float32) times max(1, |x_i|). The Richardson pair is (h, 2h).
+HESSIAN_STEP_POWER = 0.25
+# Σ|w| of the central second differences over their 1/(2·h_i·h_j) (off-diagonal: 1+1+1+1+1+1+2) and 1/h_i²
+# (diagonal: 1+2+1): how much the rounding noise of f is amplified, times eps·|f| / (h_i·h_j).
+HESSIAN_ROUNDING_GAIN = 4.0
+# Extrapolating (4·D(h) − D(2h)) / 3 adds (4·r + r/4) / 3 of D(h)'s rounding r.
+HESSIAN_EXTRAPOLATION_ROUNDING = (4.0 + 0.25) / 3.0
+# Normwise relative accuracy a check of second derivatives may not ask below, by the dtype differences are
+# taken in: rounding of a second difference at the default step is ~eps**(1/2) of |f| / |H|.
+HESSIAN_ACCURACY: dict[str, float] = {"float64": 1e-6, "float32": 3e-2}
+# The estimate record's error: truncation from the pair (h, h/2) (or (h, 2h)) and rounding, each with a
+# safety factor, so that the error it reports bounds the true error (a function's rounding is a few ulps of
+# |f|, not one: sums over a batch carry several).
+ESTIMATE_TRUNCATION_SAFETY = 2.0
+ESTIMATE_ROUNDING_ULPS = 4.0
+# An element is flagged unreliable when its error estimate is above this fraction of its own size, is not
+# mere rounding, and is above the method's promised normwise accuracy: the step is too coarse for it.
+UNRELIABLE_FRACTION = 0.1
+
+
+def hessian_base_step(dtype: DTypeLike) -> float:
+    """The smaller step of the Hessian's Richardson pair for a unit-scale x: ``eps**(1/4)``."""
+    return float(eps(dtype) ** HESSIAN_STEP_POWER)
+
+
+def hessian_steps(x0: NDArray[np.float64], dtype: DTypeLike) -> NDArray[np.float64]:
+    """Per-coordinate steps ``eps**(1/4)·max(1, |x_i|)``, as powers of two (x ± h exact)."""
+    return np.asarray(np.exp2(np.round(np.log2(hessian_base_step(dtype) * length_scales(x0)))))
+
+
+def hessian_accuracy(dtype: DTypeLike) -> float:
+    return HESSIAN_ACCURACY[precision(dtype)]
