@@ -18,7 +18,10 @@ from numgrad.book.optimize import DescentResult, gradient_descent
 from numgrad.book.training import TrainHistory, TrainStep, train
 from numgrad.book.tuning import SweepResult, Trial, TrialResult, grid_trials, random_trials, sweep
 from numgrad.checking.check import GradientReport, assert_gradient_close, check_gradient, plot_gradient_errors
+from numgrad.checking.hessian import assert_hessian_close, check_hessian
+from numgrad.differences.estimate import Estimate, estimate_gradient, estimate_hessian, estimate_jacobian
 from numgrad.differences.gradient import directional_derivative, jacobian, numerical_diff, numerical_gradient
+from numgrad.differences.hessian import hessian, hessian_vector_product
 
 try:
     __version__ = version("numgrad")
@@ -27,6 +30,7 @@ except PackageNotFoundError:  # imported from a source tree that was never insta
 
 __all__ = [
     "DescentResult",
+    "Estimate",
     "GradientReport",
     "SimpleNet",
     "SweepResult",
@@ -37,13 +41,20 @@ __all__ = [
     "TwoLayerNet",
     "__version__",
     "assert_gradient_close",
+    "assert_hessian_close",
     "binary_cross_entropy",
     "check_gradient",
+    "check_hessian",
     "cross_entropy_error",
     "directional_derivative",
     "epoch_batches",
+    "estimate_gradient",
+    "estimate_hessian",
+    "estimate_jacobian",
     "gradient_descent",
     "grid_trials",
+    "hessian",
+    "hessian_vector_product",
     "hinge_loss",
     "huber_loss",
     "identity_function",

@@ -22,6 +22,7 @@ import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
 from numgrad.checking.check import assert_gradient_close, check_gradient
+from numgrad.checking.hessian import assert_hessian_close, check_hessian
 from numgrad.common.extras import missing_extra
 
 try:
@@ -32,8 +33,10 @@ except ModuleNotFoundError as exc:  # one line naming the extra, not hypothesis'
 
 __all__ = [
     "assert_gradient_close",
+    "assert_hessian_close",
     "batch_sizes",
     "check_gradient",
+    "check_hessian",
     "classification_batches",
     "float_arrays",
     "labels",

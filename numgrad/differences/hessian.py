@@ -101,7 +101,7 @@ def hessian(
 
 
 def second_difference(p: Problem, h: object) -> SecondDifference:
-    """The Hessian of f at p.x from steps h and 2h (by default :func:`numgrad.common.numerics.hessian_steps`)."""
+    """The Hessian of f at p.x from steps h and 2h (default steps: numgrad.common.numerics.hessian_steps)."""
     explicit, _ = resolve_step(p, h)
     x0 = np.ravel(p.x).astype(np.float64)
     steps = nm.hessian_steps(x0, p.x.dtype) if explicit is None else explicit

@@ -182,3 +182,19 @@ def test_read_only_x_is_refused_in_element_mode():
     with pytest.raises(ValueError, match="hessian: x is read-only"):
         hessian(np.sum, x)
     assert hessian(lambda X: np.sum(X**2, axis=1), x, batched=True).shape == (3, 3)
+
+
+def test_reference_twins_agree(rosen_point):
+    import numgrad_reference.estimate as re
+    import numgrad_reference.hessian as rh
+
+    x, exact = rosen_point
+    v = np.ones(ROSENBROCK_N)
+    np.testing.assert_allclose(rh.hessian(lambda z: rosenbrock(z, jnp), x), exact, rtol=1e-12)
+    np.testing.assert_allclose(
+        rh.hessian_vector_product(lambda z: rosenbrock(z, jnp), x, v), exact @ v, rtol=1e-10
+    )
+    twin = re.estimate_hessian(lambda z: rosenbrock(z, jnp), x)
+    ours = __import__("numgrad").estimate_hessian(rosenbrock, x)
+    assert np.all(np.abs(ours.derivative - twin.derivative) <= ours.error + twin.error)
+    assert twin.reliable
