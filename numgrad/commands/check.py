@@ -2,6 +2,7 @@
 
 numgrad check                                   every built-in vs its JAX twin (values, gradients)
 numgrad check mymod:loss --shape 100,10 --grad mymod:loss_grad [--dtype float32] [--mode fast]
+numgrad check mymod:loss --shape 5 --hessian mymod:loss_hessian   HESS(x) -> array of shape x.shape * 2
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from numgrad.commands._options import add_command, add_wide_option, plot_path
 from numgrad.commands._targets import TargetError, first_line, load
 
 DEFAULT_EXAMPLES = 5  # random inputs per dtype in target mode: enough to meet an input-dependent bug
-TARGET_ONLY = ("shape", "grad", "mode", "examples", "plot")
+TARGET_ONLY = ("shape", "grad", "mode", "examples", "plot", "hessian")
 
 
 def register(sub: Any) -> None:
@@ -40,6 +41,10 @@ def register(sub: Any) -> None:
     )  # fmt: skip
     p.add_argument("--shape", help="shape of x, e.g. 100,10 (no default: needed with a target)")
     p.add_argument("--grad", help="MODULE:GRAD returning the analytic gradient at x (default: jax.grad)")
+    p.add_argument(
+        "--hessian",
+        help="MODULE:HESS returning the analytic Hessian at x (shape x.shape + x.shape): check it instead",
+    )
     p.add_argument(
         "--mode", choices=("full", "fast"), help="full: every element (default); fast: 6 evaluations"
     )
@@ -129,7 +134,10 @@ def _run_target(args: argparse.Namespace) -> int:
 
     f = load(args.target, "target")
     grad = load(args.grad, "--grad") if args.grad else None
+    hessian = load(args.hessian, "--hessian") if args.hessian else None
     shape, mode = parse_shape(args.shape), args.mode or "full"
+    if hessian is not None and (args.mode == "fast" or args.plot or grad is not None):
+        raise TargetError("--hessian checks every entry: it takes no --mode fast, --plot or --grad")
     examples = DEFAULT_EXAMPLES if args.examples is None else args.examples
     if examples < 1:
         raise TargetError(f"--examples must be at least 1; got {examples}")
@@ -138,7 +146,10 @@ def _run_target(args: argparse.Namespace) -> int:
     dtypes = tuple(args.dtype) if args.dtype else ("float64",)
     rng = np.random.default_rng(args.seed)
     points = [(d, k, rng.standard_normal(shape).astype(d)) for d in dtypes for k in range(examples)]
-    analytic = grad if grad is not None else jax_gradient(f, args.target, points[0][2])
+    if hessian is not None:
+        analytic: Callable[..., Any] = hessian
+    else:
+        analytic = grad if grad is not None else jax_gradient(f, args.target, points[0][2])
     reports = _check_all(f, analytic, points, mode, args)
     worst = max(reports, key=lambda r: (not r[2].passed, r[2].max_rel_error))
     plotted = _plot(worst, args) if args.plot else None
@@ -187,6 +198,7 @@ def _check_all(
     from rich.progress import Progress
 
     from numgrad.checking.check import check_gradient
+    from numgrad.checking.hessian import check_hessian
     from numgrad.commands._console import make_console
 
     reports = []
@@ -194,7 +206,10 @@ def _check_all(
         task = progress.add_task(f"checking {args.target}", total=len(points))
         for dtype, k, x in points:
             try:
-                report = check_gradient(f, x, grad, mode=mode, seed=args.seed + k)
+                if args.hessian:
+                    report = check_hessian(f, x, grad(x))
+                else:
+                    report = check_gradient(f, x, grad, mode=mode, seed=args.seed + k)
             except Exception as exc:
                 where = f"{args.target} at x of shape {x.shape} ({dtype})"
                 raise TargetError(f"{where}: {type(exc).__name__}: {first_line(exc)}") from None
@@ -218,6 +233,7 @@ def _json(
     return {
         "target": args.target,
         "grad": args.grad or "jax.grad",
+        "hessian": args.hessian,
         "shape": list(shape),
         "mode": mode,
         "seed": args.seed,
@@ -235,6 +251,8 @@ def _print_target(args: argparse.Namespace, reports: list[Any], worst: Any, plot
     console = make_console(wide=args.wide)
     grad = args.grad or "jax.grad"
     titles = (f"{args.target}: {grad} vs numgrad's numerical gradient", f"{args.target} vs numgrad")
+    if args.hessian:
+        titles = (f"{args.target}: {args.hessian} vs numgrad's numerical Hessian", titles[1])
     columns = (
         Column("input", justify="left"), Column("abs err", drop=3), Column("rel err"),
         Column("tolerance", "tol"),
