@@ -205,7 +205,7 @@ def _record(
     flags = _unreliable(value, error, truncation, rounding, accuracy)
 
     def arranged(a: NDArray[Any]) -> NDArray[Any]:  # (n, *out) -> (*out, *x.shape)
-        return np.moveaxis(a.reshape(p.n, -1), 0, -1).reshape(*out_shape, *p.x.shape)
+        return np.moveaxis(a.reshape(p.n, -1), 0, -1).reshape((*out_shape, *p.x.shape))
 
     return Estimate(
         arranged(np.asarray(value, dtype=np.float64)), arranged(np.asarray(error, dtype=np.float64)),

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import jax
+import jax.numpy as jnp
+import numgrad_reference  # noqa: F401  (float64 in JAX)
 import numpy as np
 import pytest
+from hypothesis import given, note, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from numgrad.checking.hessian import assert_hessian_close, check_hessian
 from numgrad.checking.report import GradientReport
@@ -172,3 +178,38 @@ def test_assert_hessian_close_raises_with_the_report():
 def test_input_validation(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def smooth(x, xp=np):
+    v = x.reshape(-1).astype(xp.float64)
+    return xp.sum(xp.sin(v) * v**2) + 0.5 * xp.sum(v) ** 2 + xp.log(1 + xp.sum(v**2))
+
+
+@st.composite
+def points_and_entries(draw):
+    dtype = draw(st.sampled_from([np.float64, np.float32]))
+    x = draw(hnp.arrays(dtype, hnp.array_shapes(min_dims=1, max_dims=2, max_side=4),
+                        elements=st.floats(-2, 2, width=32, allow_subnormal=False)))  # fmt: skip
+    i, j = draw(st.integers(0, x.size - 1)), draw(st.integers(0, x.size - 1))
+    note(f"{x.dtype} {x.shape} entry ({i}, {j})")
+    return x, i, j
+
+
+@settings(max_examples=15, deadline=None)
+@given(points_and_entries())
+def test_right_passes_and_one_wrong_entry_is_located(drawn):
+    x, i, j = drawn
+    n = x.size
+    exact = np.asarray(jax.hessian(lambda z: smooth(z, jnp))(jnp.asarray(x, dtype=jnp.float64)))
+    H = exact.reshape(n, n).astype(x.dtype)
+    right = check_hessian(smooth, x, H.reshape(x.shape * 2))
+    assert right.passed, str(right)
+    wrong = H.copy()
+    bump = 0.05 * float(np.abs(H).max())
+    wrong[i, j] += bump
+    wrong[j, i] += bump if i != j else 0.0
+    report = check_hessian(smooth, x, wrong.reshape(x.shape * 2))
+    assert not report.passed
+    row = int(np.ravel_multi_index(report.worst_index[: x.ndim], x.shape))
+    col = int(np.ravel_multi_index(report.worst_index[x.ndim :], x.shape))
+    assert {row, col} == {i, j}

@@ -9,6 +9,9 @@ import jax.numpy as jnp
 import numgrad_reference  # noqa: F401  (float64 in JAX)
 import numpy as np
 import pytest
+from hypothesis import given, note, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from numgrad.checking.catalog import CASES, objective
 from numgrad.checking.twins import twins
@@ -131,3 +134,29 @@ def test_caller_data_intact():
     estimate_hessian(lambda v: np.sum(v**3), x)
     estimate_jacobian(lambda v: v**2, x)
     np.testing.assert_array_equal(x, before)
+
+
+def smooth(x, xp=np):
+    v = x.reshape(-1)
+    return xp.sum(xp.sin(v) * v**2) + xp.log(1 + xp.sum(v**2))
+
+
+@st.composite
+def points(draw):
+    dtype = draw(st.sampled_from([np.float64, np.float32]))
+    x = draw(hnp.arrays(dtype, hnp.array_shapes(min_dims=0, max_dims=2, max_side=5),
+                        elements=st.floats(-3, 3, width=32, allow_subnormal=False)))  # fmt: skip
+    note(f"{x.dtype} {x.shape}")
+    return x
+
+
+@settings(max_examples=15, deadline=None)
+@given(points())
+def test_gradient_error_bounds_the_true_error_at_random_points(x):
+    """f computes in x's dtype (float32 x: float32 rounding, which the estimate must cover)."""
+    exact = np.asarray(jax.grad(lambda z: smooth(z, jnp))(jnp.asarray(x, dtype=jnp.float64)))
+    e = estimate_gradient(smooth, x)
+    assert e.derivative.shape == e.error.shape == x.shape
+    true = np.abs(e.derivative - exact)
+    note(f"worst true/error: {np.max(true / e.error, initial=0.0):.2f}")
+    assert np.all(true <= e.error)
