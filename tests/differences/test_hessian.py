@@ -136,6 +136,26 @@ def test_closure_idiom_and_caller_data_intact():
     np.testing.assert_array_equal(W, before)
 
 
+def test_hvp_leaves_x_and_v_intact_whatever_grad_and_f_do():
+    x, v = np.array([0.5, -1.0, 2.0]), np.array([1.0, 0.0, -1.0])
+    xb, vb = x.copy(), v.copy()
+
+    def grad(z):
+        out = 2 * z.copy()
+        z[...] = 99.0  # writes into its argument
+        return out
+
+    def f(z):
+        out = np.sum(z**2)
+        z[0] = -5.0
+        return out
+
+    np.testing.assert_allclose(hessian_vector_product(f, x, v, grad=grad), 2 * v, rtol=1e-8)
+    np.testing.assert_allclose(hessian_vector_product(f, x, v), 2 * v, rtol=1e-6)
+    np.testing.assert_array_equal(x, xb)
+    np.testing.assert_array_equal(v, vb)
+
+
 def test_caller_data_intact_when_f_raises():
     x = np.array([1.0, 2.0, 3.0])
     before = x.copy()
