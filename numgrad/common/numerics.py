@@ -413,3 +413,22 @@ def hessian_steps(x0: NDArray[np.float64], dtype: DTypeLike) -> NDArray[np.float
 
 def hessian_accuracy(dtype: DTypeLike) -> float:
     return HESSIAN_ACCURACY[precision(dtype)]
+
+
+def unreliable(
+    value: NDArray[Any],
+    error: NDArray[Any],
+    truncation: NDArray[Any],
+    rounding: NDArray[Any],
+    accuracy: float,
+) -> NDArray[np.bool_]:
+    """Elements whose error estimate is above :data:`UNRELIABLE_FRACTION` of their value, is truncation
+    rather than rounding, and is above the promised normwise `accuracy`; or that are not finite."""
+    scale = float(np.max(np.abs(value), initial=0.0, where=np.isfinite(value)))
+    with np.errstate(invalid="ignore"):
+        coarse = (
+            (error > UNRELIABLE_FRACTION * np.abs(value))
+            & (truncation > ESTIMATE_ROUNDING_ULPS * rounding)
+            & (error > accuracy * scale)
+        )
+    return np.asarray(coarse | ~np.isfinite(value) | ~np.isfinite(error))

@@ -151,7 +151,7 @@ def estimate_hessian(
     )  # fmt: skip
     d = second_difference(p, h)
     accuracy = nm.hessian_accuracy(p.x.dtype)
-    flags = _unreliable(d.value, d.error, d.truncation, d.rounding, accuracy)
+    flags = nm.unreliable(d.value, d.error, d.truncation, d.rounding, accuracy)
     shape = p.x.shape * 2
     return Estimate(
         d.value.reshape(shape), d.error.reshape(shape), d.h.reshape(p.x.shape), d.nfev, flags.reshape(shape)
@@ -202,7 +202,7 @@ def _record(
     out_shape: tuple[int, ...],
 ) -> Estimate:
     accuracy = nm.accuracy(p.method, p.x.dtype)
-    flags = _unreliable(value, error, truncation, rounding, accuracy)
+    flags = nm.unreliable(value, error, truncation, rounding, accuracy)
 
     def arranged(a: NDArray[Any]) -> NDArray[Any]:  # (n, *out) -> (*out, *x.shape)
         return np.moveaxis(a.reshape(p.n, -1), 0, -1).reshape((*out_shape, *p.x.shape))
@@ -211,22 +211,3 @@ def _record(
         arranged(np.asarray(value, dtype=np.float64)), arranged(np.asarray(error, dtype=np.float64)),
         first.h.reshape(p.x.shape).copy(), nfev, arranged(flags),
     )  # fmt: skip
-
-
-def _unreliable(
-    value: NDArray[Any],
-    error: NDArray[Any],
-    truncation: NDArray[Any],
-    rounding: NDArray[Any],
-    accuracy: float,
-) -> NDArray[np.bool_]:
-    """Elements whose error is a large share of their value, truncation rather than rounding, and above
-    the promised normwise accuracy; or not finite."""
-    scale = float(np.max(np.abs(value), initial=0.0, where=np.isfinite(value)))
-    with np.errstate(invalid="ignore"):
-        coarse = (
-            (error > nm.UNRELIABLE_FRACTION * np.abs(value))
-            & (truncation > nm.ESTIMATE_ROUNDING_ULPS * rounding)
-            & (error > accuracy * scale)
-        )
-    return np.asarray(coarse | ~np.isfinite(value) | ~np.isfinite(error))

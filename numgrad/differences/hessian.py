@@ -14,6 +14,7 @@ evaluators (in place on the caller's array, batched, or on an executor).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -97,7 +98,22 @@ def hessian(
         executor=executor,
     )  # fmt: skip
     d = second_difference(p, h)
+    _warn_unreliable(p, d)
     return d.value.reshape(p.x.shape * 2).astype(p.x.dtype)
+
+
+def _warn_unreliable(p: Problem, d: SecondDifference) -> None:
+    """No value the pass's own error estimate says is wrong goes back without a word."""
+    flags = nm.unreliable(d.value, d.error, d.truncation, d.rounding, nm.hessian_accuracy(p.x.dtype))
+    if flags.any():
+        i, j = (int(k) for k in np.argwhere(flags)[0])
+        warnings.warn(
+            f"hessian: {int(flags.sum())} of {flags.size} entries are unreliable by numgrad's own error "
+            f"estimate, first at index {p.index(i) + p.index(j)}: f varies on a shorter scale than the step "
+            f"there. estimate_hessian(f, x) returns each entry's error and flag; a smaller h may help",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def second_difference(p: Problem, h: object) -> SecondDifference:

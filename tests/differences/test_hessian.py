@@ -218,3 +218,13 @@ def test_reference_twins_agree(rosen_point):
     ours = __import__("numgrad").estimate_hessian(rosenbrock, x)
     assert np.all(np.abs(ours.derivative - twin.derivative) <= ours.error + twin.error)
     assert twin.reliable
+
+
+def test_an_unreliable_hessian_is_not_returned_without_a_word():
+    def tiny_scale(v):
+        return np.sum(np.log1p((v / 1e-8) ** 2))
+
+    with pytest.warns(
+        RuntimeWarning, match=r"hessian: 1 of 4 entries are unreliable .* first at index \(0, 0\)"
+    ):
+        hessian(tiny_scale, np.array([1e-8, 1.0]))
