@@ -213,3 +213,14 @@ def test_right_passes_and_one_wrong_entry_is_located(drawn):
     row = int(np.ravel_multi_index(report.worst_index[: x.ndim], x.shape))
     col = int(np.ravel_multi_index(report.worst_index[x.ndim :], x.shape))
     assert {row, col} == {i, j}
+
+
+def test_report_serialises_and_draws_as_a_matrix(tmp_path):
+    from numgrad.checking.check import plot_gradient_errors
+
+    report = check_hessian(f, X, missing_mixed_term(X))
+    plain = report.to_dict()
+    assert plain["passed"] is False
+    assert plain["checks"] == 25
+    assert plain["worst"][0]["index"] in ([1, 2], [2, 1])
+    assert plot_gradient_errors(report, tmp_path / "hessian.png").stat().st_size > 0
