@@ -210,8 +210,8 @@ def hessian_vector_product(
     grad : callable, optional
         The gradient of f, called point by point.
     h : float, optional
-        Step along v, in units of ``max(1, max|x|) / max|v|`` (default: cbrt(eps) with `grad`,
-        eps**(1/4) without).
+        Step along v, in units of ``max(1, max|x|) / max|v|``, rounded to a power of two (default:
+        cbrt(eps) with `grad`, eps**(1/4) without).
     batched : bool
         `f` takes a stack of points (ignored with `grad`).
 
