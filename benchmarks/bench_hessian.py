@@ -2,7 +2,8 @@
 timed in one run in this interpreter, with errors against jax.hessian; Hessian-vector products and
 estimate_gradient alongside (issue 14's table).
 
-    uv run python benchmarks/bench_hessian.py
+    uv run python benchmarks/bench_hessian.py                 # every table
+    uv run python benchmarks/bench_hessian.py estimate        # one of: hessian, hvp, estimate
 
 Each numgrad figure is the median of several calls; numdifftools is called twice and scipy once (seconds
 each). Ratios are against numgrad's non-batched hessian in the same run.
@@ -11,6 +12,7 @@ each). Ratios are against numgrad's non-batched hessian in the same run.
 from __future__ import annotations
 
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -65,10 +67,21 @@ def normwise(a: Any, b: Any) -> float:
     return float(np.max(np.abs(np.asarray(a) - b)) / np.max(np.abs(b)))
 
 
-def main() -> None:
+def main(argv: list[str]) -> None:
     print(f"machine: {nb.machine_info()}\n")
     x = np.random.default_rng(0).standard_normal(N)
     exact = np.asarray(jax.hessian(lambda z: rosenbrock(z, jnp))(jnp.asarray(x)))
+    sections = argv or ["hessian", "hvp", "estimate"]
+    if "hessian" in sections:
+        hessian_table(x, exact)
+    if "hvp" in sections:
+        hvp_table(x, exact)
+    if "estimate" in sections:
+        estimate_table(x)
+        estimate_at_random_points()
+
+
+def hessian_table(x: Any, exact: Any) -> None:
     rows = []
 
     f = Counted(rosenbrock)
@@ -94,6 +107,8 @@ def main() -> None:
         )  # fmt: skip
         print(f"| {name} | {t * 1e3:.1f} ms | {nfev:,} | {err:.1e} | {success} | {versus} |")
 
+
+def hvp_table(x: Any, exact: Any) -> None:
     v = np.random.default_rng(1).standard_normal(N)
     grad_jax = jax.jit(jax.grad(lambda z: rosenbrock(z, jnp)))
     g = Counted(lambda z: np.asarray(grad_jax(jnp.asarray(z))))
@@ -112,6 +127,8 @@ def main() -> None:
         f"| from grad (jax.grad) | {t_hvg * 1e3:.2f} ms | {g.calls // 11} of grad | {normwise(hvg, exact @ v):.1e} |"
     )
 
+
+def estimate_table(x: Any) -> None:
     gexact = np.asarray(jax.grad(lambda z: rosenbrock(z, jnp))(jnp.asarray(x)))
     t_est, e = timed(lambda: estimate_gradient(rosenbrock, x), 11)
     true = np.abs(e.derivative - gexact)
@@ -123,5 +140,38 @@ def main() -> None:
           f"{float(np.median(e.error[wrong] / true[wrong])):.1f} | {int(e.unreliable.sum())} of {e.unreliable.size} |")  # fmt: skip
 
 
+def smooth(x: Any, xp: Any = np) -> Any:
+    v = x.reshape(-1)
+    return xp.sum(xp.sin(v) * v**2) + xp.log(1 + xp.sum(v**2))
+
+
+def cancelling(x: Any, xp: Any = np) -> Any:
+    """smooth with (Σv)²/2 in the middle: terms of size ~10 that nearly cancel at some points."""
+    v = x.reshape(-1)
+    return xp.sum(xp.sin(v) * v**2) + 0.5 * xp.sum(v) ** 2 + xp.log(1 + xp.sum(v**2))
+
+
+def estimate_at_random_points(points: int = 60) -> None:
+    """How often the reported error fails to bound the true one, at seeded random points (n = 1..11)."""
+    print(f"\nestimate_gradient at {points} seeded random points in [-3, 3]^n, n = 1..11, per dtype\n")
+    print("| function | dtype | points where an element's true error > reported | worst true / reported | "
+          "median reported / true |")  # fmt: skip
+    print("|---|---|---|---|---|")
+    for fn in (smooth, cancelling):
+        for dtype in (np.float64, np.float32):
+            rng, worst, pessimism = np.random.default_rng(0), [], []
+            for _ in range(points):
+                x = rng.uniform(-3, 3, size=int(rng.integers(1, 12))).astype(dtype)
+                exact = np.asarray(jax.grad(lambda z: fn(z, jnp))(jnp.asarray(x, dtype=jnp.float64)))
+                e = estimate_gradient(fn, x)
+                true = np.abs(e.derivative - exact)
+                worst.append(float(np.max(true / e.error)))
+                if np.any(true > 0):
+                    pessimism.append(float(np.median(e.error[true > 0] / true[true > 0])))
+            missed = sum(w > 1 for w in worst)
+            print(f"| {fn.__name__} | {np.dtype(dtype).name} | {missed} of {points} | {max(worst):.2f} | "
+                  f"{statistics.median(pessimism):.1f} |")  # fmt: skip
+
+
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -399,6 +399,25 @@ ESTIMATE_ROUNDING_ULPS = 4.0
 # An element is flagged unreliable when its error estimate is above this fraction of its own size, is not
 # mere rounding, and is above the method's promised normwise accuracy: the step is too coarse for it.
 UNRELIABLE_FRACTION = 0.1
+# f's noise measured by ECnoise (numgrad.differences.noise): m + 1 points on a line through x, at spacing
+# noise_step·max(1, |x_i|)/sqrt(n) per coordinate. Levels of consecutive differences must agree within
+# NOISE_AGREEMENT (ECnoise's test of |f|'s spread over the line is left out: f that is a small difference
+# of large terms, the case this is for, moves by more than a tenth of itself there).
+NOISE_POINTS = 8
+NOISE_AGREEMENT = 4.0
+# Measured noise above this many ulps of max|f| on the line is not rounding: a cancellation of four digits
+# is allowed (1e3 + f − 1e3), more is a length scale shorter than the line's spacing.
+NOISE_MAX_ULPS = 1e4
+NOISE_SEED = 20_240_602
+# A difference's rounding is bounded by this many standard deviations of the measured noise (the largest of
+# ~1000 elements' noise is ~3.3 of them; the stencil's weights already add the values' noise up).
+NOISE_SIGMAS = 3.0
+
+
+def noise_step(dtype: DTypeLike) -> float:
+    """ECnoise's spacing for a unit-scale x: ``eps**(1/4) / 16``, where the 6th differences of a function of
+    length scale 0.01 are still far below rounding (``(δ/ℓ)**6 ≈ 1e-19`` in float64)."""
+    return float(eps(dtype) ** 0.25 / 16)
 
 
 def hessian_base_step(dtype: DTypeLike) -> float:
@@ -423,12 +442,13 @@ def unreliable(
     accuracy: float,
 ) -> NDArray[np.bool_]:
     """Elements whose error estimate is above :data:`UNRELIABLE_FRACTION` of their value, is truncation
-    rather than rounding, and is above the promised normwise `accuracy`; or that are not finite."""
+    rather than rounding (`rounding`: the ulp model's rounding term of the estimate), and is above the
+    promised normwise `accuracy`; or that are not finite."""
     scale = float(np.max(np.abs(value), initial=0.0, where=np.isfinite(value)))
     with np.errstate(invalid="ignore"):
         coarse = (
             (error > UNRELIABLE_FRACTION * np.abs(value))
-            & (truncation > ESTIMATE_ROUNDING_ULPS * rounding)
+            & (truncation > rounding)
             & (error > accuracy * scale)
         )
     return np.asarray(coarse | ~np.isfinite(value) | ~np.isfinite(error))

@@ -2,9 +2,10 @@
 
 Each estimate takes the engine's difference at its step h and again at h/2 (the Hessian: h and 2h). The
 change between the two is the truncation error (Richardson), the amplified rounding of f is
-``Σ|w|·eps·|f| / h``; each gets a safety factor (:mod:`numgrad.common.numerics`), so that the reported
-error bounds the true one. An element whose error is a large share of its value, and is not mere rounding,
-comes back flagged ``unreliable``: the step was too coarse for the length scale of f there.
+``Σ|w|·r / h`` with r a few ulps of |f| or, where larger, f's noise measured on a line through x
+(:mod:`numgrad.differences.noise`); each gets a safety factor (:mod:`numgrad.common.numerics`), so that
+the reported error bounds the true one. An element whose error is a large share of its value, and is not
+mere rounding, comes back flagged ``unreliable``: the step was too coarse for the length scale of f there.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from numgrad.common import numerics as nm
 from numgrad.common.validate import callable_arg, real_floating_array
 from numgrad.differences.engine import Difference, Problem, evaluate_points, make_problem
 from numgrad.differences.hessian import second_difference
+from numgrad.differences.noise import measured_rounding, noise_level
 from numgrad.differences.steps import difference
 
 __all__ = ["Estimate", "estimate_gradient", "estimate_hessian", "estimate_jacobian"]
@@ -70,8 +72,8 @@ def estimate_gradient(
 ) -> Estimate:
     """The gradient of scalar `f` at `x` with a per-element error estimate and reliability flags.
 
-    Options as in :func:`numgrad.numerical_gradient`. Costs two passes (steps h and h/2): about twice
-    the evaluations of :func:`numgrad.numerical_gradient`.
+    Options as in :func:`numgrad.numerical_gradient`. Costs two passes (steps h and h/2) and nine
+    evaluations that measure f's noise: about twice the evaluations of :func:`numgrad.numerical_gradient`.
 
     Returns
     -------
@@ -149,13 +151,15 @@ def estimate_hessian(
         "estimate_hessian", f, x, out_shape=None, method="central", batched=batched,
         chunk_size=chunk_size, executor=executor,
     )  # fmt: skip
-    d = second_difference(p, h)
+    sigma, spent = noise_level(p)
+    d = second_difference(p, h, float(sigma))
     accuracy = nm.hessian_accuracy(p.x.dtype)
-    flags = nm.unreliable(d.value, d.error, d.truncation, d.rounding, accuracy)
+    flags = nm.unreliable(d.value, d.error, d.truncation, d.model_rounding, accuracy)
     shape = p.x.shape * 2
     return Estimate(
-        d.value.reshape(shape), d.error.reshape(shape), d.h.reshape(p.x.shape), d.nfev, flags.reshape(shape)
-    )
+        d.value.reshape(shape), d.error.reshape(shape), d.h.reshape(p.x.shape), d.nfev + spent,
+        flags.reshape(shape),
+    )  # fmt: skip
 
 
 def _first_order(
@@ -175,12 +179,18 @@ def _first_order(
     truncation = np.abs(first.derivative - second.derivative) * gain / (gain - 1)
     f_size, extra = (f_at_x, 1) if f_at_x is not None else _f_size(p, first)
     h_col = first.h.reshape(p.n, *([1] * len(out_shape)))
-    # the values differenced are about |f(x)| + |f'|·h in size; each rounds to a few ulps of that
+    # the values differenced are about |f(x)| + |f'|·h in size; each rounds to a few ulps of that, or to
+    # the measured noise of f where f is a small difference of large terms
     size = f_size + np.abs(first.derivative) * h_col
-    rounding = stencil.rounding_gain * nm.eps(p.x.dtype) * size / h_col
-    error = nm.ESTIMATE_TRUNCATION_SAFETY * truncation + nm.ESTIMATE_ROUNDING_ULPS * rounding
-    nfev = first.nfev + second.nfev + extra
-    return _record(p, first, first.derivative, error, truncation, rounding, nfev, out_shape)
+    sigma, spent = noise_level(p)
+    model = nm.ESTIMATE_ROUNDING_ULPS * nm.eps(p.x.dtype) * size
+    rounding = stencil.rounding_gain * measured_rounding(model, sigma) / h_col
+    error = nm.ESTIMATE_TRUNCATION_SAFETY * truncation + rounding
+    nfev = first.nfev + second.nfev + extra + spent
+    # flags compare the truncation with the ulp model, not the measured noise: a length scale shorter
+    # than the noise line's spacing also reads as noise, and must not hide the truncation it causes
+    return _record(p, first, first.derivative, error, truncation, stencil.rounding_gain * model / h_col, nfev,
+                   out_shape)  # fmt: skip
 
 
 def _f_size(p: Problem, d: Difference) -> tuple[NDArray[np.float64], int]:

@@ -36,16 +36,15 @@ class SecondDifference:
 
     value: NDArray[np.float64]  # (n, n), symmetric
     truncation: NDArray[np.float64]  # (n, n): |D(h) − D(2h)| / 3, D(h)'s truncation (bounds the value's)
-    rounding: NDArray[np.float64]  # (n, n): Σ|w|·eps·|f| / (h_i·h_j), for the extrapolated value
+    rounding: NDArray[np.float64]  # (n, n): Σ|w|·(f's rounding) / (h_i·h_j), for the extrapolated value
     h: NDArray[np.float64]  # (n,), the smaller step of the pair
     nfev: int
+    model_rounding: NDArray[np.float64]  # `rounding` from the ulp model of f's rounding alone
 
     @property
     def error(self) -> NDArray[np.float64]:
         """Per-entry error estimate, with the safety factors of numgrad.common.numerics."""
-        return np.asarray(
-            nm.ESTIMATE_TRUNCATION_SAFETY * self.truncation + nm.ESTIMATE_ROUNDING_ULPS * self.rounding
-        )
+        return np.asarray(nm.ESTIMATE_TRUNCATION_SAFETY * self.truncation + self.rounding)
 
 
 def hessian(
@@ -104,7 +103,7 @@ def hessian(
 
 def _warn_unreliable(p: Problem, d: SecondDifference) -> None:
     """No value the pass's own error estimate says is wrong goes back without a word."""
-    flags = nm.unreliable(d.value, d.error, d.truncation, d.rounding, nm.hessian_accuracy(p.x.dtype))
+    flags = nm.unreliable(d.value, d.error, d.truncation, d.model_rounding, nm.hessian_accuracy(p.x.dtype))
     if flags.any():
         i, j = (int(k) for k in np.argwhere(flags)[0])
         warnings.warn(
@@ -116,8 +115,11 @@ def _warn_unreliable(p: Problem, d: SecondDifference) -> None:
         )
 
 
-def second_difference(p: Problem, h: object) -> SecondDifference:
-    """The Hessian of f at p.x from steps h and 2h (default steps: numgrad.common.numerics.hessian_steps)."""
+def second_difference(p: Problem, h: object, noise: float = 0.0) -> SecondDifference:
+    """The Hessian of f at p.x from steps h and 2h (default steps: numgrad.common.numerics.hessian_steps).
+
+    f's rounding is taken as a few ulps of |f(x)|, or `noise` (a measured standard deviation) times
+    NOISE_SIGMAS where that is larger."""
     explicit, _ = resolve_step(p, h)
     x0 = np.ravel(p.x).astype(np.float64)
     steps = nm.hessian_steps(x0, p.x.dtype) if explicit is None else explicit
@@ -127,9 +129,10 @@ def second_difference(p: Problem, h: object) -> SecondDifference:
     large, nfev_large = _pass(p, x0, 2 * steps, f0)
     value = (4 * small - large) / 3
     truncation = np.abs(small - large) / 3
-    rounding = nm.HESSIAN_ROUNDING_GAIN * nm.eps(p.x.dtype) * abs(f0) / np.multiply.outer(steps, steps)
-    rounding *= nm.HESSIAN_EXTRAPOLATION_ROUNDING
-    return SecondDifference(value, truncation, rounding, steps, 1 + nfev_small + nfev_large)
+    model = nm.ESTIMATE_ROUNDING_ULPS * nm.eps(p.x.dtype) * abs(f0)
+    gain = nm.HESSIAN_ROUNDING_GAIN * nm.HESSIAN_EXTRAPOLATION_ROUNDING / np.multiply.outer(steps, steps)
+    rounding = gain * max(model, nm.NOISE_SIGMAS * noise)
+    return SecondDifference(value, truncation, rounding, steps, 1 + nfev_small + nfev_large, gain * model)
 
 
 def _block_rows(p: Problem) -> int:

@@ -132,7 +132,7 @@ def test_gradgradcheck_catches_a_hessian_that_is_not_the_derivative_of_the_gradi
     assert not report.passed
     assert report.worst_index in {(1, 2), (2, 1)}
     assert report.method == "gradient differences"
-    assert report.nfev <= 4 * X.size + 10  # two passes of central differences of grad
+    assert report.nfev <= 4 * X.size + 17  # two passes of central differences of grad, probe, noise line
 
 
 def test_closure_idiom_and_caller_data_intact():
