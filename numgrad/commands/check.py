@@ -27,6 +27,7 @@ def register(sub: Any) -> None:
         examples=(
             "numgrad check                                   # every built-in vs its JAX twin",
             "numgrad check mymod:loss --shape 100,10 --grad mymod:loss_grad --plot errors.svg",
+            "numgrad check mymod:loss --shape 5 --hessian mymod:loss_hessian",
         ),
         help="check numgrad against its JAX twins, or your gradient against numgrad (the main job)",
         description="Without a target: compare every built-in function and loss with its JAX twin — "
@@ -43,7 +44,8 @@ def register(sub: Any) -> None:
     p.add_argument("--grad", help="MODULE:GRAD returning the analytic gradient at x (default: jax.grad)")
     p.add_argument(
         "--hessian",
-        help="MODULE:HESS returning the analytic Hessian at x (shape x.shape + x.shape): check it instead",
+        help="MODULE:HESS returning the analytic Hessian at x (shape x.shape + x.shape): check it instead "
+        "of a gradient (default: none, the gradient is checked)",
     )
     p.add_argument(
         "--mode", choices=("full", "fast"), help="full: every element (default); fast: 6 evaluations"
