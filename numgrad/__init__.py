@@ -18,9 +18,12 @@ from numgrad.book.optimize import DescentResult, gradient_descent
 from numgrad.book.training import TrainHistory, TrainStep, train
 from numgrad.book.tuning import SweepResult, Trial, TrialResult, grid_trials, random_trials, sweep
 from numgrad.checking.check import GradientReport, assert_gradient_close, check_gradient, plot_gradient_errors
+from numgrad.checking.hessian import assert_hessian_close, check_hessian
 from numgrad.checking.layers import LayersReport, check_layers
 from numgrad.checking.vector import assert_jvp_close, assert_vjp_close, check_jacobian, check_jvp, check_vjp
+from numgrad.differences.estimate import Estimate, estimate_gradient, estimate_hessian, estimate_jacobian
 from numgrad.differences.gradient import directional_derivative, jacobian, numerical_diff, numerical_gradient
+from numgrad.differences.hessian import hessian, hessian_vector_product
 
 try:
     __version__ = version("numgrad")
@@ -29,6 +32,7 @@ except PackageNotFoundError:  # imported from a source tree that was never insta
 
 __all__ = [
     "DescentResult",
+    "Estimate",
     "GradientReport",
     "LayersReport",
     "SimpleNet",
@@ -40,10 +44,12 @@ __all__ = [
     "TwoLayerNet",
     "__version__",
     "assert_gradient_close",
+    "assert_hessian_close",
     "assert_jvp_close",
     "assert_vjp_close",
     "binary_cross_entropy",
     "check_gradient",
+    "check_hessian",
     "check_jacobian",
     "check_jvp",
     "check_layers",
@@ -51,8 +57,13 @@ __all__ = [
     "cross_entropy_error",
     "directional_derivative",
     "epoch_batches",
+    "estimate_gradient",
+    "estimate_hessian",
+    "estimate_jacobian",
     "gradient_descent",
     "grid_trials",
+    "hessian",
+    "hessian_vector_product",
     "hinge_loss",
     "huber_loss",
     "identity_function",

@@ -29,6 +29,7 @@ import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
 from numgrad.checking.check import assert_gradient_close, check_gradient
+from numgrad.checking.hessian import assert_hessian_close, check_hessian
 from numgrad.checking.vector import assert_jvp_close, assert_vjp_close, check_jvp, check_vjp
 from numgrad.common.extras import missing_extra
 
@@ -40,10 +41,12 @@ except ModuleNotFoundError as exc:  # one line naming the extra, not hypothesis'
 
 __all__ = [
     "assert_gradient_close",
+    "assert_hessian_close",
     "assert_jvp_close",
     "assert_vjp_close",
     "batch_sizes",
     "check_gradient",
+    "check_hessian",
     "check_jvp",
     "check_vjp",
     "classification_batches",

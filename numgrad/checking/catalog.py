@@ -22,6 +22,8 @@ TWIN_OF = {
     "nets": "numgrad.book.nets",
     "optimize": "numgrad.book.optimize",
     "gradient": "numgrad.differences.gradient",
+    "hessian": "numgrad.differences.hessian",
+    "estimate": "numgrad.differences.estimate",
 }
 KINK_GAP = 0.2  # inputs stay this far from kinks: more than the largest step the engine takes (0.1·L)
 Inputs = Callable[[np.random.Generator, np.dtype[Any], int, int], tuple[Any, ...]]

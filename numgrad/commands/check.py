@@ -3,6 +3,7 @@
 numgrad check                                   every built-in vs its JAX twin (values, gradients)
 numgrad check mymod:loss --shape 100,10 --grad mymod:loss_grad [--dtype float32] [--mode fast]
 numgrad check mymod:layer --shapes '{"W": [3, 4], "b": [4]}' --vjp mymod:backward     (or --jvp mymod:jvp)
+numgrad check mymod:loss --shape 5 --hessian mymod:loss_hessian   HESS(x) -> array of shape x.shape * 2
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from numgrad.commands._options import add_command, add_wide_option, plot_path
 from numgrad.commands._targets import TargetError, first_line, load
 
 DEFAULT_EXAMPLES = 5  # random inputs per dtype in target mode: enough to meet an input-dependent bug
-TARGET_ONLY = ("shape", "grad", "mode", "examples", "plot", "vjp", "jvp", "shapes")
+TARGET_ONLY = ("shape", "grad", "mode", "examples", "plot", "vjp", "jvp", "shapes", "hessian")
 
 
 def register(sub: Any) -> None:
@@ -27,6 +28,7 @@ def register(sub: Any) -> None:
         examples=(
             "numgrad check                                   # every built-in vs its JAX twin",
             "numgrad check mymod:loss --shape 100,10 --grad mymod:loss_grad --plot errors.svg",
+            "numgrad check mymod:loss --shape 5 --hessian mymod:loss_hessian",
         ),
         help="check numgrad against its JAX twins, or your gradient against numgrad (the main job)",
         description="Without a target: compare every built-in function and loss with its JAX twin — "
@@ -52,6 +54,11 @@ def register(sub: Any) -> None:
         "--shapes", help='x as a pytree from a JSON spec of shapes, e.g. \'{"W": [3, 4], "b": [4]}\' '
         "(default: one array of --shape)",
     )  # fmt: skip
+    p.add_argument(
+        "--hessian",
+        help="MODULE:HESS returning the analytic Hessian at x (shape x.shape + x.shape): check it instead "
+        "of a gradient (default: none, the gradient is checked)",
+    )
     p.add_argument(
         "--mode", choices=("full", "fast"), help="full: every element (default); fast: 6 evaluations"
     )
@@ -144,6 +151,10 @@ def _run_target(args: argparse.Namespace) -> int:
     grad = load(getattr(args, kind), f"--{kind}") if getattr(args, kind) else None
     spec = _spec(args)
     shape, mode = (parse_shape(args.shape) if spec is None else ()), args.mode or "full"
+    if kind == "hessian" and (args.mode == "fast" or args.plot or spec is not None):
+        raise TargetError(
+            "--hessian checks every entry of one array x: it takes no --mode fast, --plot or --shapes"
+        )
     examples = DEFAULT_EXAMPLES if args.examples is None else args.examples
     if examples < 1:
         raise TargetError(f"--examples must be at least 1; got {examples}")
@@ -165,10 +176,11 @@ def _run_target(args: argparse.Namespace) -> int:
 
 
 def _kind(args: argparse.Namespace) -> str:
-    """What is checked: the gradient (--grad, or jax.grad), a VJP (--vjp) or a JVP (--jvp)."""
-    given = [k for k in ("grad", "vjp", "jvp") if getattr(args, k, None)]
+    """What is checked: the gradient (--grad, or jax.grad), a VJP (--vjp), a JVP (--jvp) or a Hessian."""
+    given = [k for k in ("grad", "vjp", "jvp", "hessian") if getattr(args, k, None)]
     if len(given) > 1:
-        raise TargetError(f"give one of --grad, --vjp, --jvp; got {', '.join('--' + k for k in given)}")
+        named = ", ".join("--" + k for k in given)
+        raise TargetError(f"give one of --grad, --vjp, --jvp, --hessian; got {named}")
     return given[0] if given else "grad"
 
 
@@ -277,12 +289,15 @@ def _check_all(
     from rich.progress import Progress
 
     from numgrad.checking.check import check_gradient
+    from numgrad.checking.hessian import check_hessian
     from numgrad.checking.vector import check_jvp, check_vjp
     from numgrad.commands._console import make_console
 
     def checked(x: Any, seed: int) -> Any:
         if kind == "grad":
             return check_gradient(f, x, grad, mode=mode, seed=seed)
+        if kind == "hessian":
+            return check_hessian(f, x, grad(x))
         check = check_vjp if kind == "vjp" else check_jvp
         return check(f, x, _with_x(grad, x), mode=mode, seed=seed)
 
@@ -318,6 +333,7 @@ def _json(
         "grad": args.grad or "jax.grad",
         "vjp": getattr(args, "vjp", None),
         "jvp": getattr(args, "jvp", None),
+        "hessian": getattr(args, "hessian", None),
         "shape": list(shape),
         "shapes": json.loads(args.shapes) if getattr(args, "shapes", None) else None,
         "mode": mode,
@@ -338,6 +354,8 @@ def _print_target(args: argparse.Namespace, reports: list[Any], worst: Any, plot
     if getattr(args, "vjp", None) or getattr(args, "jvp", None):
         grad = f"{'vjp' if args.vjp else 'jvp'} {args.vjp or args.jvp}"
     titles = (f"{args.target}: {grad} vs numgrad's numerical gradient", f"{args.target} vs numgrad")
+    if args.hessian:
+        titles = (f"{args.target}: {args.hessian} vs numgrad's numerical Hessian", titles[1])
     columns = (
         Column("input", justify="left"), Column("abs err", drop=3), Column("rel err"),
         Column("tolerance", "tol"),

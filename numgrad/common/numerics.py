@@ -395,3 +395,79 @@ def check_floor(method: str, working: DTypeLike, analytic: DTypeLike) -> float:
     """The smallest normwise relative tolerance of a gradient check: the accuracy the method promises at
     the dtype the differences were taken in, or the analytic gradient's own rounding, whichever is larger."""
     return max(accuracy(method, working), analytic_floor(analytic))
+
+
+# Second derivatives (numgrad.differences.hessian), estimates with their error (differences.estimate)
+
+# A central second difference balances truncation h²·|f''''| against rounding eps·|f|/h²: its step is
+# eps**(1/4) (2⁻¹³ in float64, 2⁻⁶ in float32) times max(1, |x_i|). The Richardson pair is (h, 2h).
+HESSIAN_STEP_POWER = 0.25
+# Σ|w| of the central second differences over their 1/(2·h_i·h_j) (off-diagonal: 1+1+1+1+1+1+2) and 1/h_i²
+# (diagonal: 1+2+1): how much the rounding noise of f is amplified, times eps·|f| / (h_i·h_j).
+HESSIAN_ROUNDING_GAIN = 4.0
+# Extrapolating (4·D(h) − D(2h)) / 3 adds (4·r + r/4) / 3 of D(h)'s rounding r.
+HESSIAN_EXTRAPOLATION_ROUNDING = (4.0 + 0.25) / 3.0
+# Normwise relative accuracy a check of second derivatives may not ask below, by the dtype differences are
+# taken in: rounding of a second difference at the default step is ~eps**(1/2) of |f| / |H|.
+HESSIAN_ACCURACY: dict[str, float] = {"float64": 1e-6, "float32": 3e-2}
+# The estimate record's error: truncation from the pair (h, h/2) (or (h, 2h)) and rounding, each with a
+# safety factor, so that the error it reports bounds the true error (a function's rounding is a few ulps of
+# |f|, not one: sums over a batch carry several).
+ESTIMATE_TRUNCATION_SAFETY = 2.0
+ESTIMATE_ROUNDING_ULPS = 4.0
+# An element is flagged unreliable when its error estimate is above this fraction of its own size, is not
+# mere rounding, and is above the method's promised normwise accuracy: the step is too coarse for it.
+UNRELIABLE_FRACTION = 0.1
+# f's noise measured by ECnoise (numgrad.differences.noise): m + 1 points on a line through x, at spacing
+# noise_step·max(1, |x_i|)/sqrt(n) per coordinate. Levels of consecutive differences must agree within
+# NOISE_AGREEMENT (ECnoise's test of |f|'s spread over the line is left out: f that is a small difference
+# of large terms, the case this is for, moves by more than a tenth of itself there).
+NOISE_POINTS = 8
+NOISE_AGREEMENT = 4.0
+# Measured noise above this many ulps of max|f| on the line is not rounding: a cancellation of four digits
+# is allowed (1e3 + f − 1e3), more is a length scale shorter than the line's spacing.
+NOISE_MAX_ULPS = 1e4
+NOISE_SEED = 20_240_602
+# A difference's rounding is bounded by this many standard deviations of the measured noise (the largest of
+# ~1000 elements' noise is ~3.3 of them; the stencil's weights already add the values' noise up).
+NOISE_SIGMAS = 3.0
+
+
+def noise_step(dtype: DTypeLike) -> float:
+    """ECnoise's spacing for a unit-scale x: ``eps**(1/4) / 16``, where the 6th differences of a function of
+    length scale 0.01 are still far below rounding (``(δ/ℓ)**6 ≈ 1e-19`` in float64)."""
+    return float(eps(dtype) ** 0.25 / 16)
+
+
+def hessian_base_step(dtype: DTypeLike) -> float:
+    """The smaller step of the Hessian's Richardson pair for a unit-scale x: ``eps**(1/4)``."""
+    return float(eps(dtype) ** HESSIAN_STEP_POWER)
+
+
+def hessian_steps(x0: NDArray[np.float64], dtype: DTypeLike) -> NDArray[np.float64]:
+    """Per-coordinate steps ``eps**(1/4)·max(1, |x_i|)``, as powers of two (x ± h exact)."""
+    return np.asarray(np.exp2(np.round(np.log2(hessian_base_step(dtype) * length_scales(x0)))))
+
+
+def hessian_accuracy(dtype: DTypeLike) -> float:
+    return HESSIAN_ACCURACY[precision(dtype)]
+
+
+def unreliable(
+    value: NDArray[Any],
+    error: NDArray[Any],
+    truncation: NDArray[Any],
+    rounding: NDArray[Any],
+    accuracy: float,
+) -> NDArray[np.bool_]:
+    """Elements whose error estimate is above :data:`UNRELIABLE_FRACTION` of their value, is truncation
+    rather than rounding (`rounding`: the ulp model's rounding term of the estimate), and is above the
+    promised normwise `accuracy`; or that are not finite."""
+    scale = float(np.max(np.abs(value), initial=0.0, where=np.isfinite(value)))
+    with np.errstate(invalid="ignore"):
+        coarse = (
+            (error > UNRELIABLE_FRACTION * np.abs(value))
+            & (truncation > rounding)
+            & (error > accuracy * scale)
+        )
+    return np.asarray(coarse | ~np.isfinite(value) | ~np.isfinite(error))

@@ -43,9 +43,10 @@ def test_input_validation(make, error, match):
 
 def test_public_names():
     assert sorted(nt.__all__) == sorted(
-        ["assert_gradient_close", "batch_sizes", "check_gradient", "classification_batches", "float_arrays",
-         "labels", "logits", "one_hot_targets", "probabilities", "shapes", "two_layer_params",
-         "assert_jvp_close", "assert_vjp_close", "check_jvp", "check_vjp", "pytree_of", "pytrees"]
+        ["assert_gradient_close", "assert_hessian_close", "batch_sizes", "check_gradient", "check_hessian",
+         "classification_batches", "float_arrays", "labels", "logits", "one_hot_targets", "probabilities",
+         "shapes", "two_layer_params", "assert_jvp_close", "assert_vjp_close", "check_jvp", "check_vjp",
+         "pytree_of", "pytrees"]
     )  # fmt: skip
     for name in nt.__all__:
         assert callable(getattr(nt, name))
