@@ -15,8 +15,9 @@ from numgrad.book.losses import (
 )
 from numgrad.book.nets import SimpleNet, TwoLayerNet
 from numgrad.book.optimize import DescentResult, gradient_descent
+from numgrad.book.search import SearchComparison, compare_searches, sweep
 from numgrad.book.training import TrainHistory, TrainStep, train
-from numgrad.book.tuning import SweepResult, Trial, TrialResult, grid_trials, random_trials, sweep
+from numgrad.book.tuning import SweepResult, Trial, TrialResult, budget_grid, grid_trials, random_trials
 from numgrad.checking.check import GradientReport, assert_gradient_close, check_gradient, plot_gradient_errors
 from numgrad.differences.gradient import directional_derivative, jacobian, numerical_diff, numerical_gradient
 
@@ -28,6 +29,7 @@ except PackageNotFoundError:  # imported from a source tree that was never insta
 __all__ = [
     "DescentResult",
     "GradientReport",
+    "SearchComparison",
     "SimpleNet",
     "SweepResult",
     "TrainHistory",
@@ -38,7 +40,9 @@ __all__ = [
     "__version__",
     "assert_gradient_close",
     "binary_cross_entropy",
+    "budget_grid",
     "check_gradient",
+    "compare_searches",
     "cross_entropy_error",
     "directional_derivative",
     "epoch_batches",
