@@ -54,6 +54,7 @@ HEARTBEAT_S = 1  # a running trial writes that it is alive this often ...
 GRACE_S = 4  # ... and one silent this long belongs to a killed process: it is failed and queued again
 RETRIES = 2  # times a killed trial is queued again
 OPEN_ATTEMPTS = 2  # a second try, for the process that lost the race to create a new database's tables
+RACE_MARKS = ("already exists", "locked", "UNIQUE constraint", "duplicate key")
 SQLITE_WAIT_S = 30  # processes sharing a SQLite file wait this long for its write lock
 CONFIG = "numgrad"  # the study attribute that records what the study searches, on what data
 RESULT = "result"  # the trial attribute with its scores, written before the trial is marked finished
@@ -229,7 +230,7 @@ def _storage(url: str) -> optuna.storages.RDBStorage:
             )  # fmt: skip
         except Exception as exc:  # SQLAlchemy's many kinds: bad URL, unknown dialect, missing driver, no file
             text = str(exc).strip()
-            raced = "already exists" in text or "locked" in text  # two processes making one new database
+            raced = any(m in text for m in RACE_MARKS)  # two processes making one new database's tables
             if not raced or attempt + 1 == OPEN_ATTEMPTS:
                 reason = text.splitlines()[0] if text else type(exc).__name__
                 raise ValueError(f"sweep: storage {url!r} cannot be opened: {reason}") from None

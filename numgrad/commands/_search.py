@@ -76,13 +76,13 @@ def run_search(
     from numgrad.book.tuning import Trial
 
     if args.bayes is None and (args.storage or args.study):
-        errors.print("[red]numgrad sweep:[/] --storage and --study go with --bayes N")
+        _fail(errors, "--storage and --study go with --bayes N")
         return 2
     try:
         require_optuna("numgrad sweep")
     except ImportError:
         flag = "--bayes" if args.bayes is not None else "--compare"
-        errors.print(f"[red]numgrad sweep:[/] {flag} needs Optuna, the extra numgrad\\[tune]: {INSTALL}")
+        _fail(errors, f"{flag} needs Optuna, the extra numgrad[tune]: {INSTALL}")
         return 2
     quiet_optuna()
     try:
@@ -93,13 +93,20 @@ def run_search(
             return _compare(args, console, x_train, t_train, ranges, base)
         return _bayes(args, console, (x_train, t_train), ranges, base, plot)
     except (OSError, ValueError, TypeError) as exc:
-        errors.print(f"[red]numgrad sweep:[/] {exc}")
+        _fail(errors, str(exc))
         return 2
     except KeyboardInterrupt:
         where = _where(args)
         kept = "" if where is None else f"; the finished trials are in study {where[1]!r} at {where[0]}"
-        errors.print(f"[yellow]numgrad sweep: interrupted[/]{kept}: run the same command to continue")
+        _fail(errors, f"interrupted{kept}: run the same command to continue")
         return 130
+
+
+def _fail(errors: Console, message: str) -> None:
+    """One line on stderr, however long (no wrapping) and whatever brackets it holds (no markup)."""
+    from rich.text import Text
+
+    errors.print(Text("numgrad sweep: ", style="red") + Text(message), soft_wrap=True)
 
 
 def _progress(console: Console, disable: bool) -> Any:
