@@ -75,10 +75,11 @@ def require_optuna(func: str) -> None:
 
 
 def quiet_optuna() -> None:
-    """Optuna's line per trial off (its warnings stay on): a command prints its own table."""
+    """Optuna's log lines off (a line per trial, a traceback per failed one): a command prints its own
+    table, and its own one line for an interrupted run."""
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
 
 
 def bayes_sweep(
@@ -323,7 +324,11 @@ def _objective(
                 trial.set_user_attr(RESULT, _record(pruned))
                 raise optuna.TrialPruned(f"validation accuracy {acc:.2%} at iteration {step.iteration}")
 
-        result = run_trial(setting, data, gradient=how, seed=seed, number=trial.number, on_step=watch)
+        try:
+            result = run_trial(setting, data, gradient=how, seed=seed, number=trial.number, on_step=watch)
+        except KeyboardInterrupt:  # Ctrl-C: the trial is failed; queue its settings for the next run
+            trial.study.enqueue_trial(trial.params, user_attrs={"interrupted": trial.number})
+            raise
         trial.set_user_attr(RESULT, _record(result))
         return result.val_acc
 

@@ -160,3 +160,22 @@ def test_a_study_name_alone_takes_the_default_storage(digits, tmp_path, monkeypa
     assert rows(tmp_path / "sweep.db", "SELECT study_name FROM studies") == [("mine",)]
     sweep(*digits, 1, search="bayes", base=BASE, storage=DEFAULT_STORAGE)
     assert rows(tmp_path / "sweep.db", "SELECT study_name FROM studies ORDER BY study_id") == [("mine",), (DEFAULT_STUDY,)]
+
+
+def test_ctrl_c_keeps_the_finished_trials_and_queues_the_interrupted_one(digits, tmp_path):
+    db = tmp_path / "sweep.db"
+    url = f"sqlite:///{db}"
+
+    def interrupt(number, step):
+        if number == 2 and step.iteration == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        sweep(*digits, 4, search="bayes", base=BASE, storage=url, seed=5, callback=interrupt)
+    states = rows(db, "SELECT number, state FROM trials ORDER BY number")
+    assert states == [(0, "COMPLETE"), (1, "COMPLETE"), (2, "FAIL"), (3, "WAITING")]
+    params = "SELECT t.number, group_concat(p.param_name || '=' || p.param_value) FROM trials t JOIN trial_params p USING (trial_id) GROUP BY t.number"
+    cut = dict(rows(db, params))[2]
+    result = sweep(*digits, 4, search="bayes", base=BASE, storage=url, seed=5)
+    assert sorted(r.number for r in result.results) == [0, 1, 3, 4]
+    assert dict(rows(db, params))[3] == cut  # the interrupted trial's settings ran first on resuming

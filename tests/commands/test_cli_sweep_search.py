@@ -158,3 +158,18 @@ def test_compare_as_json(comparison):
     assert sorted(data["curves"]) == ["bayes", "grid", "random"]
     assert data["curves"]["bayes"] == list(comparison.curves()["bayes"])
     assert len(data["bayes"]["results"]) == 6
+
+
+def test_ctrl_c_says_how_to_continue(mnist_dir, tmp_path, monkeypatch, capsys):
+    import numgrad.book.bayes
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(numgrad.book.bayes, "run_trial", interrupted)
+    db = tmp_path / "s.db"
+    assert main(tiny(mnist_dir, "--bayes", "2", "--storage", f"sqlite:///{db}", "--study", "s")) == 130
+    assert one_line(capsys.readouterr().err) == (
+        f"numgrad sweep: interrupted; the finished trials are in study 's' at sqlite:///{db}: "
+        "run the same command to continue"
+    )
