@@ -116,14 +116,17 @@ def register(sub: Any) -> None:
         default=VALIDATION_FRACTION,
         help=f"share of each class held out (default {VALIDATION_FRACTION})",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the split, the nets, the batches, --random")
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of the split, the nets, the batches, --random, --bayes"
+    )
     p.add_argument(
         "--data", metavar="DIR",
         help="MNIST directory: mnist.pkl or the four IDX .gz files (default: the embedded 5,000 images)",
     )
     p.add_argument(
         "--plot", metavar="PATH", type=plot_path,
-        help="write validation accuracy against lr to PATH, .png, .svg or .pdf (default: none)",
+        help="write validation accuracy against lr (--compare: best so far against trials) to PATH, .png, "
+        ".svg or .pdf (default: none)",
     )  # fmt: skip
     p.add_argument("--json", action="store_true", help="print the ranked results as JSON")
     add_wide_option(p)

@@ -179,3 +179,11 @@ def test_ctrl_c_keeps_the_finished_trials_and_queues_the_interrupted_one(digits,
     result = sweep(*digits, 4, search="bayes", base=BASE, storage=url, seed=5)
     assert sorted(r.number for r in result.results) == [0, 1, 3, 4]
     assert dict(rows(db, params))[3] == cut  # the interrupted trial's settings ran first on resuming
+
+
+def test_importing_numgrad_and_its_cli_leaves_optuna_unloaded():
+    import subprocess
+
+    code = "import sys, numgrad; from numgrad.commands.cli import build_parser; build_parser(); print('optuna' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.strip() == "False"
