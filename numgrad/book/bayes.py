@@ -38,6 +38,7 @@ from numgrad.book.tuning import (
     run_trial,
     split_data,
 )
+from numgrad.common.extras import require
 from numgrad.common.validate import choice, positive_int
 
 if TYPE_CHECKING:
@@ -65,13 +66,8 @@ class _SurplusError(Exception):
 
 
 def require_optuna(func: str) -> None:
-    """Raise ImportError naming the extra to install when Optuna is missing."""
-    try:
-        import optuna  # noqa: F401
-    except ImportError as exc:
-        raise ImportError(
-            f"{func}: the Bayesian search needs Optuna, the extra numgrad[tune]: {INSTALL}"
-        ) from exc
+    """Raise ImportError (one line, naming the extra numgrad[tune]) when Optuna is missing."""
+    require("optuna", needed_by=func)
 
 
 def quiet_optuna() -> None:

@@ -6,7 +6,6 @@ import argparse
 import json
 import math
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -17,6 +16,7 @@ COMPARE_STYLE = {  # method: (label, colour, marker) — told apart by colour, m
     "bayes": ("Bayesian search (TPE)", "tab:green", "^"),
 }
 LINE_STYLES = {"grid": ":", "random": "--", "bayes": "-"}
+FIGURE_DPI = 110  # as the sweep's own figure
 
 
 def compare_figure(comparison: Any) -> Any:
@@ -42,21 +42,24 @@ def compare_figure(comparison: Any) -> Any:
     return fig
 
 
-def ranked_table(result: Any, title: str) -> Any:
-    """The ranked trials as a rich Table; a pruned trial shows the iteration it was stopped at."""
-    from rich.table import Table
+def print_ranked(console: Console, result: Any, titles: list[str]) -> None:
+    """The ranked trials, fitted to the console; a pruned trial shows the iteration it was stopped at."""
+    from numgrad.commands._console import Column, print_table
 
-    table = Table(title=title)
-    for col in ("rank", "lr", "hidden", "batch", "iters", "val acc", "val loss", "train acc", "time"):
-        table.add_column(col, justify="right")
+    columns = [
+        Column("rank"), Column("lr"), Column("hidden"), Column("batch"), Column("iters", drop=2),
+        Column("val acc"), Column("val loss", drop=3), Column("train acc", drop=1), Column("time", drop=4),
+    ]  # fmt: skip
+    cells: list[list[Any]] = []
     for rank, r in enumerate(result.results, start=1):
         t = r.trial
-        iters = str(t.iters) if r.pruned_at is None else f"pruned at {r.pruned_at}/{t.iters}"
-        table.add_row(
+        cut = (f"pruned at {r.pruned_at}/{t.iters}", f"p{r.pruned_at}")  # (full, narrow terminal)
+        iters: Any = str(t.iters) if r.pruned_at is None else cut
+        cells.append([
             str(rank), f"{t.lr:.4g}", str(t.hidden), str(t.batch_size), iters,
             f"{r.val_acc:.2%}", f"{r.val_loss:.4f}", f"{r.train_acc:.2%}", f"{r.seconds:.1f}s",
-        )  # fmt: skip
-    return table
+        ])  # fmt: skip
+    print_table(console, titles, columns, cells)
 
 
 def _where(args: argparse.Namespace) -> tuple[str, str] | None:
@@ -82,7 +85,7 @@ def run_search(
         require_optuna("numgrad sweep")
     except ImportError:
         flag = "--bayes" if args.bayes is not None else "--compare"
-        _fail(errors, f"{flag} needs Optuna, the extra numgrad[tune]: {INSTALL}")
+        _fail(errors, f"{flag} needs optuna, which is not installed: {INSTALL}")
         return 2
     quiet_optuna()
     try:
@@ -140,20 +143,23 @@ def _bayes(
     if args.json:
         print(json.dumps({**result.to_dict(), "search": "bayes", **kept, "plot": args.plot}, indent=2))
         return 0
-    pruned = sum(r.pruned_at is not None for r in result.results)
+    pruned, runs = sum(r.pruned_at is not None for r in result.results), len(result.results)
     study = "" if where is None else f", study {where[1]!r} in {where[0]}"
-    title = (f"sweep: {len(result.results)} Bayesian trials ({pruned} pruned){study}, {result.gradient} "
-             f"gradient, scored on {result.n_validation} validation images (trained on {result.n_train})")
-    console.print(ranked_table(result, title))
+    print_ranked(console, result, [
+        f"sweep: {runs} Bayesian trials ({pruned} pruned){study}, {result.gradient} gradient, scored on "
+        f"{result.n_validation} validation images (trained on {result.n_train})",
+        f"sweep: {runs} Bayesian trials ({pruned} pruned){study}",
+        f"sweep: {runs} Bayesian trials ({pruned} pruned)",
+    ])  # fmt: skip
     if args.plot:
         console.print(f"plot: {args.plot}")
     return 0
 
 
 def _compare(args: argparse.Namespace, console: Console, x: Any, t: Any, ranges: Any, base: Any) -> int:
-    from rich.table import Table
-
     from numgrad.book.search import compare_searches
+    from numgrad.commands._console import Column, print_table
+    from numgrad.common.figures import save_figure
 
     with _progress(console, args.json) as progress:
         task = progress.add_task("grid", total=None)
@@ -167,27 +173,29 @@ def _compare(args: argparse.Namespace, console: Console, x: Any, t: Any, ranges:
             gradient=args.gradient, seed=args.seed, callback=show,
         )  # fmt: skip
     if args.plot:
-        save_figure(compare_figure(comparison), args.plot)
+        save_figure(compare_figure(comparison), args.plot, dpi=FIGURE_DPI)
     if args.json:
         print(json.dumps({**comparison.to_dict(), "plot": args.plot}, indent=2))
         return 0
-    table = Table(title=f"grid, random and Bayesian search: {comparison.budget} trials each, scored on "
-                  f"{comparison.grid.n_validation} validation images")  # fmt: skip
-    for col in ("search", "trials", "best val acc", "reached at trial", "best lr", "best hidden", "time"):
-        table.add_column(col, justify="right")
+    columns = [
+        Column("search", justify="left"), Column("trials"), Column("best val acc", "best"),
+        Column("reached at trial", "at", drop=1), Column("best lr", "lr"), Column("best hidden", "hidden"),
+        Column("time", drop=2),
+    ]  # fmt: skip
+    cells: list[list[Any]] = []
     for method, curve in comparison.curves().items():
         res = getattr(comparison, method)
         best = res.best
         reached = next(i for i, v in enumerate(curve, start=1) if not math.isnan(v) and v >= best.val_acc)
-        table.add_row(
-            COMPARE_STYLE[method][0], str(len(res.results)), f"{best.val_acc:.2%}", str(reached),
+        cells.append([
+            (COMPARE_STYLE[method][0], method), str(len(res.results)), f"{best.val_acc:.2%}", str(reached),
             f"{best.trial.lr:.4g}", str(best.trial.hidden), f"{sum(r.seconds for r in res.results):.1f}s",
-        )  # fmt: skip
-    console.print(table)
+        ])  # fmt: skip
+    print_table(console, [
+        f"grid, random and Bayesian search: {comparison.budget} trials each, scored on "
+        f"{comparison.grid.n_validation} validation images",
+        f"grid, random and Bayesian search: {comparison.budget} trials each",
+    ], columns, cells)  # fmt: skip
     if args.plot:
         console.print(f"plot: {args.plot}")
     return 0
-
-
-def save_figure(fig: Any, path: str | Path) -> None:
-    fig.savefig(path, dpi=110)

@@ -61,7 +61,7 @@ def test_input_validation(kwargs, error, match):
 
 def test_without_optuna_the_error_names_the_extra(digits, monkeypatch):
     monkeypatch.setitem(sys.modules, "optuna", None)  # `import optuna` now raises ImportError
-    with pytest.raises(ImportError, match=r"needs Optuna, the extra numgrad\[tune\]: pip install 'numgrad\[tune\]'"):
+    with pytest.raises(ImportError, match=r"needs optuna, which is not installed: pip install 'numgrad\[tune\]'"):
         sweep(*digits, 3, search="bayes", base=BASE)
 
 

@@ -81,7 +81,7 @@ def test_without_optuna_bayes_names_the_extra(mnist_dir, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "optuna", None)
     assert main(tiny(mnist_dir, "--bayes", "2")) == 2
     assert one_line(capsys.readouterr().err) == (
-        "numgrad sweep: --bayes needs Optuna, the extra numgrad[tune]: pip install 'numgrad[tune]'"
+        "numgrad sweep: --bayes needs optuna, which is not installed: pip install 'numgrad[tune]'"
     )
 
 
