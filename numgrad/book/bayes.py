@@ -127,6 +127,8 @@ def bayes_sweep(
     spans = check_ranges(RANDOM_RANGES if ranges is None else ranges, "sweep")
     if base is not None and not isinstance(base, Trial):
         raise TypeError(f"sweep: base must be a Trial; got {type(base).__name__}")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"sweep: callback must be callable or None; got {type(callback).__name__}")
     fixed = Trial() if base is None else base
     data = split_data(x_train, t_train, validation, seed)
     asked = storage is not None or study is not None

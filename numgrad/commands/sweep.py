@@ -78,8 +78,9 @@ def register(sub: Any) -> None:
         "--random", type=int, metavar="N", help="N random settings from --ranges (no default: or --grid)"
     )  # fmt: skip
     how.add_argument(
-        "--bayes", type=int, metavar="N", help="N trials of a Bayesian search over --ranges (numgrad[tune])"
-    )
+        "--bayes", type=int, metavar="N",
+        help="N trials of a Bayesian search over --ranges, with the tune extra (no default: or --grid)",
+    )  # fmt: skip
     how.add_argument(
         "--compare", type=int, nargs="?", const=COMPARE_BUDGET, metavar="N",
         help=f"grid, random and Bayesian search at N trials each (default {COMPARE_BUDGET}); --plot draws it",

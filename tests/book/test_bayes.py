@@ -44,13 +44,14 @@ X, T = np.random.default_rng(0).random((40, 5)), np.arange(40) % 2
         ({"trials": 0}, ValueError, "sweep: trials must be a positive integer"),
         ({"trials": [Trial()]}, TypeError, "with search='bayes', trials is a number of trials; got list"),
         ({"base": {"lr": 1.0}}, TypeError, "sweep: base must be a Trial; got dict"),
+        ({"callback": 3}, TypeError, "sweep: callback must be callable or None; got int"),
         ({"search": "optuna"}, ValueError, "sweep: search must be one of"),
         ({"search": "listed", "trials": [Trial()], "storage": DEFAULT_STORAGE}, ValueError, "storage go with search='bayes'"),
         ({"search": "listed"}, TypeError, "a number of trials needs search='bayes'"),
         ({"storage": "nosuchdialect://x"}, ValueError, "sweep: storage 'nosuchdialect://x' cannot be opened: "),
         ({"storage": "sqlite:////no/such/dir/sweep.db"}, ValueError, "cannot be opened: .*unable to open database"),
     ],
-    ids=["unknown-axis", "reversed-range", "zero-hidden", "no-axis", "no-trials", "list-of-trials", "base-dict",
+    ids=["unknown-axis", "reversed-range", "zero-hidden", "no-axis", "no-trials", "list-of-trials", "base-dict", "callback-int",
          "unknown-search", "storage-with-listed", "count-with-listed", "unknown-dialect", "missing-directory"],
 )  # fmt: skip
 def test_input_validation(kwargs, error, match):
