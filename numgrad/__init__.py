@@ -15,8 +15,9 @@ from numgrad.book.losses import (
 )
 from numgrad.book.nets import SimpleNet, TwoLayerNet
 from numgrad.book.optimize import DescentResult, gradient_descent
+from numgrad.book.search import SearchComparison, compare_searches, sweep
 from numgrad.book.training import TrainHistory, TrainStep, train
-from numgrad.book.tuning import SweepResult, Trial, TrialResult, grid_trials, random_trials, sweep
+from numgrad.book.tuning import SweepResult, Trial, TrialResult, budget_grid, grid_trials, random_trials
 from numgrad.checking.check import GradientReport, assert_gradient_close, check_gradient, plot_gradient_errors
 from numgrad.checking.hessian import assert_hessian_close, check_hessian
 from numgrad.checking.layers import LayersReport, check_layers
@@ -35,6 +36,7 @@ __all__ = [
     "Estimate",
     "GradientReport",
     "LayersReport",
+    "SearchComparison",
     "SimpleNet",
     "SweepResult",
     "TrainHistory",
@@ -48,12 +50,14 @@ __all__ = [
     "assert_jvp_close",
     "assert_vjp_close",
     "binary_cross_entropy",
+    "budget_grid",
     "check_gradient",
     "check_hessian",
     "check_jacobian",
     "check_jvp",
     "check_layers",
     "check_vjp",
+    "compare_searches",
     "cross_entropy_error",
     "directional_derivative",
     "epoch_batches",

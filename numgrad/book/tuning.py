@@ -21,7 +21,7 @@ from numgrad.book.nets import TwoLayerNet
 from numgrad.book.training import DEFAULT_BATCH_SIZE, DEFAULT_HIDDEN, DEFAULT_LR, GRADIENTS, TrainStep, train
 from numgrad.common.validate import choice, positive_int
 
-__all__ = ["SweepResult", "Trial", "TrialResult", "grid_trials", "random_trials", "sweep"]
+__all__ = ["SweepResult", "Trial", "TrialResult", "budget_grid", "grid_trials", "random_trials", "sweep"]
 
 SWEEP_ITERS = 200  # 5 epochs of the embedded training split: enough to rank learning rates, ~1 s each
 VALIDATION_FRACTION = 0.2  # of the training data, 20% of each class (800 of the embedded 4,000)
@@ -56,6 +56,8 @@ class TrialResult:
     val_loss: float
     train_acc: float  # on the training data the trial saw
     seconds: float
+    number: int = 0  # place in the order the trials ran (Optuna's trial number in a Bayesian search)
+    pruned_at: int | None = None  # the iteration a Bayesian search stopped this trial at, if it did
 
 
 @dataclass(frozen=True)
@@ -121,11 +123,7 @@ def random_trials(
     3
     """
     count = positive_int(n, "random_trials", "n")
-    spans = dict(RANDOM_RANGES if ranges is None else ranges)
-    for name, (lo, hi) in spans.items():
-        least = "0 <" if _axis(name, "random_trials") in LOG_UNIFORM else "1 <="  # lr > 0; others are counts
-        if not (0 < lo <= hi < math.inf and (least == "0 <" or lo >= 1)):
-            raise ValueError(f"random_trials: range of {name} must be {least} low <= high; got ({lo}, {hi})")
+    spans = check_ranges(RANDOM_RANGES if ranges is None else ranges, "random_trials")
     rng = np.random.default_rng(seed)
 
     def draw(name: str, lo: float, hi: float) -> float | int:
@@ -175,6 +173,31 @@ def sweep(
             "sweep: trials must be a non-empty sequence of Trial (see grid_trials, random_trials)"
         )
     how = choice(gradient, GRADIENTS, "sweep", "gradient")
+    data = split_data(x_train, t_train, validation, seed)
+
+    def reporter(index: int) -> Callable[[TwoLayerNet, TrainStep], None] | None:
+        return None if callback is None else (lambda net, step: callback(index, step))
+
+    results = [
+        run_trial(trial, data, gradient=how, seed=seed, number=i, on_step=reporter(i))
+        for i, trial in enumerate(trials)
+    ]
+    return SweepResult(rank(results), how, seed, len(data.x_fit), len(data.x_val))
+
+
+@dataclass(frozen=True)
+class SweepData:
+    """The training data split for a sweep: fitted on ``*_fit``, scored on ``*_val``."""
+
+    x_fit: np.ndarray
+    t_fit: np.ndarray
+    x_val: np.ndarray
+    t_val: np.ndarray
+    classes: int
+
+
+def split_data(x_train: ArrayLike, t_train: ArrayLike, validation: float, seed: int) -> SweepData:
+    """The class-balanced validation split every search method scores on (from ``default_rng([seed, 2])``)."""
     if isinstance(validation, bool) or not isinstance(validation, int | float) or not 0 < validation < 1:
         raise ValueError(f"sweep: validation must be a fraction in (0, 1); got {validation!r}")
     x, t = np.asarray(x_train), np.asarray(t_train)
@@ -182,19 +205,87 @@ def sweep(
     (x_fit, t_fit), (x_val, t_val) = stratified_split(
         x, t, validation, rng=np.random.default_rng([seed, SPLIT_STREAM])
     )
-    results = []
-    for index, trial in enumerate(trials):
-        start = time.perf_counter()
-        net = TwoLayerNet(x.shape[1], trial.hidden, classes, seed=seed)
-        report = None if callback is None else (lambda step, i=index: callback(i, step))
-        h = train(
-            net, x_fit, t_fit, x_val, t_val, iters=trial.iters, batch_size=trial.batch_size, lr=trial.lr,
-            gradient=how, seed=seed, callback=report,
-        )  # fmt: skip
-        results.append(
-            TrialResult(trial, h.test_acc[-1], h.test_loss[-1], h.train_acc[-1], time.perf_counter() - start)
+    return SweepData(x_fit, t_fit, x_val, t_val, classes)
+
+
+def run_trial(
+    trial: Trial,
+    data: SweepData,
+    *,
+    gradient: str,
+    seed: int,
+    number: int,
+    on_step: Callable[[TwoLayerNet, TrainStep], None] | None = None,
+) -> TrialResult:
+    """Train a fresh net for one trial and score it on the validation split.
+
+    ``on_step(net, step)`` runs after every iteration; an exception it raises stops the trial.
+    """
+    start = time.perf_counter()
+    net = TwoLayerNet(data.x_fit.shape[1], trial.hidden, data.classes, seed=seed)
+    report = None if on_step is None else (lambda step: on_step(net, step))
+    h = train(
+        net, data.x_fit, data.t_fit, data.x_val, data.t_val, iters=trial.iters, batch_size=trial.batch_size,
+        lr=trial.lr, gradient=gradient, seed=seed, callback=report,
+    )  # fmt: skip
+    seconds = time.perf_counter() - start
+    return TrialResult(trial, h.test_acc[-1], h.test_loss[-1], h.train_acc[-1], seconds, number)
+
+
+def rank(results: Sequence[TrialResult]) -> tuple[TrialResult, ...]:
+    """Finished trials first, then pruned ones; each by validation accuracy, then validation loss."""
+    return tuple(
+        sorted(
+            results,
+            key=lambda r: (
+                r.pruned_at is not None, -r.val_acc, r.val_loss if math.isfinite(r.val_loss) else math.inf
+            ),
         )
-    ranked = sorted(
-        results, key=lambda r: (-r.val_acc, r.val_loss if math.isfinite(r.val_loss) else math.inf)
     )
-    return SweepResult(tuple(ranked), how, seed, len(x_fit), len(x_val))
+
+
+def budget_grid(budget: int, ranges: Mapping[str, tuple[float, float]] | None = None) -> tuple[Trial, ...]:
+    """A grid of at most `budget` trials spread over `ranges` (lr log-spaced, counts evenly spaced).
+
+    The axes take turns gaining a value while the product stays within the budget, so 20 trials over lr
+    and hidden is a 5 × 4 grid.
+
+    Examples
+    --------
+    >>> len(budget_grid(20)), sorted({t.hidden for t in budget_grid(20)})
+    (20, [10, 40, 70, 100])
+    """
+    count = positive_int(budget, "budget_grid", "budget")
+    spans = check_ranges(RANDOM_RANGES if ranges is None else ranges, "budget_grid")
+    sizes = dict.fromkeys(spans, 1)
+    most = {n: count if n in LOG_UNIFORM else round(hi) - round(lo) + 1 for n, (lo, hi) in spans.items()}
+    grown = True
+    while grown:
+        grown = False
+        for name in sorted(spans, key=lambda n: sizes[n]):
+            if sizes[name] < most[name] and math.prod({**sizes, name: sizes[name] + 1}.values()) <= count:
+                sizes[name] += 1
+                grown = True
+                break
+    axes: dict[str, list[float]] = {}
+    for name, (lo, hi) in spans.items():
+        if name in LOG_UNIFORM:
+            axes[name] = [float(v) for v in np.geomspace(lo, hi, sizes[name])]
+        else:
+            axes[name] = sorted({round(v) for v in np.linspace(lo, hi, sizes[name])})
+    return grid_trials(axes)
+
+
+def check_ranges(
+    ranges: Mapping[str, tuple[float, float]], func: str
+) -> dict[str, tuple[float, float]]:
+    """Each axis known, each range non-empty: 0 < low <= high for lr, 1 <= low <= high for counts."""
+    spans = dict(ranges)
+    if not spans:
+        raise ValueError(f"{func}: ranges must name at least one axis; choose from {', '.join(AXES)}")
+    for name, span in spans.items():
+        least = "0 <" if _axis(name, func) in LOG_UNIFORM else "1 <="  # lr > 0; others are counts
+        lo, hi = span
+        if not (0 < lo <= hi < math.inf and (least == "0 <" or lo >= 1)):
+            raise ValueError(f"{func}: range of {name} must be {least} low <= high; got ({lo}, {hi})")
+    return spans

@@ -1,4 +1,4 @@
-"""`numgrad sweep`: grid or random search over lr, hidden size, batch size and iterations."""
+"""`numgrad sweep`: grid, random or Bayesian search over lr, hidden size, batch size and iterations."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from numgrad.commands._options import add_command, add_wide_option, plot_path
 
@@ -49,6 +49,8 @@ def range_axis(text: str) -> tuple[str, tuple[float, float]]:
 
 
 def register(sub: Any) -> None:
+    from numgrad.book.bayes import DEFAULT_STORAGE, DEFAULT_STUDY
+    from numgrad.book.search import COMPARE_BUDGET
     from numgrad.book.tuning import SWEEP_ITERS, VALIDATION_FRACTION
 
     p = add_command(
@@ -57,26 +59,45 @@ def register(sub: Any) -> None:
         examples=(
             "numgrad sweep --grid lr=0.5,1,2 hidden=20,50 --plot sweep.png",
             "numgrad sweep --random 12 --ranges lr=0.01:10 hidden=10:100",
+            "numgrad sweep --bayes 20 --storage --study lr-hidden   # kept in sweep.db: resumable, shared",
+            "numgrad sweep --compare --plot compare.png",
         ),
         help="search learning rate, hidden size, ... on a validation split",
-        description="Train TwoLayerNet for each setting of a grid (--grid lr=0.05,0.1,0.5 hidden=20,50) or "
-        "of a seeded random search (--random N; lr log-uniform), with short runs, scored on a "
-        "class-balanced validation split carved from the training data (never the test set).",
+        description="Train TwoLayerNet for each setting of a grid (--grid lr=0.05,0.1,0.5 hidden=20,50), "
+        "of a seeded random search (--random N; lr log-uniform) or of a seeded Bayesian search (--bayes N: "
+        "Optuna's TPE sampler, hopeless trials pruned; --storage/--study keep it in a database, to resume "
+        "or share), with short runs, scored on a class-balanced validation split carved from the training "
+        "data (never the test set).",
     )
     how = p.add_mutually_exclusive_group(required=True)
     how.add_argument(
         "--grid", nargs="+", type=grid_axis, metavar="NAME=V1,V2",
-        help="values of each axis (no default: --grid or --random is needed)",
+        help="values of each axis (no default: --grid, --random, --bayes or --compare is needed)",
     )
     how.add_argument(
         "--random", type=int, metavar="N", help="N random settings from --ranges (no default: or --grid)"
     )  # fmt: skip
+    how.add_argument(
+        "--bayes", type=int, metavar="N",
+        help="N trials of a Bayesian search over --ranges, with the tune extra (no default: or --grid)",
+    )  # fmt: skip
+    how.add_argument(
+        "--compare", type=int, nargs="?", const=COMPARE_BUDGET, metavar="N",
+        help=f"grid, random and Bayesian search at N trials each (default {COMPARE_BUDGET}); --plot draws it",
+    )  # fmt: skip
+    p.add_argument(
+        "--storage", nargs="?", const=DEFAULT_STORAGE, metavar="URL",
+        help=f"keep the --bayes study in a database: any SQLAlchemy URL (default {DEFAULT_STORAGE})",
+    )  # fmt: skip
+    p.add_argument(
+        "--study", metavar="NAME", help=f"name of the --bayes study in --storage (default {DEFAULT_STUDY})"
+    )
     p.add_argument(
         "--ranges",
         nargs="+",
         type=range_axis,
         metavar="NAME=LOW:HIGH",
-        help="ranges of --random (default lr=0.01:10 hidden=10:100)",
+        help="ranges of --random, --bayes and --compare (default lr=0.01:10 hidden=10:100)",
     )
     p.add_argument(
         "--iters",
@@ -96,18 +117,31 @@ def register(sub: Any) -> None:
         default=VALIDATION_FRACTION,
         help=f"share of each class held out (default {VALIDATION_FRACTION})",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the split, the nets, the batches, --random")
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of the split, the nets, the batches, --random, --bayes"
+    )
     p.add_argument(
         "--data", metavar="DIR",
         help="MNIST directory: mnist.pkl or the four IDX .gz files (default: the embedded 5,000 images)",
     )
     p.add_argument(
         "--plot", metavar="PATH", type=plot_path,
-        help="write validation accuracy against lr to PATH, .png, .svg or .pdf (default: none)",
+        help="write validation accuracy against lr (--compare: best so far against trials) to PATH, .png, "
+        ".svg or .pdf (default: none)",
     )  # fmt: skip
     p.add_argument("--json", action="store_true", help="print the ranked results as JSON")
     add_wide_option(p)
     p.set_defaults(run=run)  # fmt: skip
+    _one_line_errors(p)
+
+
+def _one_line_errors(parser: argparse.ArgumentParser) -> None:
+    """Bad arguments get one line on stderr (no usage block) and exit 2."""
+
+    def error(message: str) -> NoReturn:
+        parser.exit(2, f"{parser.prog}: error: {message} (see --help)\n")
+
+    parser.error = error  # type: ignore[method-assign]
 
 
 def _trials(args: argparse.Namespace) -> Sequence[Any]:
@@ -168,6 +202,10 @@ def run(args: argparse.Namespace) -> int:
     from numgrad.commands._console import Column, make_console, print_table
 
     console, errors = make_console(stderr=args.json, wide=args.wide), make_console(stderr=True)
+    if args.bayes is not None or args.compare is not None or args.storage or args.study:
+        from numgrad.commands._search import run_search
+
+        return run_search(args, console, errors, plot=plot_sweep)
     try:
         trials = _trials(args)
         (x_train, t_train), _ = load_mnist(path=args.data)  # the test set is never looked at
@@ -191,7 +229,8 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         plot_sweep(result, args.plot)
     if args.json:
-        print(json.dumps({**result.to_dict(), "plot": args.plot}, indent=2))
+        search = "grid" if args.grid is not None else "random"
+        print(json.dumps({**result.to_dict(), "search": search, "plot": args.plot}, indent=2))
         return 0
     titles = [
         f"sweep: {len(trials)} runs, {result.gradient} gradient, scored on {result.n_validation} validation "

@@ -5,6 +5,7 @@ and every command work. The rest is opt-in, one extra per part::
 
     pip install 'numgrad[testing]'   # numgrad.testing (hypothesis)
     pip install 'numgrad[dask]'      # Dask executors for the scale-out
+    pip install 'numgrad[tune]'      # Bayesian search in numgrad sweep --bayes (Optuna)
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ EXTRA_OF: dict[str, tuple[str, str | None]] = {
     "hypothesis": ("hypothesis", "testing"),
     "distributed": ("distributed", "dask"),
     "dask": ("distributed", "dask"),
+    "optuna": ("optuna", "tune"),
+    "sqlalchemy": ("optuna", "tune"),
 }
 
 

@@ -18,7 +18,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
     [
         (["train", "--gradient", "adam"], "invalid choice: 'adam'"),
         (["train", "--iters", "many"], "invalid int value: 'many'"),
-        (["sweep"], "one of the arguments --grid --random is required"),
+        (["sweep"], "one of the arguments --grid --random --bayes --compare is required"),
         (["sweep", "--grid", "momentum=0.9"], "unknown hyperparameter 'momentum'"),
         (["sweep", "--grid", "lr=fast"], "expected NAME=V1,V2,... with numbers"),
         (["sweep", "--grid", "hidden=10.5"], "expected NAME=V1,V2,... with numbers"),
