@@ -18,6 +18,7 @@ from numgrad.book.optimize import DescentResult, gradient_descent
 from numgrad.book.training import TrainHistory, TrainStep, train
 from numgrad.book.tuning import SweepResult, Trial, TrialResult, grid_trials, random_trials, sweep
 from numgrad.checking.check import GradientReport, assert_gradient_close, check_gradient, plot_gradient_errors
+from numgrad.common.guard import MutatedArgumentError, NumericalWarning
 from numgrad.differences.gradient import directional_derivative, jacobian, numerical_diff, numerical_gradient
 
 try:
@@ -28,6 +29,8 @@ except PackageNotFoundError:  # imported from a source tree that was never insta
 __all__ = [
     "DescentResult",
     "GradientReport",
+    "MutatedArgumentError",
+    "NumericalWarning",
     "SimpleNet",
     "SweepResult",
     "TrainHistory",

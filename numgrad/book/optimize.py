@@ -16,7 +16,8 @@ from numpy.lib.mixins import NDArrayOperatorsMixin
 from numpy.typing import ArrayLike, NDArray
 
 from numgrad.common import numerics as nm
-from numgrad.common.validate import as_float_array, callable_arg, positive_int
+from numgrad.common.guard import unchanged
+from numgrad.common.validate import as_float_array, callable_arg, finite_point, positive_int
 from numgrad.differences.gradient import numerical_gradient
 
 __all__ = ["DescentResult", "gradient_descent"]
@@ -217,6 +218,7 @@ def _validate(
         raise TypeError(f"{name}: init_x must be real; got a {x0.dtype} array")
     if not np.all(np.isfinite(x0)):
         raise ValueError(f"{name}: init_x must be finite; got {x0.tolist()}")
+    finite_point(x0, name, "init_x")
     if h is not None:
         _step(h, x0.shape)
     rate = _positive(lr, name, "lr")
@@ -245,7 +247,8 @@ def _step(h: object, shape: tuple[int, ...]) -> None:
 
 
 def _value(f: Callable[..., Any], x: NDArray[Any]) -> float:
-    out = np.asarray(f(x))
+    with unchanged("gradient_descent", x, arg="the point"):  # x is on the recorded path
+        out = np.asarray(f(x))
     if out.dtype.kind not in "fiu":
         raise TypeError(f"gradient_descent: f must return a real number; got {out.dtype}")
     if out.size != 1:

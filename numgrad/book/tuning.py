@@ -19,7 +19,7 @@ from numpy.typing import ArrayLike
 from numgrad.book.data import stratified_split
 from numgrad.book.nets import TwoLayerNet
 from numgrad.book.training import DEFAULT_BATCH_SIZE, DEFAULT_HIDDEN, DEFAULT_LR, GRADIENTS, TrainStep, train
-from numgrad.common.validate import choice, positive_int
+from numgrad.common.validate import choice, positive_int, seed_generator, seed_int
 
 __all__ = ["SweepResult", "Trial", "TrialResult", "grid_trials", "random_trials", "sweep"]
 
@@ -126,7 +126,7 @@ def random_trials(
         least = "0 <" if _axis(name, "random_trials") in LOG_UNIFORM else "1 <="  # lr > 0; others are counts
         if not (0 < lo <= hi < math.inf and (least == "0 <" or lo >= 1)):
             raise ValueError(f"random_trials: range of {name} must be {least} low <= high; got ({lo}, {hi})")
-    rng = np.random.default_rng(seed)
+    rng = seed_generator(seed, "random_trials")
 
     def draw(name: str, lo: float, hi: float) -> float | int:
         if name in LOG_UNIFORM:
@@ -175,6 +175,7 @@ def sweep(
             "sweep: trials must be a non-empty sequence of Trial (see grid_trials, random_trials)"
         )
     how = choice(gradient, GRADIENTS, "sweep", "gradient")
+    seed = seed_int(seed, "sweep")
     if isinstance(validation, bool) or not isinstance(validation, int | float) or not 0 < validation < 1:
         raise ValueError(f"sweep: validation must be a fraction in (0, 1); got {validation!r}")
     x, t = np.asarray(x_train), np.asarray(t_train)

@@ -23,7 +23,8 @@ from numgrad.checking import measure as gc
 from numgrad.checking import text as _checktext
 from numgrad.checking.report import GradientReport, index_of, ratio_to_tolerance
 from numgrad.common import numerics as nm
-from numgrad.common.validate import callable_arg, choice, real_floating_array
+from numgrad.common.guard import unchanged
+from numgrad.common.validate import callable_arg, choice, finite_point, real_floating_array, seed_generator
 
 __all__ = ["GradientReport", "assert_gradient_close", "check_gradient", "plot_gradient_errors"]
 
@@ -97,13 +98,16 @@ def check_gradient(
     start = time.perf_counter()
     fn, xa, meth, md = _validated(f, x, method, mode)
     low, high, rng = _bound(rtol, "rtol"), _bound(atol, "atol"), _generator(seed)
-    analytic = _analytic(grad, xa)
+    pool = _executor(executor)
+    with unchanged(gc.FUNC, xa, who="grad"):
+        analytic = _analytic(grad, xa)
     coarser = analytic.dtype if nm.eps(analytic.dtype) > nm.eps(xa.dtype) else xa.dtype
     tol = gc.Tolerance(low, high, "central" if md == "fast" else meth, str(coarser))
-    if md == "full":
-        outcome = gc.full_check(fn, xa, analytic, meth, tol, executor=_executor(executor))
-    else:
-        outcome = _fastcheck.fast_check(fn, xa, analytic, tol, rng)
+    with unchanged(gc.FUNC, xa):
+        if md == "full":
+            outcome = gc.full_check(fn, xa, analytic, meth, tol, executor=pool)
+        else:
+            outcome = _fastcheck.fast_check(fn, xa, analytic, tol, rng)
     tol = replace(tol, method=outcome.method)  # what "auto" resolved to
     shape = xa.shape if md == "full" else (outcome.analytic.size,)
     return _report(outcome, md, tol, xa, shape, time.perf_counter() - start)
@@ -183,9 +187,7 @@ def _validated(
     f: object, x: ArrayLike, method: object, mode: object
 ) -> tuple[Callable[..., Any], NDArray[Any], str, str]:
     fn = callable_arg(f, gc.FUNC)
-    xa = real_floating_array(x, gc.FUNC, "x")
-    if xa.size == 0:
-        raise ValueError(f"{gc.FUNC}: x must have at least one element; got shape {xa.shape}")
+    xa = finite_point(real_floating_array(x, gc.FUNC, "x"), gc.FUNC, "x")
     meth = choice(method, ("auto", *nm.METHODS), gc.FUNC, "method")
     md = choice(mode, MODES, gc.FUNC, "mode")
     if md == "fast" and meth not in ("auto", "central"):
@@ -207,13 +209,7 @@ def _bound(value: object, arg: str) -> float | None:
 
 
 def _generator(seed: object) -> np.random.Generator:
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if seed is None:
-        return np.random.default_rng(nm.DEFAULT_CHECK_SEED)
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-        raise TypeError(f"{gc.FUNC}: seed must be an int, a numpy.random.Generator or None; got {seed!r}")
-    return np.random.default_rng(int(seed))
+    return seed_generator(seed, gc.FUNC, default=nm.DEFAULT_CHECK_SEED)
 
 
 def _analytic(grad: object, x: NDArray[Any]) -> NDArray[Any]:

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from numgrad.common.validate import callable_arg, real_floating_array
+from numgrad.common.guard import unchanged
+from numgrad.common.validate import callable_arg, finite_point, real_floating_array
 from numgrad.differences.engine import make_problem
 from numgrad.differences.steps import difference
 
@@ -79,7 +80,8 @@ def numerical_gradient(
         "numerical_gradient", f, x, out_shape=None, method=method, batched=batched,
         chunk_size=chunk_size, executor=executor,
     )  # fmt: skip
-    d = difference(p, h)
+    with unchanged(p.func, p.x):
+        d = difference(p, h)
     return d.derivative.reshape(p.x.shape).astype(p.x.dtype, copy=False)  # a fresh array, never x
 
 
@@ -133,14 +135,19 @@ def jacobian(
            [1., 0.]])
     """
     callable_arg(f, "jacobian")
-    xa = real_floating_array(x, "jacobian", "x")
-    sample = np.asarray(f(xa[None] if batched else np.array(xa)))
+    xa = finite_point(real_floating_array(x, "jacobian", "x"), "jacobian", "x")
+    with np.errstate(all="ignore"):  # non-finite values are reported by the engine, not as warnings
+        sample = np.asarray(f(xa[None] if batched else np.array(xa)))
+    if sample.dtype.kind not in "fiuc" or (batched and sample.ndim == 0):
+        what = "an array of shape (k, ...) for a stack of k points" if batched else "an array of numbers"
+        raise TypeError(f"jacobian: f must return {what}; got {type(sample).__name__} of {sample.dtype}")
     out_shape = sample.shape[1:] if batched else sample.shape
     p = make_problem(
         "jacobian", f, x, out_shape=tuple(out_shape), method=method, batched=batched,
         chunk_size=chunk_size, executor=executor,
     )  # fmt: skip
-    d = difference(p, h).derivative  # (n, *out)
+    with unchanged(p.func, p.x):
+        d = difference(p, h).derivative  # (n, *out)
     moved = np.moveaxis(d.reshape(p.n, -1), 0, -1)
     return moved.reshape(*out_shape, *p.x.shape).astype(p.x.dtype)
 

@@ -176,7 +176,7 @@ def difference(p: Problem, h: object, *, refine: bool = True) -> Difference:
         run = (disp[moved.index(a)] if a else 0.0) - (disp[moved.index(b)] if b else 0.0)
         deriv = rise / np.reshape(run, shape)
     if refine and moved[:2] == (1, -1) and not given and p.out_shape is None:
-        second = by_offset[0] + by_offset[1] - 2 * f0
+        second = (by_offset[0] - f0) + (by_offset[1] - f0)  # no overflow for f near float64's range
         deriv, extra = _refine(p, x0, steps, deriv, second, f0, f_scale)
         nfev += extra
     if not np.isfinite(deriv).all():

@@ -63,7 +63,7 @@ X3 = np.array([1.0, 2.0, 3.0])
         ({"atol": float("nan")}, ValueError, "atol must be finite and non-negative"),
         ({"atol": "tiny"}, TypeError, "atol must be a number or None; got str"),
         ({"seed": 1.5}, TypeError, "seed must be an int, a numpy.random.Generator or None"),
-        ({"seed": True}, TypeError, "seed must be an int"),
+        ({"seed": True}, TypeError, "seed must be a non-negative int"),
     ],
     ids=[
         "f-not-callable", "x-int", "x-complex", "x-empty", "grad-shape", "grad-callable-shape",

@@ -1,0 +1,81 @@
+"""The caller's data is never changed: detecting an f (or grad) that writes into its argument.
+
+numgrad perturbs the caller's array in place in element-by-element mode (so that ``lambda W:
+net.loss(x, t)`` sees the perturbation). An f that writes into its argument would then corrupt both the
+caller's array and every later evaluation. :func:`unchanged` saves a copy once per public call and
+compares bitwise once at the end; the engine checks the one element it perturbed after each call of f
+(O(1) per evaluation). Either way the caller's array is restored bitwise and
+:class:`MutatedArgumentError` says what happened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["MutatedArgumentError", "NumericalWarning", "changed_at", "unchanged"]
+
+
+class MutatedArgumentError(ValueError):
+    """f or grad wrote into the array numgrad passed it; the caller's array has been restored bitwise."""
+
+
+class NumericalWarning(UserWarning):
+    """A result numgrad's own error estimate says may be unreliable (the warning says where and why)."""
+
+
+def _bits(a: NDArray[Any]) -> NDArray[Any]:
+    """A same-size unsigned-integer view: equality of bits (-0.0 vs 0.0, NaN payloads) for any strides."""
+    return a.view(f"u{a.dtype.itemsize}") if a.dtype.kind in "fc" and a.dtype.itemsize <= 8 else a
+
+
+def changed_at(a: NDArray[Any], saved: NDArray[Any]) -> int | None:
+    """The first flat index where `a` and `saved` differ bitwise, or None."""
+    if a.dtype.kind == "c":
+        differs = (_bits(a.real) != _bits(saved.real)) | (_bits(a.imag) != _bits(saved.imag))
+    else:
+        differs = _bits(a) != _bits(saved)
+    if not np.any(differs):
+        return None
+    return int(np.flatnonzero(differs.reshape(-1))[0])
+
+
+def mutation_error(
+    func: str, who: str, arg: str, shape: tuple[int, ...], j: int, was: Any, now: Any
+) -> Exception:
+    where = tuple(int(i) for i in np.unravel_index(j, shape)) if shape else ()
+    return MutatedArgumentError(
+        f"{func}: {who} wrote into its argument (element {where} of {arg} changed from {was!r} to "
+        f"{now!r}); {arg} has been restored bitwise. numgrad needs {who} to only read its argument: copy "
+        f"inside {who} before modifying it (v = v.copy())"
+    )
+
+
+@contextmanager
+def unchanged(func: str, x: NDArray[Any], *, who: str = "f", arg: str = "x") -> Iterator[None]:
+    """Run the block; afterwards the caller's `x` is bitwise what it was before.
+
+    If the block changed `x` it is restored and :class:`MutatedArgumentError` raised; if the block raised
+    anyway, `x` is restored and the original exception carries a note saying so.
+    """
+    if not isinstance(x, np.ndarray) or not x.flags.writeable:
+        yield  # nobody can write into it
+        return
+    saved = x.copy()
+    try:
+        yield
+    except BaseException as exc:
+        j = changed_at(x, saved)
+        if j is not None:
+            np.copyto(x, saved)
+            exc.add_note(f"{func}: {who} also wrote into {arg}; {arg} has been restored bitwise")
+        raise
+    j = changed_at(x, saved)
+    if j is not None:
+        now = x.reshape(-1)[j].item()
+        np.copyto(x, saved)
+        raise mutation_error(func, who, arg, x.shape, j, saved.reshape(-1)[j].item(), now)
