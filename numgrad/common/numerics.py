@@ -56,6 +56,10 @@ REFINE_FRACTION = {"float64": 0.3, "float32": 0.05}
 REFINE_SAMPLE = 2  # the worst-predicted coordinates tried first; if none shows truncation, stop there
 MAX_REFINE_HALVINGS = 10  # at most h/64 when re-measuring a coordinate with a short length scale
 REFINE_NOISE = 8.0  # a change between h and h/2 below this many rounding units is noise, not truncation
+EXPLICIT_STEP_WARN = 0.01  # an explicit h that x + h rounds by more than 1% of itself warns
+# A re-measured element whose best error estimate (the change between steps h and h/2, plus rounding) stays
+# above this fraction of its value did not settle: its length scale is shorter than the steps tried.
+UNRESOLVED_FRACTION = 0.01
 BATCH_BYTES = 4 * 2**20  # memory budget of one stack of perturbed points handed to a batched f
 EXECUTOR_TASKS_PER_WORKER = 4  # chunks per executor worker: enough to balance, few enough to amortise
 

@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from numgrad.common import numerics as nm
+from numgrad.differences import sanity
 from numgrad.differences.engine import Difference, Problem, evaluate, evaluate_points, resolve_step
 
 
@@ -58,12 +59,19 @@ def _shrink_out_of_domain(
         if not bad.any():
             break
         idx = np.flatnonzero(bad)
-        steps[idx] /= 4
+        steps[idx] = _shrunk(x0[idx], steps[idx], max(map(abs, moved)))
         rows = np.concatenate([i * n + idx for i in range(len(moved))])
         values[rows] = np.concatenate([x0[idx] + c * steps[idx] for c in moved]).astype(p.x.dtype)
         vals[rows] = evaluate(p, values[rows], np.tile(idx, len(moved)))
         extra += len(rows)
     return steps, values, vals, extra
+
+
+def _shrunk(x: NDArray[np.float64], h: NDArray[np.float64], reach: int) -> NDArray[np.float64]:
+    """A quarter of the step, and at most half the distance to 0 (sqrt and log are undefined beyond it):
+    a power of two, so the shrunk points stay exact."""
+    near = np.exp2(np.floor(np.log2(np.abs(x) / (2 * reach), where=x != 0, out=np.full(x.shape, np.inf))))
+    return np.asarray(np.minimum(h / 4, np.where(x != 0, near, np.inf)))
 
 
 def _stencil_at(
@@ -89,6 +97,7 @@ def _refine(
     second: Any,
     f0: Any,
     f_scale: float,
+    f_size: float = 0.0,
 ) -> tuple[Any, int]:
     """Re-measure coordinates with a short length scale at h/2, h/4, ...: each halving gives the Richardson
     value ``(2**p·D(h/2) − D(h)) / (2**p − 1)`` and an error estimate ``|D(h/2) − D(h)|``; a coordinate
@@ -102,6 +111,7 @@ def _refine(
     active, waiting = flagged[: nm.REFINE_SAMPLE], flagged[nm.REFINE_SAMPLE :]
     out = np.array(deriv, dtype=np.float64)
     best_err = np.full(p.n, np.inf)
+    best_trunc = np.zeros(p.n)  # truncation left (the change beyond rounding) at the kept value
     prev, step, extra = out.copy(), h.copy(), 0
     gain = 2.0**stencil.order
     for _ in range(nm.MAX_REFINE_HALVINGS):
@@ -121,12 +131,19 @@ def _refine(
         extrapolated = (gain * d_half[better] - prev[take]) / (gain - 1)
         out[take] = np.where(change[better] > noise[better], extrapolated, out[take])
         best_err[take] = score[better]
+        # for the warning only: rounding of f at the perturbed points, which can be far above |f(x)|
+        loud = np.maximum(noise, noise * (f_size / max(f_scale, 1e-300)))
+        best_trunc[take] = np.where(change[better] > loud[better], change[better], 0.0)
         prev[active] = d_half
         truncated = change > noise
         if waiting.size and truncated.any():
             active, waiting = np.concatenate([active[better & truncated], waiting]), waiting[:0]
         else:
             active = active[better & truncated]
+    coarse = best_trunc > nm.UNRESOLVED_FRACTION * float(np.max(np.abs(out)))  # normwise, as ACCURACY
+    sanity.warn_if_unresolved(
+        p, np.flatnonzero(coarse), "halving the step did not settle the difference quotient"
+    )
     return out, extra
 
 
@@ -152,6 +169,7 @@ def difference(p: Problem, h: object, *, refine: bool = True) -> Difference:
     moved = stencil.moved
     coords = nm.coordinates(n, len(moved))
     values = (np.multiply.outer(moved, steps) + x0).reshape(-1).astype(p.x.dtype, copy=False)  # offset-major
+    sanity.explicit_step_moves(p, x0, values, moved, steps, given=given)
     vals = evaluate(p, values, coords)
     nfev += len(coords)
     if not np.isfinite(vals).all():
@@ -177,7 +195,7 @@ def difference(p: Problem, h: object, *, refine: bool = True) -> Difference:
         deriv = rise / np.reshape(run, shape)
     if refine and moved[:2] == (1, -1) and not given and p.out_shape is None:
         second = (by_offset[0] - f0) + (by_offset[1] - f0)  # no overflow for f near float64's range
-        deriv, extra = _refine(p, x0, steps, deriv, second, f0, f_scale)
+        deriv, extra = _refine(p, x0, steps, deriv, second, f0, f_scale, float(np.max(np.abs(vals))))
         nfev += extra
     if not np.isfinite(deriv).all():
         _check_finite(p, deriv, np.arange(n), "the difference quotient")

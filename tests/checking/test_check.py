@@ -62,7 +62,7 @@ X3 = np.array([1.0, 2.0, 3.0])
         ({"rtol": -1.0}, ValueError, "rtol must be finite and non-negative; got -1.0"),
         ({"atol": float("nan")}, ValueError, "atol must be finite and non-negative"),
         ({"atol": "tiny"}, TypeError, "atol must be a number or None; got str"),
-        ({"seed": 1.5}, TypeError, "seed must be an int, a numpy.random.Generator or None"),
+        ({"seed": 1.5}, TypeError, "seed must be a non-negative int, a numpy.random.Generator or None"),
         ({"seed": True}, TypeError, "seed must be a non-negative int"),
     ],
     ids=[
