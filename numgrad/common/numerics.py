@@ -317,6 +317,8 @@ def descent_path_tolerance(method: str, dtype: DTypeLike, n: int, path_length: f
 DEFAULT_EXECUTOR_WORKERS = 2  # an executor that does not say how many tasks it runs at once (this machine)
 DEVICE_BATCH_BYTES = 1 * 2**30  # perturbed points per chunk on an accelerator, summed over its devices
 
+ROW_SUM_ULPS = 16.0  # a row of targets sums to 1 within this many ulps per class (soft labels round)
+
 # Nets and training (numgrad.book.nets, numgrad.book.training): steps, the structured pass, tolerances
 
 NET_STEP_METHOD = "central"  # TwoLayerNet.numerical_gradient is a central difference, like the book's
