@@ -70,9 +70,13 @@ def unchanged(func: str, x: NDArray[Any], *, who: str = "f", arg: str = "x") -> 
         yield
     except BaseException as exc:
         j = changed_at(x, saved)
-        if j is not None:
-            np.copyto(x, saved)
-            exc.add_note(f"{func}: {who} also wrote into {arg}; {arg} has been restored bitwise")
+        if j is None:
+            raise
+        now = x.reshape(-1)[j].item()
+        np.copyto(x, saved)
+        if isinstance(exc, NumericalWarning | FloatingPointError):  # numgrad's verdict on corrupted points
+            raise mutation_error(func, who, arg, x.shape, j, saved.reshape(-1)[j].item(), now) from exc
+        exc.add_note(f"{func}: {who} also wrote into {arg}; {arg} has been restored bitwise")
         raise
     j = changed_at(x, saved)
     if j is not None:

@@ -137,7 +137,7 @@ def jacobian(
     callable_arg(f, "jacobian")
     xa = finite_point(real_floating_array(x, "jacobian", "x"), "jacobian", "x")
     with np.errstate(all="ignore"):  # non-finite values are reported by the engine, not as warnings
-        sample = np.asarray(f(xa[None] if batched else np.array(xa)))
+        sample = np.asarray(f(np.array(xa)[None] if batched else np.array(xa)))  # copies: x is the caller's
     if sample.dtype.kind not in "fiuc" or (batched and sample.ndim == 0):
         what = "an array of shape (k, ...) for a stack of k points" if batched else "an array of numbers"
         raise TypeError(f"jacobian: f must return {what}; got {type(sample).__name__} of {sample.dtype}")
@@ -163,7 +163,7 @@ def directional_derivative(
     >>> round(directional_derivative(lambda x: np.sum(x**2), np.array([1.0, 2.0]), np.array([1.0, 0.0])), 8)
     2.0
     """
-    xa = real_floating_array(x, "directional_derivative", "x")
+    xa = finite_point(real_floating_array(x, "directional_derivative", "x"), "directional_derivative", "x")
     va = real_floating_array(v, "directional_derivative", "v")
     if va.shape != xa.shape:
         raise ValueError(f"directional_derivative: v must have x's shape {xa.shape}; got {va.shape}")
