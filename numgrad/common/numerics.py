@@ -382,6 +382,9 @@ COARSE_STEP = 1e-3
 # difference's truncation, plus rounding), and whose analytic value is not between those slopes (not a
 # kink), is wrong beyond doubt: it is not re-measured at h/2.
 GROSS_MISS = 10.0
+# f's noise is measured (checking.measure.noise_level) at x + t·h·e_j for these t: irregular, so that
+# rounding of a nearly linear f does not repeat from point to point as it can on an even grid
+NOISE_OFFSETS = (-0.5, -0.31, -0.17, -0.06, 0.0, 0.08, 0.21, 0.37, 0.47)
 FAST_DIRECTIONS = 2  # fast mode: both at step t, then the one that missed most at t/2 (its error estimate)
 FAST_EVALUATIONS = 6  # fast mode's budget of f evaluations (two per central difference), whatever n
 DEFAULT_CHECK_SEED = 0  # fast mode's random directions repeat run to run unless a seed is given
