@@ -504,7 +504,6 @@ CLI = [
     ("sweep-seed", ["sweep", "--grid", "lr=0.1", "--seed", "-1"], "--seed must be"),
     ("sweep-plot-missing-dir", ["sweep", "--grid", "lr=0.1", "--plot", "nodir/s.png"], "does not exist"),
     ("bench-repeats", ["bench", "--repeats", "0"], "--repeats must be a positive integer"),
-    ("bench-family", ["bench", "--family", "nosuch"], "'nosuch' is not a workload family; choose from book"),
     (
         "descend-f-raises",
         ["descend", "--function", "hostile:boom", "--start", "1", "2"],
@@ -535,6 +534,15 @@ def test_cli_unwritable_plot_directory(modules, capsys):
     locked.mkdir(mode=0o555)
     assert main(["check", "hostile:f", "--shape", "3", "--grad", "hostile:g", "--plot", "locked/x.png"]) == 2
     assert "permission denied" in capsys.readouterr().err
+
+
+def test_cli_unknown_bench_family_is_exit_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:  # argparse's choices: its usage line, then the error
+        main(["bench", "--family", "nosuch"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "invalid choice: 'nosuch'" in err
+    assert "Traceback" not in err
 
 
 def test_cli_failed_check_is_exit_1_not_2(modules, capsys):
