@@ -616,10 +616,17 @@ def test_example_seed_minus_one():
         ng.check_gradient(lambda v: np.sum(v**2), x, 2 * x, seed=-1)
 
 
-def test_example_tiny_length_scale_is_flagged():
+def test_example_tiny_length_scale_is_differenced_correctly():
     x = 1e-8 * np.random.default_rng(0).uniform(0.5, 2.0, 10)
-    with pytest.warns(ng.NumericalWarning, match="length scale shorter than the step"):
-        ng.numerical_gradient(lambda v: np.sum(np.log(1 + (v / 1e-8) ** 2)), x)
+    g = ng.numerical_gradient(lambda v: np.sum(np.log(1 + (v / 1e-8) ** 2)), x)  # no warning: it settled
+    u = x / 1e-8
+    np.testing.assert_allclose(g, 2 * u / (1 + u**2) / 1e-8, rtol=1e-8)
+
+
+def test_a_length_scale_that_cannot_be_resolved_is_flagged():
+    x = 3 + 1e-8 * np.random.default_rng(0).uniform(0.5, 2.0, 10)  # |x| ~ 3: the step cannot follow x
+    with pytest.warns(ng.NumericalWarning, match="10 of 10 elements may be inaccurate"):
+        ng.numerical_gradient(lambda v: np.sum(np.log(1 + ((v - 3) / 1e-8) ** 2)), x)
 
 
 def test_example_h_too_small_is_an_error():

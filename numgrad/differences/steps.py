@@ -141,10 +141,31 @@ def _refine(
         else:
             active = active[better & truncated]
     coarse = best_trunc > nm.UNRESOLVED_FRACTION * float(np.max(np.abs(out)))  # normwise, as ACCURACY
-    sanity.warn_if_unresolved(
-        p, np.flatnonzero(coarse), "halving the step did not settle the difference quotient"
-    )
-    return out, extra
+    unresolved, spent = _relative_retry(p, x0, f0, out, np.flatnonzero(coarse))
+    sanity.warn_if_unresolved(p, unresolved, "halving the step did not settle the difference quotient")
+    return out, extra + spent
+
+
+def _relative_retry(
+    p: Problem, x0: NDArray[np.float64], f0: Any, out: NDArray[np.float64], idx: NDArray[np.intp]
+) -> tuple[NDArray[np.intp], int]:
+    """Coordinates that did not settle and lie within (0, 1) in size: f may vary on the scale of x_i itself
+    (x ~ 1e-8). Retry at steps relative to |x_i| (``base·|x_i|`` and half of it, Richardson); a pair that
+    agrees replaces `out` in place. Returns the coordinates still unresolved and the evaluations spent."""
+    small = idx[(x0[idx] != 0) & (np.abs(x0[idx]) < 1)]
+    if small.size == 0:
+        return idx, 0
+    order = nm.STENCILS[p.method].order
+    h = np.exp2(np.round(np.log2(nm.base_step(p.method, p.x.dtype) * np.abs(x0[small]))))
+    try:
+        d1, s1 = _stencil_at(p, x0, f0, small, h)
+        d2, s2 = _stencil_at(p, x0, f0, small, h / 2)
+    except FloatingPointError:  # the retry left f's domain: the coordinates stay flagged
+        return idx, 0
+    value = (2**order * d2 - d1) / (2**order - 1)
+    settled = np.abs(d2 - d1) <= nm.UNRESOLVED_FRACTION * np.abs(value)
+    out[small[settled]] = value[settled]
+    return np.setdiff1d(idx, small[settled]), s1 + s2
 
 
 def difference(p: Problem, h: object, *, refine: bool = True) -> Difference:
