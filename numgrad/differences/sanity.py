@@ -26,45 +26,34 @@ def explicit_step_moves(
     *,
     given: bool,
 ) -> None:
-    """An explicit h must move every x_i in x's dtype (x + h != x): raised (or warned, see
-    :func:`warn_if_swamped`) before f is called. Nothing to check for a step numgrad chose (`given` False)."""
+    """An explicit h must move every x_i in x's dtype: ``x + h == x`` is an error, and a displacement
+    ``(x + h) − x`` more than 1% off h (catastrophic cancellation, which the textbook formula divides by)
+    a warning; both before f is called. Nothing to check for a step numgrad chose (`given` False)."""
     if not given:
         return
-    still = (values.astype(np.float64, copy=False).reshape(len(moved), p.n) == x0).any(axis=0)
-    if still.any():
-        j = int(np.flatnonzero(still)[0])
+    wanted = np.multiply.outer(np.asarray(moved, dtype=np.float64), steps)
+    off = np.abs(values.astype(np.float64, copy=False).reshape(wanted.shape) - x0 - wanted)
+    off /= np.abs(wanted)
+    worst = float(off.max())
+    if worst <= nm.EXPLICIT_STEP_WARN:  # the common case: one pass over the points
+        return
+    still = np.flatnonzero((values.reshape(wanted.shape) == x0).any(axis=0))
+    j = int(still[0]) if still.size else int(np.argmax(off.max(axis=0)))
+    if still.size:
         least = nm.eps(p.x.dtype) * max(abs(float(x0[j])), float(np.finfo(p.x.dtype).tiny))
         raise ValueError(
             f"{p.func}: h={steps[j]:.3g} does not move x at index {p.index(j)} (x + h == x in {p.x.dtype} "
             f"at x={x0[j]:.17g}), so the difference would be 0; expected h above ~{least:.2g} "
             f"(eps·|x|), or h=None to let numgrad choose the step"
         )
-    warn_if_swamped(p, x0, values, steps, moved)
-
-
-def warn_if_swamped(
-    p: Problem,
-    x0: NDArray[np.float64],
-    values: NDArray[Any],
-    steps: NDArray[np.float64],
-    moved: tuple[int, ...],
-) -> None:
-    """Warn when an explicit h is so small for x's dtype that x + h rounds it by a large share of h
-    (catastrophic cancellation in the displacement, which the textbook formula divides by)."""
-    disp = values.astype(np.float64, copy=False).reshape(len(moved), p.n) - x0
-    wanted = np.multiply.outer(np.asarray(moved, dtype=np.float64), steps)
-    off = np.abs(disp - wanted) / np.abs(wanted)
-    j = int(np.argmax(off.max(axis=0)))
-    relative = float(off[:, j].max())
-    if relative > nm.EXPLICIT_STEP_WARN:
-        warnings.warn(
-            f"{p.func}: h={steps[j]:.3g} is too small for x's dtype {p.x.dtype} at index {p.index(j)} "
-            f"(x={x0[j]:.6g}): x + h moves x by a displacement {relative:.1%} off h (catastrophic "
-            f"cancellation), and the result is off by as much. Pass a larger h, or h=None to let numgrad "
-            f"choose the step",
-            NumericalWarning,
-            stacklevel=5,
-        )
+    warnings.warn(
+        f"{p.func}: h={steps[j]:.3g} is too small for x's dtype {p.x.dtype} at index {p.index(j)} "
+        f"(x={x0[j]:.6g}): x + h moves x by a displacement {float(off[:, j].max()):.1%} off h "
+        f"(catastrophic cancellation), and the result is off by as much. Pass a larger h, or h=None "
+        f"to let numgrad choose the step",
+        NumericalWarning,
+        stacklevel=4,
+    )
 
 
 def warn_if_unresolved(p: Problem, unresolved: NDArray[np.intp], detail: str) -> None:
