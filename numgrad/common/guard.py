@@ -10,8 +10,6 @@ compares bitwise once at the end; the engine checks the one element it perturbed
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -58,31 +56,39 @@ def mutation_error(
     )
 
 
-@contextmanager
-def unchanged(func: str, x: NDArray[Any], *, who: str = "f", arg: str = "x") -> Iterator[None]:
-    """Run the block; afterwards the caller's `x` is bitwise what it was before.
+class unchanged:  # noqa: N801  (used as a context manager, like contextlib's lower-case ones)
+    """``with unchanged(func, x):`` — afterwards the caller's `x` is bitwise what it was before.
 
     If the block changed `x` it is restored and :class:`MutatedArgumentError` raised; if the block raised
-    anyway, `x` is restored and the original exception carries a note saying so.
+    anyway, `x` is restored and the original exception carries a note saying so (numgrad's own verdicts on
+    the corrupted points, a non-finite value or a NumericalWarning turned error, become the
+    MutatedArgumentError). A class, not a generator: this runs on every call of the engine.
     """
-    if not isinstance(x, np.ndarray) or not x.flags.writeable:
-        yield  # nobody can write into it
-        return
-    saved = x.copy()
-    try:
-        yield
-    except BaseException as exc:
+
+    __slots__ = ("arg", "func", "saved", "who", "x")
+
+    def __init__(self, func: str, x: NDArray[Any], *, who: str = "f", arg: str = "x") -> None:
+        self.func, self.x, self.who, self.arg = func, x, who, arg
+        self.saved: NDArray[Any] | None = None
+
+    def __enter__(self) -> None:
+        if isinstance(self.x, np.ndarray) and self.x.flags.writeable:  # else nobody can write into it
+            self.saved = self.x.copy()
+
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
+        saved, x = self.saved, self.x
+        if saved is None:
+            return
         j = changed_at(x, saved)
         if j is None:
-            raise
+            return
         now = x.reshape(-1)[j].item()
         np.copyto(x, saved)
+        error = mutation_error(self.func, self.who, self.arg, x.shape, j, saved.reshape(-1)[j].item(), now)
+        if exc is None:
+            raise error
         if isinstance(exc, NumericalWarning | FloatingPointError):  # numgrad's verdict on corrupted points
-            raise mutation_error(func, who, arg, x.shape, j, saved.reshape(-1)[j].item(), now) from exc
-        exc.add_note(f"{func}: {who} also wrote into {arg}; {arg} has been restored bitwise")
-        raise
-    j = changed_at(x, saved)
-    if j is not None:
-        now = x.reshape(-1)[j].item()
-        np.copyto(x, saved)
-        raise mutation_error(func, who, arg, x.shape, j, saved.reshape(-1)[j].item(), now)
+            raise error from exc
+        exc.add_note(
+            f"{self.func}: {self.who} also wrote into {self.arg}; {self.arg} has been restored bitwise"
+        )
