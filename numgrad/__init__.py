@@ -22,6 +22,7 @@ from numgrad.checking.check import GradientReport, assert_gradient_close, check_
 from numgrad.checking.hessian import assert_hessian_close, check_hessian
 from numgrad.checking.layers import LayersReport, check_layers
 from numgrad.checking.vector import assert_jvp_close, assert_vjp_close, check_jacobian, check_jvp, check_vjp
+from numgrad.common.guard import MutatedArgumentError, NumericalWarning
 from numgrad.differences.estimate import Estimate, estimate_gradient, estimate_hessian, estimate_jacobian
 from numgrad.differences.gradient import directional_derivative, jacobian, numerical_diff, numerical_gradient
 from numgrad.differences.hessian import hessian, hessian_vector_product
@@ -36,6 +37,8 @@ __all__ = [
     "Estimate",
     "GradientReport",
     "LayersReport",
+    "MutatedArgumentError",
+    "NumericalWarning",
     "SearchComparison",
     "SimpleNet",
     "SweepResult",

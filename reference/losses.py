@@ -48,7 +48,7 @@ def softmax_cross_entropy(logits: ArrayLike, t: ArrayLike) -> Any:
     z, w = _weights(_float(logits), t)
     shifted = z - jax.lax.stop_gradient(jnp.max(jnp.real(z), axis=-1, keepdims=True))
     log_prob = shifted - jnp.log(jnp.sum(jnp.exp(shifted), axis=-1, keepdims=True))
-    return -jnp.sum(w * log_prob) / z.shape[0]
+    return -jnp.sum(jnp.where(w != 0, w * log_prob, 0)) / z.shape[0]  # masked (−inf) classes: 0·log 0 = 0
 
 
 def binary_cross_entropy(y: ArrayLike, t: ArrayLike) -> Any:

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from numgrad.common import numerics as nm
 from numgrad.common.validate import as_float_array, class_labels
 
 __all__ = [
@@ -34,7 +35,30 @@ def _pair(y: ArrayLike, t: ArrayLike, func: str) -> tuple[NDArray[Any], NDArray[
     return ya, ta
 
 
-def _scores_and_targets(y: ArrayLike, t: ArrayLike, func: str) -> tuple[NDArray[Any], NDArray[Any]]:
+def _target_rows(w: NDArray[Any], func: str, *, strict: bool) -> None:
+    """Rows of t of y's shape are probability distributions (one-hot, or soft labels summing to 1); with
+    `strict`, exactly one-hot (a 1 and zeros)."""
+    sums = w.sum(axis=-1)
+    tol = nm.ROW_SUM_ULPS * w.shape[-1] * nm.eps(w.dtype if w.dtype.kind == "f" else np.float64)
+    bad = np.flatnonzero(np.abs(sums - 1) > tol)
+    if strict and not bad.size:
+        bad = np.flatnonzero(~np.all((w == 0) | (w == 1), axis=-1))
+    if bad.size:
+        r = int(bad[0])
+        kind = (
+            "one-hot (a single 1, zeros elsewhere)"
+            if strict
+            else "a probability distribution (one-hot, or soft labels summing to 1)"
+        )
+        raise ValueError(
+            f"{func}: each row of t must be {kind}; row {r} sums to {sums[r]:.6g}: "
+            f"{np.round(w[r], 6).tolist()[:10]}"
+        )
+
+
+def _scores_and_targets(
+    y: ArrayLike, t: ArrayLike, func: str, *, strict: bool = False
+) -> tuple[NDArray[Any], NDArray[Any]]:
     """Scores as (N, C) and targets as one-hot-like (N, C) weights, validated."""
     ya = as_float_array(y, func, "y")
     if ya.ndim not in (1, 2) or ya.shape[-1] == 0:
@@ -44,6 +68,7 @@ def _scores_and_targets(y: ArrayLike, t: ArrayLike, func: str) -> tuple[NDArray[
         weights = as_float_array(ta, func, "t")
         if not np.all(np.isfinite(weights)) or np.any(np.real(weights) < 0):
             raise ValueError(f"{func}: one-hot t must be finite and non-negative")
+        _target_rows(np.atleast_2d(np.real(weights)), func, strict=strict)
         return np.atleast_2d(ya), np.atleast_2d(weights)
     y2 = np.atleast_2d(ya)
     expected = (y2.shape[0],) if ya.ndim == 2 else ()
@@ -106,9 +131,28 @@ def softmax_cross_entropy(logits: ArrayLike, t: ArrayLike) -> Any:
     1000.0
     """
     z, w = _scores_and_targets(logits, t, "softmax_cross_entropy")
+    _masked_logits(np.real(z))
     shifted = z - np.max(np.real(z), axis=-1, keepdims=True)
     log_prob = shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
-    return -np.sum(w * log_prob) / z.shape[0]
+    # a masked class (logit −inf) has probability 0: its term is 0·log 0 = 0 unless it is the target
+    with np.errstate(invalid="ignore"):
+        return -np.sum(np.where(w != 0, w * log_prob, 0)) / z.shape[0]
+
+
+def _masked_logits(z: NDArray[Any]) -> None:
+    """−inf logits mask a class; +inf, nan and rows with every class masked have no softmax."""
+    if np.isnan(z).any() or np.isposinf(z).any():
+        r, c = (int(i) for i in np.argwhere(np.isnan(z) | np.isposinf(z))[0])
+        raise ValueError(
+            f"softmax_cross_entropy: logits must be finite or -inf (a masked class); got {z[r, c]} "
+            f"at {(r, c)}"
+        )
+    dead = np.flatnonzero(np.all(np.isneginf(z), axis=-1))
+    if dead.size:
+        raise ValueError(
+            f"softmax_cross_entropy: row {int(dead[0])} of logits masks every class (all -inf): its "
+            f"softmax is undefined"
+        )
 
 
 def binary_cross_entropy(y: ArrayLike, t: ArrayLike) -> Any:
@@ -120,6 +164,13 @@ def binary_cross_entropy(y: ArrayLike, t: ArrayLike) -> Any:
     0.164252
     """
     ya, ta = _pair(y, t, "binary_cross_entropy")
+    outside = np.flatnonzero(~((np.real(ta) >= 0) & (np.real(ta) <= 1)).reshape(-1))
+    if outside.size:
+        j = int(outside[0])
+        raise ValueError(
+            f"binary_cross_entropy: t must hold probabilities in [0, 1] (labels 0/1, or soft targets); got "
+            f"{np.real(ta).reshape(-1)[j]} at position {j}"
+        )
     return -np.mean(ta * np.log(ya + LOG_DELTA) + (1 - ta) * np.log(1 - ya + LOG_DELTA))
 
 
@@ -143,7 +194,7 @@ def hinge_loss(y: ArrayLike, t: ArrayLike) -> Any:
         raise ValueError(
             "hinge_loss: t of y's shape must hold binary targets -1/+1 or one-hot rows 0/1; got other values"
         )
-    y2, w = _scores_and_targets(ya, ta, "hinge_loss")
+    y2, w = _scores_and_targets(ya, ta, "hinge_loss", strict=True)
     true_score = np.sum(w * y2, axis=-1, keepdims=True)
     margins = y2 - true_score + 1
     active = (np.real(margins) > 0) & (w == 0)

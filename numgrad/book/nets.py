@@ -18,7 +18,7 @@ from numgrad.book.functions import sigmoid, softmax
 from numgrad.book.losses import LOG_DELTA, cross_entropy_error
 from numgrad.book.structured import two_layer_differences
 from numgrad.common import numerics as nm
-from numgrad.common.validate import as_float_array, choice, class_labels, positive_int
+from numgrad.common.validate import as_float_array, choice, class_labels, positive_int, seed_generator
 from numgrad.differences.gradient import numerical_gradient as _engine_gradient
 
 __all__ = ["SimpleNet", "TwoLayerNet"]
@@ -76,7 +76,7 @@ class SimpleNet:
 
     def __init__(self, W: ArrayLike | None = None, *, seed: int | None = None) -> None:
         if W is None:
-            W = np.random.default_rng(seed).standard_normal((2, 3))
+            W = seed_generator(seed, "SimpleNet").standard_normal((2, 3))
         w = np.array(as_float_array(W, "SimpleNet", "W"), dtype=np.float64)
         if w.ndim != 2 or 0 in w.shape:
             raise ValueError(f"SimpleNet: W must be a non-empty matrix (D, C); got shape {w.shape}")
@@ -167,7 +167,7 @@ class TwoLayerNet:
             raise ValueError(
                 f"TwoLayerNet: weight_init_std must be a non-negative number; got {weight_init_std!r}"
             )
-        rng = np.random.default_rng(seed)
+        rng = seed_generator(seed, "TwoLayerNet")
         self.params: dict[str, F64] = {
             "W1": weight_init_std * rng.standard_normal((d, h)),
             "b1": np.zeros(h),

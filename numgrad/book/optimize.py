@@ -17,7 +17,8 @@ from numpy.lib.mixins import NDArrayOperatorsMixin
 from numpy.typing import ArrayLike, NDArray
 
 from numgrad.common import numerics as nm
-from numgrad.common.validate import as_float_array, callable_arg, positive_int
+from numgrad.common.guard import unchanged
+from numgrad.common.validate import as_float_array, callable_arg, finite_point, positive_int
 from numgrad.differences import small
 from numgrad.differences.gradient import numerical_gradient
 from numgrad.differences.reuse import StepReuse
@@ -226,6 +227,7 @@ def _validate(
         raise TypeError(f"{name}: init_x must be real; got a {x0.dtype} array")
     if not np.all(np.isfinite(x0)):
         raise ValueError(f"{name}: init_x must be finite; got {x0.tolist()}")
+    finite_point(x0, name, "init_x")
     if h is not None:
         _step(h, x0.shape)
     rate = _positive(lr, name, "lr")
@@ -257,7 +259,8 @@ _PLAIN_RESULTS = (float, np.float64, np.float32)  # real scalars, taken without 
 
 
 def _value(f: Callable[..., Any], x: NDArray[Any]) -> float:
-    result = f(x)
+    with unchanged("gradient_descent", x, arg="the point"):  # x is on the recorded path
+        result = f(x)
     if type(result) in _PLAIN_RESULTS:
         return float(result)
     out = np.asarray(result)

@@ -19,7 +19,7 @@ from numpy.typing import ArrayLike
 from numgrad.book.data import sample_batch
 from numgrad.book.losses import cross_entropy_error
 from numgrad.book.nets import TwoLayerNet
-from numgrad.common.validate import choice, positive_int
+from numgrad.common.validate import choice, positive_int, seed_int
 
 __all__ = ["TrainHistory", "TrainStep", "train"]
 
@@ -149,7 +149,7 @@ def train(
     if callback is not None and not callable(callback):
         raise TypeError(f"train: callback must be callable or None; got {type(callback).__name__}")
     grad_of = net.numerical_gradient if how == "numerical" else net.gradient
-    rng = np.random.default_rng(None if seed is None else [seed, SAMPLING_STREAM])
+    rng = np.random.default_rng(None if seed is None else [seed_int(seed, "train"), SAMPLING_STREAM])
     per_epoch = max(len(np.asarray(x_train)) // size, 1)
     losses: list[float] = []
     evals: dict[str, list[float]] = {

@@ -19,7 +19,7 @@ from numpy.typing import ArrayLike
 from numgrad.book.data import stratified_split
 from numgrad.book.nets import TwoLayerNet
 from numgrad.book.training import DEFAULT_BATCH_SIZE, DEFAULT_HIDDEN, DEFAULT_LR, GRADIENTS, TrainStep, train
-from numgrad.common.validate import choice, positive_int
+from numgrad.common.validate import choice, positive_int, seed_generator, seed_int
 
 __all__ = ["SweepResult", "Trial", "TrialResult", "budget_grid", "grid_trials", "random_trials", "sweep"]
 
@@ -124,7 +124,7 @@ def random_trials(
     """
     count = positive_int(n, "random_trials", "n")
     spans = check_ranges(RANDOM_RANGES if ranges is None else ranges, "random_trials")
-    rng = np.random.default_rng(seed)
+    rng = seed_generator(seed, "random_trials")
 
     def draw(name: str, lo: float, hi: float) -> float | int:
         if name in LOG_UNIFORM:
@@ -173,6 +173,7 @@ def sweep(
             "sweep: trials must be a non-empty sequence of Trial (see grid_trials, random_trials)"
         )
     how = choice(gradient, GRADIENTS, "sweep", "gradient")
+    seed = seed_int(seed, "sweep")
     data = split_data(x_train, t_train, validation, seed)
 
     def reporter(index: int) -> Callable[[TwoLayerNet, TrainStep], None] | None:
@@ -198,6 +199,7 @@ class SweepData:
 
 def split_data(x_train: ArrayLike, t_train: ArrayLike, validation: float, seed: int) -> SweepData:
     """The class-balanced validation split every search method scores on (from ``default_rng([seed, 2])``)."""
+    seed = seed_int(seed, "sweep")
     if isinstance(validation, bool) or not isinstance(validation, int | float) or not 0 < validation < 1:
         raise ValueError(f"sweep: validation must be a fraction in (0, 1); got {validation!r}")
     x, t = np.asarray(x_train), np.asarray(t_train)

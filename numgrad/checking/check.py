@@ -21,8 +21,9 @@ from numgrad.checking import measure as gc
 from numgrad.checking.core import Checked, check_flat, point
 from numgrad.checking.report import GradientReport
 from numgrad.common import numerics as nm
+from numgrad.common.guard import unchanged_tree
 from numgrad.common.trees import Flat, match
-from numgrad.common.validate import callable_arg, choice
+from numgrad.common.validate import callable_arg, choice, seed_generator
 
 __all__ = ["GradientReport", "assert_gradient_close", "check_gradient", "plot_gradient_errors"]
 
@@ -99,7 +100,8 @@ def check_gradient(
     fn, flat, meth, md = _validated(f, x, method, mode)
     low, high, rng = _bound(rtol, "rtol"), _bound(atol, "atol"), _generator(seed)
     pool = _executor(executor)
-    analytic = [_analytic(grad, flat.leaves[0])] if flat.single else _tree_analytic(grad, flat)
+    with unchanged_tree(gc.FUNC, flat.leaves, flat.paths, who="grad"):
+        analytic = [_analytic(grad, flat.leaves[0])] if flat.single else _tree_analytic(grad, flat)
     checked = Checked(gc.FUNC, fn, flat, analytic)
     return check_flat(
         checked, method=meth, mode=md, rtol=low, atol=high, rng=rng, executor=pool,
@@ -203,13 +205,7 @@ def _bound(value: object, arg: str, func: str = gc.FUNC) -> float | None:
 
 
 def _generator(seed: object, func: str = gc.FUNC) -> np.random.Generator:
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if seed is None:
-        return np.random.default_rng(nm.DEFAULT_CHECK_SEED)
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-        raise TypeError(f"{func}: seed must be an int, a numpy.random.Generator or None; got {seed!r}")
-    return np.random.default_rng(int(seed))
+    return seed_generator(seed, func, default=nm.DEFAULT_CHECK_SEED)
 
 
 def _analytic(grad: object, x: NDArray[Any]) -> NDArray[Any]:

@@ -24,8 +24,9 @@ from numgrad.checking import measure as gc
 from numgrad.checking import text as _checktext
 from numgrad.checking.report import GradientReport, LeafSummary, index_of, ratio_to_tolerance
 from numgrad.common import numerics as nm
+from numgrad.common.guard import unchanged_tree
 from numgrad.common.trees import Flat, WithLeaf, flatten
-from numgrad.common.validate import real_floating_array
+from numgrad.common.validate import finite_point, real_floating_array
 
 __all__ = ["Checked", "array_report", "check_flat", "point"]
 
@@ -39,9 +40,7 @@ def point(x: Any, func: str) -> Flat:
                 f"{func}: every leaf of x must be a NumPy float array; got {type(value).__name__} at "
                 f"{path}. Wrap it: np.asarray(value, dtype=np.float64)"
             )
-        a = real_floating_array(value, func, f"x{path}")
-        if a.size == 0:
-            raise ValueError(f"{func}: x{path} must have at least one element; got shape {a.shape}")
+        a = finite_point(real_floating_array(value, func, f"x{path}"), func, f"x{path}")
         if path and not a.flags.writeable:
             raise ValueError(
                 f"{func}: x{path} is read-only, but the check perturbs the leaves in place (so that a "
@@ -80,7 +79,23 @@ def check_flat(
     seconds: Callable[[], float],
     linear: _fastcheck.Linear | None = None,
 ) -> GradientReport:
-    """The report of g's gradient check at the tree (fast mode: `linear` in place of the gradient)."""
+    """The report of g's gradient check at the tree (fast mode: `linear` in place of the gradient).
+    Every leaf comes back bitwise as it was, or a MutatedArgumentError says which g wrote into."""
+    with unchanged_tree(c.func, c.flat.leaves, c.flat.paths):
+        return _check_flat(c, method, mode, rtol, atol, rng, executor, seconds, linear)
+
+
+def _check_flat(
+    c: Checked,
+    method: str,
+    mode: str,
+    rtol: float | None,
+    atol: float | None,
+    rng: np.random.Generator,
+    executor: Executor | None,
+    seconds: Callable[[], float],
+    linear: _fastcheck.Linear | None,
+) -> GradientReport:
     if mode == "fast":
         return _fast(c, rtol, atol, rng, seconds, linear)
     if c.flat.single:

@@ -177,16 +177,25 @@ def full_check(
     tolerance, source = tol.per_check(rounding(p, d), tol.elementwise(np.abs(numerical)), scale, work)
     kinks = np.zeros(a.shape, dtype=bool)
     suspect = np.flatnonzero(~(np.abs(a - numerical) <= tolerance))
+    sigma = 0.0
     if suspect.size and p.method != "complex":
-        at_h, spent = pass_pair(p, d, suspect)
-        nfev += spent
+        # f's noise, measured along the coordinate with the largest step: the one least bent over it
+        # (the engine shrinks steps where f's length scale is short), so what the fit leaves is noise
+        widest = int(np.argmax(d.h))
+        sigma, spent = noise_level(p, widest, float(d.h[widest]))
+        at_h, more = pass_pair(p, d, suspect)
+        nfev += spent + more
         if at_h is not None and d.f0 is not None:  # wrong beyond doubt: no need for the step h/2
-            gross, t, src = gross_misses(p, at_h, d.f0, a[suspect], d.h[suspect], tol, scale[suspect], work)
+            gross, t, src = gross_misses(
+                p, at_h, d.f0, a[suspect], d.h[suspect], tol, scale[suspect], work, sigma
+            )
             sure = suspect[gross]
             numerical[sure], tolerance[sure], source[sure] = at_h.central[gross], t[gross], src[gross]
             suspect, at_h = suspect[~gross], at_h.subset(~gross)
     if suspect.size and p.method != "complex":
-        m = remeasure(p, suspect, d.h[suspect], at_h)
+        h_rm = noisy_steps(p, suspect, d.h[suspect], sigma, d.f0)
+        m = remeasure(p, suspect, h_rm, at_h if np.array_equal(h_rm, d.h[suspect]) else None)
+        m = replace(m, estimate=m.estimate + NOISE_GAIN * sigma / m.h)  # f's measured noise, amplified
         # where x − h left f's domain (never visited by a one-sided pass) the first pass stands
         ok = np.isfinite(m.value) & np.isfinite(m.estimate)
         numerical[suspect[ok]], steps[suspect[ok]] = m.value[ok], m.h[ok]
@@ -194,7 +203,7 @@ def full_check(
         tolerance[suspect[ok]], source[suspect[ok]] = t[ok], src[ok]
         still = ok & ~(np.abs(a[suspect] - m.value) <= t)
         wrong = suspect[still]
-        kinks[wrong], kink_spent = find_kinks(p, wrong, m, still, a[wrong], t[still])
+        kinks[wrong], kink_spent = find_kinks(p, wrong, m, still, a[wrong], t[still], sigma)
         nfev += m.nfev + kink_spent
     return Outcome(a, numerical, tolerance, source, scale, steps, kinks, nfev, work, p.method)
 
@@ -214,6 +223,43 @@ def segment_scales(
     return scale
 
 
+# The Richardson value (4·D(h/2) − D(h))/3 carries up to (4·2 + 1)/3 = 3 times f's noise over h
+NOISE_GAIN = 3.0
+
+
+def noise_level(p: Problem, j: int, h: float) -> tuple[float, int]:
+    """f's rounding noise near x, measured from the data rather than assumed to be ``eps·|f|``: the RMS
+    residual of a quadratic fitted to f at a few irregularly spaced points ``x + t_k·e_j`` within h/2
+    (the quadratic takes f's smooth part; irregular spacing keeps rounding from looking smooth, as it
+    can on an even grid). Spent only when a check has elements beyond tolerance (a noisy f, such as the
+    pseudo-inverse of a low-rank matrix, would otherwise alarm)."""
+    x0 = float(np.ravel(p.x)[j])
+    values = (x0 + h * np.asarray(nm.NOISE_OFFSETS)).astype(p.x.dtype)
+    k = len(values)
+    vals = np.real(evaluate(p, values, np.full(k, j, dtype=np.intp))).astype(np.float64)
+    if not np.all(np.isfinite(vals)):
+        return 0.0, k
+    t = (values.astype(np.float64) - x0) / h
+    centred = vals - vals[np.argmin(np.abs(t))]
+    coef = np.polyfit(t, centred, 2)
+    residual = centred - np.polyval(coef, t)
+    return float(np.sqrt(np.sum(np.square(residual)) / (k - 3))), k
+
+
+def noisy_steps(
+    p: Problem, idx: NDArray[np.intp], h: NDArray[np.float64], sigma: float, f0: float | None
+) -> NDArray[np.float64]:
+    """Steps for re-measuring when f is noisier than ``eps·|f|``: the central step that balances the
+    measured noise σ against truncation, ``cbrt(σ/|f|)·max(1, |x_i|)`` (a power of two), where it is
+    larger than the pass's own step."""
+    size = max(abs(f0 or 0.0), sigma)
+    if sigma <= nm.eps(p.x.dtype) * size or size == 0:
+        return h
+    length = nm.length_scales(np.ravel(p.x)[idx].astype(np.float64))
+    wanted = np.exp2(np.round(np.log2(np.cbrt(sigma / size) * length)))
+    return np.asarray(np.minimum(np.maximum(h, wanted), nm.MAX_RELATIVE_STEP * length))
+
+
 def gross_misses(
     p: Problem,
     pair: Pair,
@@ -223,6 +269,7 @@ def gross_misses(
     tol: Tolerance,
     scale: NDArray[np.float64],
     work: str,
+    sigma: float = 0.0,
 ) -> tuple[NDArray[np.bool_], NDArray[np.float64], NDArray[np.str_]]:
     """Elements wrong beyond doubt at the pass's step h, with their tolerances and sources.
 
@@ -235,7 +282,7 @@ def gross_misses(
     """
     forward, backward = pair.one_sided(f0)
     size = np.fmax.reduce([np.full(a.size, abs(f0)), np.abs(pair.plus), np.abs(pair.minus)])
-    estimate = np.abs(forward - backward) + 2 * nm.eps(p.x.dtype) * size / h
+    estimate = np.abs(forward - backward) + 2 * np.maximum(nm.eps(p.x.dtype) * size, sigma) / h
     central = pair.central
     t, src = tol.per_check(estimate, tol.elementwise(np.abs(central)), scale, work)
     with np.errstate(invalid="ignore"):
@@ -382,6 +429,7 @@ def find_kinks(
     keep: NDArray[np.bool_],
     a: NDArray[np.float64],
     tol: NDArray[np.float64],
+    sigma: float = 0.0,
 ) -> tuple[NDArray[np.bool_], int]:
     """Kinks among elements that still disagree: the forward and backward slopes differ beyond rounding,
     the gap does not shrink when the step halves, and the analytic value lies between the slopes (every
@@ -399,7 +447,7 @@ def find_kinks(
     spent += 1  # f(x)
     (fw, bw), (fw2, bw2) = full.one_sided(f0), half.one_sided(f0)
     size = np.fmax.reduce([np.full(idx.size, abs(f0)), *map(np.abs, (half.plus, half.minus, full.plus))])
-    noise = nm.eps(p.x.dtype) * np.maximum(size, 1e-300) / (m.h[keep] / 2)
+    noise = np.maximum(nm.eps(p.x.dtype) * np.maximum(size, 1e-300), sigma) / (m.h[keep] / 2)
     with np.errstate(invalid="ignore"):
         gap, gap2 = np.abs(fw - bw), np.abs(fw2 - bw2)
         persists = (gap2 > nm.KINK_NOISE * noise) & (gap2 > nm.KINK_PERSISTENCE * gap)

@@ -46,6 +46,11 @@ def _import(name: str) -> Any:
             return importlib.import_module(name)
     except TargetError:
         raise
+    except SystemExit as exc:  # else `numgrad check` would exit 0 with no output: a CI gate's pass
+        raise TargetError(
+            f"importing {name!r} called sys.exit({exc.code!r}); a target module must not exit at import "
+            f"(put script code under if __name__ == '__main__':)"
+        ) from None
     except ImportError as exc:
         raise TargetError(f"cannot import module {name!r} ({exc})") from None
     except Exception as exc:

@@ -45,10 +45,12 @@ def run(args: argparse.Namespace) -> int:
     from numgrad.bench import measure
     from numgrad.bench.harness import _chosen, machine_info, run_benchmarks, scaling_exponent
     from numgrad.commands._console import Column, fit_line, make_console, print_table
+    from numgrad.commands._errors import positive_count
     from numgrad.common.extras import require
 
     require("scipy", needed_by="numgrad bench")  # before minutes of timing, not after them
     families = tuple(args.family) if args.family else None
+    positive_count(args.repeats, "--repeats")
     console = make_console(stderr=args.json, wide=args.wide, min_width=170)
     rows = []
     total = len(_chosen(args.full, families))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -78,6 +79,10 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from numgrad.commands import _errors
+
+    _errors.seed(args.seed)
+    _errors.output_file(args.plot)
     if args.target is None:
         given = [f"--{name}" for name in TARGET_ONLY if getattr(args, name) is not None]
         if given:
@@ -257,6 +262,12 @@ def parse_shape(text: str | None) -> tuple[int, ...]:
         raise TargetError(f"--shape must be comma-separated sizes like 100,10; got {text!r}") from None
     if any(s < 1 for s in shape):
         raise TargetError(f"--shape sizes must be positive; got {text!r}")
+    from numgrad.commands._errors import BadInputError, elements
+
+    try:
+        elements(math.prod(shape), f"--shape {text}")
+    except BadInputError as exc:
+        raise TargetError(str(exc)) from None
     return shape
 
 
@@ -301,18 +312,23 @@ def _check_all(
         check = check_vjp if kind == "vjp" else check_jvp
         return check(f, x, _with_x(grad, x), mode=mode, seed=seed)
 
-    reports = []
-    with Progress(console=make_console(stderr=True), transient=True, disable=args.json) as progress:
+    reports, failure = [], None
+    errors = make_console(stderr=True)  # off a terminal a transient display would leave a blank line
+    with Progress(console=errors, transient=True, disable=args.json or not errors.is_terminal) as progress:
         task = progress.add_task(f"checking {args.target}", total=len(points))
         for dtype, k, x in points:
             try:
                 report = checked(x, args.seed + k)
-            except Exception as exc:
-                what = f"shape {x.shape}" if hasattr(x, "shape") else f"shapes {args.shapes}"
-                where = f"{args.target} at x of {what} ({dtype})"
-                raise TargetError(f"{where}: {type(exc).__name__}: {first_line(exc)}") from None
+            except (Exception, SystemExit) as exc:
+                shown = f"shape {x.shape}" if hasattr(x, "shape") else f"shapes {args.shapes}"
+                where = f"{args.target} at x of {shown} ({dtype})"
+                what = f"called sys.exit({exc.code!r})" if isinstance(exc, SystemExit) else type(exc).__name__
+                failure = TargetError(f"{where}: {what}: {first_line(exc)}")
+                break
             reports.append((dtype, k, report))
             progress.advance(task)
+    if failure is not None:  # raised once the progress display is gone: one clean line on stderr
+        raise failure
     return reports
 
 

@@ -36,15 +36,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run a numgrad command; returns the process exit code (0 ok, 1 a check failed, 2 bad usage)."""
     parser = build_parser()
     args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
-    try:
-        code: int = args.run(args)
-    except ModuleNotFoundError as exc:  # an optional part without its extra: one line, exit 2
-        err = missing_extra(exc, needed_by=f"numgrad {args.command}")
-        if err is exc:
-            raise
-        print(err, file=sys.stderr)
-        return 2
-    return code
+    from numgrad.commands._errors import run_command
+
+    def run(parsed: argparse.Namespace) -> int:
+        try:
+            code: int = parsed.run(parsed)
+        except ModuleNotFoundError as exc:  # an optional part without its extra: one line, exit 2
+            err = missing_extra(exc, needed_by=f"numgrad {parsed.command}")
+            if err is exc:
+                raise
+            print(err, file=sys.stderr)
+            return 2
+        return code
+
+    return run_command(args.command, run, args)
 
 
 if __name__ == "__main__":

@@ -74,7 +74,9 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from numgrad.book.optimize import gradient_descent
+    from numgrad.commands import _errors
 
+    _errors.output_file(args.plot)
     try:
         name, f, formula, classic = _function(args.function)
         start = np.array(args.start if args.start is not None else classic.start if classic else ())

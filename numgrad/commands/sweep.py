@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -199,8 +200,17 @@ def run(args: argparse.Namespace) -> int:
 
     from numgrad.book.data import load_mnist
     from numgrad.book.tuning import sweep
+    from numgrad.commands import _errors
     from numgrad.commands._console import Column, make_console, print_table
 
+    _errors.seed(args.seed)
+    _errors.output_file(args.plot)
+    for axis, numbers in args.grid or ():
+        if not all(math.isfinite(v) and v > 0 for v in numbers):
+            raise _errors.BadInputError(f"--grid {axis} values must be positive and finite; got {numbers}")
+        size = {"hidden": 794, "batch_size": 784}.get(axis)  # numbers per unit: weights, or one image
+        if size:
+            _errors.elements(int(max(numbers)) * size, f"--grid {axis}={int(max(numbers))}")
     console, errors = make_console(stderr=args.json, wide=args.wide), make_console(stderr=True)
     if args.bayes is not None or args.compare is not None or args.storage or args.study:
         from numgrad.commands._search import run_search

@@ -112,12 +112,22 @@ def _progress(console: Any, disable: bool) -> Any:
     )  # fmt: skip
 
 
+def _validate(args: argparse.Namespace) -> None:
+    from numgrad.commands import _errors
+
+    _errors.seed(args.seed)
+    _errors.output_file(args.plot)
+    _errors.elements(args.hidden * 794, f"--hidden {args.hidden} (the weights W1, W2)")
+    _errors.elements(args.batch_size * 784, f"--batch-size {args.batch_size} (one batch of images)")
+
+
 def run(args: argparse.Namespace) -> int:
     from numgrad.book.data import load_mnist
     from numgrad.book.nets import TwoLayerNet
     from numgrad.book.training import train
     from numgrad.commands._console import Column, make_console, print_table
 
+    _validate(args)
     console = make_console(stderr=args.json, wide=args.wide)
     try:
         (x_train, t_train), (x_test, t_test) = load_mnist(path=args.data)

@@ -56,6 +56,10 @@ REFINE_FRACTION = {"float64": 0.3, "float32": 0.05}
 REFINE_SAMPLE = 2  # the worst-predicted coordinates tried first; if none shows truncation, stop there
 MAX_REFINE_HALVINGS = 10  # at most h/64 when re-measuring a coordinate with a short length scale
 REFINE_NOISE = 8.0  # a change between h and h/2 below this many rounding units is noise, not truncation
+EXPLICIT_STEP_WARN = 0.01  # an explicit h that x + h rounds by more than 1% of itself warns
+# A re-measured element whose best error estimate (the change between steps h and h/2, plus rounding) stays
+# above this fraction of its value did not settle: its length scale is shorter than the steps tried.
+UNRESOLVED_FRACTION = 0.01
 BATCH_BYTES = 4 * 2**20  # memory budget of one stack of perturbed points handed to a batched f
 # A local batched f gets stacks of at most this many bytes: a stack and f's temporaries of this size stay
 # in cache and are reused from the heap, where stacks of megabytes are mapped fresh from the system at every
@@ -192,26 +196,35 @@ def steps_from_probe(
     n, s = x0.size, probe_scale(dtype)
     m = len(vals) - 2  # directions; rows: f(x), f(x + s·L·z_k) for k = 1..m, f(x − s·L·z_1)
     length = length_scales(x0) if length is None else length
+    # Values are divided by their largest magnitude u first, so that f up to float64's range neither
+    # overflows the squares nor warns; the ratio below is free of u.
     if vals.ndim == 1:  # a scalar f (the common case): a handful of numbers, cheaper as Python floats
         f0, *rest = np.real(vals).tolist()
         f_scale = abs(f0)
         finite = math.isfinite(f0) and all(map(math.isfinite, rest))
+        u = max(f_scale, *map(abs, rest)) if finite else 1.0
+        if u > 1.0:
+            f0, rest = f0 / u, [a / u for a in rest]
         first, mirror = rest[0], rest[m]
-        diff_sq = ((first - mirror) / 2) ** 2 + sum((a - f0) ** 2 for a in rest[1:m])
-        sum_sq = ((first + mirror) / 2 - f0) ** 2
+        diff_sq = ((first - mirror) / 2) ** 2 + sum((a - f0) ** 2 for a in rest[1:m]) if finite else 0.0
+        sum_sq = ((first + mirror) / 2 - f0) ** 2 if finite else 0.0
     else:
         v = vals.reshape(len(vals), -1).astype(np.float64)
         f_scale = float(np.abs(v[0]).max())
         finite = bool(np.isfinite(v).all())
+        u = max(1.0, float(np.abs(v).max())) if finite else 1.0
+        v = v / u
         rises = np.concatenate([(v[1:2] - v[m + 1 :]) / 2, v[2 : m + 1] - v[0]])
         diff_sq = float(np.square(rises).sum(axis=0).max()) if finite else 0.0
         sum_sq = float(np.square((v[1] + v[m + 1]) / 2 - v[0]).max()) if finite else 0.0
     if not finite:
         return np.exp2(np.round(np.log2(base_step(method, dtype) * length))), f_scale, 0.0
+    u = max(u, 1.0)
     slope = math.sqrt(diff_sq / (m * n)) / s
     curve = 2 * math.sqrt(sum_sq) / (n * s * s)  # along the first direction
-    variation = max(slope, CURVATURE_WEIGHT * curve)
-    ratio = f_scale / variation if variation > 0 else 0.0  # flat or piecewise-constant: the plain rule
+    scaled = max(slope, CURVATURE_WEIGHT * curve)  # the variation in units of u
+    variation = scaled * u
+    ratio = (f_scale / u) / scaled if scaled > 0 else 0.0  # flat or piecewise-constant: the plain rule
     # x_i's own magnitude sets a floor (x ± h must move x by a resolvable relative amount); the measured
     # scale of f sets the step wherever x_i is smaller than that.
     factor, base = float(step_factor(method, dtype, ratio)), base_step(method, dtype)
@@ -237,9 +250,14 @@ def truncation_suspects(
     predicted (a minimum, or flat). Suspects are re-measured at h/2, h/4, ...
     """
     order, const = STENCILS[method].order, STENCILS[method].truncation_const
-    slope = np.abs(deriv)
-    goal = REFINE_FRACTION[precision(dtype)] * accuracy(method, dtype) * float(slope.max(initial=0.0))
-    bend = np.square(second / h) if order == 2 else np.abs(second / h) ** order
+    top = float(np.max(np.abs(deriv), initial=0.0))
+    if not 0 < top < math.inf:
+        return np.zeros(0, dtype=np.intp)
+    # in units of the largest slope (the test is homogeneous of degree `order`): no overflow near f's range
+    slope, second = np.abs(deriv) / top, second / top
+    goal = REFINE_FRACTION[precision(dtype)] * accuracy(method, dtype)
+    with np.errstate(over="ignore"):  # a bend too large to square is flagged all the same
+        bend = np.square(second / h) if order == 2 else np.abs(second / h) ** order
     weight = slope if order == 2 else slope ** (order - 1)
     flagged = np.flatnonzero(bend > weight * (goal / const))  # c·bend > goal·slope**(p−1): no division
     flagged = flagged[slope[flagged] > 0]
@@ -318,6 +336,8 @@ REUSE_RATIO_FACTOR = 8.0
 DEFAULT_EXECUTOR_WORKERS = 2  # an executor that does not say how many tasks it runs at once (this machine)
 DEVICE_BATCH_BYTES = 1 * 2**30  # perturbed points per chunk on an accelerator, summed over its devices
 
+ROW_SUM_ULPS = 16.0  # a row of targets sums to 1 within this many ulps per class (soft labels round)
+
 # Nets and training (numgrad.book.nets, numgrad.book.training): steps, the structured pass, tolerances
 
 NET_STEP_METHOD = "central"  # TwoLayerNet.numerical_gradient is a central difference, like the book's
@@ -381,6 +401,9 @@ COARSE_STEP = 1e-3
 # difference's truncation, plus rounding), and whose analytic value is not between those slopes (not a
 # kink), is wrong beyond doubt: it is not re-measured at h/2.
 GROSS_MISS = 10.0
+# f's noise is measured (checking.measure.noise_level) at x + t·h·e_j for these t: irregular, so that
+# rounding of a nearly linear f does not repeat from point to point as it can on an even grid
+NOISE_OFFSETS = (-0.5, -0.31, -0.17, -0.06, 0.0, 0.08, 0.21, 0.37, 0.47)
 FAST_DIRECTIONS = 2  # fast mode: both at step t, then the one that missed most at t/2 (its error estimate)
 FAST_EVALUATIONS = 6  # fast mode's budget of f evaluations (two per central difference), whatever n
 DEFAULT_CHECK_SEED = 0  # fast mode's random directions repeat run to run unless a seed is given

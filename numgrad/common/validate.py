@@ -74,3 +74,44 @@ def class_labels(t: ArrayLike, num_classes: int, func: str, arg: str = "t") -> N
             f"{func}: labels must lie in [0, {num_classes}); got {a.reshape(-1)[pos]} at position {pos}"
         )
     return a.astype(np.intp)
+
+
+def finite_point(x: NDArray[Any], func: str, arg: str = "x") -> NDArray[Any]:
+    """A point derivatives can be taken at: at least one element, every element finite."""
+    if x.size == 0:
+        raise ValueError(f"{func}: {arg} must have at least one element; got shape {x.shape}")
+    if not np.isfinite(x).all():
+        bad = int(np.flatnonzero(~np.isfinite(x.reshape(-1)))[0])
+        where = tuple(int(i) for i in np.unravel_index(bad, x.shape)) if x.ndim else ()
+        raise ValueError(
+            f"{func}: {arg} must be finite (the derivative at inf or nan is undefined); got "
+            f"{x.reshape(-1)[bad]} at index {where}"
+        )
+    return x
+
+
+MAX_SEED = 2**128  # SeedSequence takes any non-negative int; a bound keeps the message about the seed
+
+
+def seed_generator(
+    seed: object, func: str, arg: str = "seed", *, default: int | None = None
+) -> np.random.Generator:
+    """`seed` as a numpy.random.Generator: a Generator as is, a non-negative int, or None (`default`,
+    or fresh entropy when `default` is None). The one place every function that takes a seed validates it."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is None:
+        return np.random.default_rng(default)
+    return np.random.default_rng(seed_int(seed, func, arg))
+
+
+def seed_int(seed: object, func: str, arg: str = "seed") -> int:
+    """A seed as a plain non-negative int (for functions that derive several streams from it)."""
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise TypeError(
+            f"{func}: {arg} must be a non-negative int, a numpy.random.Generator or None; got "
+            f"{type(seed).__name__} {seed!r}"
+        )
+    if not 0 <= int(seed) < MAX_SEED:
+        raise ValueError(f"{func}: {arg} must be a non-negative int below 2**128; got {int(seed)}")
+    return int(seed)

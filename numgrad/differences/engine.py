@@ -18,7 +18,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from numgrad.common import numerics as nm
-from numgrad.common.validate import callable_arg, choice, positive_int, real_floating_array
+from numgrad.common.guard import MutatedArgumentError, changed_at, mutation_error
+from numgrad.common.validate import callable_arg, choice, finite_point, positive_int, real_floating_array
 from numgrad.differences import executors as ex
 
 
@@ -78,7 +79,7 @@ def make_problem(
 ) -> Problem:
     """Validate every argument up front (never after `f` has been called)."""
     fn = callable_arg(f, func)
-    xa = real_floating_array(x, func, "x")
+    xa = finite_point(real_floating_array(x, func, "x"), func, "x")
     meth = choice(method, nm.METHODS, func, "method")
     size = None if chunk_size is None else positive_int(chunk_size, func, "chunk_size")
     if executor is not None and not isinstance(executor, Executor):
@@ -135,6 +136,8 @@ def _as_value(p: Problem, out: object, what: Callable[[], str]) -> NDArray[Any]:
             return a.reshape(())
         kind = "a scalar" if p.out_shape is None else f"shape {expected}"
         raise ValueError(f"{p.func}: f must return {kind}; got an array of shape {a.shape} at {what()}")
+    if p.method != "complex" and a.dtype.kind == "c":
+        raise TypeError(_complex_result(p, what()))
     if p.method == "complex" and a.dtype.kind != "c":
         raise TypeError(
             f"{p.func}: method='complex' needs f to carry complex input through, but f returned a real "
@@ -144,6 +147,14 @@ def _as_value(p: Problem, out: object, what: Callable[[], str]) -> NDArray[Any]:
 
 
 _FAST_RESULTS = (float, np.float64, np.float32)  # results stored without further checks
+
+
+def _complex_result(p: Problem, where: str) -> str:
+    return (
+        f"{p.func}: f must return real values for method={p.method!r}; got a complex value at {where} "
+        f"(its imaginary part would be dropped). Return the real part yourself, or use method='complex' "
+        f"for the complex-step derivative of a real function"
+    )
 
 
 def _call(p: Problem, point: NDArray[Any], what: Callable[[], str]) -> NDArray[Any]:
@@ -161,6 +172,8 @@ def _check_stack(p: Problem, out: Any, rows: int) -> NDArray[Any]:
     tail = () if p.out_shape is None else p.out_shape
     if a.dtype.kind not in "fiuc":
         raise TypeError(f"{p.func}: f must return numbers; got an array of {a.dtype}")
+    if p.method != "complex" and a.dtype.kind == "c":
+        raise TypeError(_complex_result(p, "a stack of perturbed points"))
     if a.shape != (rows, *tail):
         if p.out_shape is None and a.size == rows and not p.batched:
             return a.reshape(rows)
@@ -286,6 +299,10 @@ def evaluate(p: Problem, values: NDArray[Any], coords: NDArray[np.intp]) -> NDAr
     return _evaluate_in_place(p, values, coords, flat_x)
 
 
+def _wrote(p: Problem, j: int, was: Any, now: Any) -> Exception:
+    return mutation_error(p.func, "f", "x", p.x.shape, j, np.asarray(was).item(), np.asarray(now).item())
+
+
 def _describe(p: Problem, j: int) -> Callable[[], str]:
     return lambda: f"x perturbed at index {p.index(j)}"
 
@@ -316,14 +333,27 @@ def _evaluate_in_place(
                 try:
                     holder[where] = v
                     out = f(point)
+                    if holder[where] != v:  # f wrote into x: O(1) here, the rest is checked by the caller
+                        raise _wrote(p, j, original, holder[where])
                 finally:
                     holder[where] = original
                 vals[k] = out if type(out) in fast else _as_value(p, out, _describe(p, j))
+    except MutatedArgumentError:
+        raise
     except Exception as exc:
         if not getattr(exc, "__notes__", None):
             exc.add_note(f"{p.func}: raised by f at x perturbed at index {p.index(j)}")
         raise
+    if p.method == "complex":  # f wrote into the complex copy: later points would be wrong
+        _unchanged_copy(p, flat_x)
     return vals
+
+
+def _unchanged_copy(p: Problem, flat_x: NDArray[Any]) -> None:
+    j = changed_at(flat_x.real, np.ravel(p.x))
+    if j is not None or np.any(flat_x.imag):
+        j = j if j is not None else int(np.flatnonzero(flat_x.imag)[0])
+        raise _wrote(p, j, np.ravel(p.x)[j], flat_x[j])
 
 
 def evaluate_points(p: Problem, points: NDArray[Any]) -> NDArray[Any]:
@@ -342,7 +372,12 @@ def evaluate_points(p: Problem, points: NDArray[Any]) -> NDArray[Any]:
             for r, row in enumerate(points.reshape(len(points), *p.x.shape)):
                 p.x[...] = row
                 out = f(p.x)
+                j = changed_at(p.x, row)  # O(n), as setting the point is
+                if j is not None:
+                    raise _wrote(p, j, saved.reshape(-1)[j], p.x.reshape(-1)[j])
                 vals[r] = out if type(out) in fast else _as_value(p, out, lambda: "a probe point near x")
+    except MutatedArgumentError:
+        raise
     except Exception as exc:
         if not getattr(exc, "__notes__", None):
             exc.add_note(f"{p.func}: raised by f at a probe point near x")

@@ -25,6 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from numgrad.common import numerics as nm
+from numgrad.common.guard import MutatedArgumentError, changed_at
 
 # A task: (base, values, coords). values None: base holds full rows (k, n); else base is x, flat (n,).
 Task = tuple[NDArray[Any], NDArray[Any] | None, NDArray[np.intp] | None]
@@ -69,13 +70,16 @@ def evaluate_rows(
     """
     fn = _unpickled(f) if isinstance(f, bytes) else f
     rows = base if values is None or coords is None else stack_rows(base, values, coords)
+    before = rows.copy()  # f must not write into the points it is handed: checked after each call
     with np.errstate(all="ignore"):  # non-finite values are reported by the engine, not as warnings
         if batched:
             try:
-                return np.asarray(fn(rows.reshape(len(rows), *shape)))
+                result = np.asarray(fn(rows.reshape(len(rows), *shape)))
             except Exception as exc:
                 exc.add_note(f"raised by a batched f on a stack of {len(rows)} points")
                 raise
+            _unwritten(rows, before, shape, "a batched f")
+            return result
         out = []
         for k, row in enumerate(rows):
             try:
@@ -83,7 +87,20 @@ def evaluate_rows(
             except Exception as exc:
                 exc.add_note(f"raised by f at {_where(k, coords, shape)}")
                 raise
+            _unwritten(row, before[k], shape, "f")
         return np.array(out)
+
+
+def _unwritten(rows: NDArray[Any], before: NDArray[Any], shape: tuple[int, ...], who: str) -> None:
+    j = changed_at(rows, before)
+    if j is not None:
+        n = max(1, int(np.prod(shape)))
+        raise MutatedArgumentError(
+            f"{who} wrote into its argument (element {tuple(int(i) for i in np.unravel_index(j % n, shape))} "
+            f"of a point changed from {before.reshape(-1)[j].item()!r} to {rows.reshape(-1)[j].item()!r}); "
+            f"the caller's x is unchanged, but f must only read its argument: copy inside f before "
+            f"modifying it (v = v.copy())"
+        )
 
 
 def payload(func: str, f: Callable[..., Any], executor: Executor) -> Callable[..., Any] | bytes:

@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from numgrad.common.guard import unchanged
 from numgrad.common.trees import WithLeaf, float_leaves, is_tree
-from numgrad.common.validate import callable_arg, real_floating_array
+from numgrad.common.validate import callable_arg, finite_point, real_floating_array
 from numgrad.differences import small
 from numgrad.differences.engine import make_problem
 from numgrad.differences.steps import difference
@@ -93,7 +94,9 @@ def numerical_gradient(
             lambda fk, leaf, hk: numerical_gradient(fk, leaf, h=hk, method=method, chunk_size=chunk_size,
                                                     executor=executor),
         )  # fmt: skip
-    plain_step = h is None or (type(h) is float and 0 < h < math.inf)
+    # the small path takes the book's explicit h; the automatic step goes through the engine's probe,
+    # refinement and checks (numgrad.common.guard, sanity), which the small path does not repeat
+    plain_step = type(h) is float and 0 < h < math.inf
     if plain_step and callable(f) and small.eligible(x, method, batched, chunk_size, executor):
         try:  # a few elements: the fixed cost of a call is most of it
             g: NDArray[np.float64] = np.array(small.gradient("numerical_gradient", f, x, h)[0])  # type: ignore[arg-type]
@@ -104,7 +107,8 @@ def numerical_gradient(
         "numerical_gradient", f, x, out_shape=None, method=method, batched=batched,
         chunk_size=chunk_size, executor=executor,
     )  # fmt: skip
-    d = difference(p, h)
+    with unchanged(p.func, p.x):
+        d = difference(p, h)
     return d.derivative.reshape(p.x.shape).astype(p.x.dtype, copy=False)  # a fresh array, never x
 
 
@@ -167,14 +171,19 @@ def jacobian(
                                           executor=executor),
         )  # fmt: skip
     callable_arg(f, "jacobian")
-    xa = real_floating_array(x, "jacobian", "x")
-    sample = np.asarray(f(xa[None] if batched else np.array(xa)))
+    xa = finite_point(real_floating_array(x, "jacobian", "x"), "jacobian", "x")
+    with np.errstate(all="ignore"):  # non-finite values are reported by the engine, not as warnings
+        sample = np.asarray(f(np.array(xa)[None] if batched else np.array(xa)))  # copies: x is the caller's
+    if sample.dtype.kind not in "fiuc" or (batched and sample.ndim == 0):
+        what = "an array of shape (k, ...) for a stack of k points" if batched else "an array of numbers"
+        raise TypeError(f"jacobian: f must return {what}; got {type(sample).__name__} of {sample.dtype}")
     out_shape = sample.shape[1:] if batched else sample.shape
     p = make_problem(
         "jacobian", f, x, out_shape=tuple(out_shape), method=method, batched=batched,
         chunk_size=chunk_size, executor=executor,
     )  # fmt: skip
-    d = difference(p, h).derivative  # (n, *out)
+    with unchanged(p.func, p.x):
+        d = difference(p, h).derivative  # (n, *out)
     moved = np.moveaxis(d.reshape(p.n, -1), 0, -1)
     return moved.reshape(*out_shape, *p.x.shape).astype(p.x.dtype)
 
@@ -190,7 +199,7 @@ def directional_derivative(
     >>> round(directional_derivative(lambda x: np.sum(x**2), np.array([1.0, 2.0]), np.array([1.0, 0.0])), 8)
     2.0
     """
-    xa = real_floating_array(x, "directional_derivative", "x")
+    xa = finite_point(real_floating_array(x, "directional_derivative", "x"), "directional_derivative", "x")
     va = real_floating_array(v, "directional_derivative", "v")
     if va.shape != xa.shape:
         raise ValueError(f"directional_derivative: v must have x's shape {xa.shape}; got {va.shape}")

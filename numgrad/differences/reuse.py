@@ -38,8 +38,6 @@ class StepReuse:
         self.length: list[float] = []  # L at the probe
         self.ratio = 0.0  # |f| / RMS(g·L) at the probe
         self.last: list[float] = []  # the last gradient, flat
-        # refinement at these steps found no truncation: not repeated until the next probe (small path)
-        self.smooth = False
         self.probes = 0  # probes evaluated (how often the step was chosen afresh)
         self.nfev = 0  # f evaluations spent, probes included
 
@@ -48,20 +46,6 @@ class StepReuse:
         length = [a if a > 1.0 else 1.0 for a in map(abs, np.ravel(x).tolist())]  # numerics.length_scales
         reuse = self._fits(length, fx)
         chosen = self.steps if reuse else None
-        if small.eligible(x, "central", False, None, None):
-            try:
-                g, steps, nfev, changed = small.gradient(
-                    self.func, self.f, x, None, chosen=chosen, f0=fx if reuse else None,
-                    refine=not (reuse and self.smooth),
-                )  # fmt: skip
-                self.smooth = (reuse and self.smooth) or changed is False
-                self.nfev += nfev
-                self.probes += not reuse
-                self._remember(steps, length, fx, g, reuse)  # type: ignore[arg-type]
-                out = np.array(g)
-                return out if x.ndim == 1 else out.reshape(x.shape)
-            except small.Fallback:
-                pass
         p = make_problem(
             self.func, self.f, x, out_shape=None, method="central", batched=False, chunk_size=None,
             executor=None,
@@ -100,7 +84,10 @@ class StepReuse:
 
 def _ratio(fx: float, g: list[float], length: list[float]) -> float:
     """``|f| / RMS(g·L)``: 0 where it is undefined (f or g zero, or non-finite)."""
-    mean_square = math.fsum((a * b) ** 2 for a, b in zip(g, length, strict=True)) / len(g)
+    try:
+        mean_square = math.fsum((a * b) ** 2 for a, b in zip(g, length, strict=True)) / len(g)
+    except OverflowError:  # a gradient beyond float range: the run is diverging, probe afresh
+        return 0.0
     rms = math.sqrt(mean_square) if math.isfinite(mean_square) else 0.0
     out = abs(fx) / rms if rms > 0 else 0.0
     return out if math.isfinite(out) else 0.0

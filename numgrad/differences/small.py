@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from numgrad.common import numerics as nm
+from numgrad.common.guard import changed_at, mutation_error
 
 _FLOAT64 = np.dtype(np.float64)
 _FAST = (float, np.float64, np.float32)
@@ -120,8 +121,33 @@ def gradient(
     `chosen` is given, the steps of an earlier probe (`f0`, f(x), is then used for the refinement test;
     evaluated when not given). Raises :class:`Fallback` (x restored) where the general path must take over.
     """
+    before = x.tobytes()
+    try:
+        return _gradient(func, f, x, h, chosen, f0, refine)
+    except (OverflowError, ZeroDivisionError):  # scales beyond floats: the general path works in logs
+        raise Fallback from None
+    finally:
+        if x.tobytes() != before:  # f wrote into x beside the perturbed element: restore, say so
+            saved = np.frombuffer(before, dtype=x.dtype).reshape(x.shape)
+            k = changed_at(x, saved)
+            now = x.reshape(-1)[k].item() if k is not None else None
+            np.copyto(x, saved)
+            raise mutation_error(func, "f", "x", x.shape, k or 0, saved.reshape(-1)[k or 0].item(), now)
+
+
+def _gradient(  # noqa: PLR0912, PLR0915  (the general path's branches, on floats)
+    func: str,
+    f: Callable[..., Any],
+    x: NDArray[np.float64],
+    h: float | None,
+    chosen: SmallSteps | None,
+    f0: float | None,
+    refine: bool,
+) -> tuple[list[float], SmallSteps | None, int, bool | None]:
     flat = x.reshape(-1)  # a view: x is C-contiguous
     x0 = flat.tolist()
+    if not all(map(math.isfinite, x0)):
+        raise Fallback  # the general path refuses a non-finite x with its own error
     n = len(x0)
     token = ignore_errors()  # non-finite values are reported by the engine, not as warnings
     try:
@@ -136,8 +162,12 @@ def gradient(
         j, fast = 0, _FAST
         try:
             for j, v, original in zip(_twice(n), points, x0 + x0, strict=True):
+                if flat[j] != original:  # f wrote here while another element was perturbed
+                    raise mutation_error(func, "f", "x", x.shape, j, original, flat[j].item())
                 flat[j] = v
                 out = f(x)
+                if flat[j] != v:
+                    raise mutation_error(func, "f", "x", x.shape, j, v, flat[j].item())
                 flat[j] = original
                 vals.append(float(out) if type(out) in fast else _real(out))
         except BaseException as exc:
@@ -145,10 +175,19 @@ def gradient(
             if isinstance(exc, Exception) and not isinstance(exc, Fallback):
                 _note(exc, func, f"x perturbed at index {_index(x, j)}")
             raise
+        if steps is None and not all(map(math.isfinite, vals)):  # explicit h: the engine's error
+            bad = next(k for k, v in enumerate(vals) if not math.isfinite(v))
+            raise FloatingPointError(
+                f"{func}: f returned a non-finite value ({vals[bad]}) at x ± h at index "
+                f"{_index(x, _twice(n)[bad])}; the derivative there is undefined. Pass a smaller h or check "
+                f"f's domain"
+            )
         if not all(map(math.isfinite, vals)):
             raise Fallback
         plus, minus = vals[:n], vals[n:]
         if steps is None:  # the textbook formula: (0.5·f(x+h) − 0.5·f(x−h)) / h, as the stencil sums it
+            if any(abs((q - c) - h) > nm.EXPLICIT_STEP_WARN * h for q, c in zip(points, x0, strict=False)):  # type: ignore[operator]
+                raise Fallback  # x + h rounds h away or by much: the general path says so
             quotients = [(0.5 * a + -0.5 * b) / h for a, b in zip(plus, minus, strict=True)]  # type: ignore[operator]
             return quotients, None, 2 * n, None
         # a chosen step: divide by the representable displacement (x+h) − (x−h)
@@ -164,13 +203,9 @@ def gradient(
             f0 = _value(func, f, x)
             nfev += 1
         flagged = _suspects(deriv, plus, minus, hs, f0) if refine else []
-        changed = None
-        if flagged:
-            deriv, extra, changed = _refined(func, f, x, x0, hs, deriv, flagged, f0, steps.f_scale)
-            if not all(map(math.isfinite, deriv)):
-                raise Fallback
-            nfev += extra
-        return deriv, steps, nfev, changed
+        if flagged:  # the general path re-measures (domain, length scale, noise) and warns where it must
+            raise Fallback
+        return deriv, steps, nfev, None
     finally:
         restore_errors(token)
 
@@ -194,6 +229,9 @@ def _probe(
             else:
                 flat[:] = row
             out = f(x)
+            if flat.tolist() != row:  # a probe row: every element was written
+                at = next(i for i, (a, b) in enumerate(zip(flat.tolist(), row, strict=True)) if a != b)
+                raise mutation_error(func, "f", "x", x.shape, at, row[at], flat[at].item())
             vals.append(float(out) if type(out) in _FAST else _real(out))
     except Exception as exc:
         if not isinstance(exc, Fallback):
@@ -279,78 +317,6 @@ def _suspects(
     if len(flagged) > 1:
         flagged = [j for _, j in sorted(zip(keys, flagged, strict=True), key=lambda kj: kj[0])]
     return flagged
-
-
-def _refined(  # noqa: PLR0912  (steps._refine, branch for branch)
-    func: str,
-    f: Callable[..., Any],
-    x: NDArray[np.float64],
-    x0: list[float],
-    hs: list[float],
-    deriv: list[float],
-    flagged: list[int],
-    f0: float,
-    f_scale: float,
-) -> tuple[list[float], int, bool]:
-    """steps._refine on floats, operation for operation: re-measure the flagged coordinates at h/2, h/4,
-    ... (Richardson), the worst-predicted REFINE_SAMPLE first; returns the derivatives, the evaluations
-    spent and whether any coordinate changed (truncation was found). Fallback (x restored) if a refined
-    point is not finite."""
-    flat = x.reshape(-1)
-    active, waiting = flagged[: nm.REFINE_SAMPLE], flagged[nm.REFINE_SAMPLE :]
-    out, prev, step = list(deriv), list(deriv), list(hs)
-    best = dict.fromkeys(flagged, math.inf)
-    gain = 2.0**_CENTRAL.order
-    noise_unit = nm.REFINE_NOISE * _CENTRAL.rounding_gain * _EPS * max(f_scale, 1e-300)
-    extra, changed = 0, False
-    for _ in range(nm.MAX_REFINE_HALVINGS):
-        if not active:
-            break
-        for j in active:
-            step[j] /= 2
-        # steps._stencil_at: f at x0 ± step for the active coordinates, all + first, then all −
-        points = [x0[j] + step[j] for j in active] + [x0[j] + (-step[j]) for j in active]
-        vals = []
-        m = len(active)
-        j = active[0]
-        try:
-            for k, v in enumerate(points):
-                j = active[k % m]
-                flat[j] = v
-                value = f(x)
-                flat[j] = x0[j]
-                vals.append(float(value) if type(value) in _FAST else _real(value))
-        except BaseException as exc:
-            flat[j] = x0[j]
-            if isinstance(exc, Exception) and not isinstance(exc, Fallback):
-                _note(exc, func, f"x perturbed at index {_index(x, j)}")
-            raise
-        extra += len(points)
-        if not all(map(math.isfinite, vals)):
-            raise Fallback
-        kept = []
-        any_truncated = False
-        for i, j in enumerate(active):
-            d_half = (0.5 * vals[i] + -0.5 * vals[m + i]) / step[j]
-            change = abs(d_half - prev[j])
-            noise = noise_unit / step[j]
-            score = change + noise
-            better = score < best[j]
-            if better:
-                if change > noise:
-                    out[j] = (gain * d_half - prev[j]) / (gain - 1)
-                    changed = True
-                best[j] = score
-            prev[j] = d_half
-            truncated = change > noise
-            any_truncated = any_truncated or truncated
-            if better and truncated:
-                kept.append(j)
-        if waiting and any_truncated:
-            active, waiting = kept + waiting, []
-        else:
-            active = kept
-    return out, extra, changed
 
 
 def _index(x: NDArray[Any], j: int) -> tuple[int, ...]:

@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from numgrad.common import numerics as nm
+from numgrad.differences import sanity
 from numgrad.differences.engine import Difference, Problem, evaluate, evaluate_points, resolve_step
 
 
@@ -58,12 +59,19 @@ def _shrink_out_of_domain(
         if not bad.any():
             break
         idx = np.flatnonzero(bad)
-        steps[idx] /= 4
+        steps[idx] = _shrunk(x0[idx], steps[idx], max(map(abs, moved)))
         rows = np.concatenate([i * n + idx for i in range(len(moved))])
         values[rows] = np.concatenate([x0[idx] + c * steps[idx] for c in moved]).astype(p.x.dtype)
         vals[rows] = evaluate(p, values[rows], np.tile(idx, len(moved)))
         extra += len(rows)
     return steps, values, vals, extra
+
+
+def _shrunk(x: NDArray[np.float64], h: NDArray[np.float64], reach: int) -> NDArray[np.float64]:
+    """A quarter of the step, and at most half the distance to 0 (sqrt and log are undefined beyond it):
+    a power of two, so the shrunk points stay exact."""
+    near = np.exp2(np.floor(np.log2(np.abs(x) / (2 * reach), where=x != 0, out=np.full(x.shape, np.inf))))
+    return np.asarray(np.minimum(h / 4, np.where(x != 0, near, np.inf)))
 
 
 def _stencil_at(
@@ -89,6 +97,7 @@ def _refine(
     second: Any,
     f0: Any,
     f_scale: float,
+    f_size: float = 0.0,
 ) -> tuple[Any, int]:
     """Re-measure coordinates with a short length scale at h/2, h/4, ...: each halving gives the Richardson
     value ``(2**p·D(h/2) − D(h)) / (2**p − 1)`` and an error estimate ``|D(h/2) − D(h)|``; a coordinate
@@ -102,6 +111,7 @@ def _refine(
     active, waiting = flagged[: nm.REFINE_SAMPLE], flagged[nm.REFINE_SAMPLE :]
     out = np.array(deriv, dtype=np.float64)
     best_err = np.full(p.n, np.inf)
+    best_trunc = np.zeros(p.n)  # truncation left (the change beyond rounding) at the kept value
     prev, step, extra = out.copy(), h.copy(), 0
     gain = 2.0**stencil.order
     for _ in range(nm.MAX_REFINE_HALVINGS):
@@ -121,13 +131,41 @@ def _refine(
         extrapolated = (gain * d_half[better] - prev[take]) / (gain - 1)
         out[take] = np.where(change[better] > noise[better], extrapolated, out[take])
         best_err[take] = score[better]
+        # for the warning only: rounding of f at the perturbed points, which can be far above |f(x)|
+        loud = np.maximum(noise, noise * (f_size / max(f_scale, 1e-300)))
+        best_trunc[take] = np.where(change[better] > loud[better], change[better], 0.0)
         prev[active] = d_half
         truncated = change > noise
         if waiting.size and truncated.any():
             active, waiting = np.concatenate([active[better & truncated], waiting]), waiting[:0]
         else:
             active = active[better & truncated]
-    return out, extra
+    coarse = best_trunc > nm.UNRESOLVED_FRACTION * float(np.max(np.abs(out)))  # normwise, as ACCURACY
+    unresolved, spent = _relative_retry(p, x0, f0, out, np.flatnonzero(coarse))
+    sanity.warn_if_unresolved(p, unresolved, "halving the step did not settle the difference quotient")
+    return out, extra + spent
+
+
+def _relative_retry(
+    p: Problem, x0: NDArray[np.float64], f0: Any, out: NDArray[np.float64], idx: NDArray[np.intp]
+) -> tuple[NDArray[np.intp], int]:
+    """Coordinates that did not settle and lie within (0, 1) in size: f may vary on the scale of x_i itself
+    (x ~ 1e-8). Retry at steps relative to |x_i| (``base·|x_i|`` and half of it, Richardson); a pair that
+    agrees replaces `out` in place. Returns the coordinates still unresolved and the evaluations spent."""
+    small = idx[(x0[idx] != 0) & (np.abs(x0[idx]) < 1)]
+    if small.size == 0:
+        return idx, 0
+    order = nm.STENCILS[p.method].order
+    h = np.exp2(np.round(np.log2(nm.base_step(p.method, p.x.dtype) * np.abs(x0[small]))))
+    try:
+        d1, s1 = _stencil_at(p, x0, f0, small, h)
+        d2, s2 = _stencil_at(p, x0, f0, small, h / 2)
+    except FloatingPointError:  # the retry left f's domain: the coordinates stay flagged
+        return idx, 0
+    value = (2**order * d2 - d1) / (2**order - 1)
+    settled = np.abs(d2 - d1) <= nm.UNRESOLVED_FRACTION * np.abs(value)
+    out[small[settled]] = value[settled]
+    return np.setdiff1d(idx, small[settled]), s1 + s2
 
 
 def difference(  # noqa: PLR0915  (one pass, read top to bottom)
@@ -163,6 +201,7 @@ def difference(  # noqa: PLR0915  (one pass, read top to bottom)
     moved = stencil.moved
     coords = nm.coordinates(n, len(moved))
     values = (np.multiply.outer(moved, steps) + x0).reshape(-1).astype(p.x.dtype, copy=False)  # offset-major
+    sanity.explicit_step_moves(p, x0, values, moved, steps, given=given)
     vals = evaluate(p, values, coords)
     nfev += len(coords)
     if not np.isfinite(vals).all():
@@ -187,8 +226,8 @@ def difference(  # noqa: PLR0915  (one pass, read top to bottom)
         run = (disp[moved.index(a)] if a else 0.0) - (disp[moved.index(b)] if b else 0.0)
         deriv = rise / np.reshape(run, shape)
     if refine and moved[:2] == (1, -1) and not given and p.out_shape is None:
-        second = by_offset[0] + by_offset[1] - 2 * f0
-        deriv, extra = _refine(p, x0, steps, deriv, second, f0, f_scale)
+        second = (by_offset[0] - f0) + (by_offset[1] - f0)  # no overflow for f near float64's range
+        deriv, extra = _refine(p, x0, steps, deriv, second, f0, f_scale, float(np.max(np.abs(vals))))
         nfev += extra
     if not np.isfinite(deriv).all():
         _check_finite(p, deriv, np.arange(n), "the difference quotient")

@@ -172,6 +172,7 @@ def test_without_grad_jax_grad_is_the_reference(targets, capsys):
 
 def test_file_path_targets_and_plot(targets, capsys):
     png = targets / "out" / "errors.png"
+    png.parent.mkdir()  # numgrad check does not create directories (tests/test_contract.py)
     argv = ["check", "user_targets.py:loss", "--shape", "4,3", "--grad", "user_targets.py:bad_grad",
             "--examples", "1", "--plot", str(png)]  # fmt: skip
     assert main(argv) == 1

@@ -134,7 +134,7 @@ def test_plot_of_each_classic(tmp_path, capsys, name, aspect):
         (["--steps", "0", "--lr", "0.1"], "gradient_descent: step_num must be a positive integer"),
         (["--function", "numgrad.book.classics:book", "--start", "1", "2", "3", "--plot", "p.png"], "--plot"),
         (["--start", "1", "2", "3"], "book is a function of 2 variables; --start has 3"),
-        (["--plot", "/nonexistent-dir/p.png"], "cannot write the picture"),
+        (["--plot", "/nonexistent-dir/p.png"], "directory '/nonexistent-dir' does not exist"),
     ],
     ids=[
         "unknown-function", "module-without-start", "missing-module", "missing-attribute", "not-callable",

@@ -53,9 +53,8 @@ def test_a_batched_f_that_writes_into_its_stack_is_told():
         return stack.sum(axis=1)
 
     x = np.ones(4)
-    with pytest.raises(ValueError, match="read-only") as info:
+    with pytest.raises(ValueError, match=r"a batched f wrote into its argument.*copy inside f"):
         numerical_gradient(f, x, batched=True)
-    assert any("must not write into it; copy it first" in note for note in info.value.__notes__)
     assert x.tolist() == [1.0] * 4
 
 

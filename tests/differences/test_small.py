@@ -167,25 +167,7 @@ def test_refined_coordinates_have_the_bits_of_the_general_engine(name):
     calls = []
     counted = lambda v: calls.append(1) or f(v)  # noqa: E731
     fast = numerical_gradient(counted, np.array(x))
-    assert len(calls) > nm.probe_size(len(x)) + 2 * len(x)  # the small path refined (and did not hand over)
+    assert len(calls) > nm.probe_size(len(x)) + 2 * len(x)  # refined (by the engine: the small path hands over)
     assert fast.tobytes() == general(f, np.array(x)).tobytes()
 
 
-@pytest.mark.parametrize("name", list(REFINED))
-def test_chosen_steps_have_the_bits_of_the_general_engine(name):
-    """A re-used step (gradient descent): the small path and steps.difference(chosen=...) agree."""
-    from numgrad.differences.engine import make_problem
-    from numgrad.differences.steps import difference
-
-    f, x = REFINED[name]
-    a = np.array(x)
-    _, steps, _, _ = small.gradient("numerical_gradient", f, a, None)
-    moved = a * 1.05
-    fx = float(f(moved))
-    fast, _, _, _ = small.gradient("numerical_gradient", f, moved.copy(), None, chosen=steps, f0=fx)
-    p = make_problem(
-        "numerical_gradient", f, moved.copy(), out_shape=None, method="central", batched=False,
-        chunk_size=None, executor=None,
-    )  # fmt: skip
-    d = difference(p, None, chosen=(np.array(steps.h), steps.f_scale, steps.variation, fx))
-    assert np.array(fast).tobytes() == d.derivative.reshape(-1).tobytes()
