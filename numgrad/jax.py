@@ -32,6 +32,9 @@ FUNC = "numgrad.jax.check_grads"
 MODES = ("full", "fast")
 KINDS = ("fwd", "rev")
 WHAT = {"fwd": "JVP", "rev": "VJP"}
+# Full mode compiles f for its numerical side from this many checked elements on: below it, op-by-op
+# dispatch of the ~n evaluations costs less than compiling (~0.1-0.3 s); fast mode's six never compile.
+JIT_FROM = 256
 
 
 def check_grads(
@@ -127,12 +130,12 @@ def _level(
         out = g(*tree_unflatten(treedef, list(ls)))
         return tuple(tree_flatten(out)[0])
 
-    outs = _outputs(flat(*leaves))
-    calls[0] += 1
-    out_paths = [keystr(p) for p, _ in tree_flatten_with_path(g(*point))[0]]
+    out_paths, outs = _output_shapes(g, point)
     us = [_cotangent(o, rng) for o in outs]
-    vjps = _vjps(flat, leaves, outs, us, kind)
-    evaluate = _evaluator(flat, outs, calls)
+    vjps = _vjps(flat, leaves, outs, us, kind)  # one evaluation of f (jax.vjp's or jax.jacfwd's)
+    calls[0] += 1
+    size = sum(int(np.size(leaf)) for leaf in leaves)
+    evaluate = _evaluator(flat, outs, calls, jit=opts["mode"] == "full" and size >= JIT_FROM)
     problem = projected.Problem(
         func=FUNC,
         inputs=tuple(np.asarray(leaf).copy() for leaf in leaves),
@@ -144,7 +147,9 @@ def _level(
         what=_what(kind, level),
     )
     with _x64():
-        return projected.run(problem, together=True, count=lambda: calls[0], **opts)
+        # second derivatives are checked as one vector (see numgrad.checking.projected.run)
+        together = opts["mode"] == "fast" or level > 1
+        return projected.run(problem, together=together, count=lambda: calls[0], **opts)
 
 
 def _vjps(
@@ -154,41 +159,40 @@ def _vjps(
     Jacobian columns jax.jvp gives ("fwd", the JVP rule transposed by contraction with u_k)."""
     if kind == "rev":
         _, pull = jax.vjp(flat, *leaves)
-        rows = []
+        rows: list[tuple[NDArray[Any], ...]] = []
         for k in range(len(outs)):
             cts = tuple(
-                u if i == k else jnp.zeros_like(o) for i, (o, u) in enumerate(zip(outs, us, strict=True))
+                u if i == k else jnp.zeros(o.shape, o.dtype)
+                for i, (o, u) in enumerate(zip(outs, us, strict=True))
             )
             rows.append(tuple(np.asarray(g) for g in pull(cts)))
         return tuple(rows)
-    columns = []
-    for j in range(len(leaves)):
+    try:
+        jac = jax.jacfwd(flat, argnums=tuple(range(len(leaves))))(*leaves)  # jac[k][j]
+    except TypeError as exc:
+        if "custom_vjp" not in str(exc):
+            raise
+        raise TypeError(
+            f"{FUNC}: f has no forward mode (it is a jax.custom_vjp function, whose JVP is undefined); "
+            f"pass modes=('rev',) to check its VJP"
+        ) from exc
 
-        def along(lj: Any, j: int = j) -> tuple[Any, ...]:
-            return flat(*leaves[:j], lj, *leaves[j + 1 :])
+    def contract(u: Any, block: Any, leaf: Any) -> NDArray[Any]:
+        a, b = np.asarray(u, dtype=np.float64), np.asarray(block, dtype=np.float64)
+        return np.tensordot(a, b, axes=a.ndim).astype(np.asarray(leaf).dtype)
 
-        try:
-            jac = jax.jacfwd(along)(leaves[j])
-        except TypeError as exc:
-            if "custom_vjp" not in str(exc):
-                raise
-            raise TypeError(
-                f"{FUNC}: f has no forward mode (it is a jax.custom_vjp function, whose JVP is undefined); "
-                f"pass modes=('rev',) to check its VJP"
-            ) from exc
-        columns.append(
-            [np.tensordot(np.asarray(u, dtype=np.float64), np.asarray(jk, dtype=np.float64), axes=np.ndim(u))
-             .astype(np.asarray(leaves[j]).dtype) for u, jk in zip(us, jac, strict=True)]
-        )  # fmt: skip
-    return tuple(tuple(columns[j][k] for j in range(len(leaves))) for k in range(len(outs)))
+    return tuple(
+        tuple(contract(u, block, leaf) for block, leaf in zip(jac[k], leaves, strict=True))
+        for k, u in enumerate(us)
+    )
 
 
 def _evaluator(
-    flat: Callable[..., tuple[Any, ...]], outs: tuple[Any, ...], calls: list[int]
+    flat: Callable[..., tuple[Any, ...]], outs: tuple[Any, ...], calls: list[int], jit: bool
 ) -> projected.Evaluate:
-    """f at NumPy points (x64 on, so float64 points stay float64), compiled once per dtype when f
-    traces (a function that does not is called as it is)."""
-    compiled: list[Callable[..., tuple[Any, ...]]] = [jax.jit(flat)]
+    """f at NumPy points (x64 on, so float64 points stay float64); with `jit`, compiled once per dtype
+    when f traces (a function that does not is called as it is)."""
+    compiled: list[Callable[..., tuple[Any, ...]]] = [jax.jit(flat) if jit else flat]
 
     def evaluate(values: tuple[NDArray[Any], ...]) -> tuple[NDArray[Any], ...]:
         calls[0] += 1
@@ -199,7 +203,7 @@ def _evaluator(
             compiled[0] = flat
             got = flat(*args)
         if len(got) != len(outs):
-            raise ValueError(
+            raise projected.StructureError(
                 f"{FUNC}: f returned {len(outs)} output leaves at args and {len(got)} at a perturbed point; "
                 f"its output structure must not change"
             )
@@ -214,8 +218,7 @@ def _derivative(
     """The next order's function: ``x ↦ VJP(g, x, u)`` ("rev") or ``x ↦ JVP(g, x, t)`` ("fwd"), with u
     or t seeded random, drawn at the point (and cast to the dtypes of wherever they are applied)."""
     if kind == "rev":
-        out = g(*point)
-        u = tree_map(lambda o: np.asarray(_cotangent(jnp.asarray(o), rng)), out)
+        u = tree_map(lambda o: np.asarray(_cotangent(o, rng)), jax.eval_shape(g, *point))
 
         def rev(*xs: Any) -> Any:
             o, pull = jax.vjp(g, *xs)
@@ -268,16 +271,28 @@ def _flatten_paths(point: tuple[Any, ...]) -> tuple[list[tuple[Any, Any]], Any]:
     return [(p, jnp.asarray(leaf)) for p, leaf in paths], treedef
 
 
+def _output_shapes(g: Callable[..., Any], point: tuple[Any, ...]) -> tuple[list[str], tuple[Any, ...]]:
+    """The paths and shapes of g's output leaves, traced (no evaluation); a g that cannot be traced
+    is called once for a clear message."""
+    try:
+        shapes = jax.eval_shape(g, *point)
+    except TypeError:
+        _outputs(tuple(tree_flatten(g(*point))[0]))
+        raise
+    paths = tree_flatten_with_path(shapes)[0]
+    return [keystr(p) for p, _ in paths], _outputs(tuple(leaf for _, leaf in paths))
+
+
 def _outputs(outs: tuple[Any, ...]) -> tuple[Any, ...]:
     if not outs:
         raise TypeError(f"{FUNC}: f returned no array (an empty pytree); there is nothing to differentiate")
     arrays = []
     for k, o in enumerate(outs):
-        if not isinstance(o, jax.Array | np.ndarray | float):
+        if not isinstance(o, jax.Array | np.ndarray | float | jax.ShapeDtypeStruct):
             raise TypeError(
                 f"{FUNC}: f must return an array or a pytree of arrays; output leaf {k} is {type(o).__name__}"
             )
-        a = jnp.asarray(o)
+        a = o if isinstance(o, jax.ShapeDtypeStruct) else jnp.asarray(o)
         if a.dtype.kind != "f":
             raise TypeError(
                 f"{FUNC}: f must return floating arrays; output leaf {k} is {a.dtype} (return integer "

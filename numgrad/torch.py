@@ -164,7 +164,7 @@ def check_backward(
     fn = callable_arg(func, name, "func")
     items = _items(name, inputs)
     return _check(name, fn, items, mode=mode, method=method, rtol=rtol, atol=atol, seed=seed,
-                  what="VJP", together=True)  # fmt: skip
+                  what="VJP", together=mode == "fast")  # fmt: skip
 
 
 def check_module(
@@ -333,7 +333,7 @@ def _problem(
             args[i] = torch.from_numpy(v).requires_grad_(True)
         got = _outputs(name, run.call(func, args, wide), items)
         if len(got) != count:
-            raise ValueError(
+            raise projected.StructureError(
                 f"{name}: func returned {count} outputs at the given inputs and {len(got)} at a perturbed "
                 f"point; its outputs must keep their structure"
             )
