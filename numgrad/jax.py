@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import jax
@@ -130,12 +130,10 @@ def _level(
         out = g(*tree_unflatten(treedef, list(ls)))
         return tuple(tree_flatten(out)[0])
 
-    out_paths, outs = _output_shapes(g, point)
-    us = [_cotangent(o, rng) for o in outs]
-    vjps = _vjps(flat, leaves, outs, us, kind)  # one evaluation of f (jax.vjp's or jax.jacfwd's)
+    out_paths, outs, us, vjps = _analytic(g, treedef, leaves, kind, rng)  # one evaluation of f
     calls[0] += 1
     size = sum(int(np.size(leaf)) for leaf in leaves)
-    evaluate = _evaluator(flat, outs, calls, jit=opts["mode"] == "full" and size >= JIT_FROM)
+    evaluate = _evaluator(flat, tuple(outs), calls, jit=opts["mode"] == "full" and size >= JIT_FROM)
     problem = projected.Problem(
         func=FUNC,
         inputs=tuple(np.asarray(leaf).copy() for leaf in leaves),
@@ -152,23 +150,24 @@ def _level(
         return projected.run(problem, together=together, count=lambda: calls[0], **opts)
 
 
-def _vjps(
-    flat: Callable[..., tuple[Any, ...]], leaves: list[Any], outs: tuple[Any, ...], us: list[Any], kind: str
-) -> tuple[tuple[NDArray[Any], ...], ...]:
-    """vjps[k][j]: output k's VJP with cotangent u_k w.r.t. leaf j, by jax.vjp ("rev") or from the
-    Jacobian columns jax.jvp gives ("fwd", the JVP rule transposed by contraction with u_k)."""
-    if kind == "rev":
-        _, pull = jax.vjp(flat, *leaves)
-        rows: list[tuple[NDArray[Any], ...]] = []
-        for k in range(len(outs)):
-            cts = tuple(
-                u if i == k else jnp.zeros(o.shape, o.dtype)
-                for i, (o, u) in enumerate(zip(outs, us, strict=True))
-            )
-            rows.append(tuple(np.asarray(g) for g in pull(cts)))
-        return tuple(rows)
+def _analytic(
+    g: Callable[..., Any], treedef: Any, leaves: list[Any], kind: str, rng: np.random.Generator
+) -> tuple[list[str], list[Any], list[Any], tuple[tuple[NDArray[Any], ...], ...]]:
+    """The output paths and shapes (seen while JAX traces g: no extra evaluation), seeded cotangents
+    u_k in the outputs' dtypes, and vjps[k][j], output k's VJP with cotangent u_k w.r.t. leaf j: by
+    jax.vjp ("rev"), or from the Jacobian columns jax.jvp gives ("fwd", contracted with u_k)."""
+    seen: dict[str, Any] = {}
+
+    def flat(*ls: Any) -> tuple[Any, ...]:
+        paths = tree_flatten_with_path(g(*tree_unflatten(treedef, list(ls))))[0]
+        seen["paths"], seen["outs"] = [keystr(p) for p, _ in paths], _outputs(tuple(v for _, v in paths))
+        return tuple(v for _, v in paths)
+
     try:
-        jac = jax.jacfwd(flat, argnums=tuple(range(len(leaves))))(*leaves)  # jac[k][j]
+        if kind == "rev":
+            _, pull = jax.vjp(flat, *leaves)
+        else:
+            jac = jax.jacfwd(flat, argnums=tuple(range(len(leaves))))(*leaves)  # jac[k][j]
     except TypeError as exc:
         if "custom_vjp" not in str(exc):
             raise
@@ -176,15 +175,27 @@ def _vjps(
             f"{FUNC}: f has no forward mode (it is a jax.custom_vjp function, whose JVP is undefined); "
             f"pass modes=('rev',) to check its VJP"
         ) from exc
+    outs = [_Shape(tuple(o.shape), o.dtype) for o in seen["outs"]]
+    us = [_cotangent(o, rng) for o in outs]
+    if kind == "rev":
+        rows = []
+        for k in range(len(outs)):
+            cts = tuple(
+                u if i == k else jnp.zeros(o.shape, o.dtype)
+                for i, (o, u) in enumerate(zip(outs, us, strict=True))
+            )
+            rows.append(tuple(np.asarray(v) for v in pull(cts)))
+        return seen["paths"], outs, us, tuple(rows)
 
     def contract(u: Any, block: Any, leaf: Any) -> NDArray[Any]:
         a, b = np.asarray(u, dtype=np.float64), np.asarray(block, dtype=np.float64)
         return np.tensordot(a, b, axes=a.ndim).astype(np.asarray(leaf).dtype)
 
-    return tuple(
+    vjps = tuple(
         tuple(contract(u, block, leaf) for block, leaf in zip(jac[k], leaves, strict=True))
         for k, u in enumerate(us)
     )
+    return seen["paths"], outs, us, vjps
 
 
 def _evaluator(
@@ -271,16 +282,12 @@ def _flatten_paths(point: tuple[Any, ...]) -> tuple[list[tuple[Any, Any]], Any]:
     return [(p, jnp.asarray(leaf)) for p, leaf in paths], treedef
 
 
-def _output_shapes(g: Callable[..., Any], point: tuple[Any, ...]) -> tuple[list[str], tuple[Any, ...]]:
-    """The paths and shapes of g's output leaves, traced (no evaluation); a g that cannot be traced
-    is called once for a clear message."""
-    try:
-        shapes = jax.eval_shape(g, *point)
-    except TypeError:
-        _outputs(tuple(tree_flatten(g(*point))[0]))
-        raise
-    paths = tree_flatten_with_path(shapes)[0]
-    return [keystr(p) for p, _ in paths], _outputs(tuple(leaf for _, leaf in paths))
+@dataclass(frozen=True)
+class _Shape:
+    """An output leaf's shape and dtype, as seen while JAX traced f."""
+
+    shape: tuple[int, ...]
+    dtype: Any
 
 
 def _outputs(outs: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -288,11 +295,11 @@ def _outputs(outs: tuple[Any, ...]) -> tuple[Any, ...]:
         raise TypeError(f"{FUNC}: f returned no array (an empty pytree); there is nothing to differentiate")
     arrays = []
     for k, o in enumerate(outs):
-        if not isinstance(o, jax.Array | np.ndarray | float | jax.ShapeDtypeStruct):
+        if not isinstance(o, jax.Array | np.ndarray | float):
             raise TypeError(
                 f"{FUNC}: f must return an array or a pytree of arrays; output leaf {k} is {type(o).__name__}"
             )
-        a = o if isinstance(o, jax.ShapeDtypeStruct) else jnp.asarray(o)
+        a = jnp.asarray(o)
         if a.dtype.kind != "f":
             raise TypeError(
                 f"{FUNC}: f must return floating arrays; output leaf {k} is {a.dtype} (return integer "
