@@ -32,9 +32,6 @@ FUNC = "numgrad.jax.check_grads"
 MODES = ("full", "fast")
 KINDS = ("fwd", "rev")
 WHAT = {"fwd": "JVP", "rev": "VJP"}
-# Full mode compiles f for its numerical side from this many checked elements on: below it, op-by-op
-# dispatch of the ~n evaluations costs less than compiling (~0.1-0.3 s); fast mode's six never compile.
-JIT_FROM = 256
 
 
 def check_grads(
@@ -132,8 +129,9 @@ def _level(
 
     out_paths, outs, us, vjps = _analytic(g, treedef, leaves, kind, rng)  # one evaluation of f
     calls[0] += 1
-    size = sum(int(np.size(leaf)) for leaf in leaves)
-    evaluate = _evaluator(flat, tuple(outs), calls, jit=opts["mode"] == "full" and size >= JIT_FROM)
+    # full mode's ~n evaluations run compiled (measured 6x faster than op by op on the 64-element
+    # layers of benchmarks/bench_frameworks.py); fast mode's six are cheaper than compiling
+    evaluate = _evaluator(flat, tuple(outs), calls, jit=opts["mode"] == "full")
     problem = projected.Problem(
         func=FUNC,
         inputs=tuple(np.asarray(leaf).copy() for leaf in leaves),

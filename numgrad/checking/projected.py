@@ -109,12 +109,18 @@ class FrameworkReport:
 
     def __str__(self) -> str:
         verdict = "passed" if self.passed else "FAILED"
+        checks = len(self.findings)
         head = (
-            f"{self.func}: {self.what} check {verdict} ({self.mode} mode, {len(self.findings)} checks, "
-            f"{self.nfev} evaluations of the function in {self.seconds:.3f} s)"
+            f"{self.func}: {self.what} check {verdict} ({self.mode} mode, {checks} "
+            f"check{'s' if checks != 1 else ''}, {self.nfev} evaluations of the function in "
+            f"{self.seconds:.3f} s)"
+        )
+        scale = (
+            "  values: the VJP with a seeded random cotangent u (the gradient of <u, output>), "
+            "u scaled so the largest entry is 1"
         )
         shown = self.failures or self.findings[:1]
-        return "\n".join([head, *self.notes, *(str(f) for f in shown)])
+        return "\n".join([head, scale, *self.notes, *(str(f) for f in shown)])
 
 
 def cotangent(shape: tuple[int, ...], rng: np.random.Generator) -> NDArray[np.float64]:
