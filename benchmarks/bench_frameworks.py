@@ -135,7 +135,9 @@ def print_suite() -> None:
         jax.config.update("jax_enable_x64", x64)
         for name, row in suite(framework, dtype).items():
             missed = row["misses"]
-            smallest = f": {', '.join(missed[:3])}{' …' if len(missed) > 3 else ''}" if missed else ""
+            sizes = [m.rsplit(" ", 1)[1] for m in missed]
+            by_size = ", ".join(f"{d}: {sizes.count(d)}" for d in dict.fromkeys(sizes))
+            smallest = f" (by bug size {by_size})" if missed else ""
             print(
                 f"| {framework} {dtype} | {name} | {row['alarms']} | {len(missed)}{smallest} | "
                 f"{int(np.median(row['evals']))}, {max(row['evals'])} | {row['seconds']:.2f} s |"

@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 
-class GradcheckError(_TorchGradcheckError):
+class GradcheckError(_TorchGradcheckError):  # type: ignore[misc, unused-ignore]  # Any without torch
     """torch's ``GradcheckError`` (code that catches it keeps working), carrying numgrad's report."""
 
     def __init__(self, report: FrameworkReport) -> None:
