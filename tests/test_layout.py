@@ -121,3 +121,5 @@ def test_wheel_requires_jax_and_scipy_and_keeps_hypothesis_an_extra(wheel):
     assert any(r.startswith("hypothesis") and "extra == \"testing\"" in r for r in requires)
     assert any(r.startswith("distributed") and "extra == \"dask\"" in r for r in requires)
     assert "hypothesis" not in plain
+    assert any(r.startswith("torch") and "extra == \"torch\"" in r for r in requires)  # numgrad.torch's
+    assert "torch" not in plain

@@ -1,0 +1,284 @@
+"""numgrad.torch: correct hand-written backwards pass in float32 and float64, planted bugs of relative size
+1e-4 to 1 are caught and located, bad input gets clear errors, and the user's tensors and torch's state
+are left as they were."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip(
+    "torch", reason='numgrad.torch needs the torch extra: pip install "numgrad[torch]" (.ci/run installs it)'
+)
+
+import torch_layers as tl  # noqa: E402
+from layers import BUG_SIZES, LAYERS  # noqa: E402
+
+import numgrad.torch as nt  # noqa: E402
+
+DTYPES = (torch.float32, torch.float64)
+IDS = [layer.name for layer in LAYERS]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("mode", ["full", "fast"])
+@pytest.mark.parametrize("layer", LAYERS, ids=IDS)
+def test_correct_backwards_pass(layer, dtype, mode):
+    report = nt.check_backward(tl.function(layer), tl.inputs(layer, dtype), mode=mode)
+    assert report.passed, str(report)
+    assert nt.gradcheck(tl.function(layer), tl.inputs(layer, dtype), mode=mode) is True
+    if mode == "fast":
+        assert report.nfev <= 8
+
+
+@pytest.mark.parametrize("delta", BUG_SIZES)
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("layer", LAYERS, ids=IDS)
+def test_planted_bugs_are_caught_and_located(layer, dtype, delta):
+    report = nt.check_backward(tl.function(layer, delta), tl.inputs(layer, dtype))
+    assert not report.passed
+    xs = [x.detach() for x in tl.inputs(layer, torch.float64)]
+    planted, _ = layer.wrong(tl.OPS, torch.ones_like(layer.forward(tl.OPS, *xs)), *xs)
+    assert [f.input for f in report.failures] == [f"inputs[{planted}]"], str(report)
+    assert nt.gradcheck(tl.function(layer, delta), tl.inputs(layer, dtype), raise_exception=False) is False
+
+
+@pytest.mark.parametrize("delta", [1e-4, 1.0])
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("layer", LAYERS, ids=IDS)
+def test_fast_mode_catches_bugs_in_at_most_8_evaluations(layer, dtype, delta):
+    report = nt.check_backward(tl.function(layer, delta), tl.inputs(layer, dtype), mode="fast")
+    assert not report.passed
+    assert report.nfev <= 8
+    assert "mode='full' locates" in str(report)
+
+
+def test_the_error_names_the_input_and_element():
+    layer = LAYERS[0]  # affine: the bug is in dW, inputs[1]
+    with pytest.raises(nt.GradcheckError) as info:
+        nt.gradcheck(tl.function(layer, 1e-3), tl.inputs(layer, torch.float32))
+    text = str(info.value)
+    assert "output 0 w.r.t. inputs[1]: gradient WRONG" in text
+    for part in ("worst element", "analytic", "numerical", "tolerance", "evaluations"):
+        assert part in text
+    from torch.autograd.gradcheck import GradcheckError
+
+    assert isinstance(info.value, GradcheckError)  # code that catches torch's error keeps working
+    report = info.value.report
+    assert [f.input for f in report.failures] == ["inputs[1]"]
+    finding = report.failures[0].report
+    assert abs(finding.analytic - finding.numerical) > finding.tolerance
+
+
+class TwoOutputs(torch.autograd.Function):
+    """(sin x · w, x²): the backward of the second output is 1% off."""
+
+    @staticmethod
+    def forward(ctx, x, w):
+        ctx.save_for_backward(x, w)
+        return torch.sin(x) * w, x * x
+
+    @staticmethod
+    def backward(ctx, g1, g2):
+        x, w = ctx.saved_tensors
+        return torch.cos(x) * w * g1 + 2.02 * x * g2, torch.sin(x) * g1
+
+
+def test_a_wrong_output_is_named():
+    x = torch.linspace(-1, 1, 7, dtype=torch.float32, requires_grad=True)
+    w = torch.linspace(0.5, 2, 7, dtype=torch.float32, requires_grad=True)
+    report = nt.check_backward(TwoOutputs.apply, (x, w))
+    assert not report.passed
+    assert (report.failures[0].outputs, report.failures[0].input) == ("output 1", "inputs[0]")
+    passed = {(f.outputs, f.input) for f in report.findings if f.report.passed}
+    assert ("output 0", "inputs[0]") in passed
+    assert ("outputs 0, 1 (projected together)", "inputs[1]") in passed
+
+
+class DetachedCube(torch.autograd.Function):
+    """x³ whose backward detaches x: right first derivative, double backward zero."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x**3
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return 3 * x.detach() ** 2 * g
+
+
+class Cube(DetachedCube):
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return 3 * x**2 * g
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_gradgradcheck(dtype):
+    x = torch.linspace(-2, 2, 9, dtype=dtype, requires_grad=True)
+    assert nt.gradcheck(DetachedCube.apply, (x,))
+    assert nt.gradgradcheck(Cube.apply, (x,))
+    with pytest.raises(nt.GradcheckError, match="double backward check FAILED"):
+        nt.gradgradcheck(DetachedCube.apply, (x,))
+    for layer in LAYERS[1:4]:
+        assert nt.gradgradcheck(tl.function(layer), tl.inputs(layer, dtype)), layer.name
+
+
+def test_gradgradcheck_takes_grad_outputs():
+    x = torch.linspace(-2, 2, 5, dtype=torch.float64, requires_grad=True)
+    assert nt.gradgradcheck(Cube.apply, (x,), torch.ones(5, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"grad_outputs must be one tensor per floating output, of shapes \[\(5,\)\]"):
+        nt.gradgradcheck(Cube.apply, (x,), torch.ones(4, dtype=torch.float64))
+
+
+class BuggyScale(torch.nn.Module):
+    """y = x · s with a hand-written backward whose ds forgets to sum over the batch (uses the first row)."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.s = torch.nn.Parameter(torch.linspace(0.5, 1.5, n))
+
+    def forward(self, x):
+        return _Scale.apply(x, self.s)
+
+
+class _Scale(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, s):
+        ctx.save_for_backward(x, s)
+        return x * s
+
+    @staticmethod
+    def backward(ctx, g):
+        x, s = ctx.saved_tensors
+        return g * s, (g * x)[0] * x.shape[0]
+
+
+def test_check_module_names_the_wrong_parameter_and_changes_nothing():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(4, 6), torch.nn.BatchNorm1d(6), torch.nn.Tanh(), torch.nn.Dropout(0.3), BuggyScale(6)
+    )
+    x = torch.randn(5, 4)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    for p in net.parameters():
+        p.grad = torch.full_like(p, 7.0)
+    reports = nt.check_module(net, (x,), lambda y: (y**2).sum())
+    assert sorted(reports) == ["0.bias", "0.weight", "1.bias", "1.weight", "4.s"]
+    assert not reports["4.s"].passed
+    assert all(reports[k].passed for k in reports if k != "4.s"), {k: str(r) for k, r in reports.items()}
+    after = net.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # BatchNorm statistics included
+    assert all(torch.equal(p.grad, torch.full_like(p, 7.0)) for p in net.parameters())
+    assert net.training
+
+
+def test_tensors_and_global_state_are_left_alone():
+    layer = LAYERS[2]
+    xs = tl.inputs(layer, torch.float32)
+    held = torch.arange(3)
+    xs[1].grad = torch.ones(8)
+    copies = [x.detach().clone() for x in xs]
+    torch.manual_seed(3)
+    rng = torch.get_rng_state()
+    torch.set_grad_enabled(False)
+    try:
+        fn = tl.function(layer, 1e-2)
+        assert not nt.gradcheck(lambda a, b, c, h: torch.nn.functional.dropout(fn(a, b, c), 0.1), (*xs, held),
+                                raise_exception=False)
+        assert not torch.is_grad_enabled()
+    finally:
+        torch.set_grad_enabled(True)
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert torch.get_default_dtype() == torch.float32
+    assert all(torch.equal(x.detach(), c) and x.requires_grad and x.dtype == torch.float32 for x, c in zip(xs, copies, strict=True))
+    assert torch.equal(xs[1].grad, torch.ones(8))
+    assert xs[0].grad is None
+    assert torch.equal(held, torch.arange(3))
+
+
+def test_dropout_is_checked_with_one_mask():
+    """The RNG is reset before every evaluation, so a dropout layer is one smooth function."""
+    x = torch.randn(6, 5, dtype=torch.float64, requires_grad=True)
+    assert nt.gradcheck(lambda v: torch.nn.functional.dropout(torch.tanh(v), 0.5), (x,))
+
+
+def test_a_kink_is_a_kink():
+    x = torch.tensor([-1.0, 0.0, 2.0], dtype=torch.float64, requires_grad=True)
+    report = nt.check_backward(torch.relu, (x,), method="central")
+    assert report.passed
+    assert report.findings[0].report.kinks.tolist() == [False, True, False]
+
+
+def test_float32_that_cannot_run_in_float64_is_differenced_in_float32():
+    w = torch.linspace(-1, 1, 4)
+
+    def f(x):
+        return torch.tanh(x @ w)  # w stays float32: a float64 x fails
+
+    x = torch.randn(3, 4, requires_grad=True)
+    report = nt.check_backward(f, (x,))
+    assert report.passed
+    assert report.findings[0].report.working_dtype == "float32"
+
+
+def _changes_structure(x):
+    return (x * 2, x) if x.dtype == torch.float64 else x * 2
+
+
+def _returns_float(x):
+    return 1.5
+
+
+BAD = [
+    ("no-tensor-requires-grad", lambda x: x * 2, (torch.ones(3),), ValueError, r"no input requires grad.*torch.float32 tensor, requires_grad=False"),
+    ("integer-tensors", lambda x: x * 2, (torch.arange(3),), ValueError, r"integer tensors cannot require grad: pass x.double\(\).requires_grad_\(\)"),
+    ("float16", lambda x: x * 2, (torch.ones(3, dtype=torch.float16, requires_grad=True),), TypeError, r"inputs\[0\] requires grad but is torch.float16"),
+    ("returns-float", _returns_float, (torch.ones(3, requires_grad=True),), TypeError, r"func must return a tensor or a tuple of tensors; got float"),
+    ("returns-list-with-none", lambda x: [x, None], (torch.ones(3, requires_grad=True),), TypeError, r"output 1 is NoneType"),
+    ("returns-integers", lambda x: x.argmax(), (torch.ones(3, requires_grad=True),), TypeError, r"func returned no floating tensor"),
+    ("different-devices", lambda x, y: x, (torch.ones(3, requires_grad=True), torch.ones(3, device="meta")), ValueError, r"inputs must all be on one device; got inputs\[0\] on cpu, inputs\[1\] on meta"),
+    ("not-cpu", lambda x: x, (torch.ones(3, device="meta", requires_grad=True),), ValueError, r"checks CPU tensors; inputs\[0\] is on meta"),
+    ("inputs-a-dict", lambda x: x, {"x": torch.ones(3)}, TypeError, r"inputs must be a tensor or a tuple of tensors; got dict"),
+    ("structure-changes", _changes_structure, (torch.ones(3, requires_grad=True),), ValueError, r"func returned 1 outputs at the given inputs and 2 at a perturbed point"),
+    ("func-not-callable", "tanh", (torch.ones(3, requires_grad=True),), TypeError, r"numgrad.torch.gradcheck: func must be callable"),
+]
+
+
+@pytest.mark.parametrize(("func", "inputs", "error", "match"), [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+def test_input_validation(func, inputs, error, match):
+    with pytest.raises(error, match=match):
+        nt.gradcheck(func, inputs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"mode": "slow"}, ValueError, r"mode must be one of"),
+        ({"seed": "a"}, TypeError, r"seed must be an int or None; got 'a'"),
+        ({"raise_exception": "no"}, TypeError, r"raise_exception must be a bool"),
+    ],
+    ids=["mode", "seed", "raise_exception"],
+)
+def test_option_validation(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        nt.gradcheck(torch.sin, (torch.ones(3, dtype=torch.float64, requires_grad=True),), **kwargs)
+
+
+def test_check_module_validation():
+    with pytest.raises(TypeError, match=r"check_module: module must be a torch.nn.Module; got builtin_function_or_method"):
+        nt.check_module(torch.sin, (torch.ones(3),))
+    frozen = torch.nn.Linear(2, 2).requires_grad_(False)
+    with pytest.raises(ValueError, match=r"module Linear has no parameter with requires_grad=True"):
+        nt.check_module(frozen, (torch.ones(1, 2),))
+
+
+def test_numpy_twin_of_the_projection():
+    """The scalar numgrad differences is <u, f(x)>: a float64 linear map's check is exact to rounding."""
+    a = torch.tensor(np.random.default_rng(1).standard_normal((3, 4)), dtype=torch.float64)
+    x = torch.ones(4, dtype=torch.float64, requires_grad=True)
+    finding = nt.check_backward(lambda v: a @ v, (x,)).findings[0].report
+    np.testing.assert_allclose(finding.numerical_values, finding.analytic_values, rtol=0, atol=1e-7)
