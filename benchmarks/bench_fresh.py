@@ -28,29 +28,13 @@ from typing import Any
 
 import numpy as np
 
+from numgrad.bench.measure import textbook_gradient  # the baseline loop; no JAX import
+
 CALLS = 5  # timed calls per fresh interpreter (after one untimed call)
 GRADIENT_METHODS = ("textbook", "element", "element_h", "batched", "batched_h", "bound", "textbook_plain")
 SMALL_METHODS = ("textbook", "numgrad_h", "numgrad")
 WORKLOADS = ("softmax-CE (10,10)", "softmax-CE (100,10)", "MSE (100,10)")
 SMALL = ("numerical_gradient x0²+x1² at (3,4)", "gradient_descent 100 steps, lr 0.1")
-
-
-def textbook_gradient(f: Callable[[Any], Any], x: Any) -> Any:
-    """The book's numerical_gradient as printed (numgrad.bench.measure has the same; no JAX import here)."""
-    h = 1e-4
-    grad = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"], op_flags=[["readwrite"]])  # type: ignore[list-item]
-    while not it.finished:
-        idx = it.multi_index
-        tmp_val = x[idx]
-        x[idx] = float(tmp_val) + h
-        fxh1 = f(x)
-        x[idx] = tmp_val - h
-        fxh2 = f(x)
-        grad[idx] = (fxh1 - fxh2) / (2 * h)
-        x[idx] = tmp_val
-        it.iternext()
-    return grad
 
 
 def _workload(name: str) -> tuple[Any, Callable[[Any], Any], Callable[[Any], Any], Callable[[Any], Any]]:

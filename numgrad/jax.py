@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 from numgrad.checking import projected
 from numgrad.checking.projected import Finding, FrameworkReport
 from numgrad.common import numerics as nm
-from numgrad.common.validate import callable_arg, choice
+from numgrad.common.validate import callable_arg, choice, seed_int
 
 __all__ = ["FrameworkReport", "check_grads"]
 
@@ -89,8 +89,7 @@ def check_grads(
     kinds = _modes(modes)
     if isinstance(order, bool) or not isinstance(order, int) or order < 1:
         raise ValueError(f"{FUNC}: order must be a positive int; got {order!r}")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise TypeError(f"{FUNC}: seed must be an int or None; got {seed!r}")
+    seed = None if seed is None else seed_int(seed, FUNC)  # numgrad's one seed check
     point = _args(args)
     rng = np.random.default_rng(nm.DEFAULT_CHECK_SEED if seed is None else seed)
     opts = {"mode": md, "method": method, "rtol": rtol, "atol": atol, "seed": seed}

@@ -24,7 +24,7 @@ from numgrad.checking import projected
 from numgrad.checking.projected import FrameworkReport
 from numgrad.checking.report import GradientReport
 from numgrad.common import numerics as nm
-from numgrad.common.validate import callable_arg, choice
+from numgrad.common.validate import callable_arg, choice, seed_int
 
 try:
     import torch
@@ -254,8 +254,7 @@ def _check(
     only: int | None = None,
 ) -> FrameworkReport:
     md = choice(mode, MODES, name, "mode")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise TypeError(f"{name}: seed must be an int or None; got {seed!r}")
+    seed = None if seed is None else seed_int(seed, name)  # numgrad's one seed check
     checked = _checked(name, items, only)
     rng = np.random.default_rng(nm.DEFAULT_CHECK_SEED if seed is None else seed)
     with _state() as run:

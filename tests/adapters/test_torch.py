@@ -258,7 +258,7 @@ def test_input_validation(func, inputs, error, match):
     ("kwargs", "error", "match"),
     [
         ({"mode": "slow"}, ValueError, r"mode must be one of"),
-        ({"seed": "a"}, TypeError, r"seed must be an int or None; got 'a'"),
+        ({"seed": "a"}, TypeError, r"seed must be a non-negative int"),
         ({"raise_exception": "no"}, TypeError, r"raise_exception must be a bool"),
     ],
     ids=["mode", "seed", "raise_exception"],

@@ -127,7 +127,7 @@ P = affine_point()
             ValueError,
             "check_vjp: rtol must be finite and non-negative",
         ),
-        (lambda: check_vjp(tanh_layer, X, tanh_vjp, seed="a"), TypeError, "check_vjp: seed must be an int"),
+        (lambda: check_vjp(tanh_layer, X, tanh_vjp, seed="a"), TypeError, "check_vjp: seed must be a non-negative int"),
         (
             lambda: check_jvp(tanh_layer, X, lambda v: np.ones(5)),
             ValueError,
