@@ -94,9 +94,7 @@ def numerical_gradient(
             lambda fk, leaf, hk: numerical_gradient(fk, leaf, h=hk, method=method, chunk_size=chunk_size,
                                                     executor=executor),
         )  # fmt: skip
-    # the small path takes the book's explicit h; the automatic step goes through the engine's probe,
-    # refinement and checks (numgrad.common.guard, sanity), which the small path does not repeat
-    plain_step = type(h) is float and 0 < h < math.inf
+    plain_step = h is None or (type(h) is float and 0 < h < math.inf)
     if plain_step and callable(f) and small.eligible(x, method, batched, chunk_size, executor):
         try:  # a few elements: the fixed cost of a call is most of it
             g: NDArray[np.float64] = np.array(small.gradient("numerical_gradient", f, x, h)[0])  # type: ignore[arg-type]

@@ -111,11 +111,10 @@ def gradient(
     h: float | None,
     chosen: SmallSteps | None = None,
     f0: float | None = None,
-    refine: bool = True,
-) -> tuple[list[float], SmallSteps | None, int, bool | None]:
-    """The central-difference gradient of f at x (a flat list), the steps used, the evaluations of f, and
-    whether refinement changed a coordinate (None: none was re-measured). ``refine=False``: no
-    refinement, as the engine's ``difference(refine=False)``.
+) -> tuple[list[float], SmallSteps | None, int]:
+    """The central-difference gradient of f at x (a flat list), the steps used and the evaluations of f.
+    Flagged coordinates are refined as the engine refines them; one that does not settle hands the whole
+    problem to the engine (Fallback), which retries it and warns.
 
     `h`: an explicit step (the textbook formula); None: the engine's step, from a probe of f or, when
     `chosen` is given, the steps of an earlier probe (`f0`, f(x), is then used for the refinement test;
@@ -123,7 +122,7 @@ def gradient(
     """
     before = x.tobytes()
     try:
-        return _gradient(func, f, x, h, chosen, f0, refine)
+        return _gradient(func, f, x, h, chosen, f0)
     except (OverflowError, ZeroDivisionError):  # scales beyond floats: the general path works in logs
         raise Fallback from None
     finally:
@@ -142,8 +141,7 @@ def _gradient(  # noqa: PLR0912, PLR0915  (the general path's branches, on float
     h: float | None,
     chosen: SmallSteps | None,
     f0: float | None,
-    refine: bool,
-) -> tuple[list[float], SmallSteps | None, int, bool | None]:
+) -> tuple[list[float], SmallSteps | None, int]:
     flat = x.reshape(-1)  # a view: x is C-contiguous
     x0 = flat.tolist()
     if not all(map(math.isfinite, x0)):
@@ -189,7 +187,7 @@ def _gradient(  # noqa: PLR0912, PLR0915  (the general path's branches, on float
             if any(abs((q - c) - h) > nm.EXPLICIT_STEP_WARN * h for q, c in zip(points, x0, strict=False)):  # type: ignore[operator]
                 raise Fallback  # x + h rounds h away or by much: the general path says so
             quotients = [(0.5 * a + -0.5 * b) / h for a, b in zip(plus, minus, strict=True)]  # type: ignore[operator]
-            return quotients, None, 2 * n, None
+            return quotients, None, 2 * n
         # a chosen step: divide by the representable displacement (x+h) − (x−h)
         try:
             deriv = [
@@ -202,10 +200,13 @@ def _gradient(  # noqa: PLR0912, PLR0915  (the general path's branches, on float
         if f0 is None:
             f0 = _value(func, f, x)
             nfev += 1
-        flagged = _suspects(deriv, plus, minus, hs, f0) if refine else []
-        if flagged:  # the general path re-measures (domain, length scale, noise) and warns where it must
-            raise Fallback
-        return deriv, steps, nfev, None
+        flagged = _suspects(deriv, plus, minus, hs, f0)
+        if flagged:
+            deriv, extra = _refined(func, f, x, x0, hs, deriv, flagged, f0, steps.f_scale)
+            if not all(map(math.isfinite, deriv)):
+                raise Fallback
+            nfev += extra
+        return deriv, steps, nfev
     finally:
         restore_errors(token)
 
@@ -239,6 +240,11 @@ def _probe(
         raise
     finally:
         flat[:] = x0
+    if not math.isfinite(vals[0]):  # f(x) itself: the engine's error, at the first call as there
+        raise FloatingPointError(
+            f"{func}: f returned a non-finite value ({vals[0]}) at x; the derivative there is undefined. "
+            f"Pass a smaller h or check f's domain"
+        )
     if not all(map(math.isfinite, vals)):
         raise Fallback
     # numerics.steps_from_probe, scalar f
@@ -317,6 +323,87 @@ def _suspects(
     if len(flagged) > 1:
         flagged = [j for _, j in sorted(zip(keys, flagged, strict=True), key=lambda kj: kj[0])]
     return flagged
+
+
+def _refined(  # noqa: PLR0912, PLR0915  (steps._refine, branch for branch)
+    func: str,
+    f: Callable[..., Any],
+    x: NDArray[np.float64],
+    x0: list[float],
+    hs: list[float],
+    deriv: list[float],
+    flagged: list[int],
+    f0: float,
+    f_scale: float,
+) -> tuple[list[float], int]:
+    """steps._refine on floats, operation for operation: re-measure the flagged coordinates at h/2, h/4,
+    ... (Richardson), the worst-predicted REFINE_SAMPLE first; returns the derivatives and the evaluations
+    spent. Fallback (x restored) if a refined
+    point is not finite, or where truncation beyond rounding is left after the halvings: the engine then
+    retries at steps relative to |x_i| and warns (a superset of its test: rounding at the perturbed points
+    is taken as f's own, never louder)."""
+    flat = x.reshape(-1)
+    active, waiting = flagged[: nm.REFINE_SAMPLE], flagged[nm.REFINE_SAMPLE :]
+    out, prev, step = list(deriv), list(deriv), list(hs)
+    best = dict.fromkeys(flagged, math.inf)
+    left = dict.fromkeys(flagged, 0.0)  # truncation left at the kept value (steps._refine's best_trunc)
+    gain = 2.0**_CENTRAL.order
+    noise_unit = nm.REFINE_NOISE * _CENTRAL.rounding_gain * _EPS * max(f_scale, 1e-300)
+    extra = 0
+    for _ in range(nm.MAX_REFINE_HALVINGS):
+        if not active:
+            break
+        for j in active:
+            step[j] /= 2
+        # steps._stencil_at: f at x0 ± step for the active coordinates, all + first, then all −
+        points = [x0[j] + step[j] for j in active] + [x0[j] + (-step[j]) for j in active]
+        vals = []
+        m = len(active)
+        j = active[0]
+        try:
+            for k, v in enumerate(points):
+                j = active[k % m]
+                if flat[j] != x0[j]:  # f wrote here while another element was perturbed
+                    raise mutation_error(func, "f", "x", x.shape, j, x0[j], flat[j].item())
+                flat[j] = v
+                value = f(x)
+                if flat[j] != v:
+                    raise mutation_error(func, "f", "x", x.shape, j, v, flat[j].item())
+                flat[j] = x0[j]
+                vals.append(float(value) if type(value) in _FAST else _real(value))
+        except BaseException as exc:
+            flat[j] = x0[j]
+            if isinstance(exc, Exception) and not isinstance(exc, Fallback):
+                _note(exc, func, f"x perturbed at index {_index(x, j)}")
+            raise
+        extra += len(points)
+        if not all(map(math.isfinite, vals)):
+            raise Fallback
+        kept = []
+        any_truncated = False
+        for i, j in enumerate(active):
+            d_half = (0.5 * vals[i] + -0.5 * vals[m + i]) / step[j]
+            change = abs(d_half - prev[j])
+            noise = noise_unit / step[j]
+            score = change + noise
+            better = score < best[j]
+            if better:
+                if change > noise:
+                    out[j] = (gain * d_half - prev[j]) / (gain - 1)
+                best[j] = score
+                left[j] = change if change > noise else 0.0
+            prev[j] = d_half
+            truncated = change > noise
+            any_truncated = any_truncated or truncated
+            if better and truncated:
+                kept.append(j)
+        if waiting and any_truncated:
+            active, waiting = kept + waiting, []
+        else:
+            active = kept
+    if max(left.values()) > nm.UNRESOLVED_FRACTION * max(map(abs, out)):
+        raise Fallback
+    return out, extra
 
 
 def _index(x: NDArray[Any], j: int) -> tuple[int, ...]:
