@@ -6,6 +6,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from numgrad import __version__
 from numgrad.common.extras import missing_extra
@@ -20,8 +21,16 @@ COMMANDS: dict[str, str] = {
 }
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Bad arguments get one line on stderr (no usage block) and exit 2, in every command: subcommand
+    parsers are made of the parent's class."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="numgrad",
         description="Numerical gradients you can trust: check, descend, train, bench.",
     )

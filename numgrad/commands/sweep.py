@@ -7,7 +7,7 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from numgrad.commands._options import add_command, add_wide_option, plot_path
 
@@ -133,16 +133,6 @@ def register(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the ranked results as JSON")
     add_wide_option(p)
     p.set_defaults(run=run)  # fmt: skip
-    _one_line_errors(p)
-
-
-def _one_line_errors(parser: argparse.ArgumentParser) -> None:
-    """Bad arguments get one line on stderr (no usage block) and exit 2."""
-
-    def error(message: str) -> NoReturn:
-        parser.exit(2, f"{parser.prog}: error: {message} (see --help)\n")
-
-    parser.error = error  # type: ignore[method-assign]
 
 
 def _trials(args: argparse.Namespace) -> Sequence[Any]:

@@ -156,4 +156,6 @@ def test_input_validation(capsys, argv, match):
 def test_argparse_errors_exit_2(capsys, argv):
     with pytest.raises(SystemExit, match="2"):
         main(["descend", *argv])
-    assert "usage: numgrad descend" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("numgrad descend: error: argument --")
+    assert err.count("\n") == 1  # one line, no usage block
