@@ -191,7 +191,8 @@ def run(args: argparse.Namespace) -> int:
     from numgrad.book.data import load_mnist
     from numgrad.book.tuning import sweep
     from numgrad.commands import _errors
-    from numgrad.commands._console import Column, make_console, print_table
+    from numgrad.commands._console import make_console
+    from numgrad.commands._search import print_ranked
 
     _errors.seed(args.seed)
     _errors.output_file(args.plot)
@@ -238,18 +239,7 @@ def run(args: argparse.Namespace) -> int:
         f"sweep: {len(trials)} runs, {result.gradient}, {result.n_validation} validation images",
         f"sweep: {len(trials)} runs",
     ]
-    table_columns = [
-        Column("rank"), Column("lr"), Column("hidden"), Column("batch"), Column("iters", drop=2),
-        Column("val acc"), Column("val loss", drop=3), Column("train acc", drop=1), Column("time", drop=4),
-    ]  # fmt: skip
-    cells: list[list[Any]] = []
-    for rank, r in enumerate(result.results, start=1):
-        t = r.trial
-        cells.append([
-            str(rank), f"{t.lr:.4g}", str(t.hidden), str(t.batch_size), str(t.iters),
-            f"{r.val_acc:.2%}", f"{r.val_loss:.4f}", f"{r.train_acc:.2%}", f"{r.seconds:.1f}s",
-        ])  # fmt: skip
-    print_table(console, titles, table_columns, cells)
+    print_ranked(console, result, titles)
     if args.plot:
         console.print(f"plot: {args.plot}")
     return 0

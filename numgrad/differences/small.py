@@ -134,7 +134,7 @@ def gradient(
             raise mutation_error(func, "f", "x", x.shape, k or 0, saved.reshape(-1)[k or 0].item(), now)
 
 
-def _gradient(  # noqa: PLR0912, PLR0915  (the general path's branches, on floats)
+def _gradient(  # noqa: PLR0912  (the general path's branches, on floats)
     func: str,
     f: Callable[..., Any],
     x: NDArray[np.float64],
@@ -160,13 +160,7 @@ def _gradient(  # noqa: PLR0912, PLR0915  (the general path's branches, on float
         j, fast = 0, _FAST
         try:
             for j, v, original in zip(_twice(n), points, x0 + x0, strict=True):
-                if flat[j] != original:  # f wrote here while another element was perturbed
-                    raise mutation_error(func, "f", "x", x.shape, j, original, flat[j].item())
-                flat[j] = v
-                out = f(x)
-                if flat[j] != v:
-                    raise mutation_error(func, "f", "x", x.shape, j, v, flat[j].item())
-                flat[j] = original
+                out = _at(func, f, x, flat, j, v, original)
                 vals.append(float(out) if type(out) in fast else _real(out))
         except BaseException as exc:
             flat[j] = x0[j]
@@ -363,13 +357,7 @@ def _refined(  # noqa: PLR0912, PLR0915  (steps._refine, branch for branch)
         try:
             for k, v in enumerate(points):
                 j = active[k % m]
-                if flat[j] != x0[j]:  # f wrote here while another element was perturbed
-                    raise mutation_error(func, "f", "x", x.shape, j, x0[j], flat[j].item())
-                flat[j] = v
-                value = f(x)
-                if flat[j] != v:
-                    raise mutation_error(func, "f", "x", x.shape, j, v, flat[j].item())
-                flat[j] = x0[j]
+                value = _at(func, f, x, flat, j, v, x0[j])
                 vals.append(float(value) if type(value) in _FAST else _real(value))
         except BaseException as exc:
             flat[j] = x0[j]
@@ -404,6 +392,27 @@ def _refined(  # noqa: PLR0912, PLR0915  (steps._refine, branch for branch)
     if max(left.values()) > nm.UNRESOLVED_FRACTION * max(map(abs, out)):
         raise Fallback
     return out, extra
+
+
+def _at(
+    func: str,
+    f: Callable[..., Any],
+    x: NDArray[np.float64],
+    flat: NDArray[np.float64],
+    j: int,
+    v: float,
+    original: float,
+) -> Any:
+    """f with element j of x at v, then put back; O(1) checks that f wrote into neither that element nor
+    (while another was perturbed) this one. Any other write is caught once a call by :func:`gradient`."""
+    if flat[j] != original:  # f wrote here while another element was perturbed
+        raise mutation_error(func, "f", "x", x.shape, j, original, flat[j].item())
+    flat[j] = v
+    out = f(x)
+    if flat[j] != v:
+        raise mutation_error(func, "f", "x", x.shape, j, v, flat[j].item())
+    flat[j] = original
+    return out
 
 
 def _index(x: NDArray[Any], j: int) -> tuple[int, ...]:
