@@ -16,6 +16,8 @@ from mnist_fixtures import write_pickle
 from numgrad.book.data import load_mnist
 
 TRIALS = 6
+ITERS = 1500  # ~1.4 s a trial here: the first of two processes started together needs ~7 s before it can
+# claim the last trial, far more than the two can differ in start-up (at 60 iterations one once took all 6)
 WAIT_S = 180  # far beyond what a run takes; only a hung process gets near it
 
 
@@ -31,7 +33,7 @@ def mnist_dir(tmp_path_factory):
 def command(mnist_dir, db):
     return [
         sys.executable, "-m", "numgrad.commands.cli", "sweep", "--bayes", str(TRIALS), "--storage",
-        f"sqlite:///{db}", "--study", "s", "--iters", "60", "--ranges", "lr=0.5:5", "hidden=5:20",
+        f"sqlite:///{db}", "--study", "s", "--iters", str(ITERS), "--ranges", "lr=0.5:5", "hidden=5:20",
         "--data", str(mnist_dir), "--json",
     ]  # fmt: skip
 
