@@ -16,9 +16,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from numgrad.checking.hessian_report import judge, report
+from numgrad.checking.hessian_tree import check_tree
 from numgrad.checking.measure import promotable
-from numgrad.checking.report import GradientReport, index_of, ratio_to_tolerance
-from numgrad.common import numerics as nm
+from numgrad.checking.report import GradientReport
+from numgrad.common.trees import is_tree
 from numgrad.common.validate import callable_arg, real_floating_array
 from numgrad.differences.estimate import Estimate, estimate_hessian, estimate_jacobian
 
@@ -78,11 +80,13 @@ def check_hessian(
     """
     start = time.perf_counter()
     fn = callable_arg(f, FUNC)
+    gfn = None if grad is None else callable_arg(grad, FUNC, "grad")
+    low, high = _bound(rtol, "rtol"), _bound(atol, "atol")
+    if is_tree(x):
+        return check_tree(fn, gfn, x, hess, low, high, start)
     xa = real_floating_array(x, FUNC, "x")
     if xa.size == 0:
         raise ValueError(f"{FUNC}: x must have at least one element; got shape {xa.shape}")
-    gfn = None if grad is None else callable_arg(grad, FUNC, "grad")
-    low, high = _bound(rtol, "rtol"), _bound(atol, "atol")
     if gfn is None and not xa.flags.writeable:
         raise ValueError(
             f"{FUNC}: x is read-only, but the check perturbs x in place (so that a function reading x "
@@ -90,22 +94,9 @@ def check_hessian(
         )
     analytic = _analytic(hess, xa)
     est, working, nfev = _numerical(fn, gfn, xa, analytic)
-    n = xa.size
-    a, num = analytic.reshape(n, n).astype(np.float64), est.derivative.reshape(n, n)
-    coarser = analytic.dtype if nm.eps(analytic.dtype) > nm.eps(xa.dtype) else xa.dtype
-    accuracy = nm.accuracy("central", working) if gfn is not None else nm.hessian_accuracy(working)
-    floor = max(accuracy, nm.analytic_floor(coarser))
-    scale = float(np.max(np.abs(num), initial=0.0)) or float(np.max(np.abs(a), initial=0.0))
-    explicit = low is not None or high is not None
-    if explicit:
-        tol = (high or 0.0) + (low or 0.0) * np.abs(num)
-    else:
-        tol = np.maximum(nm.ESTIMATE_SAFETY * est.error.reshape(n, n), floor * scale)
-    how = "differences of grad at h and h/2" if gfn is not None else "second differences at h and 2h"
-    err = np.abs(a - num)
-    err = np.where(np.isnan(err), np.inf, err)
-    return _report(a, num, err, tol, est, xa, working, nfev, time.perf_counter() - start,
-                   explicit=explicit, floor=floor, how=how)  # fmt: skip
+    judged = judge(analytic.reshape(xa.size, xa.size), est, x_dtype=xa.dtype, analytic_dtype=analytic.dtype,
+                   working=working, gradgrad=gfn is not None, rtol=low, atol=high)  # fmt: skip
+    return report(judged, est, xa, working, nfev, time.perf_counter() - start)
 
 
 def assert_hessian_close(
@@ -196,82 +187,3 @@ def _numerical(
     return est, str(x.dtype), nfev + est.nfev
 
 
-def _report(
-    a: NDArray[np.float64],
-    num: NDArray[np.float64],
-    err: NDArray[np.float64],
-    tol: NDArray[np.float64],
-    est: Estimate,
-    x: NDArray[Any],
-    working: str,
-    nfev: int,
-    seconds: float,
-    *,
-    explicit: bool,
-    floor: float,
-    how: str,
-) -> GradientReport:
-    shape = x.shape * 2
-    kinks = np.zeros(a.shape, dtype=bool)
-    beyond = ~(err <= tol)
-    worst = int(np.argmax(ratio_to_tolerance(err, tol, kinks)))
-    i, j = divmod(worst, x.size)
-    scale = float(np.max(np.abs(num), initial=0.0)) or float(np.max(np.abs(a), initial=0.0))
-    if explicit:
-        source = "atol + rtol·|numerical| (given)"
-    elif nm.ESTIMATE_SAFETY * est.error.reshape(a.shape)[i, j] >= floor * scale:
-        source = f"{nm.ESTIMATE_SAFETY:g} × the error estimate from {how}"
-    else:
-        source = f"floor {floor:.1e} × max|H| ({how} in {working})"
-    steps = np.broadcast_to(est.step.reshape(1, -1), a.shape)  # entry (i, j): the step along x_j
-    passed = not beyond.any()
-    where = index_of(worst, shape)
-    return GradientReport(
-        passed=passed,
-        mode="full",
-        method="gradient differences" if "grad" in how else "central second differences",
-        dtype=str(x.dtype),
-        working_dtype=working,
-        max_abs_error=float(err.max(initial=0.0)),
-        max_rel_error=_relative(float(err.max(initial=0.0)), scale),
-        worst_index=where,
-        analytic=float(a[i, j]),
-        numerical=float(num[i, j]),
-        tolerance=float(tol[i, j]),
-        tolerance_source=source,
-        step=float(steps[i, j]),
-        nfev=nfev,
-        seconds=seconds,
-        failures=int(beyond.sum()),
-        message=_message(passed, int(beyond.sum()), a, where, x.ndim),
-        analytic_values=a.reshape(shape),
-        numerical_values=num.reshape(shape),
-        abs_errors=err.reshape(shape),
-        tolerances=tol.reshape(shape),
-        steps=np.array(steps).reshape(shape),
-        kinks=kinks.reshape(shape),
-    )
-
-
-def _relative(error: float, scale: float) -> float:
-    if scale > 0:
-        return error / scale
-    return np.inf if error > 0 else 0.0
-
-
-def _message(passed: bool, failures: int, a: NDArray[np.float64], where: tuple[int, ...], ndim: int) -> str:
-    entries = a.size
-    if passed:
-        return f"Hessian ok: {entries} entries within tolerance"
-    row, col = where[:ndim], where[ndim:]
-    asymmetric = not np.allclose(a, a.T, rtol=1e-12, atol=0.0)
-    note = (
-        "; the analytic Hessian is not symmetric (a true Hessian is): compare the entries "
-        f"{row + col} and {col + row}"
-        if asymmetric
-        else ""
-    )
-    return (
-        f"Hessian WRONG at {failures} of {entries} entries; worst at index {where} "
-        f"(d²f / dx{list(row)} dx{list(col)}){note}"
-    )
