@@ -185,5 +185,3 @@ def _numerical(
             # nothing moved when the float64 copy moved: f reads x from a closure. Difference in place.
     est = estimate(x if grad is None else x.copy())
     return est, str(x.dtype), nfev + est.nfev
-
-

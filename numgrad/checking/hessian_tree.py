@@ -60,7 +60,7 @@ def _analytic(hess: Any, flat: Flat) -> tuple[NDArray[Any], Any]:
         matrix, coarsest = matched_square(flat, hess, FUNC, "hess")
         return matrix.astype(np.float64) if matrix.dtype.kind != "f" else matrix, coarsest
     n, dtypes = flat.offsets[-1], [leaf.dtype for leaf in flat.leaves]
-    columns, kinds = [], set()
+    columns, kinds = [], set[np.dtype[Any]]()
     for j in range(n):
         e = np.zeros(n)
         e[j] = 1
@@ -108,14 +108,13 @@ def _estimate(f: Callable[..., Any], grad: Callable[..., Any] | None, flat: Flat
         leaves = match(flat, grad(flat.unflatten(flat.split(v, kinds))), FUNC, "grad(x)")
         return flat.concatenate(leaves, np.result_type(*leaves))
 
-    e = estimate_jacobian(joined_grad, vector)
-    return e
+    return estimate_jacobian(joined_grad, vector)
 
 
 def _named(base: GradientReport, flat: Flat, j: Judged) -> GradientReport:
     """The joined-vector report with the worst entry, the message and the per-block summaries named by
     the leaves' key paths."""
-    n = j.analytic.shape[0]
+    n, m = j.analytic.shape[0], len(flat.leaves)
     worst = int(np.argmax(ratio_to_tolerance(j.err, j.tol, np.zeros(j.err.shape, dtype=bool))))
     (row_path, row), (col_path, col) = tree_index(flat, worst // n), tree_index(flat, worst % n)
     pair = row_path + col_path
@@ -139,8 +138,7 @@ def _named(base: GradientReport, flat: Flat, j: Judged) -> GradientReport:
         worst_leaf=pair,
         worst_index=row + col,
         message=text,
-        leaves=tuple(_block(flat, j, a, b, base.working_dtype) for a in range(len(flat.leaves))
-                     for b in range(len(flat.leaves))),  # fmt: skip
+        leaves=tuple(_block(flat, j, a, b, base.working_dtype) for a, b in np.ndindex(m, m)),
     )
 
 

@@ -32,7 +32,7 @@ def register(sub: Any) -> None:
             "numgrad check                                   # every built-in vs its JAX twin",
             "numgrad check mymod:loss --shape 100,10 --grad mymod:loss_grad --plot errors.svg",
             "numgrad check mymod:loss --shape 5 --hessian mymod:loss_hessian",
-            "numgrad check mymod:loss --shapes '{\"W\": [3, 4], \"b\": [4]}' --hvp mymod:loss_hvp",
+            'numgrad check mymod:loss --shapes \'{"W": [3, 4], "b": [4]}\' --hvp mymod:loss_hvp',
         ),
         help="check numgrad against its JAX twins, or your gradient against numgrad (the main job)",
         description="Without a target: compare every built-in function and loss with its JAX twin — "

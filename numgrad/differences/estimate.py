@@ -24,8 +24,8 @@ from numgrad.common.trees import Flat, WithLeaf, is_tree
 from numgrad.common.validate import callable_arg, real_floating_array
 from numgrad.differences.engine import Difference, Problem, evaluate_points, make_problem
 from numgrad.differences.joined import joined, refuse_batched, square, tree_argument, tree_name, tree_step
-from numgrad.differences.second import second_difference
 from numgrad.differences.noise import measured_rounding, noise_level
+from numgrad.differences.second import second_difference
 from numgrad.differences.steps import difference
 
 __all__ = ["Estimate", "estimate_gradient", "estimate_hessian", "estimate_jacobian", "hessian_estimate"]

@@ -115,7 +115,9 @@ def _with_grad(
     return np.asarray((g_plus - g_minus) / (2 * t) * scale)
 
 
-def _with_values(p: Problem, v: NDArray[Any], h: float | None, name: Callable[[int], str]) -> NDArray[np.float64]:
+def _with_values(
+    p: Problem, v: NDArray[Any], h: float | None, name: Callable[[int], str]
+) -> NDArray[np.float64]:
     base, unit, scale = _direction(p.x, v)
     t = _power_of_two(h if h is not None else nm.hessian_base_step(p.x.dtype))
     s = nm.hessian_steps(base, p.x.dtype)
@@ -137,7 +139,9 @@ def _with_values(p: Problem, v: NDArray[Any], h: float | None, name: Callable[[i
     return np.asarray(mixed / (4 * t * s) * scale)
 
 
-def _gradient_at(grad: Callable[..., Any], point: Any, shape: tuple[int, ...], path: str) -> NDArray[np.float64]:
+def _gradient_at(
+    grad: Callable[..., Any], point: Any, shape: tuple[int, ...], path: str
+) -> NDArray[np.float64]:
     try:
         out = np.asarray(grad(point))
     except Exception as exc:

@@ -25,7 +25,19 @@ from numgrad.common.trees import Flat, flatten, float_leaves, match
 from numgrad.common.validate import callable_arg, finite_point
 from numgrad.differences.engine import Problem, make_problem
 
-__all__ = ["Joined", "joined", "matched_square", "refuse_batched", "tree_step", "square", "square_flat", "tree_argument", "tree_index", "tree_name"]
+__all__ = [
+    "Joined",
+    "joined",
+    "joined_dtype",
+    "matched_square",
+    "refuse_batched",
+    "square",
+    "square_flat",
+    "tree_argument",
+    "tree_index",
+    "tree_name",
+    "tree_step",
+]
 
 
 @dataclass

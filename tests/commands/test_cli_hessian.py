@@ -108,7 +108,17 @@ def test_a_right_hvp_passes_and_a_wrong_one_fails(targets, capsys):
     right = ["check", "hess_targets:f", "--shape", "4", "--hvp", "hess_targets:hvp", "--examples", "2"]
     assert main(right) == 0
     assert "hess_targets:hvp vs numgrad's numerical Hessian" in capsys.readouterr().out
-    wrong = ["check", "hess_targets:f", "--shape", "4", "--hvp", "hess_targets:hvp_half", "--json", "--examples", "1"]
+    wrong = [
+        "check",
+        "hess_targets:f",
+        "--shape",
+        "4",
+        "--hvp",
+        "hess_targets:hvp_half",
+        "--json",
+        "--examples",
+        "1",
+    ]
     assert main(wrong) == 1
     report = json.loads(capsys.readouterr().out)
     assert report["hvp"] == "hess_targets:hvp_half"
@@ -118,7 +128,18 @@ def test_a_right_hvp_passes_and_a_wrong_one_fails(targets, capsys):
 @pytest.mark.parametrize("option", ["--hessian", "--hvp"])
 def test_pytree_shapes_with_a_tree_hessian_or_hvp(targets, capsys, option):
     name = "hess_targets:loss_hess" if option == "--hessian" else "hess_targets:loss_hvp"
-    argv = ["check", "hess_targets:loss", "--shapes", SHAPES, option, name, "--examples", "2", "--dtype", "float32"]
+    argv = [
+        "check",
+        "hess_targets:loss",
+        "--shapes",
+        SHAPES,
+        option,
+        name,
+        "--examples",
+        "2",
+        "--dtype",
+        "float32",
+    ]
     assert main(argv) == 0, capsys.readouterr()
     assert "2 passed, 0 failed" in capsys.readouterr().out
 

@@ -26,7 +26,11 @@ def coupled(p, xp=np):
     leaves = jax.tree_util.tree_leaves(p)
     flat = [xp.reshape(v, (-1,)) for v in leaves]
     total = sum(xp.sum(v) for v in flat)
-    return sum(xp.sum(xp.sin(v) * v**2) for v in flat) + 0.5 * total**2 + xp.log(1 + sum(xp.sum(v * v) for v in flat))
+    return (
+        sum(xp.sum(xp.sin(v) * v**2) for v in flat)
+        + 0.5 * total**2
+        + xp.log(1 + sum(xp.sum(v * v) for v in flat))
+    )
 
 
 def jcoupled(p):
@@ -42,7 +46,9 @@ def joined_matrix(tree_of_trees, x):
 
 
 def vector(tree):
-    return np.concatenate([np.ravel(np.asarray(v, dtype=np.float64)) for v in jax.tree_util.tree_leaves(tree)])
+    return np.concatenate(
+        [np.ravel(np.asarray(v, dtype=np.float64)) for v in jax.tree_util.tree_leaves(tree)]
+    )
 
 
 def accuracy(x):
@@ -120,8 +126,8 @@ def test_the_closure_idiom_over_a_params_dict():
     np.testing.assert_allclose(H["w"]["w"], np.diag([0.4, 0.4]), atol=1e-7)
     np.testing.assert_allclose(H["w"]["b"][:, 0], 2 * params["w"], atol=1e-7)
     np.testing.assert_allclose(H["b"]["b"], [[-np.sin(0.2)]], atol=1e-7)
-    for k in params:
-        assert params[k].tobytes() == before[k].tobytes()
+    for k, value in params.items():
+        assert value.tobytes() == before[k].tobytes()
 
 
 def test_an_f_that_writes_into_a_leaf_is_named_and_the_leaf_restored():
@@ -196,7 +202,9 @@ def test_a_pytree_leaf_near_the_edge_of_the_domain_is_shrunk():
 
 
 def test_a_given_step_is_not_shrunk_and_the_error_names_the_coordinate():
-    with pytest.raises(FloatingPointError, match=r"hessian: .* first x\[0\] = 1e-05; the given step h is not shrunk"):
+    with pytest.raises(
+        FloatingPointError, match=r"hessian: .* first x\[0\] = 1e-05; the given step h is not shrunk"
+    ):
         hessian(sqrt_log, np.array([1e-5, 0.5]), h=1e-3)
 
 
@@ -205,7 +213,9 @@ def test_a_domain_that_ends_at_x_is_a_clear_error_naming_the_leaf():
         return np.sum(np.sqrt(p["a"] - 1.0)) + np.sum(p["b"] ** 2)
 
     x = {"b": np.array([0.5]), "a": np.array([2.0, 1.0])}
-    with pytest.raises(FloatingPointError, match=r"hessian: .* first x\['a'\]\[1\] = 1; even after shrinking"):
+    with pytest.raises(
+        FloatingPointError, match=r"hessian: .* first x\['a'\]\[1\] = 1; even after shrinking"
+    ):
         hessian(edge, x)
 
 
