@@ -21,7 +21,7 @@ from numgrad.commands._targets import TargetError, first_line, load
 
 DEFAULT_EXAMPLES = 5  # random inputs per dtype in target mode: enough to meet an input-dependent bug
 TARGET_ONLY = ("shape", "grad", "mode", "examples", "plot", "vjp", "jvp", "shapes", "hessian", "hvp")
-SECOND_ORDER = ("hessian", "hvp")  # every entry of the Hessian is checked: no fast mode, no heatmap
+SECOND_ORDER = ("hessian", "hvp")  # a Hessian has no heatmap of x's shape
 
 
 def register(sub: Any) -> None:
@@ -164,8 +164,10 @@ def _run_target(args: argparse.Namespace) -> int:
     grad = load(getattr(args, kind), f"--{kind}") if getattr(args, kind) else None
     spec = _spec(args)
     shape, mode = (parse_shape(args.shape) if spec is None else ()), args.mode or "full"
-    if kind in SECOND_ORDER and (args.mode == "fast" or args.plot):
-        raise TargetError(f"--{kind} checks every entry of the Hessian: it takes no --mode fast or --plot")
+    if kind in SECOND_ORDER and args.plot:
+        raise TargetError(
+            f"--{kind} checks a Hessian, whose entries have no heatmap of x's shape: drop --plot"
+        )
     examples = DEFAULT_EXAMPLES if args.examples is None else args.examples
     if examples < 1:
         raise TargetError(f"--examples must be at least 1; got {examples}")
@@ -315,9 +317,9 @@ def _check_all(
         if kind == "grad":
             return check_gradient(f, x, grad, mode=mode, seed=seed)
         if kind == "hessian":
-            return check_hessian(f, x, grad(x))
+            return check_hessian(f, x, grad(x), mode=mode, seed=seed)
         if kind == "hvp":
-            return check_hessian(f, x, lambda v: grad(x, v))
+            return check_hessian(f, x, lambda v: grad(x, v), mode=mode, seed=seed)
         check = check_vjp if kind == "vjp" else check_jvp
         return check(f, x, _with_x(grad, x), mode=mode, seed=seed)
 

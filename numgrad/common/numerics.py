@@ -430,6 +430,9 @@ HESSIAN_STEP_POWER = 0.25
 # (sqrt, log), the Richardson value's truncation is ~(h/d)⁴ = eps**(2/3) and its rounding
 # eps·|f| / (h²·|f''|) = eps**(2/3)·|f| / (d²·|f''|), balanced for the part of f near the edge.
 HESSIAN_EDGE_STEP_POWER = 1.0 / 6.0
+# check_hessian's fast mode: uᵀHw along this many seeded random direction pairs (u ≠ w, so an error in the
+# antisymmetric part shows), 8 evaluations each (4 points at s and at 2s): 24 whatever n
+HESSIAN_FAST_PAIRS = 3
 # Σ|w| of the central second differences over their 1/(2·h_i·h_j) (off-diagonal: 1+1+1+1+1+1+2) and 1/h_i²
 # (diagonal: 1+2+1): how much the rounding noise of f is amplified, times eps·|f| / (h_i·h_j).
 HESSIAN_ROUNDING_GAIN = 4.0

@@ -104,6 +104,16 @@ def test_wrong_hessian_fails_and_is_located(targets, capsys):
 SHAPES = '{"W": [2, 3], "b": [2]}'
 
 
+@pytest.mark.parametrize(("name", "code"), [("hess", 0), ("hess_missing_mixed", 1)])
+def test_fast_mode_checks_random_direction_pairs(targets, capsys, name, code):
+    argv = ["check", "hess_targets:f", "--shape", "30", "--hessian", f"hess_targets:{name}", "--mode", "fast",
+            "--json", "--examples", "2"]  # fmt: skip
+    assert main(argv) == code
+    report = json.loads(capsys.readouterr().out)
+    assert report["mode"] == "fast"
+    assert all(e["nfev"] == 8 * 3 for e in report["examples"])  # 3 pairs whatever n (n = 30: 1,871 in full)
+
+
 def test_a_right_hvp_passes_and_a_wrong_one_fails(targets, capsys):
     right = ["check", "hess_targets:f", "--shape", "4", "--hvp", "hess_targets:hvp", "--examples", "2"]
     assert main(right) == 0
@@ -157,14 +167,14 @@ def test_a_tree_hvp_missing_its_cross_terms_is_located_by_leaves(targets, capsys
     [
         (["check", "hess_targets:f", "--shape", "4", "--hessian", "hess_targets:nope"], "has no attribute 'nope'"),
         (["check", "hess_targets:f", "--shape", "4", "--hessian", "hess_targets:hess_flat"], "hess must have shape"),
-        (["check", "hess_targets:f", "--shape", "4", "--hessian", "hess_targets:hess", "--mode", "fast"], "--hessian checks every entry"),
+        (["check", "hess_targets:f", "--shape", "4", "--hessian", "hess_targets:hess", "--plot", "h.png"], "--hessian checks a Hessian, whose entries have no heatmap"),
         (["check", "--hessian", "hess_targets:hess"], "--hessian need a target"),
         (["check", "hess_targets:f", "--shape", "4", "--hvp", "hess_targets:hvp", "--hessian", "hess_targets:hess"], "give one of --grad, --vjp, --jvp, --hessian, --hvp; got --hessian, --hvp"),
-        (["check", "hess_targets:f", "--shape", "4", "--hvp", "hess_targets:hvp", "--plot", "h.svg"], "--hvp checks every entry of the Hessian: it takes no --mode fast or --plot"),
+        (["check", "hess_targets:f", "--shape", "4", "--hvp", "hess_targets:hvp", "--plot", "h.svg"], "--hvp checks a Hessian, whose entries have no heatmap"),
         (["check", "hess_targets:loss", "--shapes", SHAPES, "--hvp", "hess_targets:loss_hvp_missing"], "check_hessian: hess(v) is missing the key 'b'"),
         (["check", "hess_targets:loss", "--shapes", SHAPES, "--hessian", "hess_targets:loss_hess_array"], "check_hessian: hess must be a dict like x"),
     ],
-    ids=["missing", "flat", "fast-mode", "no-target", "hvp-and-hessian", "hvp-plot", "hvp-tree-missing-key",
+    ids=["missing", "flat", "hessian-plot", "no-target", "hvp-and-hessian", "hvp-plot", "hvp-tree-missing-key",
          "array-hess-for-tree"],
 )  # fmt: skip
 def test_input_validation(targets, capsys, argv, match):
