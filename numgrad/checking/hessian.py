@@ -62,7 +62,7 @@ def check_hessian(
         ``grad(x) -> array of x's shape``, the user's gradient: `hess` is then checked against numgrad's
         Jacobian of `grad` (``gradgradcheck``: is the second derivative the derivative of the first?).
     mode : {"full", "fast"}
-        ``"full"``: every entry, ``2·(n² + n) + 11`` evaluations of f. ``"fast"``: ``uᵀHw`` along
+        ``"full"``: every entry, ``2·(n² + n) + 10`` evaluations of f (one more for a float32 x). ``"fast"``: ``uᵀHw`` along
         ``HESSIAN_FAST_PAIRS`` (3) seeded random direction pairs, 24 evaluations (with `grad`: 12 calls
         of grad) whatever n; `hess` as a callable is called once per pair. It finds that the Hessian is
         wrong, not where: run full mode for that.

@@ -1,6 +1,6 @@
 """Fast mode of check_hessian: the bilinear form ``uᵀHw`` along a few seeded random direction pairs.
 
-A full check costs ``2·(n² + n) + 11`` evaluations; this one a fixed ``8·HESSIAN_FAST_PAIRS`` (24) whatever
+A full check costs ``2·(n² + n) + 10`` evaluations; this one a fixed ``8·HESSIAN_FAST_PAIRS`` (24) whatever
 n: for each pair (u, w), the mixed second difference
 
     uᵀHw ≈ (f(x+su+sw) − f(x+su−sw) − f(x−su+sw) + f(x−su−sw)) / (4s²)

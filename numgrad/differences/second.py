@@ -67,22 +67,23 @@ def second_difference(
     explicit, _ = resolve_step(p, h)
     x0 = np.ravel(p.x).astype(np.float64)
     steps = nm.hessian_steps(x0, p.x.dtype) if explicit is None else explicit
-    f0 = float(_values(p, x0[None].astype(p.x.dtype))[0])
+    f0 = float(np.real(evaluate_points(p, x0[None].astype(p.x.dtype))[0]))  # what f raises at x: as is
     if not np.isfinite(f0):
         raise FloatingPointError(
             f"{p.func}: f is not finite at x itself ({f0}); the second derivative there is undefined"
         )
-    nfev = 1
+    nfev, raised = 1, list[Exception]()
     for shrinks in range(nm.MAX_STEP_SHRINKS + 1):
-        small, spent, bad = _pass(p, x0, steps, f0)
+        small, spent, bad = _pass(p, x0, steps, f0, raised)
         nfev += spent
         if not bad.any():
-            large, spent, bad = _pass(p, x0, 2 * steps, f0)
+            large, spent, bad = _pass(p, x0, 2 * steps, f0, raised)
             nfev += spent
         if not bad.any():
             break
         if explicit is not None or shrinks == nm.MAX_STEP_SHRINKS:
-            raise outside_domain(p, x0, steps, bad, label, given=explicit is not None, shrinks=shrinks)
+            error = outside_domain(p, x0, steps, bad, label, given=explicit is not None, shrinks=shrinks)
+            raise error from (raised[-1] if raised else None)
         steps = steps.copy()
         steps[bad] = shrunk(x0[bad], steps[bad], p.x.dtype)
     value = (4 * small - large) / 3
@@ -118,8 +119,8 @@ def outside_domain(
         else f"even after shrinking the step {shrinks} times (to {steps[j]:.1e})"
     )
     return FloatingPointError(
-        f"{p.func}: f is non-finite (or raised a domain error) at points x ± h·e_j near x for "
-        f"{int(bad.sum())} coordinates of x, first {name(j)} = {x0[j]:.6g}; {how}. The second derivative "
+        f"{p.func}: f is non-finite (or raised a domain error) at points x ± h·e_j near x along "
+        f"{int(bad.sum())} of the {p.n} coordinates of x, first {name(j)} = {x0[j]:.6g}; {how}. The second derivative "
         f"there is undefined, or f's domain ends within {REACH}·h of x: check f's domain"
     )
 
@@ -136,24 +137,24 @@ def blocks(index: tuple[NDArray[np.intp], ...], rows: int) -> Iterator[tuple[NDA
 
 
 def _pass(
-    p: Problem, x0: NDArray[np.float64], s: NDArray[np.float64], f0: float
+    p: Problem, x0: NDArray[np.float64], s: NDArray[np.float64], f0: float, raised: list[Exception]
 ) -> tuple[NDArray[Any], int, NDArray[np.bool_]]:
     """The second differences at steps s: (n, n), symmetric; evaluations; the coordinates whose points
-    gave a non-finite value (their entries are not finite then)."""
+    gave a non-finite value (their entries are not finite then). Domain errors f raised go to `raised`."""
     n, dtype = p.n, p.x.dtype
     up, down = (x0 + s).astype(dtype), (x0 - s).astype(dtype)  # the same displaced values everywhere
     diag = np.arange(n)
     rows = block_rows(p)
-    plus = np.concatenate([_at(p, x0, (i,), up) for (i,) in blocks((diag,), rows)])
-    minus = np.concatenate([_at(p, x0, (i,), down) for (i,) in blocks((diag,), rows)])
+    plus = np.concatenate([_at(p, x0, (i,), up, raised) for (i,) in blocks((diag,), rows)])
+    minus = np.concatenate([_at(p, x0, (i,), down, raised) for (i,) in blocks((diag,), rows)])
     bad = ~(np.isfinite(plus) & np.isfinite(minus))
     pairs = np.zeros(n, dtype=bool)  # coordinates of bad mixed points whose own axis points were fine
     H = np.empty((n, n))
     H[diag, diag] = (plus - 2 * f0 + minus) / (s * s)
     nfev = 2 * n
     for i, j in blocks(np.triu_indices(n, 1), rows):
-        both_up = _at(p, x0, (i, j), up)
-        both_down = _at(p, x0, (i, j), down)
+        both_up = _at(p, x0, (i, j), up, raised)
+        both_down = _at(p, x0, (i, j), down, raised)
         rise = both_up + both_down - plus[i] - minus[i] - plus[j] - minus[j] + 2 * f0
         H[i, j] = H[j, i] = rise / (2 * s[i] * s[j])
         off = ~(np.isfinite(both_up) & np.isfinite(both_down)) & ~bad[i] & ~bad[j]
@@ -163,14 +164,18 @@ def _pass(
 
 
 def _at(
-    p: Problem, x0: NDArray[np.float64], coords: tuple[NDArray[np.intp], ...], moved: NDArray[Any]
+    p: Problem,
+    x0: NDArray[np.float64],
+    coords: tuple[NDArray[np.intp], ...],
+    moved: NDArray[Any],
+    raised: list[Exception],
 ) -> NDArray[np.float64]:
     """f at x with, in row r, each coordinate ``c[r]`` (c in coords) set to ``moved[c[r]]``."""
     k = len(coords[0])
     rows = np.broadcast_to(x0.astype(p.x.dtype), (k, p.n)).copy()
     for c in coords:
         rows[np.arange(k), c] = moved[c]
-    return _values(p, rows)
+    return _values(p, rows, raised)
 
 
 DOMAIN_ERRORS = (FloatingPointError, ZeroDivisionError)
@@ -181,13 +186,14 @@ def _domain_error(exc: Exception) -> bool:
     return isinstance(exc, DOMAIN_ERRORS) or (isinstance(exc, ValueError) and "math domain" in str(exc))
 
 
-def _values(p: Problem, rows: NDArray[Any]) -> NDArray[np.float64]:
+def _values(p: Problem, rows: NDArray[Any], raised: list[Exception]) -> NDArray[np.float64]:
     """f at the rows, as float64; a row where f raises a domain error is NaN (so its step is shrunk)."""
     try:
         return np.asarray(np.real(evaluate_points(p, rows)), dtype=np.float64)
     except Exception as exc:
         if not _domain_error(exc):
             raise
+        raised.append(exc)
     out = np.empty(len(rows))
     for r in range(len(rows)):  # find the rows outside the domain
         try:
