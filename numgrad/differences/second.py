@@ -120,8 +120,8 @@ def outside_domain(
     )
     return FloatingPointError(
         f"{p.func}: f is non-finite (or raised a domain error) at points x ± h·e_j near x along "
-        f"{int(bad.sum())} of the {p.n} coordinates of x, first {name(j)} = {x0[j]:.6g}; {how}. The second derivative "
-        f"there is undefined, or f's domain ends within {REACH}·h of x: check f's domain"
+        f"{int(bad.sum())} of the {p.n} coordinates of x, first {name(j)} = {x0[j]:.6g}; {how}. The second "
+        f"derivative there is undefined, or f's domain ends within {REACH}·h of x: check f's domain"
     )
 
 
