@@ -53,19 +53,20 @@ def check_hessian(
     f : callable
         ``f(x) -> scalar``. x is perturbed in place (the closure idiom works); not called when `grad`
         is given.
-    x : array_like, float32 or float64, any shape
+    x : array_like, float32 or float64, any shape; or a pytree of float arrays
         A float32 x is differenced in float64 when f (or `grad`) computes in float64 for float64 input.
     hess : array of shape ``x.shape + x.shape``, or callable ``hvp(v) -> array of x's shape``
         The analytic Hessian at x, or its product with a vector (called once per element of x, on the
-        unit vectors, to form the columns).
+        unit vectors, to form the columns). For a pytree x: the tree of trees of ``jax.hessian``
+        (``hess[p][q]`` of shape ``x[p].shape + x[q].shape``), or ``hvp(v)`` in x's structure.
     grad : callable, optional
         ``grad(x) -> array of x's shape``, the user's gradient: `hess` is then checked against numgrad's
         Jacobian of `grad` (``gradgradcheck``: is the second derivative the derivative of the first?).
     mode : {"full", "fast"}
-        ``"full"``: every entry, ``2·(n² + n) + 10`` evaluations of f (one more for a float32 x). ``"fast"``: ``uᵀHw`` along
-        ``HESSIAN_FAST_PAIRS`` (3) seeded random direction pairs, 24 evaluations (with `grad`: 12 calls
-        of grad) whatever n; `hess` as a callable is called once per pair. It finds that the Hessian is
-        wrong, not where: run full mode for that.
+        ``"full"``: every entry, ``2·(n² + n) + 10`` evaluations of f (one more for a float32 x).
+        ``"fast"``: ``uᵀHw`` along ``HESSIAN_FAST_PAIRS`` (3) seeded random direction pairs, 24
+        evaluations (with `grad`: 12 calls of grad) whatever n; `hess` as a callable is called once per
+        pair. It finds that the Hessian is wrong, not where: run full mode for that.
     rtol, atol : float, optional
         Override the estimated tolerance with ``atol + rtol·|numerical|`` per entry (or pair).
     seed : int or numpy.random.Generator, optional
