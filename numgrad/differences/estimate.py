@@ -28,7 +28,7 @@ from numgrad.differences.noise import measured_rounding, noise_level
 from numgrad.differences.second import second_difference
 from numgrad.differences.steps import difference
 
-__all__ = ["Estimate", "estimate_gradient", "estimate_hessian", "estimate_jacobian", "hessian_estimate"]
+__all__ = ["Estimate", "estimate_gradient", "estimate_hessian", "estimate_jacobian"]
 
 
 @dataclass(frozen=True, eq=False)
