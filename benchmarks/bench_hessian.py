@@ -1,9 +1,9 @@
 """Hessians of Rosenbrock (n = 100): numgrad against numdifftools.Hessian and scipy.differentiate.hessian,
-timed in one run in this interpreter, with errors against jax.hessian; Hessian-vector products and
-estimate_gradient alongside (issue 14's table).
+timed in one run in this interpreter, with errors against jax.hessian; Hessian-vector products,
+check_hessian's full and fast modes, and estimate_gradient alongside (issue 14's table).
 
     uv run python benchmarks/bench_hessian.py                 # every table
-    uv run python benchmarks/bench_hessian.py estimate        # one of: hessian, hvp, estimate
+    uv run python benchmarks/bench_hessian.py estimate        # one of: hessian, hvp, check, estimate
 
 Each numgrad figure is the median of several calls; numdifftools is called twice and scipy once (seconds
 each). Ratios are against numgrad's non-batched hessian in the same run.
@@ -25,6 +25,7 @@ import numpy as np
 from scipy import differentiate
 
 from numgrad.bench import harness as nb
+from numgrad.checking.hessian import check_hessian
 from numgrad.differences.estimate import estimate_gradient
 from numgrad.differences.hessian import hessian, hessian_vector_product
 
@@ -71,11 +72,13 @@ def main(argv: list[str]) -> None:
     print(f"machine: {nb.machine_info()}\n")
     x = np.random.default_rng(0).standard_normal(N)
     exact = np.asarray(jax.hessian(lambda z: rosenbrock(z, jnp))(jnp.asarray(x)))
-    sections = argv or ["hessian", "hvp", "estimate"]
+    sections = argv or ["hessian", "hvp", "check", "estimate"]
     if "hessian" in sections:
         hessian_table(x, exact)
     if "hvp" in sections:
         hvp_table(x, exact)
+    if "check" in sections:
+        check_table(x, exact)
     if "estimate" in sections:
         estimate_table(x)
         estimate_at_random_points()
@@ -126,6 +129,18 @@ def hvp_table(x: Any, exact: Any) -> None:
     print(
         f"| from grad (jax.grad) | {t_hvg * 1e3:.2f} ms | {g.calls // 11} of grad | {normwise(hvg, exact @ v):.1e} |"
     )
+
+
+def check_table(x: Any, exact: Any) -> None:
+    """check_hessian of the exact Hessian and of one without its mixed terms, full and fast mode."""
+    wrong = np.diag(np.diag(exact))  # the off-diagonal −400·x_i forgotten
+    print(f"\ncheck_hessian, Rosenbrock n = {N} (float64)\n")
+    print("| mode | Hessian | time | evaluations of f | passed |")
+    print("|---|---|---|---|---|")
+    for mode, repeats in (("full", 3), ("fast", 11)):
+        for name, H in (("exact", exact), ("no mixed terms", wrong)):
+            t, r = timed(lambda H=H, mode=mode: check_hessian(rosenbrock, x, H, mode=mode), repeats)
+            print(f"| {mode} | {name} | {t * 1e3:.2f} ms | {r.nfev:,} | {r.passed} |")
 
 
 def estimate_table(x: Any) -> None:

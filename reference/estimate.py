@@ -22,9 +22,18 @@ __all__ = ["Estimate", "estimate_gradient", "estimate_hessian", "estimate_jacobi
 
 
 def _record(x: Any, derivative: Any) -> Estimate:
-    d = np.asarray(derivative, dtype=np.float64)
-    error = nm.COMPLEX_ERROR_ULPS * nm.eps(np.asarray(x).dtype) * np.abs(d)
-    return Estimate(d, error, np.zeros(np.shape(x)), 0, np.zeros(d.shape, dtype=bool))
+    """Exact to a few ulps of the coarsest leaf's dtype; a pytree x gives fields of the derivative's
+    structure (the step: x's)."""
+    tu = jax.tree_util
+    eps = max(nm.eps(np.asarray(leaf).dtype) for leaf in tu.tree_leaves(x))
+    d = tu.tree_map(lambda a: np.asarray(a, dtype=np.float64), derivative)
+    error = tu.tree_map(lambda a: nm.COMPLEX_ERROR_ULPS * eps * np.abs(a), d)
+    flags = tu.tree_map(lambda a: np.zeros(a.shape, dtype=bool), d)
+    return Estimate(d, error, tu.tree_map(lambda a: np.zeros(np.shape(a)), x), 0, flags)
+
+
+def _jax(x: Any) -> Any:
+    return jax.tree_util.tree_map(jnp.asarray, x)
 
 
 def _scalar(f: Callable[..., Any], batched: bool) -> Callable[..., Any]:
@@ -42,7 +51,7 @@ def estimate_gradient(
     executor: Executor | None = None,
 ) -> Estimate:
     """``jax.grad(f)(x)`` as an :class:`Estimate`."""
-    return _record(x, jax.grad(_scalar(f, batched))(jnp.asarray(x)))
+    return _record(x, jax.grad(_scalar(f, batched))(_jax(x)))
 
 
 def estimate_jacobian(
@@ -56,7 +65,7 @@ def estimate_jacobian(
     executor: Executor | None = None,
 ) -> Estimate:
     """``jax.jacrev(f)(x)`` as an :class:`Estimate`."""
-    return _record(x, jax.jacrev(_scalar(f, batched))(jnp.asarray(x)))
+    return _record(x, jax.jacrev(_scalar(f, batched))(_jax(x)))
 
 
 def estimate_hessian(
@@ -69,4 +78,4 @@ def estimate_hessian(
     executor: Executor | None = None,
 ) -> Estimate:
     """``jax.hessian(f)(x)`` as an :class:`Estimate`."""
-    return _record(x, jax.hessian(_scalar(f, batched))(jnp.asarray(x)))
+    return _record(x, jax.hessian(_scalar(f, batched))(_jax(x)))

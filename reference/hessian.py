@@ -15,6 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from numgrad.common.trees import is_tree
+
 __all__ = ["hessian", "hessian_vector_product"]
 
 
@@ -27,7 +29,17 @@ def hessian(
     chunk_size: int | None = None,
     executor: Executor | None = None,
 ) -> NDArray[Any]:
-    """``jax.hessian(f)(x)``: shape ``x.shape + x.shape``, x's dtype (a batched f is called on x[None])."""
+    """``jax.hessian(f)(x)``: shape ``x.shape + x.shape``, x's dtype (a batched f is called on x[None]).
+
+    A pytree x: the tree of trees of ``jax.hessian``, block ``[p][q]`` in the two leaves' result dtype."""
+    if is_tree(x):
+        leaves, tree = jax.tree_util.tree_flatten(x)
+        H = jax.hessian(f)(jax.tree_util.tree_map(jnp.asarray, x))
+        rows = [jax.tree_util.tree_leaves(r) for r in tree.flatten_up_to(H)]
+        dt = [np.asarray(leaf).dtype for leaf in leaves]
+        blocks = [[np.asarray(b).astype(np.result_type(dt[i], dt[j])) for j, b in enumerate(r)]
+                  for i, r in enumerate(rows)]  # fmt: skip
+        return jax.tree_util.tree_unflatten(tree, [jax.tree_util.tree_unflatten(tree, r) for r in blocks])
     xa = np.asarray(x)
     g = (lambda z: f(z[None])[0]) if batched else f
     return np.asarray(jax.hessian(g)(jnp.asarray(xa))).astype(xa.dtype)
@@ -42,7 +54,15 @@ def hessian_vector_product(
     h: float | None = None,
     batched: bool = False,
 ) -> NDArray[Any]:
-    """``jax.jvp(jax.grad(f), (x,), (v,))[1]`` (with `grad`: ``jax.jvp(grad, ...)``, grad written in JAX)."""
+    """``jax.jvp(jax.grad(f), (x,), (v,))[1]`` (with `grad`: ``jax.jvp(grad, ...)``, grad written in JAX).
+
+    A pytree x takes v of its structure and returns it (each leaf in its own dtype)."""
+    if is_tree(x):
+        g = grad if grad is not None else jax.grad(f)
+        xs = jax.tree_util.tree_map(jnp.asarray, x)
+        vs = jax.tree_util.tree_map(lambda a, b: jnp.asarray(b, dtype=jnp.asarray(a).dtype), x, v)
+        out = jax.jvp(g, (xs,), (vs,))[1]
+        return jax.tree_util.tree_map(lambda a, o: np.asarray(o).astype(np.asarray(a).dtype), x, out)
     xa, va = np.asarray(x), np.asarray(v)
     g = grad if grad is not None else jax.grad((lambda z: f(z[None])[0]) if batched else f)
     return np.asarray(jax.jvp(g, (jnp.asarray(xa),), (jnp.asarray(va, dtype=xa.dtype),))[1]).astype(xa.dtype)

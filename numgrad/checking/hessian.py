@@ -16,11 +16,18 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from numgrad.checking.core import point
+from numgrad.checking.hessian_fast import fast_hessian
+from numgrad.checking.hessian_report import judge, report
+from numgrad.checking.hessian_tree import check_tree
 from numgrad.checking.measure import promotable
-from numgrad.checking.report import GradientReport, index_of, ratio_to_tolerance
+from numgrad.checking.report import GradientReport
 from numgrad.common import numerics as nm
-from numgrad.common.validate import callable_arg, real_floating_array
+from numgrad.common.guard import unchanged_tree
+from numgrad.common.trees import is_tree, match
+from numgrad.common.validate import callable_arg, choice, real_floating_array, seed_generator
 from numgrad.differences.estimate import Estimate, estimate_hessian, estimate_jacobian
+from numgrad.differences.joined import matched_square
 
 __all__ = ["assert_hessian_close", "check_hessian"]
 
@@ -33,31 +40,45 @@ def check_hessian(
     hess: ArrayLike | Callable[..., Any],
     *,
     grad: Callable[..., Any] | None = None,
+    mode: str = "full",
     rtol: float | None = None,
     atol: float | None = None,
+    seed: int | np.random.Generator | None = None,
 ) -> GradientReport:
-    """Compare an analytic Hessian of scalar `f` at `x` with numgrad's, entry by entry.
+    """Compare an analytic Hessian of scalar `f` at `x` with numgrad's, entry by entry (or, fast, along
+    random direction pairs).
 
     Parameters
     ----------
     f : callable
         ``f(x) -> scalar``. x is perturbed in place (the closure idiom works); not called when `grad`
         is given.
-    x : array_like, float32 or float64, any shape
+    x : array_like, float32 or float64, any shape; or a pytree of float arrays
         A float32 x is differenced in float64 when f (or `grad`) computes in float64 for float64 input.
     hess : array of shape ``x.shape + x.shape``, or callable ``hvp(v) -> array of x's shape``
         The analytic Hessian at x, or its product with a vector (called once per element of x, on the
-        unit vectors, to form the columns).
+        unit vectors, to form the columns). For a pytree x: the tree of trees of ``jax.hessian``
+        (``hess[p][q]`` of shape ``x[p].shape + x[q].shape``), or ``hvp(v)`` in x's structure.
     grad : callable, optional
         ``grad(x) -> array of x's shape``, the user's gradient: `hess` is then checked against numgrad's
         Jacobian of `grad` (``gradgradcheck``: is the second derivative the derivative of the first?).
+    mode : {"full", "fast"}
+        ``"full"``: every entry, ``2·(n² + n) + 10`` evaluations of f (one more for a float32 x).
+        ``"fast"``: ``uᵀHw`` along ``HESSIAN_FAST_PAIRS`` (3) seeded random direction pairs, 24
+        evaluations (with `grad`: 12 calls of grad) whatever n; `hess` as a callable is called once per
+        pair. It finds that the Hessian is wrong, not where: run full mode for that.
     rtol, atol : float, optional
-        Override the estimated tolerance with ``atol + rtol·|numerical|`` per entry.
+        Override the estimated tolerance with ``atol + rtol·|numerical|`` per entry (or pair).
+    seed : int or numpy.random.Generator, optional
+        Fast mode's directions (default: a fixed seed, so results repeat).
 
     Returns
     -------
     GradientReport
-        ``worst_index`` is ``(*i, *j)``: row index then column index into x.
+        ``worst_index`` is ``(*i, *j)``: row index then column index into x. For a pytree x,
+        ``worst_leaf`` is the pair of key paths (``"['W']['b']"`` for ``hess['W']['b']``), ``worst_index``
+        the index into that block, and ``leaves`` one summary per block. Fast mode: one check per
+        direction pair, ``worst_index`` ``(k,)``.
 
     Raises
     ------
@@ -75,14 +96,22 @@ def check_hessian(
     >>> r = check_hessian(f, x, np.array([[4.0, 0.0], [0.0, 0.0]]))  # missing the mixed term
     >>> r.passed, r.worst_index
     (False, (0, 1))
+    >>> check_hessian(f, x, np.array([[4.0, 0.0], [0.0, 0.0]]), mode="fast").passed
+    False
     """
     start = time.perf_counter()
     fn = callable_arg(f, FUNC)
+    gfn = None if grad is None else callable_arg(grad, FUNC, "grad")
+    low, high = _bound(rtol, "rtol"), _bound(atol, "atol")
+    md = choice(mode, ("full", "fast"), FUNC, "mode")
+    if md == "fast":
+        rng = seed_generator(seed, FUNC, default=nm.DEFAULT_CHECK_SEED)
+        return _fast(fn, gfn, x, hess, low, high, rng, start)
+    if is_tree(x):
+        return check_tree(fn, gfn, x, hess, low, high, start)
     xa = real_floating_array(x, FUNC, "x")
     if xa.size == 0:
         raise ValueError(f"{FUNC}: x must have at least one element; got shape {xa.shape}")
-    gfn = None if grad is None else callable_arg(grad, FUNC, "grad")
-    low, high = _bound(rtol, "rtol"), _bound(atol, "atol")
     if gfn is None and not xa.flags.writeable:
         raise ValueError(
             f"{FUNC}: x is read-only, but the check perturbs x in place (so that a function reading x "
@@ -90,22 +119,9 @@ def check_hessian(
         )
     analytic = _analytic(hess, xa)
     est, working, nfev = _numerical(fn, gfn, xa, analytic)
-    n = xa.size
-    a, num = analytic.reshape(n, n).astype(np.float64), est.derivative.reshape(n, n)
-    coarser = analytic.dtype if nm.eps(analytic.dtype) > nm.eps(xa.dtype) else xa.dtype
-    accuracy = nm.accuracy("central", working) if gfn is not None else nm.hessian_accuracy(working)
-    floor = max(accuracy, nm.analytic_floor(coarser))
-    scale = float(np.max(np.abs(num), initial=0.0)) or float(np.max(np.abs(a), initial=0.0))
-    explicit = low is not None or high is not None
-    if explicit:
-        tol = (high or 0.0) + (low or 0.0) * np.abs(num)
-    else:
-        tol = np.maximum(nm.ESTIMATE_SAFETY * est.error.reshape(n, n), floor * scale)
-    how = "differences of grad at h and h/2" if gfn is not None else "second differences at h and 2h"
-    err = np.abs(a - num)
-    err = np.where(np.isnan(err), np.inf, err)
-    return _report(a, num, err, tol, est, xa, working, nfev, time.perf_counter() - start,
-                   explicit=explicit, floor=floor, how=how)  # fmt: skip
+    judged = judge(analytic.reshape(xa.size, xa.size), est, x_dtype=xa.dtype, analytic_dtype=analytic.dtype,
+                   working=working, gradgrad=gfn is not None, rtol=low, atol=high)  # fmt: skip
+    return report(judged, est, xa, working, nfev, time.perf_counter() - start)
 
 
 def assert_hessian_close(
@@ -114,8 +130,10 @@ def assert_hessian_close(
     hess: ArrayLike | Callable[..., Any],
     *,
     grad: Callable[..., Any] | None = None,
+    mode: str = "full",
     rtol: float | None = None,
     atol: float | None = None,
+    seed: int | np.random.Generator | None = None,
 ) -> GradientReport:
     """:func:`check_hessian`, raising ``AssertionError`` with the report's table when it fails.
 
@@ -124,13 +142,55 @@ def assert_hessian_close(
     >>> assert_hessian_close(lambda v: np.sum(v**2), np.array([1.0, 2.0]), 2 * np.eye(2)).passed
     True
     """
-    report = check_hessian(f, x, hess, grad=grad, rtol=rtol, atol=atol)
+    report = check_hessian(f, x, hess, grad=grad, mode=mode, rtol=rtol, atol=atol, seed=seed)
     if not report.passed:
         raise AssertionError(f"Hessian check failed\n{report}")
     return report
 
 
 # --------------------------------------------------------------------------------------------------
+
+
+def _fast(
+    f: Callable[..., Any],
+    grad: Callable[..., Any] | None,
+    x: Any,
+    hess: Any,
+    rtol: float | None,
+    atol: float | None,
+    rng: np.random.Generator,
+    start: float,
+) -> GradientReport:
+    """Fast mode on one array or a pytree (as its joined coordinates); the caller's data unchanged."""
+    flat = point(x, FUNC)
+    if callable(hess):
+        kinds: list[Any] = []
+
+        def times_w(w: NDArray[np.float64]) -> NDArray[np.float64]:
+            out = hess(flat.unflatten(flat.split(w, [leaf.dtype for leaf in flat.leaves])))
+            leaves = match(flat, out, FUNC, "hess(v)") if not flat.single else [_column(out, flat.leaves[0])]
+            kinds.extend(leaf.dtype for leaf in leaves)
+            return flat.concatenate(leaves)
+
+        def analytic_dtype() -> Any:
+            return max(kinds, key=nm.eps)
+    else:
+        matrix = (
+            _analytic(hess, flat.leaves[0]) if flat.single else matched_square(flat, hess, FUNC, "hess")[0]
+        )
+        n = flat.offsets[-1]
+        square = np.asarray(matrix, dtype=np.float64).reshape(n, n)
+        dtype = np.asarray(matrix).dtype
+
+        def times_w(w: NDArray[np.float64]) -> NDArray[np.float64]:
+            return np.asarray(square @ w)
+
+        def analytic_dtype() -> Any:
+            return dtype
+
+    with unchanged_tree(FUNC, flat.leaves, flat.paths):
+        return fast_hessian(f, grad, flat, times_w, analytic_dtype, rng, rtol, atol,
+                            lambda: time.perf_counter() - start)  # fmt: skip
 
 
 def _bound(value: object, arg: str) -> float | None:
@@ -143,6 +203,15 @@ def _bound(value: object, arg: str) -> float | None:
     return float(value)
 
 
+def _column(out: Any, x: NDArray[Any]) -> NDArray[Any]:
+    col = np.asarray(out)
+    if col.dtype.kind not in "fiu":
+        raise TypeError(f"{FUNC}: hess(v) must return a real numeric array; got {col.dtype}")
+    if col.shape != x.shape:
+        raise ValueError(f"{FUNC}: hess(v) must return x's shape {x.shape}; got {col.shape}")
+    return col if col.dtype.kind == "f" else col.astype(np.float64)
+
+
 def _analytic(hess: object, x: NDArray[Any]) -> NDArray[Any]:
     """The analytic Hessian as an array of shape ``x.shape * 2`` (an hvp is applied to unit vectors)."""
     if callable(hess):
@@ -150,12 +219,7 @@ def _analytic(hess: object, x: NDArray[Any]) -> NDArray[Any]:
         for j in range(x.size):
             e = np.zeros(x.size, dtype=x.dtype)
             e[j] = 1
-            col = np.asarray(hess(e.reshape(x.shape)))
-            if col.dtype.kind not in "fiu":
-                raise TypeError(f"{FUNC}: hess(v) must return a real numeric array; got {col.dtype}")
-            if col.shape != x.shape:
-                raise ValueError(f"{FUNC}: hess(v) must return x's shape {x.shape}; got {col.shape}")
-            columns.append(col.reshape(-1))
+            columns.append(_column(hess(e.reshape(x.shape)), x).reshape(-1))
         H = np.stack(columns, axis=1).reshape(x.shape * 2)
     else:
         H = np.asarray(hess)
@@ -194,84 +258,3 @@ def _numerical(
             # nothing moved when the float64 copy moved: f reads x from a closure. Difference in place.
     est = estimate(x if grad is None else x.copy())
     return est, str(x.dtype), nfev + est.nfev
-
-
-def _report(
-    a: NDArray[np.float64],
-    num: NDArray[np.float64],
-    err: NDArray[np.float64],
-    tol: NDArray[np.float64],
-    est: Estimate,
-    x: NDArray[Any],
-    working: str,
-    nfev: int,
-    seconds: float,
-    *,
-    explicit: bool,
-    floor: float,
-    how: str,
-) -> GradientReport:
-    shape = x.shape * 2
-    kinks = np.zeros(a.shape, dtype=bool)
-    beyond = ~(err <= tol)
-    worst = int(np.argmax(ratio_to_tolerance(err, tol, kinks)))
-    i, j = divmod(worst, x.size)
-    scale = float(np.max(np.abs(num), initial=0.0)) or float(np.max(np.abs(a), initial=0.0))
-    if explicit:
-        source = "atol + rtol·|numerical| (given)"
-    elif nm.ESTIMATE_SAFETY * est.error.reshape(a.shape)[i, j] >= floor * scale:
-        source = f"{nm.ESTIMATE_SAFETY:g} × the error estimate from {how}"
-    else:
-        source = f"floor {floor:.1e} × max|H| ({how} in {working})"
-    steps = np.broadcast_to(est.step.reshape(1, -1), a.shape)  # entry (i, j): the step along x_j
-    passed = not beyond.any()
-    where = index_of(worst, shape)
-    return GradientReport(
-        passed=passed,
-        mode="full",
-        method="gradient differences" if "grad" in how else "central second differences",
-        dtype=str(x.dtype),
-        working_dtype=working,
-        max_abs_error=float(err.max(initial=0.0)),
-        max_rel_error=_relative(float(err.max(initial=0.0)), scale),
-        worst_index=where,
-        analytic=float(a[i, j]),
-        numerical=float(num[i, j]),
-        tolerance=float(tol[i, j]),
-        tolerance_source=source,
-        step=float(steps[i, j]),
-        nfev=nfev,
-        seconds=seconds,
-        failures=int(beyond.sum()),
-        message=_message(passed, int(beyond.sum()), a, where, x.ndim),
-        analytic_values=a.reshape(shape),
-        numerical_values=num.reshape(shape),
-        abs_errors=err.reshape(shape),
-        tolerances=tol.reshape(shape),
-        steps=np.array(steps).reshape(shape),
-        kinks=kinks.reshape(shape),
-    )
-
-
-def _relative(error: float, scale: float) -> float:
-    if scale > 0:
-        return error / scale
-    return np.inf if error > 0 else 0.0
-
-
-def _message(passed: bool, failures: int, a: NDArray[np.float64], where: tuple[int, ...], ndim: int) -> str:
-    entries = a.size
-    if passed:
-        return f"Hessian ok: {entries} entries within tolerance"
-    row, col = where[:ndim], where[ndim:]
-    asymmetric = not np.allclose(a, a.T, rtol=1e-12, atol=0.0)
-    note = (
-        "; the analytic Hessian is not symmetric (a true Hessian is): compare the entries "
-        f"{row + col} and {col + row}"
-        if asymmetric
-        else ""
-    )
-    return (
-        f"Hessian WRONG at {failures} of {entries} entries; worst at index {where} "
-        f"(d²f / dx{list(row)} dx{list(col)}){note}"
-    )

@@ -4,6 +4,7 @@ numgrad check                                   every built-in vs its JAX twin (
 numgrad check mymod:loss --shape 100,10 --grad mymod:loss_grad [--dtype float32] [--mode fast]
 numgrad check mymod:layer --shapes '{"W": [3, 4], "b": [4]}' --vjp mymod:backward     (or --jvp mymod:jvp)
 numgrad check mymod:loss --shape 5 --hessian mymod:loss_hessian   HESS(x) -> array of shape x.shape * 2
+numgrad check mymod:loss --shapes '{"W": [3, 4], "b": [4]}' --hvp mymod:loss_hvp   HVP(x, v) -> H·v
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from numgrad.commands._options import add_command, add_wide_option, plot_path
 from numgrad.commands._targets import TargetError, first_line, load
 
 DEFAULT_EXAMPLES = 5  # random inputs per dtype in target mode: enough to meet an input-dependent bug
-TARGET_ONLY = ("shape", "grad", "mode", "examples", "plot", "vjp", "jvp", "shapes", "hessian")
+TARGET_ONLY = ("shape", "grad", "mode", "examples", "plot", "vjp", "jvp", "shapes", "hessian", "hvp")
+SECOND_ORDER = ("hessian", "hvp")  # a Hessian has no heatmap of x's shape
 
 
 def register(sub: Any) -> None:
@@ -30,6 +32,7 @@ def register(sub: Any) -> None:
             "numgrad check                                   # every built-in vs its JAX twin",
             "numgrad check mymod:loss --shape 100,10 --grad mymod:loss_grad --plot errors.svg",
             "numgrad check mymod:loss --shape 5 --hessian mymod:loss_hessian",
+            'numgrad check mymod:loss --shapes \'{"W": [3, 4], "b": [4]}\' --hvp mymod:loss_hvp',
         ),
         help="check numgrad against its JAX twins, or your gradient against numgrad (the main job)",
         description="Without a target: compare every built-in function and loss with its JAX twin — "
@@ -57,8 +60,13 @@ def register(sub: Any) -> None:
     )  # fmt: skip
     p.add_argument(
         "--hessian",
-        help="MODULE:HESS returning the analytic Hessian at x (shape x.shape + x.shape): check it instead "
-        "of a gradient (default: none, the gradient is checked)",
+        help="MODULE:HESS returning the analytic Hessian at x (shape x.shape + x.shape; for --shapes the "
+        "tree of trees of jax.hessian, HESS(x)[p][q]): check it instead of a gradient (default: none)",
+    )
+    p.add_argument(
+        "--hvp",
+        help="MODULE:HVP, HVP(x, v) returning the Hessian-vector product H·v in x's shape or structure: "
+        "check the Hessian it applies, column by column (default: none)",
     )
     p.add_argument(
         "--mode", choices=("full", "fast"), help="full: every element (default); fast: 6 evaluations"
@@ -156,9 +164,9 @@ def _run_target(args: argparse.Namespace) -> int:
     grad = load(getattr(args, kind), f"--{kind}") if getattr(args, kind) else None
     spec = _spec(args)
     shape, mode = (parse_shape(args.shape) if spec is None else ()), args.mode or "full"
-    if kind == "hessian" and (args.mode == "fast" or args.plot or spec is not None):
+    if kind in SECOND_ORDER and args.plot:
         raise TargetError(
-            "--hessian checks every entry of one array x: it takes no --mode fast, --plot or --shapes"
+            f"--{kind} checks a Hessian, whose entries have no heatmap of x's shape: drop --plot"
         )
     examples = DEFAULT_EXAMPLES if args.examples is None else args.examples
     if examples < 1:
@@ -181,11 +189,12 @@ def _run_target(args: argparse.Namespace) -> int:
 
 
 def _kind(args: argparse.Namespace) -> str:
-    """What is checked: the gradient (--grad, or jax.grad), a VJP (--vjp), a JVP (--jvp) or a Hessian."""
-    given = [k for k in ("grad", "vjp", "jvp", "hessian") if getattr(args, k, None)]
+    """What is checked: the gradient (--grad, or jax.grad), a VJP (--vjp), a JVP (--jvp) or a Hessian (as
+    an array or tree, --hessian, or as products, --hvp)."""
+    given = [k for k in ("grad", "vjp", "jvp", *SECOND_ORDER) if getattr(args, k, None)]
     if len(given) > 1:
         named = ", ".join("--" + k for k in given)
-        raise TargetError(f"give one of --grad, --vjp, --jvp, --hessian; got {named}")
+        raise TargetError(f"give one of --grad, --vjp, --jvp, --hessian, --hvp; got {named}")
     return given[0] if given else "grad"
 
 
@@ -308,7 +317,9 @@ def _check_all(
         if kind == "grad":
             return check_gradient(f, x, grad, mode=mode, seed=seed)
         if kind == "hessian":
-            return check_hessian(f, x, grad(x))
+            return check_hessian(f, x, grad(x), mode=mode, seed=seed)
+        if kind == "hvp":
+            return check_hessian(f, x, lambda v: grad(x, v), mode=mode, seed=seed)
         check = check_vjp if kind == "vjp" else check_jvp
         return check(f, x, _with_x(grad, x), mode=mode, seed=seed)
 
@@ -350,6 +361,7 @@ def _json(
         "vjp": getattr(args, "vjp", None),
         "jvp": getattr(args, "jvp", None),
         "hessian": getattr(args, "hessian", None),
+        "hvp": getattr(args, "hvp", None),
         "shape": list(shape),
         "shapes": json.loads(args.shapes) if getattr(args, "shapes", None) else None,
         "mode": mode,
@@ -370,8 +382,9 @@ def _print_target(args: argparse.Namespace, reports: list[Any], worst: Any, plot
     if getattr(args, "vjp", None) or getattr(args, "jvp", None):
         grad = f"{'vjp' if args.vjp else 'jvp'} {args.vjp or args.jvp}"
     titles = (f"{args.target}: {grad} vs numgrad's numerical gradient", f"{args.target} vs numgrad")
-    if args.hessian:
-        titles = (f"{args.target}: {args.hessian} vs numgrad's numerical Hessian", titles[1])
+    second = getattr(args, "hessian", None) or getattr(args, "hvp", None)
+    if second:
+        titles = (f"{args.target}: {second} vs numgrad's numerical Hessian", titles[1])
     columns = (
         Column("input", justify="left"), Column("abs err", drop=3), Column("rel err"),
         Column("tolerance", "tol"),

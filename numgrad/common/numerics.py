@@ -425,6 +425,14 @@ def check_floor(method: str, working: DTypeLike, analytic: DTypeLike) -> float:
 # A central second difference balances truncation h²·|f''''| against rounding eps·|f|/h²: its step is
 # eps**(1/4) (2⁻¹³ in float64, 2⁻⁶ in float32) times max(1, |x_i|). The Richardson pair is (h, 2h).
 HESSIAN_STEP_POWER = 0.25
+# A default step whose points leave f's domain is shrunk to eps**(1/6)·|x_i| (the domain taken to end at 0,
+# as the first-order engine takes it): for f varying on the scale d = |x_i| of the distance to the edge
+# (sqrt, log), the Richardson value's truncation is ~(h/d)⁴ = eps**(2/3) and its rounding
+# eps·|f| / (h²·|f''|) = eps**(2/3)·|f| / (d²·|f''|), balanced for the part of f near the edge.
+HESSIAN_EDGE_STEP_POWER = 1.0 / 6.0
+# check_hessian's fast mode: uᵀHw along this many seeded random direction pairs (u ≠ w, so an error in the
+# antisymmetric part shows), 8 evaluations each (4 points at s and at 2s): 24 whatever n
+HESSIAN_FAST_PAIRS = 3
 # Σ|w| of the central second differences over their 1/(2·h_i·h_j) (off-diagonal: 1+1+1+1+1+1+2) and 1/h_i²
 # (diagonal: 1+2+1): how much the rounding noise of f is amplified, times eps·|f| / (h_i·h_j).
 HESSIAN_ROUNDING_GAIN = 4.0

@@ -19,10 +19,13 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from numgrad.common import numerics as nm
+from numgrad.common.guard import unchanged_tree
+from numgrad.common.trees import Flat, WithLeaf, is_tree
 from numgrad.common.validate import callable_arg, real_floating_array
 from numgrad.differences.engine import Difference, Problem, evaluate_points, make_problem
-from numgrad.differences.hessian import second_difference
+from numgrad.differences.joined import joined, refuse_batched, square, tree_argument, tree_name, tree_step
 from numgrad.differences.noise import measured_rounding, noise_level
+from numgrad.differences.second import second_difference
 from numgrad.differences.steps import difference
 
 __all__ = ["Estimate", "estimate_gradient", "estimate_hessian", "estimate_jacobian"]
@@ -32,13 +35,17 @@ __all__ = ["Estimate", "estimate_gradient", "estimate_hessian", "estimate_jacobi
 class Estimate:
     """A derivative with its error: the same fields whatever the function or options.
 
+    For a pytree x every field has the structure of the derivative: the gradient's and the step's are x's
+    structure, the Jacobian's leaves have shape ``f(x).shape + leaf.shape`` (as ``jax.jacrev``), the
+    Hessian's is the tree of trees of ``jax.hessian`` (``H[p][q]`` of shape ``x[p].shape + x[q].shape``).
+
     Attributes
     ----------
-    derivative : ndarray
+    derivative : ndarray (or pytree of them)
         The gradient (x's shape), Jacobian (``f(x).shape + x.shape``) or Hessian (``x.shape * 2``).
-    error : ndarray of derivative's shape
+    error : ndarray of derivative's shape (or pytree of derivative's structure)
         Estimated bound on ``|derivative − exact|`` per element: truncation from two steps plus rounding.
-    step : ndarray of x's shape
+    step : ndarray of x's shape (or pytree of x's structure)
         The difference step of each coordinate of x (the Hessian: the smaller of its pair h, 2h).
     nfev : int
         Evaluations of f.
@@ -48,16 +55,26 @@ class Estimate:
         f's length scale there), or a value is not finite. There ``error`` is only a lower bound.
     """
 
-    derivative: NDArray[np.float64]
-    error: NDArray[np.float64]
-    step: NDArray[np.float64]
+    derivative: Any  # NDArray[np.float64], or a pytree of them
+    error: Any
+    step: Any
     nfev: int
-    unreliable: NDArray[np.bool_]
+    unreliable: Any  # NDArray[np.bool_], or a pytree of them
 
     @property
     def reliable(self) -> bool:
         """No element flagged."""
-        return not bool(self.unreliable.any())
+        if isinstance(self.unreliable, np.ndarray):
+            return not bool(self.unreliable.any())
+        return not any(np.any(leaf) for leaf in _leaves(self.unreliable))
+
+
+def _leaves(tree: Any) -> list[Any]:
+    if isinstance(tree, dict):
+        return [leaf for v in tree.values() for leaf in _leaves(v)]
+    if isinstance(tree, list | tuple):
+        return [leaf for v in tree for leaf in _leaves(v)]
+    return [tree]
 
 
 def estimate_gradient(
@@ -90,6 +107,9 @@ def estimate_gradient(
     >>> tiny.unreliable
     array([ True])
     """
+    if is_tree(x):
+        return _per_leaf("estimate_gradient", f, x, h, batched, lambda fk, leaf: estimate_gradient(
+            fk, leaf, h=h, method=method, chunk_size=chunk_size, executor=executor))  # fmt: skip
     p = make_problem(
         "estimate_gradient", f, x, out_shape=None, method=method, batched=batched,
         chunk_size=chunk_size, executor=executor,
@@ -117,6 +137,9 @@ def estimate_jacobian(
            [1., 0.]]), True)
     """
     func = "estimate_jacobian"
+    if is_tree(x):
+        return _per_leaf(func, f, x, h, batched, lambda fk, leaf: estimate_jacobian(
+            fk, leaf, h=h, method=method, chunk_size=chunk_size, executor=executor))  # fmt: skip
     callable_arg(f, func)
     xa = real_floating_array(x, func, "x")
     sample = np.asarray(f(xa[None] if batched else np.array(xa)))
@@ -147,19 +170,59 @@ def estimate_hessian(
     (array([[4., 2.],
            [2., 0.]]), True)
     """
+    func = "estimate_hessian"
+    if is_tree(x):
+        flat = tree_argument(x, func)
+        tree_step(func, h)
+        with joined(func, f, flat, batched=batched, chunk_size=chunk_size, executor=executor) as p:
+            e = hessian_estimate(p, h, tree_name(flat))
+        return Estimate(square(flat, e.derivative), square(flat, e.error), flat.unflatten(flat.split(e.step)),
+                        e.nfev, square(flat, e.unreliable))  # fmt: skip
     p = make_problem(
-        "estimate_hessian", f, x, out_shape=None, method="central", batched=batched,
-        chunk_size=chunk_size, executor=executor,
+        func, f, x, out_shape=None, method="central", batched=batched, chunk_size=chunk_size,
+        executor=executor,
     )  # fmt: skip
+    e = hessian_estimate(p, h)
+    shape = p.x.shape * 2
+    return Estimate(e.derivative.reshape(shape), e.error.reshape(shape), e.step.reshape(p.x.shape), e.nfev,
+                    e.unreliable.reshape(shape))  # fmt: skip
+
+
+def hessian_estimate(p: Problem, h: object, name: Callable[[int], str] | None = None) -> Estimate:
+    """The Hessian of p's f with its error as flat arrays: (n, n) fields, step (n,)."""
     sigma, spent = noise_level(p)
-    d = second_difference(p, h, float(sigma))
+    d = second_difference(p, h, float(sigma), name)
     accuracy = nm.hessian_accuracy(p.x.dtype)
     flags = nm.unreliable(d.value, d.error, d.truncation, d.model_rounding, accuracy)
-    shape = p.x.shape * 2
-    return Estimate(
-        d.value.reshape(shape), d.error.reshape(shape), d.h.reshape(p.x.shape), d.nfev + spent,
-        flags.reshape(shape),
-    )  # fmt: skip
+    return Estimate(d.value, d.error, d.h, d.nfev + spent, flags)
+
+
+def _per_leaf(
+    func: str, f: object, x: Any, h: object, batched: object, one: Callable[[Any, Any], Estimate]
+) -> Estimate:
+    """`one(f_k, leaf_k)` for each leaf of the pytree x, in place on the caller's leaf (as
+    :func:`numgrad.numerical_gradient` does), joined into one record of x's structure."""
+    fn = callable_arg(f, func)
+    flat = tree_argument(x, func)
+    refuse_batched(func, flat, batched)
+    tree_step(func, h)
+    parts = []
+    with unchanged_tree(func, flat.leaves, flat.paths):
+        for k, leaf in enumerate(flat.leaves):
+            try:
+                parts.append(one(WithLeaf(fn, flat, k), leaf))
+            except Exception as exc:
+                exc.add_note(f"{func}: while differencing the leaf x{flat.paths[k]}")
+                raise
+    return _joined_record(flat, parts)
+
+
+def _joined_record(flat: Flat, parts: list[Estimate]) -> Estimate:
+    def tree(field: str) -> Any:
+        return flat.unflatten([getattr(e, field) for e in parts])
+
+    return Estimate(tree("derivative"), tree("error"), tree("step"), sum(e.nfev for e in parts),
+                    tree("unreliable"))  # fmt: skip
 
 
 def _first_order(

@@ -1,0 +1,246 @@
+"""Fast mode of check_hessian: the bilinear form ``uᵀHw`` along a few seeded random direction pairs.
+
+A full check costs ``2·(n² + n) + 10`` evaluations; this one a fixed ``8·HESSIAN_FAST_PAIRS`` (24) whatever
+n: for each pair (u, w), the mixed second difference
+
+    uᵀHw ≈ (f(x+su+sw) − f(x+su−sw) − f(x−su+sw) + f(x−su−sw)) / (4s²)
+
+at the steps s and 2s, whose Richardson value and change give the error estimate the tolerance comes from.
+With `grad` (the gradgradcheck case) it is ``uᵀ(grad(x+tw) − grad(x−tw)) / (2t)`` at t and 2t: four calls
+of grad per pair. u ≠ w, so a Hessian wrong only in its antisymmetric part is caught too. The analytic side
+needs only ``H·w`` (an hvp is called once per pair). The scale a pair is judged against is ``‖u‖·‖H·w‖``,
+which bounds ``|uᵀHw|``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from numgrad.checking.measure import promotable
+from numgrad.checking.report import GradientReport, ratio_to_tolerance
+from numgrad.common import numerics as nm
+from numgrad.common.trees import Flat, match
+from numgrad.differences.engine import Problem, evaluate_points, make_problem
+from numgrad.differences.joined import joined, joined_dtype
+
+__all__ = ["fast_hessian"]
+
+FUNC = "check_hessian"
+
+
+@dataclass(frozen=True)
+class Pairs:
+    """The numerical side along the pairs: values, error estimates, the step, nfev, the dtype used."""
+
+    value: NDArray[np.float64]
+    error: NDArray[np.float64]
+    step: float
+    nfev: int
+    working: str
+
+
+def directions(
+    n: int, x0: NDArray[np.float64], rng: np.random.Generator
+) -> tuple[NDArray[Any], NDArray[Any]]:
+    """Gaussian u and w, scaled so that no x_i moves by more than ``max(1, |x_i|)`` per unit step."""
+    v = rng.standard_normal((2, nm.HESSIAN_FAST_PAIRS, n))
+    v = v * np.maximum(1.0, np.abs(x0)) / np.max(np.abs(v), axis=2, keepdims=True)
+    return v[0], v[1]
+
+
+def _power_of_two(h: float) -> float:
+    return float(np.exp2(np.round(np.log2(h))))
+
+
+def _of_f(p: Problem, u: NDArray[Any], w: NDArray[Any]) -> Pairs:
+    x0 = np.ravel(p.x).astype(np.float64)
+    s = _power_of_two(nm.hessian_base_step(p.x.dtype))
+    signs = ((1, 1, 1), (1, -1, -1), (-1, 1, -1), (-1, -1, 1))  # (along u, along w, weight)
+    rows = np.stack([x0 + c * (a * u + b * w) for c in (s, 2 * s) for a, b, _ in signs])  # (8, k, n)
+    vals = np.real(evaluate_points(p, rows.reshape(-1, p.n).astype(p.x.dtype))).astype(np.float64)
+    if not np.all(np.isfinite(vals)):
+        raise FloatingPointError(
+            f"{FUNC}: f returned a non-finite value at x ± s·u ± s·w (fast mode, s = {s:.1e}): f's domain "
+            f"ends near x. Use mode='full', whose steps shrink where f is undefined"
+        )
+    v = vals.reshape(2, 4, -1)
+    weights = np.array([wt for *_, wt in signs], dtype=np.float64)
+    small, large = (np.tensordot(weights, v[i], axes=1) / (4 * c * c) for i, c in enumerate((s, 2 * s)))
+    rounding = (nm.ESTIMATE_ROUNDING_ULPS * nm.eps(p.x.dtype) * np.max(np.abs(v), axis=(0, 1)) / (s * s)
+                * nm.HESSIAN_EXTRAPOLATION_ROUNDING)  # fmt: skip
+    truncation = np.abs(small - large) / 3
+    return Pairs((4 * small - large) / 3, nm.ESTIMATE_TRUNCATION_SAFETY * truncation + rounding, s,
+                 len(vals), str(p.x.dtype))  # fmt: skip
+
+
+def _of_grad(
+    g: Callable[[NDArray[Any]], NDArray[Any]], x: NDArray[Any], u: NDArray[Any], w: NDArray[Any]
+) -> Pairs:
+    x0 = np.ravel(x).astype(np.float64)
+    t = _power_of_two(nm.base_step("central", x.dtype))
+    quotients, size = [], np.zeros(len(u))
+    for c in (t, 2 * t):
+        plus = np.stack([g((x0 + c * wk).astype(x.dtype)) for wk in w])
+        minus = np.stack([g((x0 - c * wk).astype(x.dtype)) for wk in w])
+        if not (np.all(np.isfinite(plus)) and np.all(np.isfinite(minus))):
+            raise FloatingPointError(f"{FUNC}: grad returned a non-finite value at x ± t·w (fast mode)")
+        quotients.append(np.einsum("kn,kn->k", u, plus - minus) / (2 * c))
+        size = np.maximum(size, np.einsum("kn,kn->k", np.abs(u), np.abs(plus) + np.abs(minus)))
+    small, large = quotients
+    rounding = nm.ESTIMATE_ROUNDING_ULPS * nm.eps(x.dtype) * size / t
+    truncation = np.abs(small - large) / 3
+    return Pairs((4 * small - large) / 3, nm.ESTIMATE_TRUNCATION_SAFETY * truncation + rounding, t,
+                 4 * len(u), str(x.dtype))  # fmt: skip
+
+
+def _numerical(
+    f: Callable[..., Any],
+    grad: Callable[..., Any] | None,
+    flat: Flat,
+    u: NDArray[Any],
+    w: NDArray[Any],
+    analytic: NDArray[np.float64],
+) -> Pairs:
+    """In float64 when every leaf is narrower and f (or grad) computes in float64 (probe: one call),
+    else in place on the caller's leaves (the closure idiom)."""
+    extra = 0
+    if all(promotable(leaf, "central") for leaf in flat.leaves):
+        wide = [leaf.astype(np.float64) for leaf in flat.leaves]
+        probe = (f if grad is None else grad)(flat.unflatten(wide))
+        extra = 1
+        kinds = (
+            [np.asarray(probe).dtype]
+            if grad is None
+            else [a.dtype for a in match(flat, probe, FUNC, "grad(x)")]
+        )
+        if all(k == np.float64 for k in kinds):
+            pairs = _pairs(f, grad, flat, u, w, np.dtype(np.float64))
+            if np.any(pairs.value) or not np.any(analytic):
+                return _spent(pairs, extra, "float64")
+    return _spent(_pairs(f, grad, flat, u, w, None), extra, None)
+
+
+def _spent(p: Pairs, extra: int, working: str | None) -> Pairs:
+    return Pairs(p.value, p.error, p.step, p.nfev + extra, working or p.working)
+
+
+def _pairs(
+    f: Callable[..., Any], grad: Callable[..., Any] | None, flat: Flat, u: Any, w: Any, dtype: Any
+) -> Pairs:
+    vdtype = dtype or joined_dtype(flat)
+    if grad is not None:
+        vector = flat.concatenate(flat.leaves, vdtype)
+
+        def g(v: NDArray[Any]) -> NDArray[Any]:
+            return flat.concatenate(match(flat, grad(flat.unflatten(flat.split(v))), FUNC, "grad(x)"))
+
+        return _of_grad(g, vector, u, w)
+    if flat.single:
+        x = flat.leaves[0]
+        target = x.astype(vdtype) if vdtype != x.dtype else x
+        p = make_problem(FUNC, f, target, out_shape=None, method="central", batched=False, chunk_size=None,
+                         executor=None)  # fmt: skip
+        return _of_f(p, u, w)
+    with joined(FUNC, f, flat, dtype=dtype) as p:
+        return _of_f(p, u, w)
+
+
+def fast_hessian(
+    f: Callable[..., Any],
+    grad: Callable[..., Any] | None,
+    flat: Flat,
+    times_w: Callable[[NDArray[np.float64]], NDArray[np.float64]],
+    analytic_dtype: Callable[[], Any],
+    rng: np.random.Generator,
+    rtol: float | None,
+    atol: float | None,
+    seconds: Callable[[], float],
+) -> GradientReport:
+    """The fast check. `times_w(w)`: the analytic ``H·w`` over the joined coordinates (flat, float64);
+    `analytic_dtype()`: the coarsest dtype it came in (known once it has been called)."""
+    x0 = flat.concatenate(flat.leaves)
+    u, w = directions(x0.size, x0, rng)
+    hw = np.stack([times_w(wk) for wk in w])
+    analytic = np.einsum("kn,kn->k", u, hw)
+    pairs = _numerical(f, grad, flat, u, w, analytic)
+    x_dtype = joined_dtype(flat)
+    coarser = analytic_dtype() if nm.eps(analytic_dtype()) > nm.eps(x_dtype) else x_dtype
+    accuracy = (
+        nm.accuracy("central", pairs.working) if grad is not None else nm.hessian_accuracy(pairs.working)
+    )
+    floor = max(accuracy, nm.analytic_floor(coarser))
+    scale = np.linalg.norm(u, axis=1) * np.linalg.norm(hw, axis=1)
+    explicit = rtol is not None or atol is not None
+    if explicit:
+        tol = (atol or 0.0) + (rtol or 0.0) * np.abs(pairs.value)
+    else:
+        tol = np.maximum(nm.ESTIMATE_SAFETY * pairs.error, floor * scale)
+    err = np.abs(analytic - pairs.value)
+    err = np.where(np.isnan(err), np.inf, err)
+    return _report(
+        analytic, pairs, err, np.asarray(tol), scale, flat, seconds(), explicit, floor, grad is not None
+    )
+
+
+def _report(
+    analytic: NDArray[np.float64],
+    pairs: Pairs,
+    err: NDArray[np.float64],
+    tol: NDArray[np.float64],
+    scale: NDArray[np.float64],
+    flat: Flat,
+    seconds: float,
+    explicit: bool,
+    floor: float,
+    gradgrad: bool,
+) -> GradientReport:
+    k = len(analytic)
+    kinks = np.zeros(k, dtype=bool)
+    worst = int(np.argmax(ratio_to_tolerance(err, tol, kinks)))
+    beyond = ~(err <= tol)
+    how = "differences of grad at t and 2t" if gradgrad else "second differences at s and 2s"
+    if explicit:
+        source = "atol + rtol·|numerical| (given)"
+    elif nm.ESTIMATE_SAFETY * pairs.error[worst] >= floor * scale[worst]:
+        source = f"{nm.ESTIMATE_SAFETY:g} × the error estimate from {how} along the pair"
+    else:
+        source = f"floor {floor:.1e} × ‖u‖·‖H·w‖ ({how} in {pairs.working})"
+    passed = not beyond.any()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(scale > 0, err / scale, np.where(err > 0, np.inf, 0.0))
+    text = (
+        f"Hessian ok along {k} random direction pairs (uᵀHw)"
+        if passed
+        else f"Hessian WRONG along {int(beyond.sum())} of {k} random direction pairs (uᵀHw), worst pair "
+        f"{worst}; run mode='full' to locate the entry"
+    )
+    return GradientReport(
+        passed=passed,
+        mode="fast",
+        method="gradient differences" if gradgrad else "central second differences",
+        dtype="/".join(dict.fromkeys(str(leaf.dtype) for leaf in flat.leaves)),
+        working_dtype=pairs.working,
+        max_abs_error=float(err.max(initial=0.0)),
+        max_rel_error=float(rel.max(initial=0.0)),
+        worst_index=(worst,),
+        analytic=float(analytic[worst]),
+        numerical=float(pairs.value[worst]),
+        tolerance=float(tol[worst]),
+        tolerance_source=source,
+        step=pairs.step,
+        nfev=pairs.nfev,
+        seconds=seconds,
+        failures=int(beyond.sum()),
+        message=text,
+        analytic_values=analytic,
+        numerical_values=pairs.value,
+        abs_errors=err,
+        tolerances=tol,
+        steps=np.full(k, pairs.step),
+        kinks=kinks,
+    )

@@ -1,0 +1,186 @@
+"""Hessian-vector products by finite differences, of one array x or a pytree: no Hessian is formed.
+
+With the gradient: ``(grad(x + t·v) − grad(x − t·v)) / (2t)``, two calls of grad. Without: the mixed second
+differences ``(f(x+tv+h_i e_i) − f(x+tv−h_i e_i) − f(x−tv+h_i e_i) + f(x−tv−h_i e_i)) / (4·t·h_i)``, 4n
+evaluations of f. A pytree x (with v, and grad's result, in its structure) is differenced as its leaves
+joined into one vector (:mod:`numgrad.differences.joined`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from numgrad.common import numerics as nm
+from numgrad.common.trees import Flat, is_tree, match
+from numgrad.common.validate import callable_arg, real_floating_array
+from numgrad.differences.engine import Problem, evaluate_points, make_problem
+from numgrad.differences.joined import joined, joined_dtype, tree_argument, tree_name
+from numgrad.differences.second import block_rows, blocks
+
+__all__ = ["hessian_vector_product"]
+
+FUNC = "hessian_vector_product"
+
+
+def hessian_vector_product(
+    f: Callable[..., Any],
+    x: ArrayLike,
+    v: ArrayLike,
+    *,
+    grad: Callable[..., Any] | None = None,
+    h: float | None = None,
+    batched: bool = False,
+) -> NDArray[np.floating[Any]]:
+    """The Hessian of scalar `f` at `x` times `v`, without forming the Hessian.
+
+    With `grad` (``grad(x) -> array of x's shape``): ``(grad(x + t·v) − grad(x − t·v)) / (2t)``, two
+    calls of `grad` and none of `f`. Without: the mixed second differences
+    ``(f(x+tv+h_i e_i) − f(x+tv−h_i e_i) − f(x−tv+h_i e_i) + f(x−tv−h_i e_i)) / (4·t·h_i)``, 4n
+    evaluations of f.
+
+    Parameters
+    ----------
+    f : callable
+        ``f(x) -> scalar`` (batched: ``f(stack) -> (k,)``); not called when `grad` is given.
+    x, v : array_like of the same shape, float32 or float64; or pytrees of the same structure
+        A pytree x (nested dict / list / tuple of float arrays) takes v of its structure and shapes.
+    grad : callable, optional
+        The gradient of f, called point by point (for a pytree x: returning x's structure).
+    h : float, optional
+        Step along v, in units of ``max(1, max|x|) / max|v|``, rounded to a power of two (default:
+        cbrt(eps) with `grad`, eps**(1/4) without).
+    batched : bool
+        `f` takes a stack of points (ignored with `grad`; a single array x only).
+
+    Returns
+    -------
+    ndarray of x's shape and dtype (a pytree x: x's structure)
+
+    Examples
+    --------
+    >>> f = lambda x: x[0] ** 2 * x[1]
+    >>> hessian_vector_product(f, np.array([1.0, 2.0]), np.array([1.0, 0.0])).round(6)
+    array([4., 2.])
+    >>> g = lambda x: np.array([2 * x[0] * x[1], x[0] ** 2])
+    >>> hessian_vector_product(f, np.array([1.0, 2.0]), np.array([1.0, 0.0]), grad=g).round(6)
+    array([4., 2.])
+    """
+    if grad is not None:
+        callable_arg(grad, FUNC, "grad")
+    if h is not None and (isinstance(h, bool) or not isinstance(h, int | float) or not 0 < h < np.inf):
+        raise ValueError(f"{FUNC}: h must be a positive finite number or None; got {h!r}")
+    if is_tree(x):
+        return _tree(f, x, v, grad, h, batched)  # type: ignore[no-any-return]
+    xa = real_floating_array(x, FUNC, "x")
+    va = real_floating_array(v, FUNC, "v")
+    if va.shape != xa.shape:
+        raise ValueError(f"{FUNC}: v must have x's shape {xa.shape}; got {va.shape}")
+    _nonzero(va.reshape(-1), "v")
+    if grad is not None:
+        out = _with_grad(lambda point: _gradient_at(grad, point.reshape(xa.shape), xa.shape, ""), xa, va, h)
+    else:
+        p = make_problem(FUNC, f, np.array(xa), out_shape=None, method="central", batched=batched,
+                         chunk_size=None, executor=None)  # fmt: skip
+        out = _with_values(p, va.reshape(-1), h, lambda i: f"x{list(p.index(i))}")
+    return out.reshape(xa.shape).astype(xa.dtype)
+
+
+def _nonzero(v: NDArray[Any], arg: str) -> None:
+    if not np.all(np.isfinite(v)) or not np.any(v):
+        raise ValueError(f"{FUNC}: {arg} must be finite and non-zero; got {v[:4]}...")
+
+
+def _direction(x: NDArray[Any], v: NDArray[Any]) -> tuple[NDArray[np.float64], NDArray[np.float64], float]:
+    """Flat x, the unit direction and its scale: t moves each x_i by at most t·max(1, max|x|), so the step
+    rule for t matches the scale of x."""
+    base = np.ravel(x).astype(np.float64)
+    scale = float(np.max(np.abs(v))) / max(1.0, float(np.max(np.abs(base), initial=0.0)))
+    return base, np.ravel(v).astype(np.float64) / scale, scale
+
+
+def _power_of_two(h: float) -> float:
+    return float(np.exp2(np.round(np.log2(h))))
+
+
+def _with_grad(
+    grad_at: Callable[[NDArray[Any]], NDArray[np.float64]], x: NDArray[Any], v: NDArray[Any], h: float | None
+) -> NDArray[np.float64]:
+    base, unit, scale = _direction(x, v)
+    t = _power_of_two(h if h is not None else nm.base_step("central", x.dtype))
+    g_plus, g_minus = (grad_at((base + c * t * unit).astype(x.dtype)) for c in (1, -1))
+    return np.asarray((g_plus - g_minus) / (2 * t) * scale)
+
+
+def _with_values(
+    p: Problem, v: NDArray[Any], h: float | None, name: Callable[[int], str]
+) -> NDArray[np.float64]:
+    base, unit, scale = _direction(p.x, v)
+    t = _power_of_two(h if h is not None else nm.hessian_base_step(p.x.dtype))
+    s = nm.hessian_steps(base, p.x.dtype)
+    mixed = np.zeros(p.n)
+    for sign_t, sign_s in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
+        along = base + sign_t * t * unit
+        for (i,) in blocks((np.arange(p.n),), block_rows(p)):
+            rows = np.broadcast_to(along, (len(i), p.n)).copy()
+            rows[np.arange(len(i)), i] += sign_s * s[i]
+            vals = np.real(evaluate_points(p, rows.astype(p.x.dtype))).astype(np.float64)
+            bad = ~np.isfinite(vals)
+            if bad.any():
+                raise FloatingPointError(
+                    f"{FUNC}: f returned a non-finite value ({vals[bad][0]}) at x ± t·v ± h·e_j for "
+                    f"{name(int(i[bad][0]))} ({int(bad.sum())} of {vals.size} points); the product there "
+                    f"is undefined. Pass a smaller h, a shorter v, or check f's domain"
+                )
+            mixed[i] += sign_t * sign_s * vals
+    return np.asarray(mixed / (4 * t * s) * scale)
+
+
+def _gradient_at(
+    grad: Callable[..., Any], point: Any, shape: tuple[int, ...], path: str
+) -> NDArray[np.float64]:
+    try:
+        out = np.asarray(grad(point))
+    except Exception as exc:
+        exc.add_note(f"{FUNC}: raised by grad at x ± t·v")
+        raise
+    if out.dtype.kind not in "fiu":
+        raise TypeError(f"{FUNC}: grad must return a real numeric array of x's shape; got {out.dtype}")
+    if out.shape != shape:
+        raise ValueError(f"{FUNC}: grad must return an array of x{path}'s shape {shape}; got {out.shape}")
+    if not np.all(np.isfinite(out)):
+        raise FloatingPointError(f"{FUNC}: grad returned a non-finite value at x ± t·v")
+    return out.astype(np.float64).reshape(-1)
+
+
+def _tree(f: Any, x: Any, v: Any, grad: Any, h: float | None, batched: bool) -> Any:
+    flat = tree_argument(x, FUNC)
+    vector_v = flat.concatenate(match(flat, v, FUNC, "v"))
+    _nonzero(vector_v, "v")
+    dtypes = [leaf.dtype for leaf in flat.leaves]
+    if grad is not None:
+        vector_x = flat.concatenate(flat.leaves, joined_dtype(flat))
+
+        def grad_at(point: NDArray[Any]) -> NDArray[np.float64]:
+            out = grad(flat.unflatten(flat.split(point)))  # in the joined dtype, as f sees it
+            return _tree_gradient(flat, out)
+
+        return flat.unflatten(flat.split(_with_grad(grad_at, vector_x, vector_v, h), dtypes))
+    with joined(FUNC, f, flat, batched=batched) as p:
+        out = _with_values(p, vector_v, h, tree_name(flat))
+    return flat.unflatten(flat.split(out, dtypes))
+
+
+def _tree_gradient(flat: Flat, out: Any) -> NDArray[np.float64]:
+    try:
+        leaves = match(flat, out, FUNC, "grad(x)")
+    except (TypeError, ValueError) as exc:
+        exc.add_note(f"{FUNC}: grad must return x's structure")
+        raise
+    vector = flat.concatenate(leaves)
+    if not np.all(np.isfinite(vector)):
+        raise FloatingPointError(f"{FUNC}: grad returned a non-finite value at x ± t·v")
+    return vector

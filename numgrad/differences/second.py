@@ -1,0 +1,205 @@
+"""The second-difference pass behind numgrad's Hessians: points, steps that stay in f's domain, the estimate.
+
+The second-order symmetric stencil (Abramowitz & Stegun 25.3.26-27): with ``a = h_i·e_i`` and
+``b = h_j·e_j``,
+
+    H_ii ≈ (f(x+a) − 2f(x) + f(x−a)) / h_i²
+    H_ij ≈ (f(x+a+b) + f(x−a−b) − f(x+a) − f(x−a) − f(x+b) − f(x−b) + 2f(x)) / (2·h_i·h_j)
+
+n² + n + 1 points per step, at the steps h and 2h; the two give the Richardson value
+``(4·D(h) − D(2h)) / 3`` and its error estimate. Only ``i < j`` is computed and mirrored: symmetric by
+construction. Points are built and evaluated in memory-bounded blocks through the first-order engine's
+evaluators (in place on the caller's array, batched, or on an executor).
+
+A point outside f's domain (f non-finite there, or raising ``FloatingPointError`` / a math domain error:
+sqrt or log near 0) shrinks the chosen steps of its coordinates, as the first-order engine does — a
+quarter, and at most ``eps**(1/6)·|x_i|``, the step for a function whose length scale is the distance to an
+edge at 0 — and the pass is taken again (at most ``MAX_STEP_SHRINKS`` times); a given step never changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from numgrad.common import numerics as nm
+from numgrad.differences.engine import Problem, evaluate_points, resolve_step
+
+__all__ = ["SecondDifference", "block_rows", "blocks", "flat_name", "outside_domain", "second_difference"]
+
+REACH = 2  # the larger step of the pair moves a coordinate by 2h
+
+
+@dataclass(frozen=True)
+class SecondDifference:
+    """A Hessian pass: the Richardson value, its error estimate per entry, the steps and evaluations."""
+
+    value: NDArray[np.float64]  # (n, n), symmetric
+    truncation: NDArray[np.float64]  # (n, n): |D(h) − D(2h)| / 3, D(h)'s truncation (bounds the value's)
+    rounding: NDArray[np.float64]  # (n, n): Σ|w|·(f's rounding) / (h_i·h_j), for the extrapolated value
+    h: NDArray[np.float64]  # (n,), the smaller step of the pair
+    nfev: int
+    model_rounding: NDArray[np.float64]  # `rounding` from the ulp model of f's rounding alone
+
+    @property
+    def error(self) -> NDArray[np.float64]:
+        """Per-entry error estimate, with the safety factors of numgrad.common.numerics."""
+        return np.asarray(nm.ESTIMATE_TRUNCATION_SAFETY * self.truncation + self.rounding)
+
+
+def flat_name(p: Problem) -> Callable[[int], str]:
+    """Coordinate j of p.x as a user writes it: ``x[3]``, ``x[1, 2]`` (``x`` for a 0-d x)."""
+    return lambda j: f"x{list(p.index(j))}" if p.x.ndim else "x"
+
+
+def second_difference(
+    p: Problem, h: object, noise: float = 0.0, name: Callable[[int], str] | None = None
+) -> SecondDifference:
+    """The Hessian of f at p.x from steps h and 2h (default steps: numgrad.common.numerics.hessian_steps).
+
+    f's rounding is taken as a few ulps of |f(x)|, or `noise` (a measured standard deviation) times
+    NOISE_SIGMAS where that is larger. `name(j)` names coordinate j in messages."""
+    label = name or flat_name(p)
+    explicit, _ = resolve_step(p, h)
+    x0 = np.ravel(p.x).astype(np.float64)
+    steps = nm.hessian_steps(x0, p.x.dtype) if explicit is None else explicit
+    f0 = float(np.real(evaluate_points(p, x0[None].astype(p.x.dtype))[0]))  # what f raises at x: as is
+    if not np.isfinite(f0):
+        raise FloatingPointError(
+            f"{p.func}: f is not finite at x itself ({f0}); the second derivative there is undefined"
+        )
+    nfev, raised = 1, list[Exception]()
+    for shrinks in range(nm.MAX_STEP_SHRINKS + 1):
+        small, spent, bad = _pass(p, x0, steps, f0, raised)
+        nfev += spent
+        if not bad.any():
+            large, spent, bad = _pass(p, x0, 2 * steps, f0, raised)
+            nfev += spent
+        if not bad.any():
+            break
+        if explicit is not None or shrinks == nm.MAX_STEP_SHRINKS:
+            error = outside_domain(p, x0, steps, bad, label, given=explicit is not None, shrinks=shrinks)
+            raise error from (raised[-1] if raised else None)
+        steps = steps.copy()
+        steps[bad] = shrunk(x0[bad], steps[bad], p.x.dtype)
+    value = (4 * small - large) / 3
+    truncation = np.abs(small - large) / 3
+    model = nm.ESTIMATE_ROUNDING_ULPS * nm.eps(p.x.dtype) * abs(f0)
+    gain = nm.HESSIAN_ROUNDING_GAIN * nm.HESSIAN_EXTRAPOLATION_ROUNDING / np.multiply.outer(steps, steps)
+    rounding = gain * max(model, nm.NOISE_SIGMAS * noise)
+    return SecondDifference(value, truncation, rounding, steps, nfev, gain * model)
+
+
+def shrunk(x: NDArray[np.float64], h: NDArray[np.float64], dtype: Any) -> NDArray[np.float64]:
+    """A quarter of the step, and at most ``eps**(1/6)·|x_i|`` (HESSIAN_EDGE_STEP_POWER: the domain taken
+    to end at 0, f varying on the scale of the distance to it), as powers of two."""
+    edge = float(nm.eps(dtype) ** nm.HESSIAN_EDGE_STEP_POWER)
+    local = np.exp2(np.floor(np.log2(edge * np.abs(x), where=x != 0, out=np.full(x.shape, np.inf))))
+    return np.asarray(np.minimum(h / 4, local))
+
+
+def outside_domain(
+    p: Problem,
+    x0: NDArray[np.float64],
+    steps: NDArray[np.float64],
+    bad: NDArray[np.bool_],
+    name: Callable[[int], str],
+    *,
+    given: bool,
+    shrinks: int,
+) -> FloatingPointError:
+    j = int(np.flatnonzero(bad)[0])
+    how = (
+        "the given step h is not shrunk: pass a smaller h"
+        if given
+        else f"even after shrinking the step {shrinks} times (to {steps[j]:.1e})"
+    )
+    return FloatingPointError(
+        f"{p.func}: f is non-finite (or raised a domain error) at points x ± h·e_j near x along "
+        f"{int(bad.sum())} of the {p.n} coordinates of x, first {name(j)} = {x0[j]:.6g}; {how}. The second "
+        f"derivative there is undefined, or f's domain ends within {REACH}·h of x: check f's domain"
+    )
+
+
+def block_rows(p: Problem) -> int:
+    """Points per block: the points of one block fit the memory budget."""
+    return max(1, nm.BATCH_BYTES // max(1, p.n * p.x.dtype.itemsize))
+
+
+def blocks(index: tuple[NDArray[np.intp], ...], rows: int) -> Iterator[tuple[NDArray[np.intp], ...]]:
+    """Index tuples in blocks of at most `rows`."""
+    for a in range(0, len(index[0]), rows):
+        yield tuple(i[a : a + rows] for i in index)
+
+
+def _pass(
+    p: Problem, x0: NDArray[np.float64], s: NDArray[np.float64], f0: float, raised: list[Exception]
+) -> tuple[NDArray[Any], int, NDArray[np.bool_]]:
+    """The second differences at steps s: (n, n), symmetric; evaluations; the coordinates whose points
+    gave a non-finite value (their entries are not finite then). Domain errors f raised go to `raised`."""
+    n, dtype = p.n, p.x.dtype
+    up, down = (x0 + s).astype(dtype), (x0 - s).astype(dtype)  # the same displaced values everywhere
+    diag = np.arange(n)
+    rows = block_rows(p)
+    plus = np.concatenate([_at(p, x0, (i,), up, raised) for (i,) in blocks((diag,), rows)])
+    minus = np.concatenate([_at(p, x0, (i,), down, raised) for (i,) in blocks((diag,), rows)])
+    bad = ~(np.isfinite(plus) & np.isfinite(minus))
+    pairs = np.zeros(n, dtype=bool)  # coordinates of bad mixed points whose own axis points were fine
+    H = np.empty((n, n))
+    H[diag, diag] = (plus - 2 * f0 + minus) / (s * s)
+    nfev = 2 * n
+    for i, j in blocks(np.triu_indices(n, 1), rows):
+        both_up = _at(p, x0, (i, j), up, raised)
+        both_down = _at(p, x0, (i, j), down, raised)
+        rise = both_up + both_down - plus[i] - minus[i] - plus[j] - minus[j] + 2 * f0
+        H[i, j] = H[j, i] = rise / (2 * s[i] * s[j])
+        off = ~(np.isfinite(both_up) & np.isfinite(both_down)) & ~bad[i] & ~bad[j]
+        pairs[i[off]] = pairs[j[off]] = True
+        nfev += 2 * len(i)
+    return H, nfev, bad | pairs
+
+
+def _at(
+    p: Problem,
+    x0: NDArray[np.float64],
+    coords: tuple[NDArray[np.intp], ...],
+    moved: NDArray[Any],
+    raised: list[Exception],
+) -> NDArray[np.float64]:
+    """f at x with, in row r, each coordinate ``c[r]`` (c in coords) set to ``moved[c[r]]``."""
+    k = len(coords[0])
+    rows = np.broadcast_to(x0.astype(p.x.dtype), (k, p.n)).copy()
+    for c in coords:
+        rows[np.arange(k), c] = moved[c]
+    return _values(p, rows, raised)
+
+
+DOMAIN_ERRORS = (FloatingPointError, ZeroDivisionError)
+
+
+def _domain_error(exc: Exception) -> bool:
+    """f said the point is outside its domain: numpy under errstate('raise'), 1/0, math.sqrt(-1)."""
+    return isinstance(exc, DOMAIN_ERRORS) or (isinstance(exc, ValueError) and "math domain" in str(exc))
+
+
+def _values(p: Problem, rows: NDArray[Any], raised: list[Exception]) -> NDArray[np.float64]:
+    """f at the rows, as float64; a row where f raises a domain error is NaN (so its step is shrunk)."""
+    try:
+        return np.asarray(np.real(evaluate_points(p, rows)), dtype=np.float64)
+    except Exception as exc:
+        if not _domain_error(exc):
+            raise
+        raised.append(exc)
+    out = np.empty(len(rows))
+    for r in range(len(rows)):  # find the rows outside the domain
+        try:
+            out[r] = np.real(evaluate_points(p, rows[r : r + 1])[0])
+        except Exception as exc:
+            if not _domain_error(exc):
+                raise
+            out[r] = np.nan
+    return out
