@@ -14,6 +14,7 @@ import pytest
 from numgrad.checking.catalog import CASES, objective
 from numgrad.checking.twins import normwise_error, twins
 from numgrad.common import numerics as nm
+from numgrad.differences.estimate import estimate_gradient
 from numgrad.differences.gradient import numerical_gradient
 
 LOSSES = [c for c in CASES if c.module == "losses"]
@@ -199,3 +200,11 @@ def test_float32_elementwise_target_is_out_of_reach_of_any_step(inst):
     central, richardson = best_step_errors(f, x.copy(), t, worst)
     assert central > nm.WEAK_TARGETS["float32"]
     assert richardson > nm.WEAK_TARGETS["float32"]
+
+
+@pytest.mark.parametrize("inst", WEAK, ids=[w[0] for w in WEAK])
+def test_estimate_gradient_bounds_the_error_on_the_weak_instances(inst):
+    """Where an element is off (float32's rounding floor), estimate_gradient says by how much."""
+    _name, f, x, t = inst
+    e = estimate_gradient(f, x.copy())
+    assert np.all(np.abs(e.derivative - t.reshape(x.shape)) <= e.error)
