@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 from numgrad.common import numerics as nm
 from numgrad.differences import sanity
 from numgrad.differences.engine import Difference, Problem, evaluate, evaluate_points, resolve_step
+from numgrad.differences.noise import noise_level
 
 
 def _check_finite(p: Problem, vals: NDArray[Any], coords: NDArray[np.intp] | None, what: str) -> None:
@@ -112,8 +113,9 @@ def _refine(
     out = np.array(deriv, dtype=np.float64)
     best_err = np.full(p.n, np.inf)
     best_trunc = np.zeros(p.n)  # truncation left (the change beyond rounding) at the kept value
-    prev, step, extra = out.copy(), h.copy(), 0
+    prev, step = out.copy(), h.copy()
     gain = 2.0**stencil.order
+    unit, extra = _rounding_unit(p, f_scale)
     for _ in range(nm.MAX_REFINE_HALVINGS):
         if active.size == 0:
             break
@@ -121,9 +123,7 @@ def _refine(
         d_half, spent = _stencil_at(p, x0, f0, active, step[active])
         extra += spent
         change = np.abs(d_half - prev[active])
-        noise = (
-            nm.REFINE_NOISE * stencil.rounding_gain * nm.eps(p.x.dtype) * max(f_scale, 1e-300) / step[active]
-        )
+        noise = unit * stencil.rounding_gain / step[active]
         score = change + noise  # truncation left in the pair, plus the rounding that halving costs
         better = score < best_err[active]
         take = active[better]
@@ -144,6 +144,18 @@ def _refine(
     unresolved, spent = _relative_retry(p, x0, f0, out, np.flatnonzero(coarse))
     sanity.warn_if_unresolved(p, unresolved, "halving the step did not settle the difference quotient")
     return out, extra + spent
+
+
+def _rounding_unit(p: Problem, f_scale: float) -> tuple[float, int]:
+    """The size of f's rounding below which a change between steps is noise, and the evaluations spent:
+    ``REFINE_NOISE·eps·|f|`` (the ulp model), or in float32 ``REFINE_NOISE_SIGMAS`` standard deviations of
+    f's noise measured by ECnoise where it can be measured (see numerics)."""
+    model = nm.REFINE_NOISE * nm.eps(p.x.dtype) * max(f_scale, 1e-300)
+    if nm.precision(p.x.dtype) != "float32":
+        return model, 0
+    sigma, spent = noise_level(p)
+    level = float(np.max(sigma, initial=0.0))
+    return (nm.REFINE_NOISE_SIGMAS * level if level > 0 else model), spent
 
 
 def _relative_retry(

@@ -14,6 +14,7 @@ import pytest
 from numgrad.checking.catalog import CASES, objective
 from numgrad.checking.twins import normwise_error, twins
 from numgrad.common import numerics as nm
+from numgrad.differences.estimate import estimate_gradient
 from numgrad.differences.gradient import numerical_gradient
 
 LOSSES = [c for c in CASES if c.module == "losses"]
@@ -64,3 +65,146 @@ def test_softmax_ce_float32_book_step_is_far_off():
     mine, book = errors(case, np.float32, 0)
     assert book > 0.1
     assert mine <= nm.accuracy("central", np.float32)
+
+
+# --------------------------------------------------------------------------------------------------
+# Issue 16: where the defaults are weakest (benchmarks/weak_accuracy.py prints the table, more seeds and
+# numdifftools). f computes in x's dtype; the truth is jax.grad of a float64 twin at the same point.
+
+BEFORE = {
+    "softmax-CE ±50": 410,
+    "1e12 × softmax-CE": 406,
+    "TwoLayerNet W1": 512,
+    "Rosenbrock": 210,
+}  # at e878893
+
+
+def _sce(xp, labels, dtype):
+    def f(v):
+        s = v - v.max(axis=1, keepdims=True)
+        lp = s - xp.log(xp.sum(xp.exp(s), axis=1, keepdims=True))
+        return -xp.sum(lp[xp.arange(len(v)), labels]) / dtype(len(v))
+
+    return f
+
+
+def _net(xp, xb, b1, W2, b2, tb, dtype):
+    def f(W):
+        a = 1 / (1 + xp.exp(-(xb @ W + b1)))
+        y = a @ W2 + b2
+        s = y - y.max(axis=1, keepdims=True)
+        p = xp.exp(s) / xp.exp(s).sum(axis=1, keepdims=True)
+        return -xp.sum(xp.log(p[xp.arange(len(tb)), tb] + dtype(1e-7))) / dtype(len(tb))
+
+    return f
+
+
+def _rosenbrock(xp):
+    return lambda v: xp.sum(100.0 * (v[1:] - v[:-1] ** 2) ** 2 + (1 - v[:-1]) ** 2)
+
+
+def weak_instances():
+    """(name, f in x's dtype, x, exact gradient) at seed 0: the issue's four kinds, our instances."""
+    from numgrad.book.nets import TwoLayerNet
+
+    rng = np.random.default_rng(0)
+    f32, f64 = np.float32, np.float64
+    z = (rng.choice([-50.0, 50.0], (20, 10)) + rng.standard_normal((20, 10))).astype(f32)
+    lab = rng.integers(0, 10, 20)
+    exact = jax.grad(_sce(jnp, lab, f64))(jnp.asarray(z, dtype=f64))
+    out = [("softmax-CE ±50", _sce(np, lab, f32), z, exact)]
+    z2 = rng.standard_normal((20, 10)).astype(f32)
+    scaled = _sce(np, lab, f32)
+    exact = 1e12 * jax.grad(_sce(jnp, lab, f64))(jnp.asarray(z2, dtype=f64))
+    out.append(("1e12 × softmax-CE", lambda v: f32(1e12) * scaled(v), z2, exact))
+    net = TwoLayerNet(20, 8, 4, seed=0, weight_init_std=1.0)
+    xb, tb = rng.standard_normal((16, 20)), rng.integers(0, 4, 16)
+    W = net.params["W1"].astype(f32)
+    rest = [net.params[k] for k in ("b1", "W2", "b2")]
+    exact = jax.grad(_net(jnp, jnp.asarray(xb), *map(jnp.asarray, rest), tb, f64))(jnp.asarray(W, dtype=f64))
+    out.append(
+        ("TwoLayerNet W1", _net(np, xb.astype(f32), *(a.astype(f32) for a in rest), tb, f32), W, exact)
+    )
+    xr = rng.uniform(-2, 2, 100)
+    out.append(("Rosenbrock", _rosenbrock(np), xr, jax.grad(_rosenbrock(jnp))(jnp.asarray(xr))))
+    return [(name, f, x, np.asarray(t, dtype=np.float64)) for name, f, x, t in out]
+
+
+WEAK = weak_instances()
+WEAK32 = [w for w in WEAK if w[2].dtype == np.float32]
+
+
+def elementwise(g, t):
+    g, t = np.ravel(g).astype(np.float64), np.ravel(t)
+    return np.abs(g - t) / np.maximum(np.abs(t), 1e-3 * np.max(np.abs(t)))
+
+
+def counted(f):
+    calls = []
+
+    def g(v):
+        calls.append(1)
+        return f(v)
+
+    return g, calls
+
+
+@pytest.mark.parametrize("inst", WEAK, ids=[w[0] for w in WEAK])
+def test_weak_instances_within_the_evaluations_before_plus_ten_percent(inst):
+    name, f, x, _t = inst
+    g, calls = counted(f)
+    numerical_gradient(g, x.copy())
+    assert len(calls) <= nm.WEAK_EVALUATION_GROWTH * BEFORE[name]
+
+
+def test_rosenbrock_float64_meets_the_elementwise_target():
+    _name, f, x, t = WEAK[-1]
+    assert elementwise(numerical_gradient(f, x.copy()), t).max() <= nm.WEAK_TARGETS["float64"]
+
+
+@pytest.mark.parametrize("inst", WEAK32, ids=[w[0] for w in WEAK32])
+def test_float32_weak_instances_meet_the_target_normwise_and_stay_near_the_rounding_floor(inst):
+    """The float32 target holds normwise; elementwise, within the bound that f's own rounding allows."""
+    _name, f, x, t = inst
+    g = numerical_gradient(f, x.copy())
+    assert normwise_error(g, t) <= nm.WEAK_TARGETS["float32"]
+    assert elementwise(g, t).max() <= nm.WEAK_FLOAT32_ELEMENTWISE
+
+
+def best_step_errors(f, x, t, elements):
+    """Per element, the best central (2 evaluations) and 4-point Richardson (4) result over power-of-two
+    steps 2**-12 .. 2**2, chosen knowing the truth: no method that does not know it does better."""
+    flat, x0 = x.reshape(-1), x.reshape(-1).astype(np.float64)
+    den = np.maximum(np.abs(t.ravel()), 1e-3 * np.max(np.abs(t)))
+    best = np.full((2, len(elements)), np.inf)
+    for k, j in enumerate(elements):
+        for h in 2.0 ** np.arange(-12, 3):
+            v = {}
+            for c in (1, -1, 2, -2):
+                flat[j] = x0[j] + c * h
+                v[c] = float(f(x)), float(flat[j]) - x0[j]
+                flat[j] = x0[j]
+            d1 = (v[1][0] - v[-1][0]) / (v[1][1] - v[-1][1])
+            d2 = (v[2][0] - v[-2][0]) / (v[2][1] - v[-2][1])
+            err = np.abs([d1 - t.ravel()[j], (4 * d1 - d2) / 3 - t.ravel()[j]]) / den[j]
+            best[:, k] = np.minimum(best[:, k], err)
+    return best.max(axis=1)
+
+
+@pytest.mark.parametrize("inst", WEAK32[::2], ids=[w[0] for w in WEAK32[::2]])
+def test_float32_elementwise_target_is_out_of_reach_of_any_step(inst):
+    """Why the float32 target is normwise: f's float32 rounding (~0.3 ulp of |f|) leaves elements that no
+    step reaches to 3e-3, with 2 evaluations or with 4 — while the budget is ~2.2 per element."""
+    _name, f, x, t = inst
+    worst = np.argsort(-elementwise(numerical_gradient(f, x.copy()), t))[:5]
+    central, richardson = best_step_errors(f, x.copy(), t, worst)
+    assert central > nm.WEAK_TARGETS["float32"]
+    assert richardson > nm.WEAK_TARGETS["float32"]
+
+
+@pytest.mark.parametrize("inst", WEAK, ids=[w[0] for w in WEAK])
+def test_estimate_gradient_bounds_the_error_on_the_weak_instances(inst):
+    """Where an element is off (float32's rounding floor), estimate_gradient says by how much."""
+    _name, f, x, t = inst
+    e = estimate_gradient(f, x.copy())
+    assert np.all(np.abs(e.derivative - t.reshape(x.shape)) <= e.error)
