@@ -18,7 +18,7 @@ from numgrad.book.data import load_mnist
 TRIALS = 6
 ITERS = 1500  # ~1.4 s a trial here: the first of two processes started together needs ~7 s before it can
 # claim the last trial, far more than the two can differ in start-up (at 60 iterations one once took all 6)
-WAIT_S = 180  # far beyond what a run takes; only a hung process gets near it
+WAIT_S = 600  # far beyond what a run takes (~15 s alone, ~140 s on a machine loaded 5x); only a hung process gets near it
 
 
 @pytest.fixture(scope="module")
