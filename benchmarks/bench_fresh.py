@@ -140,14 +140,14 @@ def child(workload: str, method: str) -> None:
     print(repr(_time(call, CALLS)))
 
 
-def rows() -> list[tuple[str, str]]:
-    return [(w, m) for w in WORKLOADS for m in GRADIENT_METHODS] + [
-        (w, m) for w in SMALL for m in SMALL_METHODS
-    ]
+def rows(which: str = "all") -> list[tuple[str, str]]:
+    gradient = [(w, m) for w in WORKLOADS for m in GRADIENT_METHODS]
+    small = [(w, m) for w in SMALL for m in SMALL_METHODS]
+    return {"all": gradient + small, "gradient": gradient, "small": small}[which]
 
 
-def fresh_medians(samples: int) -> dict[tuple[str, str], float]:
-    order = rows()
+def fresh_medians(samples: int, which: str = "all") -> dict[tuple[str, str], float]:
+    order = rows(which)
     got: dict[tuple[str, str], list[float]] = {key: [] for key in order}
     for r in range(samples):
         for key in order if r % 2 == 0 else reversed(order):
@@ -158,13 +158,13 @@ def fresh_medians(samples: int) -> dict[tuple[str, str], float]:
     return {key: statistics.median(v) for key, v in got.items()}
 
 
-def warm_medians(samples: int) -> dict[tuple[str, str], float]:
+def warm_medians(samples: int, which: str = "all") -> dict[tuple[str, str], float]:
     from numgrad.bench.measure import interleaved_medians
 
     block = np.ones(8 * 2**20)  # 64 MiB allocated and freed: glibc's mmap threshold rises, as in any
     del block  # process that has done some work
     out: dict[tuple[str, str], float] = {}
-    for w in (*WORKLOADS, *SMALL):
+    for w in {"all": (*WORKLOADS, *SMALL), "gradient": WORKLOADS, "small": SMALL}[which]:
         methods = GRADIENT_METHODS if w in WORKLOADS else SMALL_METHODS
         calls = {m: make_call(w, m) for m in methods}
         medians = interleaved_medians(calls, repeats=max(7, 3 * samples), budget=0.05)
@@ -180,7 +180,7 @@ def table(fresh: dict[tuple[str, str], float], warm: dict[tuple[str, str], float
         "| batched vs that loop |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for w in WORKLOADS:
+    for w in [w for w in WORKLOADS if (w, "textbook") in fresh]:
         tf, tw = fresh[(w, "textbook")], warm[(w, "textbook")]
         cells = [f"{tf * 1e3:.2f} / {tw * 1e3:.2f} ms"]
         cells += [f"{tf / fresh[(w, m)]:.2f}x / {tw / warm[(w, m)]:.2f}x" for m in GRADIENT_METHODS[1:-1]]
@@ -195,7 +195,7 @@ def table(fresh: dict[tuple[str, str], float], warm: dict[tuple[str, str], float
         "| call (x0² + x1²) | textbook loop (fresh / warm) | numgrad, h=1e-4 | numgrad, automatic step |",
         "|---|---|---|---|",
     ]
-    for w in SMALL:
+    for w in [w for w in SMALL if (w, "textbook") in fresh]:
         tf, tw = fresh[(w, "textbook")], warm[(w, "textbook")]
         unit, scale = ("µs", 1e6) if w.startswith("numerical") else ("ms", 1e3)
         cells = [f"{tf * scale:.1f} / {tw * scale:.1f} {unit}"]
@@ -207,6 +207,8 @@ def table(fresh: dict[tuple[str, str], float], warm: dict[tuple[str, str], float
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=7, help="fresh interpreters per row")
+    parser.add_argument("--rows", choices=("all", "gradient", "small"), default="all",
+                        help="which table to measure (default: both)")  # fmt: skip
     parser.add_argument("--child", nargs=2, metavar=("WORKLOAD", "METHOD"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -216,8 +218,8 @@ def main() -> None:
 
     print(f"machine: {machine_info()}; fresh: median of {args.samples} interpreters, each the median of "
           f"{CALLS} calls after one; warm: one process\n")  # fmt: skip
-    fresh = fresh_medians(args.samples)
-    print(table(fresh, warm_medians(args.samples)))
+    fresh = fresh_medians(args.samples, args.rows)
+    print(table(fresh, warm_medians(args.samples, args.rows)))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ non-finite or exploding value with ``status="diverged"`` instead of spilling ove
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -163,7 +164,7 @@ def gradient_descent(
             path.append(x_new)
             values.append(_value(f, x_new))
             status = _step_verdict(f0, path[-2], x_new, values[-1], tol)
-    trail = np.stack(path)
+    trail = np.array(path)  # np.stack, without its per-array Python work (every point has x0's shape)
     return DescentResult(
         x=trail[-1].copy(),
         path=trail,
@@ -259,8 +260,19 @@ _PLAIN_RESULTS = (float, np.float64, np.float32)  # real scalars, taken without 
 
 
 def _value(f: Callable[..., Any], x: NDArray[Any]) -> float:
-    with unchanged("gradient_descent", x, arg="the point"):  # x is on the recorded path
-        result = f(x)
+    if x.size > nm.SMALL_N:
+        with unchanged("gradient_descent", x, arg="the point"):  # x is on the recorded path
+            result = f(x)
+    else:  # a few numbers: the guard's copy as bytes, its comparison only if they changed
+        before = x.tobytes()
+        try:
+            result = f(x)
+        finally:
+            if x.tobytes() != before:
+                guard = unchanged("gradient_descent", x, arg="the point")
+                guard.saved = np.frombuffer(before, dtype=x.dtype).reshape(x.shape).copy()
+                error = sys.exc_info()[1]
+                guard.__exit__(type(error), error, None)  # restores x; raises, or notes f's own error
     if type(result) in _PLAIN_RESULTS:
         return float(result)
     out = np.asarray(result)
