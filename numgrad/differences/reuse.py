@@ -45,6 +45,10 @@ class StepReuse:
 
     def gradient(self, x: NDArray[Any], fx: float) -> NDArray[Any]:
         """The gradient of f at x, given f(x) = `fx`; a FloatingPointError where f is non-finite near x."""
+        return np.array(self.flat_gradient(x, fx)).reshape(x.shape).astype(x.dtype, copy=False)
+
+    def flat_gradient(self, x: NDArray[Any], fx: float) -> list[float]:
+        """:meth:`gradient`, flat, as Python floats (float64 values)."""
         length = []  # numerics.length_scales, on floats
         for a in x.ravel().tolist():
             a = abs(a)  # noqa: PLW2901
@@ -62,8 +66,7 @@ class StepReuse:
                 else:
                     self.probes += 1
                     self._remember(steps, length, fx, g)  # type: ignore[arg-type]
-                out = np.array(g)
-                return out if x.ndim == 1 else out.reshape(x.shape)
+                return g
             except small.Fallback:
                 pass
         p = make_problem(
@@ -79,7 +82,7 @@ class StepReuse:
         else:
             self.probes += 1
             self._remember(small.SmallSteps(d.h.tolist(), d.f_scale, d.g_scale), length, fx, g)
-        return d.derivative.reshape(x.shape).astype(x.dtype, copy=False)
+        return g
 
     def _fits(self, length: list[float], fx: float) -> bool:
         if self.steps is None or len(self.length) != len(length):
