@@ -226,7 +226,8 @@ def _descend_small(
         fx = _value(f, x)
         path.append(x)
         values.append(fx)
-        if not (math.isfinite(fx) and all(map(math.isfinite, xs))) or fx - f0 > rise:
+        finite = math.isfinite(fx + sum(xs)) or (math.isfinite(fx) and all(map(math.isfinite, xs)))
+        if not finite or fx - f0 > rise:
             status = "diverged"
         elif tol is not None and _length(x, x_old) < tol:
             status = "converged"
