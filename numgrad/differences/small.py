@@ -90,10 +90,6 @@ class SmallSteps(NamedTuple):
     variation: float  # the probe's variation scale (see numerics.steps_from_probe)
 
 
-def _steps(h: list[float], f_scale: float, variation: float) -> SmallSteps:
-    return tuple.__new__(SmallSteps, (h, f_scale, variation))  # NamedTuple's __new__, without its cost
-
-
 def eligible(x: object, method: object, batched: object, chunk_size: object, executor: object) -> bool:
     """Whether the small path takes this call: element mode, central, float64, at most SMALL_N elements,
     a writable, aligned, C-contiguous array of the caller's (perturbed in place, as in the general path)."""
@@ -354,7 +350,8 @@ def _probe(
             hs.append(_power_of_two(b))
         else:
             hs.append(ldexp(1.0, e - 1 if mantissa < _HALF_SQRT2 else e))
-    return _steps(hs, f_scale, variation), f0, len(vals)
+    steps = tuple.__new__(SmallSteps, (hs, f_scale, variation))  # NamedTuple's __new__, without its cost
+    return steps, f0, len(vals)
 
 
 def _evaluate_probe(
