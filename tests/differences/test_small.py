@@ -171,3 +171,37 @@ def test_refined_coordinates_have_the_bits_of_the_general_engine(name):
     assert fast.tobytes() == general(f, np.array(x)).tobytes()
 
 
+
+
+DESCENTS = {
+    "book": (lambda x: x[0] ** 2 + x[1] ** 2, [-3.0, 4.0], 0.1),
+    "quartic": (FUNCTIONS["quartic"], [1.5, -0.5, 0.25], 0.05),
+    "rosenbrock": (lambda x: float(100 * (x[1] - x[0] ** 2) ** 2 + (1 - x[0]) ** 2), [-1.2, 1.0], 1e-3),
+    "2-d x": (lambda x: float(np.sum(np.cos(x) * x)), [[0.3, -1.2], [2.0, 0.5]], 0.1),
+}
+
+
+@pytest.mark.parametrize("h", [None, 1e-4], ids=["auto", "h=1e-4"])
+@pytest.mark.parametrize("name", list(DESCENTS))
+def test_descent_on_floats_is_the_general_loops_run(name, h):
+    """gradient_descent on a few float64 numbers (points as Python floats, the small path's gradients as
+    lists) takes bitwise the steps of its general loop over the general engine."""
+    from numgrad.book.optimize import gradient_descent
+
+    f, start, lr = DESCENTS[name]
+    fast = gradient_descent(f, np.array(start), lr, 60, h=h)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(small, "eligible", lambda *args: False)
+        slow = gradient_descent(f, np.array(start), lr, 60, h=h)
+    assert fast.path.tobytes() == slow.path.tobytes()
+    assert fast.values.tobytes() == slow.values.tobytes()
+    assert (fast.status, fast.steps) == (slow.status, slow.steps)
+
+
+def test_negative_zero_in_x_takes_the_probes_full_rows():
+    """c·0 + (−0.0) is +0.0: with a −0.0 in x the probe's rows move every element, as NumPy's do (an f
+    that reads the sign of its zeros sees the difference)."""
+    f = lambda x: float(np.sum(x**2) + 1e-3 * np.copysign(1.0, x[0]))  # noqa: E731
+    x = np.array([-0.0, 1.5])
+    assert numerical_gradient(f, x.copy()).tobytes() == general(f, x.copy()).tobytes()
+    assert x.tobytes() == np.array([-0.0, 1.5]).tobytes()
