@@ -198,10 +198,14 @@ def test_descent_on_floats_is_the_general_loops_run(name, h):
     assert (fast.status, fast.steps) == (slow.status, slow.steps)
 
 
-def test_negative_zero_in_x_takes_the_probes_full_rows():
-    """c·0 + (−0.0) is +0.0: with a −0.0 in x the probe's rows move every element, as NumPy's do (an f
-    that reads the sign of its zeros sees the difference)."""
-    f = lambda x: float(np.sum(x**2) + 1e-3 * np.copysign(1.0, x[0]))  # noqa: E731
-    x = np.array([-0.0, 1.5])
-    assert numerical_gradient(f, x.copy()).tobytes() == general(f, x.copy()).tobytes()
-    assert x.tobytes() == np.array([-0.0, 1.5]).tobytes()
+@pytest.mark.parametrize("x", [[3.0, 4.0], [-0.0, 1.5], [0.0, -0.0, 2.0], [0.5, -1.0, 2.0, 0.0, 3.0]])
+def test_f_sees_the_general_engines_points_in_its_order(x):
+    """Every point, bitwise, in the same order: also where c·0 + (−0.0) is +0.0 (a −0.0 in x takes the
+    probe's full rows) and where the probe's directions are not coordinate vectors (n > 4)."""
+
+    def points(run):
+        seen = []
+        run(lambda v: seen.append(v.tobytes()) or FUNCTIONS["quartic"](v), np.array(x))
+        return seen
+
+    assert points(numerical_gradient) == points(general)
