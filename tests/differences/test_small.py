@@ -167,10 +167,9 @@ def test_refined_coordinates_have_the_bits_of_the_general_engine(name):
     calls = []
     counted = lambda v: calls.append(1) or f(v)  # noqa: E731
     fast = numerical_gradient(counted, np.array(x))
-    assert len(calls) > nm.probe_size(len(x)) + 2 * len(x)  # refined (by the engine: the small path hands over)
+    # refined (by the engine: the small path hands over)
+    assert len(calls) > nm.probe_size(len(x)) + 2 * len(x)
     assert fast.tobytes() == general(f, np.array(x)).tobytes()
-
-
 
 
 DESCENTS = {
