@@ -2,7 +2,8 @@
 beside the same figures measured warm (issue 17).
 
     uv run python benchmarks/bench_fresh.py            # 7 fresh samples per row (a few minutes)
-    uv run python benchmarks/bench_fresh.py --samples 3
+    uv run python benchmarks/bench_fresh.py --samples 3 --rows small   # the book's small problems only
+    uv run python benchmarks/bench_fresh.py --statistic min   # each interpreter's fastest call
 
 A user's first calls run in a process that has not yet allocated and freed a large block, where glibc
 still maps every large temporary fresh from the system and page-faults on it; a benchmark that has already
@@ -124,47 +125,54 @@ def make_call(workload: str, method: str) -> Callable[[], Any]:
     }[method]
 
 
-def _time(call: Callable[[], Any], calls: int) -> float:
+def _times(call: Callable[[], Any], calls: int) -> list[float]:
     times = []
     for _ in range(calls):
         start = time.perf_counter()
         call()
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return times
 
 
 def child(workload: str, method: str) -> None:
-    """A fresh interpreter's sample: one untimed call, then the median of CALLS calls (seconds)."""
+    """A fresh interpreter's sample: one untimed call, then the median and the minimum of CALLS calls
+    (seconds, one line each)."""
     call = make_call(workload, method)
     call()
-    print(repr(_time(call, CALLS)))
+    times = _times(call, CALLS)
+    print(repr(statistics.median(times)))
+    print(repr(min(times)))
 
 
-def rows() -> list[tuple[str, str]]:
-    return [(w, m) for w in WORKLOADS for m in GRADIENT_METHODS] + [
-        (w, m) for w in SMALL for m in SMALL_METHODS
-    ]
+def rows(which: str = "all") -> list[tuple[str, str]]:
+    gradient = [(w, m) for w in WORKLOADS for m in GRADIENT_METHODS]
+    small = [(w, m) for w in SMALL for m in SMALL_METHODS]
+    return {"all": gradient + small, "gradient": gradient, "small": small}[which]
 
 
-def fresh_medians(samples: int) -> dict[tuple[str, str], float]:
-    order = rows()
+def fresh_medians(
+    samples: int, which: str = "all", statistic: str = "median"
+) -> dict[tuple[str, str], float]:
+    """Each row's median over `samples` interpreters of each interpreter's median (or minimum) call."""
+    order = rows(which)
     got: dict[tuple[str, str], list[float]] = {key: [] for key in order}
     for r in range(samples):
         for key in order if r % 2 == 0 else reversed(order):
             out = subprocess.run(
                 [sys.executable, __file__, "--child", *key], capture_output=True, text=True, check=True
             )
-            got[key].append(float(out.stdout))
+            median, least = map(float, out.stdout.split())
+            got[key].append(median if statistic == "median" else least)
     return {key: statistics.median(v) for key, v in got.items()}
 
 
-def warm_medians(samples: int) -> dict[tuple[str, str], float]:
+def warm_medians(samples: int, which: str = "all") -> dict[tuple[str, str], float]:
     from numgrad.bench.measure import interleaved_medians
 
     block = np.ones(8 * 2**20)  # 64 MiB allocated and freed: glibc's mmap threshold rises, as in any
     del block  # process that has done some work
     out: dict[tuple[str, str], float] = {}
-    for w in (*WORKLOADS, *SMALL):
+    for w in {"all": (*WORKLOADS, *SMALL), "gradient": WORKLOADS, "small": SMALL}[which]:
         methods = GRADIENT_METHODS if w in WORKLOADS else SMALL_METHODS
         calls = {m: make_call(w, m) for m in methods}
         medians = interleaved_medians(calls, repeats=max(7, 3 * samples), budget=0.05)
@@ -180,7 +188,7 @@ def table(fresh: dict[tuple[str, str], float], warm: dict[tuple[str, str], float
         "| batched vs that loop |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for w in WORKLOADS:
+    for w in [w for w in WORKLOADS if (w, "textbook") in fresh]:
         tf, tw = fresh[(w, "textbook")], warm[(w, "textbook")]
         cells = [f"{tf * 1e3:.2f} / {tw * 1e3:.2f} ms"]
         cells += [f"{tf / fresh[(w, m)]:.2f}x / {tw / warm[(w, m)]:.2f}x" for m in GRADIENT_METHODS[1:-1]]
@@ -195,7 +203,7 @@ def table(fresh: dict[tuple[str, str], float], warm: dict[tuple[str, str], float
         "| call (x0² + x1²) | textbook loop (fresh / warm) | numgrad, h=1e-4 | numgrad, automatic step |",
         "|---|---|---|---|",
     ]
-    for w in SMALL:
+    for w in [w for w in SMALL if (w, "textbook") in fresh]:
         tf, tw = fresh[(w, "textbook")], warm[(w, "textbook")]
         unit, scale = ("µs", 1e6) if w.startswith("numerical") else ("ms", 1e3)
         cells = [f"{tf * scale:.1f} / {tw * scale:.1f} {unit}"]
@@ -207,6 +215,10 @@ def table(fresh: dict[tuple[str, str], float], warm: dict[tuple[str, str], float
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=7, help="fresh interpreters per row")
+    parser.add_argument("--rows", choices=("all", "gradient", "small"), default="all",
+                        help="which table to measure (default: both)")  # fmt: skip
+    parser.add_argument("--statistic", choices=("median", "min"), default="median",
+                        help="of each interpreter's calls (min: robust to a loaded machine's preemptions)")  # fmt: skip
     parser.add_argument("--child", nargs=2, metavar=("WORKLOAD", "METHOD"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -214,10 +226,10 @@ def main() -> None:
         return
     from numgrad.bench.harness import machine_info
 
-    print(f"machine: {machine_info()}; fresh: median of {args.samples} interpreters, each the median of "
-          f"{CALLS} calls after one; warm: one process\n")  # fmt: skip
-    fresh = fresh_medians(args.samples)
-    print(table(fresh, warm_medians(args.samples)))
+    print(f"machine: {machine_info()}; fresh: median of {args.samples} interpreters, each the {args.statistic} "
+          f"of {CALLS} calls after one; warm: one process\n")  # fmt: skip
+    fresh = fresh_medians(args.samples, args.rows, args.statistic)
+    print(table(fresh, warm_medians(args.samples, args.rows)))
 
 
 if __name__ == "__main__":

@@ -127,22 +127,16 @@ def net_rows(name: str, *, repeats: int = REPEATS, budget: float = TIME_BUDGET) 
     exact = flat({k: np.asarray(v) for k, v in grad(params).items()})
     t_jax = median_seconds(lambda: jax.block_until_ready(grad(params)), repeats, budget)  # type: ignore[no-untyped-call]
     n = exact.size
-    book_seconds, book_grad, note = _net_textbook(net, x, t, n)
-    rows = [("textbook loop", book_seconds, book_grad, 2 * n, note)]
+    book_seconds, book_grad, book_calls, note = _net_textbook(net, x, t, n)
+    rows = [("textbook loop", book_seconds, book_grad, book_calls, note)]
     runs: dict[str, Callable[[], dict[str, Any]]] = {
         "numgrad TwoLayerNet.numerical_gradient": lambda: net.numerical_gradient(x, t),
         "numgrad TwoLayerNet.gradient (backprop)": lambda: net.gradient(x, t),
     }
     for label, run in runs.items():
-        rows.append(
-            (
-                label,
-                median_seconds(run, repeats, budget),
-                flat(run()),
-                2 * n if "numerical" in label else 0,
-                "",
-            )
-        )
+        calls = _loss_calls(net, run)  # f evals: calls of net.loss, counted
+        note = f"{2 * n} perturbed losses computed from the net's structure" if "numerical" in label else ""
+        rows.append((label, median_seconds(run, repeats, budget), flat(run()), calls, note))
     rows.append(("jax.grad (jit)", t_jax, exact, 0, ""))
     return [
         BenchRow(f"net {sizes}, batch {NET_BATCH}", "nets", n, label, sec, book_seconds / sec, sec / t_jax,
@@ -151,20 +145,44 @@ def net_rows(name: str, *, repeats: int = REPEATS, budget: float = TIME_BUDGET) 
     ]  # fmt: skip
 
 
-def _net_textbook(net: Any, x: Array, t: NDArray[np.intp], n: int) -> tuple[float, Array, str]:
-    """The book's loop over every parameter of the net; on a large net a sample, extrapolated."""
+def _loss_calls(net: Any, run: Callable[[], Any]) -> int:
+    """How many times `run` calls ``net.loss`` (counted on a run of its own)."""
+    calls = 0
+    loss = net.loss
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return loss(*args, **kwargs)
+
+    net.loss = counted  # an instance attribute, found before the method
+    try:
+        run()
+    finally:
+        del net.loss
+    return calls
+
+
+def _net_textbook(net: Any, x: Array, t: NDArray[np.intp], n: int) -> tuple[float, Array, int, str]:
+    """The book's loop over every parameter of the net (seconds, gradient, calls of net.loss counted);
+    on a large net a sample, extrapolated."""
     loss = lambda _: net.loss(x, t)  # noqa: E731  (the book's idiom)
     if n <= NET_TEXTBOOK_SAMPLE:
+        calls = _loss_calls(net, lambda: [textbook_gradient(loss, p) for p in net.params.values()])
         start = time.perf_counter()
         grads = [textbook_gradient(loss, net.params[k]) for k in ("W1", "b1", "W2", "b2")]
-        return time.perf_counter() - start, np.concatenate([g.ravel() for g in grads]), ""
+        return time.perf_counter() - start, np.concatenate([g.ravel() for g in grads]), calls, ""
     w1 = net.params["W1"]
     rows = max(1, NET_TEXTBOOK_SAMPLE // w1.shape[1])
     part = w1[:rows]  # a view: the loop perturbs the net's own weights in place
+    calls = _loss_calls(net, lambda: textbook_gradient(loss, part))
     start = time.perf_counter()
     sample = textbook_gradient(loss, part)
     per_param = (time.perf_counter() - start) / part.size
     grads = [net.numerical_gradient(x, t, h=1e-4)[k].ravel() for k in ("W1", "b1", "W2", "b2")]
     grads[0][: part.size] = sample.ravel()  # the sampled rows are the loop's own numbers
-    note = f"timed on {part.size} of {n} parameters, extrapolated; other values from the structured pass"
-    return per_param * n, np.concatenate(grads), note
+    note = (
+        f"timed and counted on {part.size} of {n} parameters ({calls} calls of net.loss), extrapolated; "
+        f"other values from the structured pass"
+    )
+    return per_param * n, np.concatenate(grads), round(calls / part.size * n), note

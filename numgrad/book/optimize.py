@@ -8,6 +8,7 @@ non-finite or exploding value with ``status="diverged"`` instead of spilling ove
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -149,21 +150,19 @@ def gradient_descent(
     ([-6.111107928998789e-10, 8.148143905314271e-10], 'converged', (101, 2))
     """
     x0, lr, step_num, tol = _validate(f, init_x, lr, step_num, grad, h, tol)
-    gradient = _gradient_function(f, grad, h, x0.shape)
     f0 = _start_value(f, x0)
-    path, values = [x0], [f0]
-    status = None
     with np.errstate(all="ignore"):  # overflow is reported as status="diverged", not as warnings
-        while status is None and len(path) <= step_num:
-            g = gradient(path[-1], values[-1])
-            if g is None:
-                status = "diverged"
-                break
-            x_new = np.asarray(path[-1] - lr * g, dtype=x0.dtype)
-            path.append(x_new)
-            values.append(_value(f, x_new))
-            status = _step_verdict(f0, path[-2], x_new, values[-1], tol)
-    trail = np.stack(path)
+        if (
+            grad is None
+            and (h is None or type(h) is float)
+            and small.eligible(x0, "central", False, None, None)
+        ):
+            path, values, status = _descend_small(f, x0, f0, lr, step_num, tol, h)  # type: ignore[arg-type]
+        else:
+            path, values, status = _descend(
+                f, x0, f0, lr, step_num, tol, _gradient_function(f, grad, h, x0.shape)
+            )
+    trail = np.array(path)  # np.stack, without its per-array Python work (every point has x0's shape)
     return DescentResult(
         x=trail[-1].copy(),
         path=trail,
@@ -171,6 +170,84 @@ def gradient_descent(
         status=status or _final_status(trail, tol),
         steps=len(path) - 1,
     )
+
+
+Run = tuple[list[NDArray[Any]], list[float], "str | None"]  # the points, f at them, the status so far
+
+
+def _descend(
+    f: Callable[..., Any],
+    x0: NDArray[Any],
+    f0: float,
+    lr: float,
+    step_num: int,
+    tol: float | None,
+    gradient: Callable[[NDArray[Any], float], NDArray[Any] | None],
+) -> Run:
+    path, values = [x0], [f0]
+    status = None
+    while status is None and len(path) <= step_num:
+        g = gradient(path[-1], values[-1])
+        if g is None:
+            status = "diverged"
+            break
+        x_new = np.asarray(path[-1] - lr * g, dtype=x0.dtype)
+        path.append(x_new)
+        values.append(_value(f, x_new))
+        status = _step_verdict(f0, path[-2], x_new, values[-1], tol)
+    return path, values, status
+
+
+def _descend_small(
+    f: Callable[..., Any],
+    x0: NDArray[np.float64],
+    f0: float,
+    lr: float,
+    step_num: int,
+    tol: float | None,
+    h: float | None,
+) -> Run:
+    """:func:`_descend` for a few float64 numbers with numerical gradients (the book's examples): the
+    points as Python floats beside their arrays, the small path's gradients as lists; the same
+    operations on the same values, so the same run, at a fraction of the fixed cost of a step."""
+    memory = StepReuse(f) if h is None else None
+    shape, ndim = x0.shape, x0.ndim
+    rise = nm.DIVERGENCE_RISE * max(1.0, abs(f0))  # _step_verdict's bound
+    path, values = [x0], [f0]
+    x, xs, fx = x0, x0.ravel().tolist(), f0
+    status = None
+    while status is None and len(path) <= step_num:
+        g = _small_gradient(f, x, fx, h, memory)
+        if g is None:
+            status = "diverged"
+            break
+        xs = [a - lr * b for a, b in zip(xs, g, strict=True)]  # x − lr·g, element for element
+        x_old, x = x, np.array(xs) if ndim == 1 else np.array(xs).reshape(shape)
+        fx = _value(f, x)
+        path.append(x)
+        values.append(fx)
+        finite = math.isfinite(fx + sum(xs)) or (math.isfinite(fx) and all(map(math.isfinite, xs)))
+        if not finite or fx - f0 > rise:
+            status = "diverged"
+        elif tol is not None and _length(x, x_old) < tol:
+            status = "converged"
+    return path, values, status
+
+
+def _small_gradient(
+    f: Callable[..., Any], x: NDArray[np.float64], fx: float, h: float | None, memory: StepReuse | None
+) -> list[float] | None:
+    """∇f(x) flat (None where f is not finite next to x), by the small path where it takes x."""
+    try:
+        if memory is not None:
+            return memory.flat_gradient(x, fx)
+        try:
+            return small.gradient("numerical_gradient", f, x, h)[0]
+        except small.Fallback:
+            g: list[float] = numerical_gradient(f, x, h=h).ravel().tolist()
+            return g
+    except FloatingPointError:  # f was non-finite next to x
+        return None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -259,8 +336,19 @@ _PLAIN_RESULTS = (float, np.float64, np.float32)  # real scalars, taken without 
 
 
 def _value(f: Callable[..., Any], x: NDArray[Any]) -> float:
-    with unchanged("gradient_descent", x, arg="the point"):  # x is on the recorded path
-        result = f(x)
+    if x.size > nm.SMALL_N:
+        with unchanged("gradient_descent", x, arg="the point"):  # x is on the recorded path
+            result = f(x)
+    else:  # a few numbers: the guard's copy as bytes, its comparison only if they changed
+        before = x.tobytes()
+        try:
+            result = f(x)
+        finally:
+            if x.tobytes() != before:
+                guard = unchanged("gradient_descent", x, arg="the point")
+                guard.saved = np.frombuffer(before, dtype=x.dtype).reshape(x.shape).copy()
+                error = sys.exc_info()[1]
+                guard.__exit__(type(error), error, None)  # restores x; raises, or notes f's own error
     if type(result) in _PLAIN_RESULTS:
         return float(result)
     out = np.asarray(result)
@@ -285,19 +373,11 @@ def _gradient_function(
     """``(x, f(x)) -> ∇f(x)``, or None where the gradient is not finite (the run has diverged). The
     automatic step is probed once and re-used while x and f keep its scale (numgrad.differences.reuse)."""
     memory = StepReuse(f) if h is None else None
-    # every point of the run has init_x's shape and dtype: whether the small path takes them is known now
-    plain = type(h) is float and small.eligible(np.zeros(shape), "central", False, None, None)
 
     def numerical(x: NDArray[Any], fx: float) -> NDArray[Any] | None:
         try:
             if memory is not None:
                 return memory.gradient(x, fx)
-            if plain and x.dtype == np.float64:
-                try:
-                    g: NDArray[Any] = np.array(small.gradient("numerical_gradient", f, x, h)[0])  # type: ignore[arg-type]
-                    return g if x.ndim == 1 else g.reshape(shape)
-                except small.Fallback:
-                    pass
             return numerical_gradient(f, x, h=h)  # type: ignore[arg-type]
         except FloatingPointError:  # f was non-finite next to x
             return None

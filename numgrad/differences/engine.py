@@ -269,13 +269,17 @@ def _reused_stack(
     width = max(b - a for a, b in bounds)
     rows = np.repeat(base.reshape(1, -1), width, axis=0)
     out = np.empty((len(values), *(p.out_shape or ())), dtype=p.value_dtype)
-    lanes = np.arange(width)
+    flat, starts = rows.reshape(-1), np.arange(0, width * base.size, base.size)  # row k starts at k·n
+    stacks: dict[int, NDArray[Any]] = {}  # one read-only view per chunk length (equal chunks: one or two)
     with np.errstate(all="ignore"):  # non-finite values are reported by the engine, not as warnings
         for a, b in bounds:
             k, changed = b - a, coords[a:b]
-            rows[lanes[:k], changed] = values[a:b]
-            stack = rows[:k].reshape(k, *p.x.shape)
-            stack.flags.writeable = False
+            where = starts[:k] + changed  # element (k, changed[k]) of the stack, flat
+            flat[where] = values[a:b]
+            stack = stacks.get(k)
+            if stack is None:
+                stack = stacks[k] = rows[:k].reshape(k, *p.x.shape)
+            stack.flags.writeable = False  # again each call: f may not have left it so
             try:
                 part = p.f(stack)
             except Exception as exc:
@@ -287,7 +291,7 @@ def _reused_stack(
                 exc.add_note(f"{p.func}: raised by a batched f on a stack of {k} points; x is unchanged")
                 raise
             out[a:b] = _check_stack(p, part, k)
-            rows[lanes[:k], changed] = base[changed]
+            flat[where] = base[changed]
     return out
 
 

@@ -88,19 +88,22 @@ def numerical_gradient(
     >>> {k: v.round(6) for k, v in g.items()}
     {'w': array([2., 2.]), 'b': array([1.])}
     """
+    if (
+        small.eligible(x, method, batched, chunk_size, executor)
+        and (h is None or (type(h) is float and 0 < h < math.inf))
+        and callable(f)
+    ):
+        try:  # a few elements: the fixed cost of a call is most of it
+            g: NDArray[np.float64] = np.array(small.gradient("numerical_gradient", f, x, h)[0])  # type: ignore[arg-type]
+            return g if x.ndim == 1 else g.reshape(x.shape)  # type: ignore[union-attr]
+        except small.Fallback:
+            pass  # the general path takes the problem from the start
     if is_tree(x):
         return _per_leaf(  # type: ignore[no-any-return]
             "numerical_gradient", f, x, h, batched,
             lambda fk, leaf, hk: numerical_gradient(fk, leaf, h=hk, method=method, chunk_size=chunk_size,
                                                     executor=executor),
         )  # fmt: skip
-    plain_step = h is None or (type(h) is float and 0 < h < math.inf)
-    if plain_step and callable(f) and small.eligible(x, method, batched, chunk_size, executor):
-        try:  # a few elements: the fixed cost of a call is most of it
-            g: NDArray[np.float64] = np.array(small.gradient("numerical_gradient", f, x, h)[0])  # type: ignore[arg-type]
-            return g if x.ndim == 1 else g.reshape(x.shape)  # type: ignore[union-attr]
-        except small.Fallback:
-            pass  # the general path takes the problem from the start
     p = make_problem(
         "numerical_gradient", f, x, out_shape=None, method=method, batched=batched,
         chunk_size=chunk_size, executor=executor,

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from itertools import repeat
+from operator import mul
 from typing import Any
 
 import numpy as np
@@ -43,7 +45,14 @@ class StepReuse:
 
     def gradient(self, x: NDArray[Any], fx: float) -> NDArray[Any]:
         """The gradient of f at x, given f(x) = `fx`; a FloatingPointError where f is non-finite near x."""
-        length = [a if a > 1.0 else 1.0 for a in map(abs, np.ravel(x).tolist())]  # numerics.length_scales
+        return np.array(self.flat_gradient(x, fx)).reshape(x.shape).astype(x.dtype, copy=False)
+
+    def flat_gradient(self, x: NDArray[Any], fx: float) -> list[float]:
+        """:meth:`gradient`, flat, as Python floats (float64 values)."""
+        length = []  # numerics.length_scales, on floats
+        for a in x.ravel().tolist():
+            a = abs(a)  # noqa: PLW2901
+            length.append(a if a > 1.0 else 1.0)
         reuse = self._fits(length, fx)
         chosen = self.steps if reuse else None
         if small.eligible(x, "central", False, None, None):
@@ -52,10 +61,12 @@ class StepReuse:
                     self.func, self.f, x, None, chosen=chosen, f0=fx if reuse else None
                 )
                 self.nfev += nfev
-                self.probes += not reuse
-                self._remember(steps, length, fx, g, reuse)  # type: ignore[arg-type]
-                out = np.array(g)
-                return out if x.ndim == 1 else out.reshape(x.shape)
+                if reuse:
+                    self.last = g
+                else:
+                    self.probes += 1
+                    self._remember(steps, length, fx, g)  # type: ignore[arg-type]
+                return g
             except small.Fallback:
                 pass
         p = make_problem(
@@ -65,39 +76,35 @@ class StepReuse:
         given = None if chosen is None else (np.array(chosen.h), chosen.f_scale, chosen.variation, fx)
         d = difference(p, None, chosen=given)
         self.nfev += d.nfev
-        self.probes += not reuse
-        self._remember(
-            small.SmallSteps(d.h.tolist(), d.f_scale, d.g_scale),
-            length,
-            fx,
-            d.derivative.ravel().tolist(),
-            reuse,
-        )
-        return d.derivative.reshape(x.shape).astype(x.dtype, copy=False)
+        g = d.derivative.ravel().tolist()
+        if reuse:
+            self.last = g
+        else:
+            self.probes += 1
+            self._remember(small.SmallSteps(d.h.tolist(), d.f_scale, d.g_scale), length, fx, g)
+        return g
 
     def _fits(self, length: list[float], fx: float) -> bool:
         if self.steps is None or len(self.length) != len(length):
             return False
         grow = nm.REUSE_LENGTH_FACTOR
-        if not all(a <= grow * b and b <= grow * a for a, b in zip(length, self.length, strict=True)):
-            return False
+        for a, b in zip(length, self.length, strict=True):
+            if not (a <= grow * b and b <= grow * a):
+                return False
         ratio = _ratio(fx, self.last, length)
         if not (ratio > 0 and self.ratio > 0):
             return False
         return 1 / nm.REUSE_RATIO_FACTOR <= ratio / self.ratio <= nm.REUSE_RATIO_FACTOR
 
-    def _remember(
-        self, steps: small.SmallSteps, length: list[float], fx: float, g: list[float], reuse: bool
-    ) -> None:
-        if not reuse:
-            self.steps, self.length, self.ratio = steps, length, _ratio(fx, g, length)
-        self.last = g
+    def _remember(self, steps: small.SmallSteps, length: list[float], fx: float, g: list[float]) -> None:
+        """A fresh probe's steps, and the scales they were chosen at."""
+        self.steps, self.length, self.ratio, self.last = steps, length, _ratio(fx, g, length), g
 
 
 def _ratio(fx: float, g: list[float], length: list[float]) -> float:
     """``|f| / RMS(g·L)``: 0 where it is undefined (f or g zero, or non-finite)."""
     try:
-        mean_square = math.fsum((a * b) ** 2 for a, b in zip(g, length, strict=True)) / len(g)
+        mean_square = math.fsum(map(pow, map(mul, g, length), repeat(2))) / len(g)  # (g·L)**2 summed
     except OverflowError:  # a gradient beyond float range: the run is diverging, probe afresh
         return 0.0
     rms = math.sqrt(mean_square) if math.isfinite(mean_square) else 0.0

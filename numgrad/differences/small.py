@@ -14,25 +14,41 @@ from __future__ import annotations
 
 import functools
 import math
+import sys
 from collections.abc import Callable
+from math import frexp, ldexp
+from operator import add, sub
 from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 
 from numgrad.common import numerics as nm
-from numgrad.common.guard import changed_at, mutation_error
+from numgrad.common.guard import mutation_error, unchanged
 
+Doubles = Any  # x's memoryview, format "d": Python floats in and out (typeshed's items are int)
 _FLOAT64 = np.dtype(np.float64)
 _FAST = (float, np.float64, np.float32)
 _CENTRAL = nm.STENCILS["central"]
 # truncation_suspects' threshold for central float64, as it computes it: goal / const
 _REFINE_GOAL = nm.REFINE_FRACTION["float64"] * nm.accuracy("central", np.float64)
 _PROBE_SCALE = nm.probe_scale(np.float64)
-_SQRT2 = math.sqrt(2.0)
+_HALF_SQRT2 = math.sqrt(2.0) / 2
+_NEAR_HALF_SQRT2 = 1e-12 / 2  # within a few ulps of the rounding boundary NumPy decides
 _EPS = nm.eps(np.float64)
-_ELEMENTWISE = 4  # up to this many elements, a probe row is written element by element (cheaper)
 _BASE_STEP = nm.base_step("central", np.float64)
+_SMALL_N = nm.SMALL_N
+_TRUNCATION_CONST = _CENTRAL.truncation_const
+_STEP_CONST, _STEP_POWER = _CENTRAL.step_const, 1.0 / (_CENTRAL.order + 1)
+_REFINE_SAMPLE, _MAX_REFINE_HALVINGS = nm.REFINE_SAMPLE, nm.MAX_REFINE_HALVINGS
+_GAIN = 2.0**_CENTRAL.order  # Richardson: (gain·D(h/2) − D(h)) / (gain − 1)
+_NOISE_UNIT = nm.REFINE_NOISE * _CENTRAL.rounding_gain * nm.eps(np.float64)  # times max(|f|, 1e-300)
+_UNRESOLVED_FRACTION = nm.UNRESOLVED_FRACTION
+_ROUNDED_AWAY = nm.EXPLICIT_STEP_WARN  # x + h that rounds h by more than this share: the engine warns
+# below h = max|x|·_ROUNDING_BOUND, x ± h is within a quarter of that share of h (it rounds by ≤ eps·|x + h|)
+_ROUNDING_BOUND = 4 * nm.eps(np.float64) / nm.EXPLICIT_STEP_WARN
+_CURVATURE_WEIGHT = nm.CURVATURE_WEIGHT
+_MAX_RELATIVE_STEP = nm.MAX_RELATIVE_STEP
 
 
 def _error_state_switch() -> tuple[Callable[[], Any], Callable[[Any], None]]:
@@ -76,17 +92,16 @@ class SmallSteps(NamedTuple):
 
 def eligible(x: object, method: object, batched: object, chunk_size: object, executor: object) -> bool:
     """Whether the small path takes this call: element mode, central, float64, at most SMALL_N elements,
-    a writable C-contiguous array of the caller's (perturbed in place, as in the general path)."""
+    a writable, aligned, C-contiguous array of the caller's (perturbed in place, as in the general path)."""
     return (
         type(x) is np.ndarray
         and method == "central"
         and batched is False
         and chunk_size is None
         and executor is None
+        and 0 < x.size <= _SMALL_N
         and x.dtype == _FLOAT64
-        and 0 < x.size <= nm.SMALL_N
-        and x.flags.writeable
-        and x.flags.c_contiguous
+        and x.flags.carray  # C-contiguous, aligned and writeable, as one flag
     )
 
 
@@ -119,146 +134,266 @@ def gradient(
     `h`: an explicit step (the textbook formula); None: the engine's step, from a probe of f or, when
     `chosen` is given, the steps of an earlier probe (`f0`, f(x), is then used for the refinement test;
     evaluated when not given). Raises :class:`Fallback` (x restored) where the general path must take over.
+
+    x is read and written through a flat memoryview (Python floats, no NumPy scalars): each call of f
+    costs one comparison of the element it perturbed and one of the element about to be perturbed; any
+    other write is found by one comparison of x's bytes at the end (see :func:`_evaluate`).
     """
-    before = x.tobytes()
+    mv: Doubles = memoryview(x) if x.ndim == 1 else memoryview(x).cast("B").cast("d")  # type: ignore[arg-type]
+    before = mv.tobytes()
+    x0: list[float] = mv.tolist()
+    token = ignore_errors()  # non-finite values are reported by the engine, not as warnings
     try:
-        return _gradient(func, f, x, h, chosen, f0)
+        if not math.isfinite(sum(x0)):  # a false alarm (a sum that overflows) only costs the hand-over
+            raise Fallback  # the general path refuses a non-finite x with its own error
+        if h is not None:
+            return _explicit(func, f, x, mv, x0, h), None, 2 * len(x0)
+        return _automatic(func, f, x, mv, x0, chosen, f0)
     except (OverflowError, ZeroDivisionError):  # scales beyond floats: the general path works in logs
         raise Fallback from None
     finally:
-        if x.tobytes() != before:  # f wrote into x beside the perturbed element: restore, say so
-            saved = np.frombuffer(before, dtype=x.dtype).reshape(x.shape)
-            k = changed_at(x, saved)
-            now = x.reshape(-1)[k].item() if k is not None else None
-            np.copyto(x, saved)
-            raise mutation_error(func, "f", "x", x.shape, k or 0, saved.reshape(-1)[k or 0].item(), now)
+        restore_errors(token)
+        try:
+            if mv.tobytes() != before:  # f wrote into x beside the perturbed element: restore, say so
+                _restore(func, x, mv, before, sys.exc_info()[1])
+        finally:
+            mv.release()
 
 
-def _gradient(  # noqa: PLR0912  (the general path's branches, on floats)
+def _restore(
+    func: str, x: NDArray[np.float64], mv: Doubles, before: bytes, error: BaseException | None
+) -> None:
+    """x back to `before`, and what :class:`numgrad.common.guard.unchanged` says of the write (an error,
+    or a note on f's own exception). A hand-over is left to go on: the general path evaluates f again and
+    reaches its own verdict."""
+    if isinstance(error, Fallback):
+        mv[:] = memoryview(before).cast("d")
+        return
+    guard = unchanged(func, x)
+    guard.saved = np.frombuffer(before, dtype=x.dtype).reshape(x.shape)
+    guard.__exit__(type(error), error, None)
+
+
+def _automatic(
     func: str,
     f: Callable[..., Any],
     x: NDArray[np.float64],
-    h: float | None,
+    mv: Doubles,
+    x0: list[float],
     chosen: SmallSteps | None,
     f0: float | None,
-) -> tuple[list[float], SmallSteps | None, int]:
-    flat = x.reshape(-1)  # a view: x is C-contiguous
-    x0 = flat.tolist()
-    if not all(map(math.isfinite, x0)):
-        raise Fallback  # the general path refuses a non-finite x with its own error
-    n = len(x0)
-    token = ignore_errors()  # non-finite values are reported by the engine, not as warnings
-    try:
-        steps = chosen
-        if h is None and chosen is None:
-            steps, f0 = _probe(func, f, x, flat, x0)
-        hs: list[float] = [h] * n if steps is None else steps.h  # type: ignore[list-item]
-        # the points as the general path forms them: (c·h + x0), offset-major
-        points = [a + b for a, b in zip(x0, hs, strict=True)]
-        points += [a + (-b) for a, b in zip(x0, hs, strict=True)]
-        vals = []
-        j, fast = 0, _FAST
-        try:
-            for j, v, original in zip(_twice(n), points, x0 + x0, strict=True):
-                out = _at(func, f, x, flat, j, v, original)
-                vals.append(float(out) if type(out) in fast else _real(out))
-        except BaseException as exc:
-            flat[j] = x0[j]
-            if isinstance(exc, Exception) and not isinstance(exc, Fallback):
-                _note(exc, func, f"x perturbed at index {_index(x, j)}")
-            raise
-        if steps is None and not all(map(math.isfinite, vals)):  # explicit h: the engine's error
-            bad = next(k for k, v in enumerate(vals) if not math.isfinite(v))
-            raise FloatingPointError(
-                f"{func}: f returned a non-finite value ({vals[bad]}) at x ± h at index "
-                f"{_index(x, _twice(n)[bad])}; the derivative there is undefined. Pass a smaller h or check "
-                f"f's domain"
-            )
-        if not all(map(math.isfinite, vals)):
+) -> tuple[list[float], SmallSteps, int]:
+    """The engine's pass at its own step (probed, or `chosen` earlier): the points ``x0 + h`` then
+    ``x0 + (−h)``, the quotients over the representable displacement, the refinement test and refinement."""
+    n, nfev = len(x0), 0
+    steps = chosen
+    if steps is None:
+        steps, f0, nfev = _probe(func, f, x, mv, x0)
+    hs = steps.h
+    plus = list(map(add, x0, hs))
+    minus = list(map(sub, x0, hs))  # c − b is c + (−b), the general path's point, bit for bit
+    vals = _evaluate(func, f, x, mv, _twice(n), plus + minus, x0)
+    nfev += 2 * n
+    deriv, slope = [], []
+    for i, c in enumerate(x0):  # (f(x+h) − f(x−h)) / ((x+h) − (x−h)), the displacements as represented
+        d = (vals[i] - vals[n + i]) / ((plus[i] - c) - (minus[i] - c))  # a zero displacement: Fallback
+        deriv.append(d)
+        slope.append(abs(d))
+    if not math.isfinite(sum(slope)):  # also where f was not finite: a step out of f's domain is shrunk
+        raise Fallback  # by the general path
+    if f0 is None:
+        f0 = _value(func, f, x)
+        nfev += 1
+    flagged = _suspects(slope, vals, hs, f0)
+    if flagged:
+        deriv, extra = _refined(func, f, x, mv, x0, hs, deriv, flagged, f0, steps.f_scale)
+        if not all(map(math.isfinite, deriv)):
             raise Fallback
-        plus, minus = vals[:n], vals[n:]
-        if steps is None:  # the textbook formula: (0.5·f(x+h) − 0.5·f(x−h)) / h, as the stencil sums it
-            if any(abs((q - c) - h) > nm.EXPLICIT_STEP_WARN * h for q, c in zip(points, x0, strict=False)):  # type: ignore[operator]
-                raise Fallback  # x + h rounds h away or by much: the general path says so
-            quotients = [(0.5 * a + -0.5 * b) / h for a, b in zip(plus, minus, strict=True)]  # type: ignore[operator]
-            return quotients, None, 2 * n
-        # a chosen step: divide by the representable displacement (x+h) − (x−h)
-        try:
-            deriv = [
-                (a - b) / ((p - c) - (m - c))
-                for a, b, p, m, c in zip(plus, minus, points[:n], points[n:], x0, strict=True)
-            ]
-        except ZeroDivisionError:  # a step below x's resolution: NumPy's inf, the general path's error
-            raise Fallback from None
-        nfev = 2 * n + (nm.probe_size(n) if chosen is None else 0)
-        if f0 is None:
-            f0 = _value(func, f, x)
-            nfev += 1
-        flagged = _suspects(deriv, plus, minus, hs, f0)
-        if flagged:
-            deriv, extra = _refined(func, f, x, x0, hs, deriv, flagged, f0, steps.f_scale)
-            if not all(map(math.isfinite, deriv)):
-                raise Fallback
-            nfev += extra
-        return deriv, steps, nfev
-    finally:
-        restore_errors(token)
+        nfev += extra
+    return deriv, steps, nfev
+
+
+def _explicit(
+    func: str, f: Callable[..., Any], x: NDArray[np.float64], mv: Doubles, x0: list[float], h: float
+) -> list[float]:
+    """The textbook formula at an explicit h: ``(0.5·f(x+h) − 0.5·f(x−h)) / h``, as the stencil sums it,
+    at the points the general path forms (``x0 + h`` for every coordinate, then ``x0 + (−h)``)."""
+    top, bottom = max(x0), min(x0)
+    if (top if top > -bottom else -bottom) * _ROUNDING_BOUND >= h and any(
+        abs((c + h - c) - h) > _ROUNDED_AWAY * h for c in x0
+    ):  # x + h rounds h away or by much: the general path says so
+        raise Fallback
+    vals: list[float] = []
+    append, fast = vals.append, _FAST
+    j, c = -1, 0.0
+    try:  # _evaluate's loop and checks, with the points formed as it goes
+        for step in (h, -h):
+            for j, c in enumerate(x0):
+                if mv[j] != c:
+                    raise mutation_error(func, "f", "x", x.shape, j, c, mv[j])
+                v = c + step
+                mv[j] = v
+                out = f(x)
+                if mv[j] != v:
+                    raise mutation_error(func, "f", "x", x.shape, j, v, mv[j])
+                mv[j] = c
+                append(float(out) if type(out) in fast else _real(out))
+    except BaseException as exc:
+        if j >= 0:
+            mv[j] = c
+        if isinstance(exc, Exception) and not isinstance(exc, Fallback):
+            _note(exc, func, f"x perturbed at index {_index(x, j)}")
+        raise
+    n = len(x0)
+    if not math.isfinite(sum(vals)):  # the engine's error (a false alarm: the general path decides)
+        bad = next((k for k, v in enumerate(vals) if not math.isfinite(v)), None)
+        if bad is None:
+            raise Fallback
+        raise FloatingPointError(
+            f"{func}: f returned a non-finite value ({vals[bad]}) at x ± h at index "
+            f"{_index(x, bad % n)}; the derivative there is undefined. Pass a smaller h or check "
+            f"f's domain"
+        )
+    quotients = []
+    for i in range(n):
+        quotients.append((0.5 * vals[i] + -0.5 * vals[n + i]) / h)
+    return quotients
+
+
+def _evaluate(
+    func: str,
+    f: Callable[..., Any],
+    x: NDArray[np.float64],
+    mv: Doubles,
+    coords: tuple[int, ...] | list[int],
+    points: list[float],
+    x0: list[float],
+    where: str | None = None,
+) -> list[float]:
+    """f with element ``j = coords[k]`` of x at ``points[k]``, in turn, each put back to ``x0[j]``.
+
+    Two comparisons a call keep the contract: the perturbed element still holds its point after f (else f
+    wrote into it), and the element about to be perturbed still holds its original (else f wrote into it
+    while another was perturbed, and putting it back would hide that). Writes anywhere else stay in x and
+    are found by :func:`gradient`'s comparison of x's bytes at the end.
+    """
+    vals: list[float] = []
+    append, fast = vals.append, _FAST
+    j, c = -1, 0.0
+    try:
+        for j, v in zip(coords, points, strict=False):  # equal lengths (strict costs)
+            c = x0[j]
+            if mv[j] != c:
+                raise mutation_error(func, "f", "x", x.shape, j, c, mv[j])
+            mv[j] = v
+            out = f(x)
+            if mv[j] != v:
+                raise mutation_error(func, "f", "x", x.shape, j, v, mv[j])
+            mv[j] = c
+            append(float(out) if type(out) in fast else _real(out))
+    except BaseException as exc:
+        if j >= 0:
+            mv[j] = c
+        if isinstance(exc, Exception) and not isinstance(exc, Fallback):
+            _note(exc, func, where or f"x perturbed at index {_index(x, j)}")
+        raise
+    return vals
 
 
 def _probe(
-    func: str, f: Callable[..., Any], x: NDArray[np.float64], flat: NDArray[np.float64], x0: list[float]
-) -> tuple[SmallSteps, float]:
+    func: str, f: Callable[..., Any], x: NDArray[np.float64], mv: Doubles, x0: list[float]
+) -> tuple[SmallSteps, float, int]:
     """f at numerics.probe_points and the steps numerics.steps_from_probe chooses from them, both
-    computed as those functions compute them (the same operations in the same order) on floats."""
+    computed as those functions compute them (the same operations in the same order) on floats; also
+    f(x) and the evaluations spent."""
     n = len(x0)
-    length = [a if a > 1.0 else 1.0 for a in map(abs, x0)]  # numerics.length_scales
+    length = []  # numerics.length_scales
+    for a in x0:
+        a = abs(a)  # noqa: PLW2901
+        length.append(a if a > 1.0 else 1.0)
     s = _PROBE_SCALE
-    scaled = [s * a for a in length]
-    vals = []
-    try:
-        for k, z in enumerate(_directions(n)):
-            row = x0 if k == 0 else [c * d + e for c, d, e in zip(scaled, z, x0, strict=True)]
-            if n <= _ELEMENTWISE:
-                for i, v in enumerate(row):
-                    flat[i] = v
-            else:
-                flat[:] = row
-            out = f(x)
-            if flat.tolist() != row:  # a probe row: every element was written
-                at = next(i for i, (a, b) in enumerate(zip(flat.tolist(), row, strict=True)) if a != b)
-                raise mutation_error(func, "f", "x", x.shape, at, row[at], flat[at].item())
-            vals.append(float(out) if type(out) in _FAST else _real(out))
-    except Exception as exc:
-        if not isinstance(exc, Fallback):
-            _note(exc, func, "a probe point near x")
-        raise
-    finally:
-        flat[:] = x0
+    vals = _evaluate_probe(func, f, x, mv, x0, length)
     if not math.isfinite(vals[0]):  # f(x) itself: the engine's error, at the first call as there
         raise FloatingPointError(
             f"{func}: f returned a non-finite value ({vals[0]}) at x; the derivative there is undefined. "
             f"Pass a smaller h or check f's domain"
         )
-    if not all(map(math.isfinite, vals)):
+    if not math.isfinite(sum(vals)):
         raise Fallback
     # numerics.steps_from_probe, scalar f
     m = len(vals) - 2
-    f0, *rest = vals
+    f0 = vals[0]
     f_scale = abs(f0)
-    first, mirror = rest[0], rest[m]
-    diff_sq = ((first - mirror) / 2) ** 2 + sum((a - f0) ** 2 for a in rest[1:m])
+    first, mirror = vals[1], vals[m + 1]
+    rises = 0.0  # sum() of these squares, as steps_from_probe adds them
+    for a in vals[2 : m + 1]:
+        rises += (a - f0) ** 2
+    diff_sq = ((first - mirror) / 2) ** 2 + rises
     sum_sq = ((first + mirror) / 2 - f0) ** 2
     slope = math.sqrt(diff_sq / (m * n)) / s
     curve = 2 * math.sqrt(sum_sq) / (n * s * s)
-    variation = max(slope, nm.CURVATURE_WEIGHT * curve)
+    variation = max(slope, _CURVATURE_WEIGHT * curve)
     ratio = f_scale / variation if variation > 0 else 0.0
-    factor = float(nm.step_factor("central", _FLOAT64, ratio))
-    base = _BASE_STEP
-    h = [(a if a > factor else factor) * base for a in length] if factor > 1 else [a * base for a in length]
-    if factor * base > nm.MAX_RELATIVE_STEP:
-        cap = nm.MAX_RELATIVE_STEP
-        h = [b if b < cap * a else cap * a for a, b in zip(length, h, strict=True)]
-    return SmallSteps([_power_of_two(b) for b in h], f_scale, variation), f0
+    factor = (_STEP_CONST * ratio) ** _STEP_POWER  # numerics.step_factor, on a float
+    if not factor > 1.0:
+        factor = 1.0
+    base, cap = _BASE_STEP, _MAX_RELATIVE_STEP
+    capped = factor * base > cap
+    hs = []
+    for a in length:
+        b = (a if a > factor else factor) * base if factor > 1 else a * base
+        if capped and not b < cap * a:
+            b = cap * a
+        # _power_of_two(b), inline: b = m·2**e, m in [0.5, 1); 2m against sqrt(2), halved (both exact)
+        mantissa, e = frexp(b)
+        if -_NEAR_HALF_SQRT2 < mantissa - _HALF_SQRT2 < _NEAR_HALF_SQRT2:
+            hs.append(_power_of_two(b))
+        else:
+            hs.append(ldexp(1.0, e - 1 if mantissa < _HALF_SQRT2 else e))
+    steps = tuple.__new__(SmallSteps, (hs, f_scale, variation))  # NamedTuple's __new__, without its cost
+    return steps, f0, len(vals)
+
+
+def _evaluate_probe(
+    func: str, f: Callable[..., Any], x: NDArray[np.float64], mv: Doubles, x0: list[float],
+    length: list[float],
+) -> list[float]:  # fmt: skip
+    """f at x and at the probe's rows ``c·z + x0`` (c = s·L, z the probe's directions)."""
+    s = _PROBE_SCALE
+    where = "a probe point near x"
+    sparse = _sparse_directions(len(x0))
+    if sparse is not None and not (0.0 in x0 and any(math.copysign(1.0, a) < 0 for a in x0 if a == 0)):
+        # each row moves one coordinate, x itself is row 0 with z = 0 (c·0 + e is e, except that -0.0
+        # becomes 0.0: such x take the rows below)
+        points = []
+        for i, d in zip(*sparse, strict=False):
+            points.append(s * length[i] * d + x0[i])
+        return _evaluate(func, f, x, mv, sparse[0], points, x0, where)
+    vals = []
+    try:
+        out = f(x)
+        vals.append(float(out) if type(out) in _FAST else _real(out))
+        if mv.tolist() != x0:  # f wrote into x at x itself (the rows below overwrite every element)
+            at = next(i for i, (a, b) in enumerate(zip(mv.tolist(), x0, strict=True)) if a != b)
+            raise mutation_error(func, "f", "x", x.shape, at, x0[at], mv[at])
+        for z in _directions(len(x0))[1:]:
+            row = [s * a * d + e for a, d, e in zip(length, z, x0, strict=True)]
+            for i, v in enumerate(row):
+                mv[i] = v
+            out = f(x)
+            if mv.tolist() != row:  # a probe row: every element was written
+                now = mv.tolist()
+                at = next(i for i, (a, b) in enumerate(zip(now, row, strict=True)) if a != b)
+                raise mutation_error(func, "f", "x", x.shape, at, row[at], now[at])
+            vals.append(float(out) if type(out) in _FAST else _real(out))
+    except Exception as exc:
+        if not isinstance(exc, Fallback):
+            _note(exc, func, where)
+        raise
+    finally:
+        for i, v in enumerate(x0):
+            mv[i] = v
+    return vals
 
 
 def _power_of_two(h: float) -> float:
@@ -267,11 +402,10 @@ def _power_of_two(h: float) -> float:
     h = m·2**e with m in [1, 2) rounds to 2**e below m = sqrt(2) and to 2**(e+1) above. Only within a few
     ulps of sqrt(2) could NumPy's rounded log2 decide otherwise; there NumPy itself is asked.
     """
-    m, e = math.frexp(h)  # h = m·2**e, m in [0.5, 1)
-    m, e = 2 * m, e - 1
-    if abs(m - _SQRT2) < 1e-12:
+    m, e = frexp(h)  # h = m·2**e, m in [0.5, 1): 2m against sqrt(2), halved (both exact)
+    if -_NEAR_HALF_SQRT2 < m - _HALF_SQRT2 < _NEAR_HALF_SQRT2:
         return float(np.exp2(np.round(np.log2(h))))
-    return math.ldexp(1.0, e if m < _SQRT2 else e + 1)
+    return ldexp(1.0, e - 1 if m < _HALF_SQRT2 else e)
 
 
 @functools.lru_cache(maxsize=32)
@@ -283,6 +417,16 @@ def _twice(n: int) -> tuple[int, ...]:
 def _directions(n: int) -> list[list[float]]:
     rows: list[list[float]] = nm._signed_probe_directions(n).tolist()  # the probe's own directions
     return rows
+
+
+@functools.lru_cache(maxsize=32)
+def _sparse_directions(n: int) -> tuple[tuple[int, ...], tuple[float, ...]] | None:
+    """For each probe row (x itself first, as z = 0 at coordinate 0) the coordinate it moves and its z,
+    when every row moves one (small n: the directions are scaled coordinate vectors); else None."""
+    moved = [[(i, d) for i, d in enumerate(z) if d != 0] for z in _directions(n)[1:]]
+    if not all(len(row) == 1 for row in moved):
+        return None
+    return (0, *(row[0][0] for row in moved)), (0.0, *(row[0][1] for row in moved))
 
 
 def _value(func: str, f: Callable[..., Any], x: NDArray[np.float64]) -> float:
@@ -297,32 +441,33 @@ def _value(func: str, f: Callable[..., Any], x: NDArray[np.float64]) -> float:
     return f0
 
 
-def _suspects(
-    deriv: list[float], plus: list[float], minus: list[float], hs: list[float], f0: float
-) -> list[int]:
+def _suspects(slope: list[float], vals: list[float], hs: list[float], f0: float) -> list[int]:
     """numerics.truncation_suspects for central float64 on floats, as it computes it: the flagged
-    coordinates, worst first (a stable sort, as NumPy's); Fallback if a quotient is not finite."""
-    if not all(map(math.isfinite, deriv)):
-        raise Fallback
-    slope = list(map(abs, deriv))
-    threshold = _REFINE_GOAL * max(slope) / _CENTRAL.truncation_const  # (fraction·accuracy·max|g|) / c
+    coordinates, worst first (a stable sort, as NumPy's). `slope`: |quotient|; `vals`: f at x + h, then
+    at x − h."""
+    n = len(slope)
+    threshold = _REFINE_GOAL * max(slope) / _TRUNCATION_CONST  # (fraction·accuracy·max|g|) / c
     twice = 2 * f0
     flagged, keys = [], []
-    for j, (s, a, b, step) in enumerate(zip(slope, plus, minus, hs, strict=True)):
-        q = (a + b - twice) / step
+    for j in range(n):
+        s = slope[j]
+        q = (vals[j] + vals[n + j] - twice) / hs[j]
         bend = q * q
         if bend > s * threshold and s > 0:
             flagged.append(j)
-            keys.append(-_CENTRAL.truncation_const * bend / s)
-    if len(flagged) > 1:
+            keys.append(-_TRUNCATION_CONST * bend / s)
+    if len(flagged) == 2:  # the sort below, for two
+        return flagged if not keys[1] < keys[0] else [flagged[1], flagged[0]]
+    if len(flagged) > 2:
         flagged = [j for _, j in sorted(zip(keys, flagged, strict=True), key=lambda kj: kj[0])]
     return flagged
 
 
-def _refined(  # noqa: PLR0912, PLR0915  (steps._refine, branch for branch)
+def _refined(
     func: str,
     f: Callable[..., Any],
     x: NDArray[np.float64],
+    mv: Doubles,
     x0: list[float],
     hs: list[float],
     deriv: list[float],
@@ -336,83 +481,52 @@ def _refined(  # noqa: PLR0912, PLR0915  (steps._refine, branch for branch)
     point is not finite, or where truncation beyond rounding is left after the halvings: the engine then
     retries at steps relative to |x_i| and warns (a superset of its test: rounding at the perturbed points
     is taken as f's own, never louder)."""
-    flat = x.reshape(-1)
-    active, waiting = flagged[: nm.REFINE_SAMPLE], flagged[nm.REFINE_SAMPLE :]
+    active, waiting = flagged[:_REFINE_SAMPLE], flagged[_REFINE_SAMPLE:]
     out, prev, step = list(deriv), list(deriv), list(hs)
-    best = dict.fromkeys(flagged, math.inf)
-    left = dict.fromkeys(flagged, 0.0)  # truncation left at the kept value (steps._refine's best_trunc)
-    gain = 2.0**_CENTRAL.order
-    noise_unit = nm.REFINE_NOISE * _CENTRAL.rounding_gain * _EPS * max(f_scale, 1e-300)
+    n = len(x0)
+    best = [math.inf] * n
+    left = [0.0] * n  # truncation left at the kept value (steps._refine's best_trunc); 0 where not flagged
+    gain = _GAIN
+    noise_unit = _NOISE_UNIT * max(f_scale, 1e-300)
     extra = 0
-    for _ in range(nm.MAX_REFINE_HALVINGS):
+    for _ in range(_MAX_REFINE_HALVINGS):
         if not active:
             break
-        for j in active:
-            step[j] /= 2
         # steps._stencil_at: f at x0 ± step for the active coordinates, all + first, then all −
-        points = [x0[j] + step[j] for j in active] + [x0[j] + (-step[j]) for j in active]
-        vals = []
+        plus, minus = [], []
+        for j in active:
+            b = step[j] = step[j] / 2
+            plus.append(x0[j] + b)
+            minus.append(x0[j] - b)  # x0 + (−b), bit for bit
         m = len(active)
-        j = active[0]
-        try:
-            for k, v in enumerate(points):
-                j = active[k % m]
-                value = _at(func, f, x, flat, j, v, x0[j])
-                vals.append(float(value) if type(value) in _FAST else _real(value))
-        except BaseException as exc:
-            flat[j] = x0[j]
-            if isinstance(exc, Exception) and not isinstance(exc, Fallback):
-                _note(exc, func, f"x perturbed at index {_index(x, j)}")
-            raise
-        extra += len(points)
-        if not all(map(math.isfinite, vals)):
+        vals = _evaluate(func, f, x, mv, active + active, plus + minus, x0)
+        extra += 2 * m
+        if not math.isfinite(sum(vals)):
             raise Fallback
         kept = []
         any_truncated = False
         for i, j in enumerate(active):
-            d_half = (0.5 * vals[i] + -0.5 * vals[m + i]) / step[j]
+            b = step[j]
+            d_half = (0.5 * vals[i] + -0.5 * vals[m + i]) / b
             change = abs(d_half - prev[j])
-            noise = noise_unit / step[j]
+            noise = noise_unit / b
             score = change + noise
-            better = score < best[j]
-            if better:
-                if change > noise:
-                    out[j] = (gain * d_half - prev[j]) / (gain - 1)
-                best[j] = score
-                left[j] = change if change > noise else 0.0
-            prev[j] = d_half
             truncated = change > noise
+            if score < best[j]:
+                if truncated:
+                    out[j] = (gain * d_half - prev[j]) / (gain - 1)
+                    kept.append(j)
+                best[j] = score
+                left[j] = change if truncated else 0.0
+            prev[j] = d_half
             any_truncated = any_truncated or truncated
-            if better and truncated:
-                kept.append(j)
         if waiting and any_truncated:
             active, waiting = kept + waiting, []
         else:
             active = kept
-    if max(left.values()) > nm.UNRESOLVED_FRACTION * max(map(abs, out)):
+    if max(left) > _UNRESOLVED_FRACTION * max(map(abs, out)):
         raise Fallback
     return out, extra
-
-
-def _at(
-    func: str,
-    f: Callable[..., Any],
-    x: NDArray[np.float64],
-    flat: NDArray[np.float64],
-    j: int,
-    v: float,
-    original: float,
-) -> Any:
-    """f with element j of x at v, then put back; O(1) checks that f wrote into neither that element nor
-    (while another was perturbed) this one. Any other write is caught once a call by :func:`gradient`."""
-    if flat[j] != original:  # f wrote here while another element was perturbed
-        raise mutation_error(func, "f", "x", x.shape, j, original, flat[j].item())
-    flat[j] = v
-    out = f(x)
-    if flat[j] != v:
-        raise mutation_error(func, "f", "x", x.shape, j, v, flat[j].item())
-    flat[j] = original
-    return out
 
 
 def _index(x: NDArray[Any], j: int) -> tuple[int, ...]:

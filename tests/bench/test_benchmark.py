@@ -95,6 +95,21 @@ def test_descent_rows_count_what_is_evaluated(monkeypatch):
     assert len(calls) == 1
 
 
+def test_net_rows_count_calls_of_the_loss():
+    """The textbook loop calls net.loss twice per parameter (counted, also when sampled); the structured
+    pass computes its perturbed losses from the net's structure and calls it not at all."""
+    from numgrad.book.nets import TwoLayerNet
+
+    rng = np.random.default_rng(0)
+    net = TwoLayerNet(4, 3, 2, seed=0)
+    x, t = rng.standard_normal((5, 4)), rng.integers(0, 2, 5)
+    n = sum(p.size for p in net.params.values())
+    assert families._net_textbook(net, x, t, n)[2] == 2 * n
+    assert families._loss_calls(net, lambda: net.numerical_gradient(x, t)) == 0
+    assert families._loss_calls(net, lambda: net.loss(x, t) + net.loss(x, t)) == 2
+    assert "loss" not in vars(net)  # the counter is gone again
+
+
 @pytest.mark.parametrize(
     ("argv", "match"),
     [(["bench", "--repeats", "x"], "invalid int value"), (["bench", "--bogus"], "unrecognized arguments")],

@@ -167,7 +167,44 @@ def test_refined_coordinates_have_the_bits_of_the_general_engine(name):
     calls = []
     counted = lambda v: calls.append(1) or f(v)  # noqa: E731
     fast = numerical_gradient(counted, np.array(x))
-    assert len(calls) > nm.probe_size(len(x)) + 2 * len(x)  # refined (by the engine: the small path hands over)
+    # refined (by the engine: the small path hands over)
+    assert len(calls) > nm.probe_size(len(x)) + 2 * len(x)
     assert fast.tobytes() == general(f, np.array(x)).tobytes()
 
 
+DESCENTS = {
+    "book": (lambda x: x[0] ** 2 + x[1] ** 2, [-3.0, 4.0], 0.1),
+    "quartic": (FUNCTIONS["quartic"], [1.5, -0.5, 0.25], 0.05),
+    "rosenbrock": (lambda x: float(100 * (x[1] - x[0] ** 2) ** 2 + (1 - x[0]) ** 2), [-1.2, 1.0], 1e-3),
+    "2-d x": (lambda x: float(np.sum(np.cos(x) * x)), [[0.3, -1.2], [2.0, 0.5]], 0.1),
+}
+
+
+@pytest.mark.parametrize("h", [None, 1e-4], ids=["auto", "h=1e-4"])
+@pytest.mark.parametrize("name", list(DESCENTS))
+def test_descent_on_floats_is_the_general_loops_run(name, h):
+    """gradient_descent on a few float64 numbers (points as Python floats, the small path's gradients as
+    lists) takes bitwise the steps of its general loop over the general engine."""
+    from numgrad.book.optimize import gradient_descent
+
+    f, start, lr = DESCENTS[name]
+    fast = gradient_descent(f, np.array(start), lr, 60, h=h)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(small, "eligible", lambda *args: False)
+        slow = gradient_descent(f, np.array(start), lr, 60, h=h)
+    assert fast.path.tobytes() == slow.path.tobytes()
+    assert fast.values.tobytes() == slow.values.tobytes()
+    assert (fast.status, fast.steps) == (slow.status, slow.steps)
+
+
+@pytest.mark.parametrize("x", [[3.0, 4.0], [-0.0, 1.5], [0.0, -0.0, 2.0], [0.5, -1.0, 2.0, 0.0, 3.0]])
+def test_f_sees_the_general_engines_points_in_its_order(x):
+    """Every point, bitwise, in the same order: also where c·0 + (−0.0) is +0.0 (a −0.0 in x takes the
+    probe's full rows) and where the probe's directions are not coordinate vectors (n > 4)."""
+
+    def points(run):
+        seen = []
+        run(lambda v: seen.append(v.tobytes()) or FUNCTIONS["quartic"](v), np.array(x))
+        return seen
+
+    assert points(numerical_gradient) == points(general)
