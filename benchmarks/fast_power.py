@@ -9,8 +9,9 @@ parameter dict). Each casts its argument to float32, so numgrad cannot differenc
 hard case for fast mode, whose few directional derivatives then stand near float32's accuracy floor.
 Bugs: one element off by ``rel·max|g|``, or every element times ``1 + rel·z`` (z standard normal), for
 rel in 1e-3..1e-1; one per loss, kind, size and seed. Fast mode runs with ``seed=`` the trial's seed.
-False alarms are counted on the correct gradients in three settings: computing in float32, computing
-in float64 at a float32 point (promoted), and at a float64 point. Counts only: no timings.
+False alarms are counted on the correct gradients in four settings: computing in float32 at a float32
+point and at a float64 point (f casts its argument), computing in float64 at a float32 point
+(promoted), and at a float64 point. Counts only: no timings.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ def power(seeds: range) -> tuple[Counter[tuple[str, float, str]], Counter[str], 
 
 SETTINGS = {
     "float32 compute": (np.float32, np.float32),
+    "float32 compute, float64 x": (np.float32, np.float64),
     "float64 compute, float32 x": (np.float64, np.float32),
     "float64 x": (np.float64, np.float64),
 }

@@ -44,6 +44,12 @@ def _cast(value: Any, work: Any) -> Any:
     return np.asarray(value, dtype=work if work == np.float32 else np.result_type(value, np.float32))
 
 
+def _as(value: Any, dtype: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _as(v, dtype) for k, v in value.items()}
+    return np.asarray(value, dtype=dtype)
+
+
 def _sigmoid(a: Any) -> Any:
     return 1 / (1 + np.exp(-a))
 
@@ -109,7 +115,7 @@ def case(name: str, seed: int, work: Any = np.float32, dtype: Any = np.float32) 
         q = _cast(v, work)
         return loss(q, np.float32 if work == np.float32 else np.result_type(*flatten(q, "f", "x").leaves))
 
-    x = _cast(x32, np.float64) if dtype == np.float64 else x32
+    x = _as(x32, dtype)
     flat = flatten(x, "case", "x")
     exact = [
         numerical_gradient(lambda v, k=k: loss(flat.replaced(k, v) if not flat.single else v, np.float64),
