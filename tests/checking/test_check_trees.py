@@ -195,3 +195,21 @@ def test_mixed_dtypes_spend_one_step_probe_per_dtype_not_per_leaf():
     bad = check_gradient(net_loss, p, g)
     assert (bad.passed, bad.worst_leaf) == (False, "['W2']")
     assert [leaf.failures > 0 for leaf in bad.leaves] == [False, False, True, False]
+
+
+def test_a_report_over_leaves_differenced_in_different_dtypes_names_the_worst_leafs():
+    """A float32 leaf differenced in float32 (f casts it) beside a float64 one: the tolerance's words
+    speak of the worst leaf's working dtype (a joined "float32/float64" raised a TypeError)."""
+    a, b = np.linspace(0.5, 1.5, 6).astype(np.float32), np.linspace(-1, 1, 4)
+
+    def f(q):
+        return np.float32(
+            np.sum(np.asarray(q["a"], np.float32) ** 2) + np.sum(np.asarray(q["b"], np.float32) ** 3)
+        )
+
+    r = check_gradient(f, {"a": a, "b": b}, {"a": 3 * a, "b": 3 * b**2})  # da off by half
+    assert not r.passed
+    assert r.leaves[0].failures == 6
+    assert r.working_dtype == "float32/float64"
+    assert "float32/float64" not in r.tolerance_source
+    assert "leaves" in str(r)
