@@ -60,11 +60,11 @@ class Along:
     numerical: float
     analytic: float
     rounding: float
-    plus: float = 0.0
-    minus: float = 0.0
-    rise: float = 0.0  # ⟨g, x₊ − x⟩
-    fall: float = 0.0  # ⟨g, x − x₋⟩
-    t: float = 0.0
+    plus: float
+    minus: float
+    rise: float  # ⟨g, x₊ − x⟩
+    fall: float  # ⟨g, x − x₋⟩
+    t: float
 
     def sides(self, f0: float) -> tuple[float, float]:
         """The one-sided slopes' misses, ``(f(x₊) − f(x) − rise)/t`` and ``(f(x) − f(x₋) − fall)/t``."""

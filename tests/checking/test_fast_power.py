@@ -13,7 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from fast_zoo import LOSSES, case, planted
 
-from numgrad import check_gradient
+from numgrad import check_gradient, check_vjp
 from numgrad.common import numerics as nm
 
 SEEDS = range(4)
@@ -84,3 +84,26 @@ def test_fast_mode_reports_kinks_in_float32():
         assert report.passed, f"seed {seed}\n{report}"
         kinks += bool(report.kinks.any())
     assert kinks == 39  # the one other seed's directions miss by less than their tolerance
+
+
+@pytest.mark.parametrize("n", [1, 50, 400])
+@pytest.mark.parametrize("computes", ["float64", "float32"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_check_vjp_fast_mode_stays_within_eight_evaluations(n, computes, dtype):
+    """f(x) for the cotangent, then at most seven: the float64 evaluation of a float32 x included."""
+    r = np.random.default_rng(n)
+    A, x = r.standard_normal((n, 7)) / np.sqrt(n), r.standard_normal(n).astype(dtype)
+    calls = []
+
+    def f(v):
+        calls.append(1)
+        v = np.asarray(v, dtype=np.float32) if computes == "float32" else v
+        return np.tanh(v @ A.astype(v.dtype))
+
+    def vjp(u):
+        return (A @ (u * (1 - np.tanh(x.astype(np.float64) @ A) ** 2))).astype(dtype)
+
+    report = check_vjp(f, x, vjp, mode="fast")
+    assert report.passed, report
+    assert report.nfev == len(calls) <= 8
+    assert not check_vjp(f, x, lambda u: 1.01 * vjp(u), mode="fast").passed
