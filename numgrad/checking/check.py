@@ -64,7 +64,9 @@ def check_gradient(
         central differences at two steps before they are called wrong.
     mode : {"full", "fast"}
         ``"full"`` checks and locates every element; ``"fast"`` checks directional derivatives along
-        seeded random directions: six evaluations whatever the size.
+        seeded random directions: six evaluations whatever the size (seven for a float32 x: one more says
+        whether f computes in float64; where it computes in float32, the tolerance is the measured error
+        estimate and kinks are told apart, as in full mode).
     rtol, atol : float, optional
         Override the estimated tolerance with ``atol + rtol·|numerical|`` per element.
     seed : int or numpy.random.Generator, optional
@@ -72,7 +74,7 @@ def check_gradient(
     executor : concurrent.futures.Executor, optional
         Full mode sends its chunks of perturbed points there (a process pool, a Dask client's
         executor), with bitwise the local result; `f` must then read its argument and pickle. Fast
-        mode's six evaluations always run here.
+        mode's six or seven evaluations always run here.
 
     Returns
     -------

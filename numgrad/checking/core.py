@@ -105,13 +105,57 @@ def _check_flat(
         return array_report(o, "full", replace(tol, method=o.method), x, x.shape, seconds(), c.kind)
     if len({leaf.dtype for leaf in c.flat.leaves}) == 1:
         return _concatenated_full(c, method, rtol, atol, executor, seconds)
-    outcomes: list[tuple[gc.Outcome, gc.Tolerance]] = []
-    for k, leaf in enumerate(c.flat.leaves):  # mixed dtypes: each leaf differenced in its own
-        tol = _tolerance(rtol, atol, method, leaf, c.analytic[k])
-        g_k = WithLeaf(c.g, c.flat, k)
-        o = gc.full_check(g_k, leaf, c.analytic[k], method, tol, executor=executor, func=c.func)
-        outcomes.append((o, replace(tol, method=o.method)))
-    return _tree_report(c, outcomes, seconds)
+    by_leaf: dict[int, tuple[gc.Outcome, gc.Tolerance]] = {}
+    for ks in _dtype_groups(c.flat.leaves):  # mixed dtypes: each dtype's leaves differenced in their own
+        by_leaf.update(zip(ks, _group_full(c, ks, method, rtol, atol, executor), strict=True))
+    return _tree_report(c, [by_leaf[k] for k in range(len(c.flat.leaves))], seconds)
+
+
+def _dtype_groups(leaves: tuple[Any, ...]) -> list[tuple[int, ...]]:
+    """The leaves' indices grouped by dtype, in order of first appearance."""
+    groups: dict[np.dtype[Any], list[int]] = {}
+    for k, leaf in enumerate(leaves):
+        groups.setdefault(leaf.dtype, []).append(k)
+    return [tuple(ks) for ks in groups.values()]
+
+
+def _group_full(
+    c: Checked,
+    ks: tuple[int, ...],
+    method: str,
+    rtol: float | None,
+    atol: float | None,
+    executor: Executor | None,
+) -> list[tuple[gc.Outcome, gc.Tolerance]]:
+    """One full check of the leaves `ks` (of one dtype) as one vector, the others held: one step probe
+    and one float64 test for the group, not one per leaf. Each leaf is judged at its own scale; the
+    group's evaluations are counted on its first leaf."""
+    leaves = [c.flat.leaves[k] for k in ks]
+    if len(ks) == 1:
+        tol = _tolerance(rtol, atol, method, leaves[0], c.analytic[ks[0]])
+        g_k = WithLeaf(c.g, c.flat, ks[0])
+        o = gc.full_check(g_k, leaves[0], c.analytic[ks[0]], method, tol, executor=executor, func=c.func)
+        return [(o, replace(tol, method=o.method))]
+    vector = np.concatenate([leaf.reshape(-1) for leaf in leaves])
+    analytic = [c.analytic[k] for k in ks]
+    joined = np.concatenate([a.reshape(-1) for a in analytic]).astype(np.result_type(*analytic))
+    tol = _tolerance(rtol, atol, method, vector, joined)
+    offsets = tuple(int(v) for v in np.concatenate([[0], np.cumsum([leaf.size for leaf in leaves])]))
+    saved = [leaf.copy() for leaf in leaves]
+    try:
+        o = gc.full_check(
+            _Group(c.g, c.flat, ks, vector), vector, joined, method, tol, executor=executor, func=c.func,
+            segments=offsets,
+        )  # fmt: skip
+    finally:
+        for leaf, old in zip(leaves, saved, strict=True):
+            np.copyto(leaf, old)
+    tol = replace(tol, method=o.method)
+    parts = []
+    for j in range(len(ks)):
+        cut = {k: getattr(o, k)[offsets[j] : offsets[j + 1]] for k in _ARRAYS}
+        parts.append((replace(o, **cut, nfev=o.nfev if j == 0 else 0), tol))
+    return parts
 
 
 def _concatenated_full(
@@ -169,9 +213,10 @@ def _tree_report(
     n = joined.analytic.size
     worst = int(np.argmax(ratio_to_tolerance(joined.abs_error, joined.tolerance, joined.kinks)))
     k, inner = c.flat.leaf_of(worst)
-    base = array_report(joined, "full", outcomes[k][1], c.flat.leaves[k], (n,), seconds(), c.kind)
-    tol_k = outcomes[k][1]
-    base = replace(base, tolerance_source=_checktext.source(joined, worst, tol_k, "full"))
+    # the words of the worst leaf's tolerance speak of the dtype its differences were taken in
+    words = replace(joined, working_dtype=outcomes[k][0].working_dtype)
+    base = array_report(words, "full", outcomes[k][1], c.flat.leaves[k], (n,), seconds(), c.kind)
+    base = replace(base, working_dtype=joined.working_dtype)
     path = c.flat.paths[k]
     return replace(
         base,
@@ -208,6 +253,31 @@ def _summary(flat: Flat, k: int, o: gc.Outcome) -> LeafSummary:
 
 # --------------------------------------------------------------------------------------------------
 # Fast mode on a pytree: random directions of the concatenated leaves
+
+
+@dataclass
+class _Group:
+    """g of the concatenated leaves `ks` (one dtype), the others the caller's own. Called with the
+    check's own vector (perturbed in place), it writes the point into the caller's leaves, so closures
+    over them see it; called with another array (a float64 copy, an executor's row), it hands g views of
+    that array in place of those leaves."""
+
+    g: Callable[..., Any]
+    flat: Flat
+    ks: tuple[int, ...]
+    vector: NDArray[Any]
+
+    def __call__(self, v: Any) -> Any:
+        sizes = [self.flat.leaves[k].size for k in self.ks]
+        parts = np.split(np.ravel(np.asarray(v)), np.cumsum(sizes)[:-1])
+        if v is self.vector:
+            for k, part in zip(self.ks, parts, strict=True):
+                np.copyto(self.flat.leaves[k], part.reshape(self.flat.leaves[k].shape))
+            return self.g(self.flat.unflatten(self.flat.leaves))
+        leaves = list(self.flat.leaves)
+        for k, part in zip(self.ks, parts, strict=True):
+            leaves[k] = part.reshape(self.flat.leaves[k].shape)
+        return self.g(self.flat.unflatten(leaves))
 
 
 @dataclass

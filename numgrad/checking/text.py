@@ -19,7 +19,9 @@ def source(o: Outcome, k: int, t: Tolerance, mode: str) -> str:
     if o.source[k] == SLOPES:
         return f"{nm.ESTIMATE_SAFETY:g} × the error estimate from the one-sided slopes at h (missed by far)"
     floor = t.floor(o.working_dtype)
-    if floor > nm.accuracy(t.method, o.working_dtype):
+    if mode == "fast" and np.dtype(o.working_dtype).itemsize < 8:  # the measured tolerance's floor
+        floor = nm.analytic_floor(t.analytic_dtype)
+    if floor > nm.accuracy(t.method, o.working_dtype) or floor == nm.analytic_floor(t.analytic_dtype):
         why = f"rounding of a {t.analytic_dtype} analytic gradient"
     else:
         why = f"{t.method} differences in {o.working_dtype}"
@@ -66,7 +68,9 @@ def kink_line(mode: str, kinks: NDArray[np.bool_]) -> str:
     """The report's line about kinks."""
     count = int(np.count_nonzero(kinks))
     if mode == "fast":
-        return "not looked for in fast mode"
+        if not count:
+            return "none found (fast mode looks for them at a float32 x only)"
+        return f"{count} direction{'s' if count > 1 else ''}: one-sided slopes straddle the analytic value"
     if not count:
         return "none"
     flat = int(np.flatnonzero(kinks.reshape(-1))[0])

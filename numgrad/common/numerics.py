@@ -433,6 +433,11 @@ GROSS_MISS = 10.0
 NOISE_OFFSETS = (-0.5, -0.31, -0.17, -0.06, 0.0, 0.08, 0.21, 0.37, 0.47)
 FAST_DIRECTIONS = 2  # fast mode: both at step t, then the one that missed most at t/2 (its error estimate)
 FAST_EVALUATIONS = 6  # fast mode's budget of f evaluations (two per central difference), whatever n
+# ... and one more for a float32 (float16) x: f at x as float64, which says where f computes and is f(x)
+FAST_DTYPE_PROBE = 1
+# Fast mode's rounding of a directional derivative at step t is at least this many times f's noise
+# measured at five points on the direction (one sample: the factor covers its low draws) over t.
+FAST_NOISE_GAIN = 3.0
 DEFAULT_CHECK_SEED = 0  # fast mode's random directions repeat run to run unless a seed is given
 
 

@@ -223,7 +223,7 @@ def test_fast_mode_estimates_the_direction_that_missed_most():
     grad = -t / (y + 1e-7)
     report = check_gradient(lambda v: cross_entropy_error(v, t), y, grad, mode="fast")
     assert report.passed, report
-    assert report.nfev == nm.FAST_EVALUATIONS
+    assert report.nfev == nm.FAST_EVALUATIONS  # float64: no dtype probe
     assert not check_gradient(lambda v: cross_entropy_error(v, t), y, 1.001 * grad, mode="fast").passed
 
 
@@ -317,17 +317,26 @@ def test_report_text_names_the_worst_element_and_values():
 
 @pytest.mark.parametrize("n", [1, 10, 10_000])
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_fast_mode_spends_six_evaluations_whatever_the_size(n, dtype):
+@pytest.mark.parametrize("computes", ["as given", "in float32", "closure"])
+def test_fast_mode_spends_six_or_seven_evaluations_whatever_the_size(n, dtype, computes):
+    """Six in float64; a float32 x one more, f at x as float64 (where f computes, and f(x)). A closure
+    over a float32 x, or an f computing in float32 at a float64 x, spends two to learn it, then
+    measures one direction on the grid f computes on (six in all)."""
     calls = []
     x = np.linspace(-1, 1, n).astype(dtype)
 
     def f(v):
         calls.append(1)
-        return np.sum(v**2)
+        if computes == "closure":
+            return np.sum(x.astype(np.float64) ** 2)
+        return np.sum((v if computes == "as given" else np.asarray(v, dtype=np.float32)) ** 2)
 
     report = check_gradient(f, x, 2 * x, mode="fast")
     assert report.passed
-    assert report.nfev == len(calls) <= nm.FAST_EVALUATIONS
+    probe = nm.FAST_DTYPE_PROBE if x.dtype == np.float32 and computes != "closure" else 0
+    assert report.nfev == len(calls) == nm.FAST_EVALUATIONS + probe
+    working = {"as given": "float64", "in float32": "float32", "closure": str(x.dtype)}[computes]
+    assert report.working_dtype == working
 
 
 def test_fast_mode_failure_points_to_full_mode():

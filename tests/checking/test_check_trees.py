@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from numgrad import TwoLayerNet, check_gradient
+from numgrad.common import numerics as nm
 
 NET = TwoLayerNet(12, 6, 4, seed=0)
 RNG = np.random.default_rng(0)
@@ -171,3 +172,44 @@ def test_an_executor_receives_the_concatenated_leaves():
     with ThreadPoolExecutor(2) as pool:
         r = check_gradient(net_loss, p, exact(p), executor=pool)
     assert r.passed, str(r)
+
+
+def _as(tree, dtypes):
+    return {k: v.astype(d) for (k, v), d in zip(tree.items(), dtypes, strict=True)}
+
+
+def test_mixed_dtypes_spend_one_step_probe_per_dtype_not_per_leaf():
+    """float32 W1, W2 and float64 b1, b2: each dtype's leaves are one vector of one full check (one step
+    probe, one test of whether f computes in float64), not four checks of one leaf each: 119 evaluations
+    for the 106 elements (132 before; 112 in one dtype). A wrong leaf is still named."""
+    mixed = ("float32", "float64", "float32", "float64")
+    p, g = _as(NET.params, mixed), _as(exact(NET.params), mixed)
+    one = check_gradient(net_loss, _as(NET.params, ("float64",) * 4), exact(NET.params))
+    r = check_gradient(net_loss, p, g)
+    assert r.passed, str(r)
+    assert one.passed, str(one)
+    assert r.working_dtype == "float64"  # the float32 group is differenced in float64 (f computes in it)
+    n32 = p["W1"].size + p["W2"].size
+    assert r.nfev == one.nfev + nm.probe_size(n32) + 1  # the second group's probe and float64 test
+    g["W2"] = g["W2"] * np.float32(1.001)
+    bad = check_gradient(net_loss, p, g)
+    assert (bad.passed, bad.worst_leaf) == (False, "['W2']")
+    assert [leaf.failures > 0 for leaf in bad.leaves] == [False, False, True, False]
+
+
+def test_a_report_over_leaves_differenced_in_different_dtypes_names_the_worst_leafs():
+    """A float32 leaf differenced in float32 (f casts it) beside a float64 one: the tolerance's words
+    speak of the worst leaf's working dtype (a joined "float32/float64" raised a TypeError)."""
+    a, b = np.linspace(0.5, 1.5, 6).astype(np.float32), np.linspace(-1, 1, 4)
+
+    def f(q):
+        return np.float32(
+            np.sum(np.asarray(q["a"], np.float32) ** 2) + np.sum(np.asarray(q["b"], np.float32) ** 3)
+        )
+
+    r = check_gradient(f, {"a": a, "b": b}, {"a": 3 * a, "b": 3 * b**2})  # da off by half
+    assert not r.passed
+    assert r.leaves[0].failures == 6
+    assert r.working_dtype == "float32/float64"
+    assert "float32/float64" not in r.tolerance_source
+    assert "leaves" in str(r)
