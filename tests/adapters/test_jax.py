@@ -151,6 +151,20 @@ def test_a_kink_is_a_kink():
     assert report.findings[0].report.kinks.tolist() == [False, True, False]
 
 
+def test_seed_is_an_int_or_a_generator():
+    """A numpy.random.Generator draws the cotangents as default_rng(seed) would."""
+    layer = LAYERS[1]
+    args = jl.inputs(layer, "float32")
+
+    def values(seed):
+        report = nj.check_grads(jl.function(layer), args, 1, modes=("rev",), seed=seed)
+        return report.findings[0].report.analytic_values
+
+    np.testing.assert_array_equal(values(np.random.default_rng(4)), values(4))
+    assert not np.array_equal(values(4), values(5))
+    assert nj.check_grads(jnp.sin, (jnp.linspace(0, 1, 4),), 2, seed=np.random.default_rng(0)).passed
+
+
 def test_x64_flag_restored_after_a_failure():
     before = bool(jax.config.jax_enable_x64)
     jax.config.update("jax_enable_x64", False)
@@ -177,6 +191,8 @@ BAD = [
     ("bad-mode", jnp.sin, (jnp.ones(3),), {"modes": ("sideways",)}, ValueError, r"modes must be a non-empty sequence of 'fwd' and 'rev'"),
     ("structure-changes", _changes_structure, (np.ones(3, dtype=np.float32),), {}, ValueError, r"f returned 1 output leaves at args and 2 at a perturbed point"),
     ("f-not-callable", "sin", (jnp.ones(3),), {}, TypeError, r"numgrad.jax.check_grads: f must be callable"),
+    ("seed-float", jnp.sin, (jnp.ones(3),), {"seed": 1.5}, TypeError, r"check_grads: seed must be a non-negative int, a numpy.random.Generator or None; got float 1.5"),
+    ("seed-negative", jnp.sin, (jnp.ones(3),), {"seed": -1}, ValueError, r"check_grads: seed must be a non-negative int below 2\*\*128"),
 ]
 
 
