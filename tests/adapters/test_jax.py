@@ -63,6 +63,18 @@ def test_fast_mode_catches_a_1e_4_bug(x64):
         nj.check_grads(jl.function(layer, 1e-4), jl.inputs(layer, "float32"), 1, ["rev"], mode="fast")
 
 
+@pytest.mark.parametrize("x64", [False], indirect=True, ids=["float32-x64-off"])
+@pytest.mark.parametrize("layer", LAYERS, ids=IDS)
+def test_order_2_catches_second_order_bugs(layer, x64):
+    """The VJP rule is right (order 1 passes); its own derivative is off by 1e-4 (relative). float32 with
+    x64 off, the hardest setting (tests/adapters/test_torch.py covers float64 second order)."""
+    args = jl.inputs(layer, "float32")
+    assert nj.check_grads(jl.second_order(layer, 0.0), args, 2, modes=("rev",)).passed
+    with pytest.raises(AssertionError, match=r"\norder-2 VJP \(rev over rev\): outputs? .* w\.r\.t\. args") as info:
+        nj.check_grads(jl.second_order(layer, 1e-4), args, 2, modes=("rev",))
+    assert "\nVJP (rev): output" not in str(info.value)  # the failures shown are of order 2 only
+
+
 @jax.custom_jvp
 def softplus(x):
     return jnp.logaddexp(x, 0.0)

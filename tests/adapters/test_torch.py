@@ -150,6 +150,27 @@ def test_gradgradcheck(dtype):
         assert nt.gradgradcheck(tl.function(layer), tl.inputs(layer, dtype)), layer.name
 
 
+@pytest.mark.parametrize("delta", [1e-4, 1.0])
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("layer", LAYERS, ids=IDS)
+def test_gradgradcheck_catches_second_order_bugs(layer, dtype, delta):
+    """The backward is right (gradcheck passes); its own derivative is off by delta (relative)."""
+    func = tl.second_order(layer, delta)
+    assert nt.gradcheck(func, tl.inputs(layer, dtype))
+    with pytest.raises(nt.GradcheckError, match="double backward check FAILED"):
+        nt.gradgradcheck(func, tl.inputs(layer, dtype))
+
+
+@pytest.mark.filterwarnings(r"ignore:Input #\d+ requires gradient and is not a double precision")
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("layer", LAYERS, ids=IDS)
+def test_gradgradcheck_costs_no_more_evaluations_than_torchs(layer, dtype):
+    ours, theirs = Counted(tl.second_order(layer, 0.0)), Counted(tl.second_order(layer, 0.0))
+    assert nt.gradgradcheck(ours, tl.inputs(layer, dtype))
+    torch.autograd.gradgradcheck(theirs, tl.inputs(layer, dtype), raise_exception=False)
+    assert ours.calls <= theirs.calls, (ours.calls, theirs.calls)
+
+
 def test_gradgradcheck_takes_grad_outputs():
     x = torch.linspace(-2, 2, 5, dtype=torch.float64, requires_grad=True)
     assert nt.gradgradcheck(Cube.apply, (x,), torch.ones(5, dtype=torch.float64))
