@@ -180,20 +180,22 @@ def run(
     cached.promote = cached.computes_in_float64()
 
     def check(g: Callable[[NDArray[Any]], NDArray[Any]], x: NDArray[Any], a: NDArray[Any]) -> GradientReport:
-        return check_gradient(g, x, a, method=meth, mode=mode, rtol=low, atol=high, seed=seed)
+        before = count()
+        report = check_gradient(g, x, a, method=meth, mode=mode, rtol=low, atol=high, seed=seed)
+        return replace(report, nfev=count() - before)  # func's evaluations (some of g's are cached)
 
     every = tuple(range(len(p.output_names)))
     if together:
         findings = _together(p, cached, check, mode)
     elif mode == "full" and len({v.dtype for v in p.inputs}) == 1:
         weights = _weights(p, range(len(p.inputs)))
-        reports = _joint(p, cached, weights, meth, low, high, start)
+        reports = _joint(p, cached, weights, meth, low, high, start, count)
         names = _outputs_name(p, every)
         findings = [Finding(names, n, r) for n, r in zip(p.input_names, reports, strict=True)]
         if not all(r.passed for r in reports) and len(every) > 1:
             for k in every:
                 alone = _alone(weights, k)
-                reports = _joint(p, cached, alone, meth, low, high, start)
+                reports = _joint(p, cached, alone, meth, low, high, start, count)
                 name = f"output {p.output_names[k]}"
                 findings += [Finding(name, n, r) for n, r in zip(p.input_names, reports, strict=True)]
     else:
@@ -251,17 +253,19 @@ def _joint(
     rtol: float | None,
     atol: float | None,
     start: float,
+    count: Callable[[], int],
 ) -> list[GradientReport]:
     """check_vjp's full check of a pytree of one dtype: the inputs concatenated (one probe for the
     steps, one first pass, re-measures only where an element disagrees), each input judged at its own
-    scale (its segment of the vector) and given its own report."""
+    scale (its segment of the vector) and given its own report, whose nfev is the whole check's."""
+    before = count()
     vector = _stack(p.inputs)
     analytic = _stacked_vjp(p, weights)
     coarser = analytic.dtype if nm.eps(analytic.dtype) > nm.eps(vector.dtype) else vector.dtype
     tol = gc.Tolerance(rtol, atol, method, str(coarser))
     offsets = tuple(int(o) for o in np.cumsum([0, *(v.size for v in p.inputs)]))
     o = gc.full_check(cached.stacked(weights), vector, analytic, method, tol, func=p.func, segments=offsets)
-    tol = replace(tol, method=o.method)
+    tol, o = replace(tol, method=o.method), replace(o, nfev=count() - before)
     per = [f.name for f in fields(o) if isinstance(getattr(o, f.name), np.ndarray)]
     seconds = time.perf_counter() - start
     return [
