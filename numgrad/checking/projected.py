@@ -97,8 +97,9 @@ class FrameworkReport:
     passed : bool
         Every check passed (kinks excepted, as in :func:`check_gradient`).
     findings : tuple of Finding
-        One per checked input (all inputs together in fast mode), then, for each failing one with more
-        than one output, one per output, which says which output is wrong.
+        One per checked input (one for all inputs together in fast mode and second order), then, when
+        a check fails and the function has more than one output, the same per output alone, which says
+        which output is wrong.
     nfev : int
         Evaluations of the user's function (the analytic pass included); ``seconds`` the wall time.
     """
@@ -184,28 +185,12 @@ def run(
         report = check_gradient(g, x, a, method=meth, mode=mode, rtol=low, atol=high, seed=seed)
         return replace(report, nfev=count() - before)  # func's evaluations (some of g's are cached)
 
-    every = tuple(range(len(p.output_names)))
     if together:
         findings = _together(p, cached, check, mode)
     elif mode == "full" and len({v.dtype for v in p.inputs}) == 1:
-        weights = _weights(p, range(len(p.inputs)))
-        reports = _joint(p, cached, weights, meth, low, high, start, count)
-        names = _outputs_name(p, every)
-        findings = [Finding(names, n, r) for n, r in zip(p.input_names, reports, strict=True)]
-        if not all(r.passed for r in reports) and len(every) > 1:
-            for k in every:
-                alone = _alone(weights, k)
-                reports = _joint(p, cached, alone, meth, low, high, start, count)
-                name = f"output {p.output_names[k]}"
-                findings += [Finding(name, n, r) for n, r in zip(p.input_names, reports, strict=True)]
+        findings = _concatenated(p, cached, lambda w: _joint(p, cached, w, meth, low, high, start, count))
     else:
-        findings = []
-        for j in range(len(p.inputs)):
-            weights = _weights(p, [j])
-            report = check(cached.single(j, weights), p.inputs[j].copy(), _vjp(p, j, weights))
-            findings.append(Finding(_outputs_name(p, every), p.input_names[j], report))
-            if not report.passed and len(every) > 1:
-                findings.extend(_per_output(p, cached, j, weights, check))
+        findings = _apart(p, cached, check)
     notes: tuple[str, ...] = ()
     if mode == "fast" and not all(f.report.passed for f in findings):
         notes = ("  fast mode checks random directions; mode='full' locates the output, input and element",)
@@ -242,6 +227,43 @@ def _together(
         findings.append(_stacked_finding(p, name, report, mode))
         if report.passed and k is None:
             break
+    return findings
+
+
+def _concatenated(
+    p: Problem, cached: _Cached, joint: Callable[[NDArray[np.float64]], list[GradientReport]]
+) -> list[Finding]:
+    """Full mode, inputs of one dtype: one concatenated check of every output projected together, and
+    on a failure one per output alone (which names it); each gives one finding per input."""
+    every = tuple(range(len(p.output_names)))
+    weights = _weights(p, range(len(p.inputs)))
+    reports = joint(weights)
+    findings = [Finding(_outputs_name(p, every), n, r) for n, r in zip(p.input_names, reports, strict=True)]
+    if all(r.passed for r in reports) or len(every) == 1:
+        return findings
+    for k in every:
+        name = f"output {p.output_names[k]}"
+        findings += [
+            Finding(name, n, r) for n, r in zip(p.input_names, joint(_alone(weights, k)), strict=True)
+        ]
+    return findings
+
+
+def _apart(
+    p: Problem,
+    cached: _Cached,
+    check: Callable[[Callable[[NDArray[Any]], NDArray[Any]], NDArray[Any], NDArray[Any]], GradientReport],
+) -> list[Finding]:
+    """Each input apart, the others held (inputs of mixed dtypes; fast mode of check_module): on a
+    failure, each output alone."""
+    every = tuple(range(len(p.output_names)))
+    findings = []
+    for j in range(len(p.inputs)):
+        weights = _weights(p, [j])
+        report = check(cached.single(j, weights), p.inputs[j].copy(), _vjp(p, j, weights))
+        findings.append(Finding(_outputs_name(p, every), p.input_names[j], report))
+        if not report.passed and len(every) > 1:
+            findings.extend(_per_output(p, cached, j, weights, check))
     return findings
 
 

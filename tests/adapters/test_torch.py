@@ -220,6 +220,17 @@ def test_check_module_names_the_wrong_parameter_and_changes_nothing():
     assert net.training
 
 
+def test_inputs_of_mixed_dtypes_are_checked_one_at_a_time():
+    """One concatenated check needs one dtype; a float32 and a float64 input are each checked in their own."""
+    x = torch.linspace(-1, 1, 6, dtype=torch.float32).reshape(2, 3).requires_grad_()
+    s = torch.linspace(0.5, 1.5, 3, dtype=torch.float64, requires_grad=True)
+    report = nt.check_backward(lambda a, b: torch.tanh(a * b), (x, s))
+    assert report.passed, str(report)
+    assert [(f.input, f.report.dtype) for f in report.findings] == [("inputs[0]", "float32"), ("inputs[1]", "float64")]
+    bad = nt.check_backward(_Scale.apply, (x, s))  # ds from the first row only
+    assert [f.input for f in bad.failures] == ["inputs[1]"], str(bad)
+
+
 def test_tensors_and_global_state_are_left_alone():
     layer = LAYERS[2]
     xs = tl.inputs(layer, torch.float32)
