@@ -130,7 +130,9 @@ def warm_up() -> None:
 
 
 def print_suite() -> None:
-    print("| framework, dtype | checker | false alarms (of 5 correct) | missed bugs (of 25) | evaluations per check (median, max) | time, all 30 checks |")
+    print(
+        "| framework, dtype | checker | false alarms (of 5 correct) | missed bugs (of 25) | evaluations per check (median, max) | time, all 30 checks |"
+    )
     print("|---|---|---|---|---|---|")
     for framework, dtype, x64 in [("torch", "float32", False), ("torch", "float64", False),
                                   ("jax", "float32", False), ("jax", "float64", True)]:  # fmt: skip
@@ -156,27 +158,38 @@ def print_cost() -> None:
             counts = [
                 run(check, tl.function(layer))[1]
                 for name, check in torch_checkers(xs).items()
-                if name in ("numgrad.torch.gradcheck (full)", "torch.autograd.gradcheck", "numgrad.torch.gradcheck (fast)")
+                if name
+                in (
+                    "numgrad.torch.gradcheck (full)",
+                    "torch.autograd.gradcheck",
+                    "numgrad.torch.gradcheck (fast)",
+                )
             ]
             full, fast, theirs = counts
-            print(f"| {layer.name} | {sum(x.numel() for x in xs)} | {str(dtype)[6:]} | {full} | {theirs} | {fast} |")
+            print(
+                f"| {layer.name} | {sum(x.numel() for x in xs)} | {str(dtype)[6:]} | {full} | {theirs} | {fast} |"
+            )
     print("\n| n (tanh(x)·w, two inputs of n/2) | numgrad fast: evaluations | time |")
     print("|---|---|---|")
     for n in (10, 1_000, 100_000, 1_000_000):
         x = torch.randn(n // 2, dtype=torch.float32, requires_grad=True)
         w = torch.randn(n // 2, dtype=torch.float32, requires_grad=True)
-        passed, calls, seconds = run(lambda f: nt.gradcheck(f, (x, w), mode="fast"), lambda a, b: torch.tanh(a) * b)
+        passed, calls, seconds = run(
+            lambda f: nt.gradcheck(f, (x, w), mode="fast"), lambda a, b: torch.tanh(a) * b
+        )
         assert passed
         print(f"| {n:,} | {calls} | {seconds * 1e3:.1f} ms |")
 
 
 def print_second_order() -> None:
-    print("\n| dtype | checker | false alarms (of 5 correct) | missed second-order bugs (of 25) | evaluations, correct layers (per layer) |")
+    print(
+        "\n| dtype | checker | false alarms (of 5 correct) | missed second-order bugs (of 25) | evaluations, correct layers (per layer) |"
+    )
     print("|---|---|---|---|---|")
     checkers = {
         "numgrad.torch.gradgradcheck": lambda xs: lambda f: nt.gradgradcheck(f, xs, raise_exception=False),
-        "torch.autograd.gradgradcheck": lambda xs: lambda f: torch.autograd.gradgradcheck(
-            f, xs, raise_exception=False
+        "torch.autograd.gradgradcheck": lambda xs: (
+            lambda f: torch.autograd.gradgradcheck(f, xs, raise_exception=False)
         ),
     }
     for dtype in (torch.float32, torch.float64):
@@ -198,7 +211,9 @@ def print_second_order() -> None:
 
 if __name__ == "__main__":
     torch.manual_seed(0)
-    print(f"torch {torch.__version__}, jax {jax.__version__}, numpy {np.__version__}; bugs of relative size {BUG_SIZES}\n")
+    print(
+        f"torch {torch.__version__}, jax {jax.__version__}, numpy {np.__version__}; bugs of relative size {BUG_SIZES}\n"
+    )
     warm_up()
     print_suite()
     print_cost()
