@@ -6,7 +6,9 @@ of relative size 1e-4 to 1 (the largest error is that fraction of the largest gr
 checker sees the same inputs in float32 and float64 (JAX: float32 with x64 off, float64 with x64 on).
 Counted: false alarms (a correct backward failed), misses (a planted bug passed), evaluations of the
 function (a counting wrapper), time. Then the cost: full mode against torch's default gradcheck on
-each input, and fast mode's evaluations as the size grows.
+each input, and fast mode's evaluations as the size grows. Last, second order: numgrad.torch's
+gradgradcheck against torch's on the same layers, with the backward right and its own derivative
+(the double backward) off by a relative 1e-4 to 1 (``torch_layers.second_order``).
 
     uv pip install --find-links /opt/wheels "torch==2.13.0+cpu"   # once (the torch extra, CPU build)
     uv run --no-sync python benchmarks/bench_frameworks.py
@@ -128,7 +130,9 @@ def warm_up() -> None:
 
 
 def print_suite() -> None:
-    print("| framework, dtype | checker | false alarms (of 5 correct) | missed bugs (of 25) | evaluations per check (median, max) | time, all 30 checks |")
+    print(
+        "| framework, dtype | checker | false alarms (of 5 correct) | missed bugs (of 25) | evaluations per check (median, max) | time, all 30 checks |"
+    )
     print("|---|---|---|---|---|---|")
     for framework, dtype, x64 in [("torch", "float32", False), ("torch", "float64", False),
                                   ("jax", "float32", False), ("jax", "float64", True)]:  # fmt: skip
@@ -154,23 +158,63 @@ def print_cost() -> None:
             counts = [
                 run(check, tl.function(layer))[1]
                 for name, check in torch_checkers(xs).items()
-                if name in ("numgrad.torch.gradcheck (full)", "torch.autograd.gradcheck", "numgrad.torch.gradcheck (fast)")
+                if name
+                in (
+                    "numgrad.torch.gradcheck (full)",
+                    "torch.autograd.gradcheck",
+                    "numgrad.torch.gradcheck (fast)",
+                )
             ]
             full, fast, theirs = counts
-            print(f"| {layer.name} | {sum(x.numel() for x in xs)} | {str(dtype)[6:]} | {full} | {theirs} | {fast} |")
+            print(
+                f"| {layer.name} | {sum(x.numel() for x in xs)} | {str(dtype)[6:]} | {full} | {theirs} | {fast} |"
+            )
     print("\n| n (tanh(x)·w, two inputs of n/2) | numgrad fast: evaluations | time |")
     print("|---|---|---|")
     for n in (10, 1_000, 100_000, 1_000_000):
         x = torch.randn(n // 2, dtype=torch.float32, requires_grad=True)
         w = torch.randn(n // 2, dtype=torch.float32, requires_grad=True)
-        passed, calls, seconds = run(lambda f: nt.gradcheck(f, (x, w), mode="fast"), lambda a, b: torch.tanh(a) * b)
+        passed, calls, seconds = run(
+            lambda f: nt.gradcheck(f, (x, w), mode="fast"), lambda a, b: torch.tanh(a) * b
+        )
         assert passed
         print(f"| {n:,} | {calls} | {seconds * 1e3:.1f} ms |")
 
 
+def print_second_order() -> None:
+    print(
+        "\n| dtype | checker | false alarms (of 5 correct) | missed second-order bugs (of 25) | evaluations, correct layers (per layer) |"
+    )
+    print("|---|---|---|---|---|")
+    checkers = {
+        "numgrad.torch.gradgradcheck": lambda xs: lambda f: nt.gradgradcheck(f, xs, raise_exception=False),
+        "torch.autograd.gradgradcheck": lambda xs: (
+            lambda f: torch.autograd.gradgradcheck(f, xs, raise_exception=False)
+        ),
+    }
+    for dtype in (torch.float32, torch.float64):
+        for name, make in checkers.items():
+            alarms, missed, evals = 0, [], []
+            for layer in LAYERS:
+                check = make(tl.inputs(layer, dtype))
+                for delta in (0.0, *BUG_SIZES):
+                    passed, calls, _ = run(check, tl.second_order(layer, delta))
+                    if delta == 0.0:
+                        alarms += not passed
+                        evals.append(str(calls))
+                    elif passed:
+                        missed.append(f"{delta:g}")
+            by_size = ", ".join(f"{d}: {missed.count(d)}" for d in dict.fromkeys(missed))
+            smallest = f" (by bug size {by_size})" if missed else ""
+            print(f"| {str(dtype)[6:]} | {name} | {alarms} | {len(missed)}{smallest} | {', '.join(evals)} |")
+
+
 if __name__ == "__main__":
     torch.manual_seed(0)
-    print(f"torch {torch.__version__}, jax {jax.__version__}, numpy {np.__version__}; bugs of relative size {BUG_SIZES}\n")
+    print(
+        f"torch {torch.__version__}, jax {jax.__version__}, numpy {np.__version__}; bugs of relative size {BUG_SIZES}\n"
+    )
     warm_up()
     print_suite()
     print_cost()
+    print_second_order()

@@ -23,8 +23,7 @@ from numpy.typing import NDArray
 
 from numgrad.checking import projected
 from numgrad.checking.projected import Finding, FrameworkReport
-from numgrad.common import numerics as nm
-from numgrad.common.validate import callable_arg, choice, seed_int
+from numgrad.common.validate import callable_arg, choice
 
 __all__ = ["FrameworkReport", "check_grads"]
 
@@ -44,7 +43,7 @@ def check_grads(
     method: str = "auto",
     rtol: float | None = None,
     atol: float | None = None,
-    seed: int | None = None,
+    seed: int | np.random.Generator | None = None,
 ) -> FrameworkReport:
     """Check the JVPs and VJPs of ``f(*args)`` up to `order`, as ``jax.test_util.check_grads`` does.
 
@@ -63,9 +62,12 @@ def check_grads(
     mode : {"full", "fast"}
         ``"full"`` checks every element of every leaf; ``"fast"`` random directions through all the
         leaves together (six evaluations of f per check).
-    method, rtol, atol, seed
+    method, rtol, atol
         As in :func:`numgrad.check_gradient` (tolerances from numgrad's error estimates unless
-        `rtol`/`atol` are given; `seed` draws the cotangents, tangents and fast mode's directions).
+        `rtol`/`atol` are given).
+    seed : int or numpy.random.Generator, optional
+        Draws the cotangents, tangents and fast mode's directions (default: a fixed seed, so results
+        repeat).
 
     Returns
     -------
@@ -89,10 +91,10 @@ def check_grads(
     kinds = _modes(modes)
     if isinstance(order, bool) or not isinstance(order, int) or order < 1:
         raise ValueError(f"{FUNC}: order must be a positive int; got {order!r}")
-    seed = None if seed is None else seed_int(seed, FUNC)  # numgrad's one seed check
+    given = projected.seed_of(seed, FUNC)  # numgrad's one seed check
     point = _args(args)
-    rng = np.random.default_rng(nm.DEFAULT_CHECK_SEED if seed is None else seed)
-    opts = {"mode": md, "method": method, "rtol": rtol, "atol": atol, "seed": seed}
+    rng = projected.stream(given)
+    opts = {"mode": md, "method": method, "rtol": rtol, "atol": atol, "seed": given}
     reports = []
     for kind in kinds:
         g = fn

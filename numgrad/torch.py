@@ -23,8 +23,7 @@ from numpy.typing import NDArray
 from numgrad.checking import projected
 from numgrad.checking.projected import FrameworkReport
 from numgrad.checking.report import GradientReport
-from numgrad.common import numerics as nm
-from numgrad.common.validate import callable_arg, choice, seed_int
+from numgrad.common.validate import callable_arg, choice
 
 try:
     import torch
@@ -65,7 +64,7 @@ def gradcheck(
     rtol: float | None = None,
     atol: float | None = None,
     raise_exception: bool = True,
-    seed: int | None = None,
+    seed: int | np.random.Generator | None = None,
 ) -> bool:
     """Check the backward of `func` at `inputs`, as ``torch.autograd.gradcheck`` does.
 
@@ -80,9 +79,11 @@ def gradcheck(
         ``"full"`` checks every element of every checked input (and locates the wrong one);
         ``"fast"`` checks random directions through all inputs together: at most 8 evaluations of
         func whatever the size.
-    method, rtol, atol, seed
+    method, rtol, atol
         As in :func:`numgrad.check_gradient` (tolerances from numgrad's error estimates unless
-        `rtol`/`atol` are given; `seed` draws the cotangents and fast mode's directions).
+        `rtol`/`atol` are given).
+    seed : int or numpy.random.Generator, optional
+        Draws the cotangents and fast mode's directions (default: a fixed seed, so results repeat).
     raise_exception : bool
         Raise on failure (default), else return False.
 
@@ -118,7 +119,7 @@ def gradgradcheck(
     rtol: float | None = None,
     atol: float | None = None,
     raise_exception: bool = True,
-    seed: int | None = None,
+    seed: int | np.random.Generator | None = None,
 ) -> bool:
     """Check the double backward of `func`, as ``torch.autograd.gradgradcheck`` does.
 
@@ -133,10 +134,12 @@ def gradgradcheck(
     True
     """
     name = "numgrad.torch.gradgradcheck"
+    fn = callable_arg(func, name, "func")
     items = _items(name, inputs)
     checked = _checked(name, items)
-    first = _first_derivative(name, callable_arg(func, name, "func"), items, checked, grad_outputs, seed)
-    report = _check(name, first, items, mode=mode, method=method, rtol=rtol, atol=atol, seed=seed,
+    given = projected.seed_of(seed, name)
+    first = _first_derivative(name, fn, items, checked, grad_outputs, projected.stream(given, 1))
+    report = _check(name, first, items, mode=mode, method=method, rtol=rtol, atol=atol, seed=given,
                     what="double backward", together=True)  # fmt: skip
     return _verdict(report, raise_exception)
 
@@ -149,7 +152,7 @@ def check_backward(
     method: str = "auto",
     rtol: float | None = None,
     atol: float | None = None,
-    seed: int | None = None,
+    seed: int | np.random.Generator | None = None,
 ) -> FrameworkReport:
     """:func:`gradcheck`'s checks, returned as a :class:`FrameworkReport` instead of a bool.
 
@@ -163,8 +166,8 @@ def check_backward(
     name = "numgrad.torch.gradcheck"
     fn = callable_arg(func, name, "func")
     items = _items(name, inputs)
-    return _check(name, fn, items, mode=mode, method=method, rtol=rtol, atol=atol, seed=seed,
-                  what="VJP", together=mode == "fast")  # fmt: skip
+    return _check(name, fn, items, mode=mode, method=method, rtol=rtol, atol=atol,
+                  seed=projected.seed_of(seed, name), what="VJP", together=mode == "fast")  # fmt: skip
 
 
 def check_module(
@@ -176,7 +179,7 @@ def check_module(
     method: str = "auto",
     rtol: float | None = None,
     atol: float | None = None,
-    seed: int | None = None,
+    seed: int | np.random.Generator | None = None,
 ) -> dict[str, GradientReport]:
     """Check the gradient of every parameter of `module` (where a custom layer's backward usually breaks).
 
@@ -218,8 +221,9 @@ def check_module(
         return out if loss_fn is None else loss_fn(out)
 
     items = tuple(p for _, p in named) + held
-    report = _check(name, loss, items, mode=mode, method=method, rtol=rtol, atol=atol, seed=seed,
-                    what="parameter gradient", together=False, labels=names, only=len(names))  # fmt: skip
+    report = _check(name, loss, items, mode=mode, method=method, rtol=rtol, atol=atol,
+                    seed=projected.seed_of(seed, name), what="parameter gradient", together=False,
+                    labels=names, only=len(names))  # fmt: skip
     first: dict[str, GradientReport] = {}
     for f in report.findings:
         first.setdefault(f.input, f.report)
@@ -247,18 +251,16 @@ def _check(
     method: str,
     rtol: float | None,
     atol: float | None,
-    seed: int | None,
+    seed: int | np.random.Generator,
     what: str,
     together: bool,
     labels: tuple[str, ...] | None = None,
     only: int | None = None,
 ) -> FrameworkReport:
     md = choice(mode, MODES, name, "mode")
-    seed = None if seed is None else seed_int(seed, name)  # numgrad's one seed check
     checked = _checked(name, items, only)
-    rng = np.random.default_rng(nm.DEFAULT_CHECK_SEED if seed is None else seed)
     with _state() as run:
-        problem = _problem(name, func, items, checked, rng, run, what, labels)
+        problem = _problem(name, func, items, checked, projected.stream(seed), run, what, labels)
         return projected.run(problem, mode=md, method=method, rtol=rtol, atol=atol, seed=seed,
                              together=together, count=lambda: run.calls)  # fmt: skip
 
@@ -357,14 +359,13 @@ def _first_derivative(
     items: tuple[Any, ...],
     checked: tuple[int, ...],
     grad_outputs: torch.Tensor | Sequence[torch.Tensor] | None,
-    seed: int | None,
+    rng: np.random.Generator,
 ) -> Callable[..., Any]:
     """``x ↦ VJP(func, x, u)`` through the user's backward with create_graph=True (its own VJPs are
     the double backward); u is `grad_outputs` or seeded random, drawn at the user's inputs."""
     with _state() as run:
         outs = _outputs(name, run.call(func, [_fresh(t) for t in items], wide=False), items)
     diff = [k for k, o in enumerate(outs) if o.is_floating_point()]
-    rng = np.random.default_rng((nm.DEFAULT_CHECK_SEED if seed is None else seed) + 1)
     if grad_outputs is None:
         us = [torch.from_numpy(projected.cotangent(tuple(outs[k].shape), rng)) for k in diff]
     else:

@@ -173,8 +173,9 @@ def full_check(
         nfev += d.nfev
     work, tol = str(p.x.dtype), replace(tol, method=p.method)
     numerical, steps = d.derivative.reshape(-1).copy(), d.h.copy()
-    scale = segment_scales(numerical, a, segments)
-    tolerance, source = tol.per_check(rounding(p, d), tol.elementwise(np.abs(numerical)), scale, work)
+    first_rounding = rounding(p, d)
+    scale = segment_scales(numerical, a, segments, first_rounding)
+    tolerance, source = tol.per_check(first_rounding, tol.elementwise(np.abs(numerical)), scale, work)
     kinks = np.zeros(a.shape, dtype=bool)
     suspect = np.flatnonzero(~(np.abs(a - numerical) <= tolerance))
     sigma = 0.0
@@ -209,17 +210,27 @@ def full_check(
 
 
 def segment_scales(
-    numerical: NDArray[np.float64], a: NDArray[np.float64], segments: tuple[int, ...] | None
+    numerical: NDArray[np.float64],
+    a: NDArray[np.float64],
+    segments: tuple[int, ...] | None,
+    noise: NDArray[np.float64] | None = None,
 ) -> NDArray[np.float64]:
     """The normwise scale each element is judged against: ``max|numerical|`` (else ``max|analytic|``)
-    over x, or over its segment (a pytree's leaf, at offsets `segments`) when given."""
+    over x, or over its segment (a pytree's leaf, at offsets `segments`) when given.
+
+    A segment whose differences resolve no gradient at all — every ``|numerical|`` within
+    ESTIMATE_SAFETY times its rounding `noise`, as for a bias in front of a batch norm, whose gradient
+    is exactly 0 — is judged at the scale of the whole vector: a float32 backward rounds relative to the
+    terms it sums, not to their cancelled total, so its own scale (0, or noise) would call rounding wrong.
+    """
     bounds = (0, a.size) if segments is None else segments
+    whole = float(np.max(np.abs(numerical), initial=0.0))
     scale = np.empty(a.shape)
     for lo, hi in itertools.pairwise(bounds):
-        big = float(np.max(np.abs(numerical[lo:hi]), initial=0.0)) or float(
-            np.max(np.abs(a[lo:hi]), initial=0.0)
-        )
-        scale[lo:hi] = big
+        big = float(np.max(np.abs(numerical[lo:hi]), initial=0.0))
+        if segments is not None and noise is not None and big <= nm.ESTIMATE_SAFETY * np.max(noise[lo:hi]):
+            big = whole
+        scale[lo:hi] = big or float(np.max(np.abs(a[lo:hi]), initial=0.0))
     return scale
 
 

@@ -1,10 +1,16 @@
-"""Framework derivatives checked through seeded random projections onto :func:`check_gradient`.
+"""Framework derivatives checked through seeded random projections, with check_vjp's machinery.
 
 A vector-Jacobian product with cotangent u is the gradient of the scalar ``x ↦ <u, f(x)>``: checking
 the VJPs an autodiff framework runs (a ``torch.autograd.Function``'s backward, a ``jax.custom_vjp``
-rule) is :func:`check_gradient` of that scalar against them. Every output enters one projection per
-checked input, its cotangent scaled so that its VJP there has unit size (a bug in any output shows at
-its own relative size); on a failure each output is re-checked alone, which names it.
+rule) is a gradient check of that scalar against them. Every output enters one projection, its
+cotangent scaled so that its VJP has unit size (a bug in any output shows at its own relative size);
+on a failure each output is re-checked alone, which names it.
+
+Full mode checks all inputs as :func:`numgrad.check_vjp` checks a pytree of one dtype: one full check
+of the concatenated inputs (one probe for the steps, so n elements cost about n + 7 evaluations
+however many inputs), each input judged at its own scale and reported on its own. Inputs of mixed
+dtypes are checked one at a time, each in its own dtype; fast mode and second derivatives check the
+inputs as one vector along random directions or at one scale (see :func:`run`).
 
 numgrad.torch and numgrad.jax build a :class:`Problem` (the values, a NumPy-in NumPy-out evaluation of
 the framework function, the cotangents and the analytic VJPs) and call :func:`run`. No framework is
@@ -15,16 +21,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from numgrad.checking import check as _check
+from numgrad.checking import measure as gc
 from numgrad.checking.check import check_gradient
+from numgrad.checking.core import array_report
 from numgrad.checking.report import GradientReport
+from numgrad.common import numerics as nm
+from numgrad.common.validate import choice, seed_int
 
-__all__ = ["Finding", "FrameworkReport", "Problem", "StructureError", "cotangent", "run"]
+__all__ = ["Finding", "FrameworkReport", "Problem", "StructureError", "cotangent", "run", "seed_of", "stream"]
 
 Evaluate = Callable[[tuple[NDArray[Any], ...]], tuple[NDArray[Any], ...]]
 
@@ -86,8 +97,9 @@ class FrameworkReport:
     passed : bool
         Every check passed (kinks excepted, as in :func:`check_gradient`).
     findings : tuple of Finding
-        One per checked input (all inputs together in fast mode), then, for each failing one with more
-        than one output, one per output, which says which output is wrong.
+        One per checked input (one for all inputs together in fast mode and second order), then, when
+        a check fails and the function has more than one output, the same per output alone, which says
+        which output is wrong.
     nfev : int
         Evaluations of the user's function (the analytic pass included); ``seconds`` the wall time.
     """
@@ -123,6 +135,21 @@ class FrameworkReport:
         return "\n".join([head, scale, *self.notes, *(str(f) for f in shown)])
 
 
+def seed_of(seed: object, func: str) -> int | np.random.Generator:
+    """An adapter's `seed` after numgrad's one seed check: a numpy.random.Generator as it is, a
+    non-negative int, or None for the fixed default (so results repeat)."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    return nm.DEFAULT_CHECK_SEED if seed is None else seed_int(seed, func)
+
+
+def stream(seed: int | np.random.Generator, offset: int = 0) -> np.random.Generator:
+    """Random stream `offset` of a check (0: the cotangents; 1: the cotangents of a second-order
+    check's first derivative): ``default_rng(seed + offset)`` for an int seed, the Generator itself
+    (drawn from in turn) when one is given."""
+    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed + offset)
+
+
 def cotangent(shape: tuple[int, ...], rng: np.random.Generator) -> NDArray[np.float64]:
     """A seeded standard-normal cotangent (the caller rounds it to the output's dtype)."""
     return np.asarray(rng.standard_normal(shape), dtype=np.float64)
@@ -135,41 +162,35 @@ def run(
     method: str,
     rtol: float | None,
     atol: float | None,
-    seed: int | None,
+    seed: int | np.random.Generator,
     together: bool,
     count: Callable[[], int],
 ) -> FrameworkReport:
-    """Check every input's VJPs, each input apart (the floor relative to its own VJP, so a 1e-4 bug in
-    a small block is caught), or with `together` all inputs as one vector: fast mode's six evaluations
+    """Check every input's VJPs. Full mode: all inputs of one dtype in one concatenated check, each
+    judged at its own scale, so a 1e-4 bug in a small block is caught (mixed dtypes: one input at a
+    time). With `together` all inputs are one vector judged at one scale: fast mode's six evaluations
     whatever their number, and second derivatives, whose blocks can be small by cancellation (layer
     norm's d²/dγdx), which a float32 double backward rounds relative to the whole vector.
-    `count()` reads the adapter's evaluation counter."""
+    `seed` (an int or a Generator, see :func:`seed_of`) draws fast mode's directions; `count()` reads
+    the adapter's evaluation counter."""
     start = time.perf_counter()
     p = problem
+    meth = _options(p.func, method, mode)
+    low, high = _check._bound(rtol, "rtol", p.func), _check._bound(atol, "atol", p.func)
     cached = _Cached(p)
     cached.promote = cached.computes_in_float64()
 
     def check(g: Callable[[NDArray[Any]], NDArray[Any]], x: NDArray[Any], a: NDArray[Any]) -> GradientReport:
-        return check_gradient(g, x, a, method=method, mode=mode, rtol=rtol, atol=atol, seed=seed)
+        before = count()
+        report = check_gradient(g, x, a, method=meth, mode=mode, rtol=low, atol=high, seed=seed)
+        return replace(report, nfev=count() - before)  # func's evaluations (some of g's are cached)
 
-    findings: list[Finding] = []
-    every = tuple(range(len(p.output_names)))
     if together:
-        weights = _weights(p, range(len(p.inputs)))
-        alone = np.eye(len(every)) * weights if len(every) > 1 else None
-        for k, w in [(None, weights)] + ([] if alone is None else list(enumerate(alone))):
-            report = check(cached.stacked(w), _stack(p.inputs), _stacked_vjp(p, w))
-            name = _outputs_name(p, every) if k is None else f"output {p.output_names[k]}"
-            findings.append(_stacked_finding(p, name, report, mode))
-            if report.passed and k is None:
-                break
+        findings = _together(p, cached, check, mode)
+    elif mode == "full" and len({v.dtype for v in p.inputs}) == 1:
+        findings = _concatenated(p, cached, lambda w: _joint(p, cached, w, meth, low, high, start, count))
     else:
-        for j in range(len(p.inputs)):
-            weights = _weights(p, [j])
-            report = check(cached.single(j, weights), p.inputs[j].copy(), _vjp(p, j, weights))
-            findings.append(Finding(_outputs_name(p, every), p.input_names[j], report))
-            if not report.passed and len(every) > 1:
-                findings.extend(_per_output(p, cached, j, weights, check))
+        findings = _apart(p, cached, check)
     notes: tuple[str, ...] = ()
     if mode == "fast" and not all(f.report.passed for f in findings):
         notes = ("  fast mode checks random directions; mode='full' locates the output, input and element",)
@@ -177,6 +198,109 @@ def run(
         p.func, p.what, mode, all(f.report.passed for f in findings), tuple(findings), count(),
         time.perf_counter() - start, notes,
     )  # fmt: skip
+
+
+def _options(func: str, method: str, mode: str) -> str:
+    meth = choice(method, ("auto", *nm.METHODS), func, "method")
+    if mode == "fast" and meth not in ("auto", "central"):
+        raise ValueError(
+            f"{func}: mode='fast' takes central differences along random directions; method must be "
+            f"'auto' or 'central', got {meth!r}. Use mode='full' for other methods"
+        )
+    return meth
+
+
+def _together(
+    p: Problem,
+    cached: _Cached,
+    check: Callable[[Callable[[NDArray[Any]], NDArray[Any]], NDArray[Any], NDArray[Any]], GradientReport],
+    mode: str,
+) -> list[Finding]:
+    """All inputs as one vector at one scale; on a failure, each output alone."""
+    every = tuple(range(len(p.output_names)))
+    weights = _weights(p, range(len(p.inputs)))
+    findings = []
+    for k in (None, *every) if len(every) > 1 else (None,):
+        w = weights if k is None else _alone(weights, k)
+        report = check(cached.stacked(w), _stack(p.inputs), _stacked_vjp(p, w))
+        name = _outputs_name(p, every) if k is None else f"output {p.output_names[k]}"
+        findings.append(_stacked_finding(p, name, report, mode))
+        if report.passed and k is None:
+            break
+    return findings
+
+
+def _concatenated(
+    p: Problem, cached: _Cached, joint: Callable[[NDArray[np.float64]], list[GradientReport]]
+) -> list[Finding]:
+    """Full mode, inputs of one dtype: one concatenated check of every output projected together, and
+    on a failure one per output alone (which names it); each gives one finding per input."""
+    every = tuple(range(len(p.output_names)))
+    weights = _weights(p, range(len(p.inputs)))
+    reports = joint(weights)
+    findings = [Finding(_outputs_name(p, every), n, r) for n, r in zip(p.input_names, reports, strict=True)]
+    if all(r.passed for r in reports) or len(every) == 1:
+        return findings
+    for k in every:
+        name = f"output {p.output_names[k]}"
+        findings += [
+            Finding(name, n, r) for n, r in zip(p.input_names, joint(_alone(weights, k)), strict=True)
+        ]
+    return findings
+
+
+def _apart(
+    p: Problem,
+    cached: _Cached,
+    check: Callable[[Callable[[NDArray[Any]], NDArray[Any]], NDArray[Any], NDArray[Any]], GradientReport],
+) -> list[Finding]:
+    """Each input apart, the others held (inputs of mixed dtypes; fast mode of check_module): on a
+    failure, each output alone."""
+    every = tuple(range(len(p.output_names)))
+    findings = []
+    for j in range(len(p.inputs)):
+        weights = _weights(p, [j])
+        report = check(cached.single(j, weights), p.inputs[j].copy(), _vjp(p, j, weights))
+        findings.append(Finding(_outputs_name(p, every), p.input_names[j], report))
+        if not report.passed and len(every) > 1:
+            findings.extend(_per_output(p, cached, j, weights, check))
+    return findings
+
+
+def _joint(
+    p: Problem,
+    cached: _Cached,
+    weights: NDArray[np.float64],
+    method: str,
+    rtol: float | None,
+    atol: float | None,
+    start: float,
+    count: Callable[[], int],
+) -> list[GradientReport]:
+    """check_vjp's full check of a pytree of one dtype: the inputs concatenated (one probe for the
+    steps, one first pass, re-measures only where an element disagrees), each input judged at its own
+    scale (its segment of the vector) and given its own report, whose nfev is the whole check's."""
+    before = count()
+    vector = _stack(p.inputs)
+    analytic = _stacked_vjp(p, weights)
+    coarser = analytic.dtype if nm.eps(analytic.dtype) > nm.eps(vector.dtype) else vector.dtype
+    tol = gc.Tolerance(rtol, atol, method, str(coarser))
+    offsets = tuple(int(o) for o in np.cumsum([0, *(v.size for v in p.inputs)]))
+    o = gc.full_check(cached.stacked(weights), vector, analytic, method, tol, func=p.func, segments=offsets)
+    tol, o = replace(tol, method=o.method), replace(o, nfev=count() - before)
+    per = [f.name for f in fields(o) if isinstance(getattr(o, f.name), np.ndarray)]
+    seconds = time.perf_counter() - start
+    return [
+        array_report(replace(o, **{k: getattr(o, k)[a:b] for k in per}), "full", tol, v, v.shape, seconds)
+        for v, a, b in zip(p.inputs, offsets[:-1], offsets[1:], strict=True)
+    ]
+
+
+def _alone(weights: NDArray[np.float64], k: int) -> NDArray[np.float64]:
+    """Output k's weight alone (the others' zero): its projection names a wrong output."""
+    alone = np.zeros_like(weights)
+    alone[k] = weights[k] if weights[k] else 1.0
+    return alone
 
 
 def _stacked_finding(p: Problem, outputs: str, report: GradientReport, mode: str) -> Finding:
@@ -204,8 +328,7 @@ def _per_output(
 ) -> list[Finding]:
     out = []
     for k in range(len(p.output_names)):
-        alone = np.zeros_like(weights)
-        alone[k] = weights[k] if weights[k] else 1.0
+        alone = _alone(weights, k)
         report = check(cached.single(j, alone), p.inputs[j].copy(), _vjp(p, j, alone))
         out.append(Finding(f"output {p.output_names[k]}", p.input_names[j], report))
     return out

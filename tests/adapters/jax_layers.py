@@ -40,3 +40,22 @@ def function(layer: Layer, delta: float = 0.0) -> Callable[..., Any]:
 
 def inputs(layer: Layer, dtype: Any, seed: int = 0) -> tuple[Any, ...]:
     return tuple(jnp.asarray(x, dtype=dtype) for x in layer.inputs(np.random.default_rng(seed)))
+
+
+def second_order(layer: Layer, delta: float) -> Callable[..., Any]:
+    """``layer`` with the right VJP rule whose own derivative is ``1 − delta`` times the right one: the
+    rule returns ``(1 − delta)·c + delta·stop_gradient(c)``, the value c, its derivative scaled."""
+
+    @jax.custom_vjp
+    def hand(*xs: Any) -> Any:
+        return layer.forward(OPS, *xs)
+
+    def fwd(*xs: Any) -> tuple[Any, tuple[Any, ...]]:
+        return layer.forward(OPS, *xs), xs
+
+    def bwd(xs: tuple[Any, ...], g: Any) -> tuple[Any, ...]:
+        grads = layer.backward(OPS, g, *xs)
+        return tuple((1 - delta) * c + delta * jax.lax.stop_gradient(c) for c in grads)
+
+    hand.defvjp(fwd, bwd)
+    return hand

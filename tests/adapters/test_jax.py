@@ -63,6 +63,18 @@ def test_fast_mode_catches_a_1e_4_bug(x64):
         nj.check_grads(jl.function(layer, 1e-4), jl.inputs(layer, "float32"), 1, ["rev"], mode="fast")
 
 
+@pytest.mark.parametrize("x64", [False], indirect=True, ids=["float32-x64-off"])
+@pytest.mark.parametrize("layer", LAYERS, ids=IDS)
+def test_order_2_catches_second_order_bugs(layer, x64):
+    """The VJP rule is right (order 1 passes); its own derivative is off by 1e-4 (relative). float32 with
+    x64 off, the hardest setting (tests/adapters/test_torch.py covers float64 second order)."""
+    args = jl.inputs(layer, "float32")
+    assert nj.check_grads(jl.second_order(layer, 0.0), args, 2, modes=("rev",)).passed
+    with pytest.raises(AssertionError, match=r"\norder-2 VJP \(rev over rev\): outputs? .* w\.r\.t\. args") as info:
+        nj.check_grads(jl.second_order(layer, 1e-4), args, 2, modes=("rev",))
+    assert "\nVJP (rev): output" not in str(info.value)  # the failures shown are of order 2 only
+
+
 @jax.custom_jvp
 def softplus(x):
     return jnp.logaddexp(x, 0.0)
@@ -151,6 +163,20 @@ def test_a_kink_is_a_kink():
     assert report.findings[0].report.kinks.tolist() == [False, True, False]
 
 
+def test_seed_is_an_int_or_a_generator():
+    """A numpy.random.Generator draws the cotangents as default_rng(seed) would."""
+    layer = LAYERS[1]
+    args = jl.inputs(layer, "float32")
+
+    def values(seed):
+        report = nj.check_grads(jl.function(layer), args, 1, modes=("rev",), seed=seed)
+        return report.findings[0].report.analytic_values
+
+    np.testing.assert_array_equal(values(np.random.default_rng(4)), values(4))
+    assert not np.array_equal(values(4), values(5))
+    assert nj.check_grads(jnp.sin, (jnp.linspace(0, 1, 4),), 2, seed=np.random.default_rng(0)).passed
+
+
 def test_x64_flag_restored_after_a_failure():
     before = bool(jax.config.jax_enable_x64)
     jax.config.update("jax_enable_x64", False)
@@ -177,6 +203,8 @@ BAD = [
     ("bad-mode", jnp.sin, (jnp.ones(3),), {"modes": ("sideways",)}, ValueError, r"modes must be a non-empty sequence of 'fwd' and 'rev'"),
     ("structure-changes", _changes_structure, (np.ones(3, dtype=np.float32),), {}, ValueError, r"f returned 1 output leaves at args and 2 at a perturbed point"),
     ("f-not-callable", "sin", (jnp.ones(3),), {}, TypeError, r"numgrad.jax.check_grads: f must be callable"),
+    ("seed-float", jnp.sin, (jnp.ones(3),), {"seed": 1.5}, TypeError, r"check_grads: seed must be a non-negative int, a numpy.random.Generator or None; got float 1.5"),
+    ("seed-negative", jnp.sin, (jnp.ones(3),), {"seed": -1}, ValueError, r"check_grads: seed must be a non-negative int below 2\*\*128"),
 ]
 
 

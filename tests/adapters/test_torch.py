@@ -53,6 +53,29 @@ def test_fast_mode_catches_bugs_in_at_most_8_evaluations(layer, dtype, delta):
     assert "mode='full' locates" in str(report)
 
 
+class Counted:
+    """func with a call counter: what a checker spends."""
+
+    def __init__(self, func):
+        self.func, self.calls = func, 0
+
+    def __call__(self, *args):
+        self.calls += 1
+        return self.func(*args)
+
+
+@pytest.mark.filterwarnings(r"ignore:Input #\d+ requires gradient and is not a double precision")
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("layer", LAYERS, ids=IDS)
+def test_full_mode_costs_no_more_evaluations_than_torchs_gradcheck(layer, dtype):
+    ours, theirs = Counted(tl.function(layer)), Counted(tl.function(layer))
+    report = nt.check_backward(ours, tl.inputs(layer, dtype))
+    torch.autograd.gradcheck(theirs, tl.inputs(layer, dtype), raise_exception=False)
+    assert report.passed, str(report)
+    assert report.nfev == ours.calls  # the report counts every evaluation, the analytic pass included
+    assert ours.calls <= theirs.calls, (ours.calls, theirs.calls)
+
+
 def test_the_error_names_the_input_and_element():
     layer = LAYERS[0]  # affine: the bug is in dW, inputs[1]
     with pytest.raises(nt.GradcheckError) as info:
@@ -127,6 +150,27 @@ def test_gradgradcheck(dtype):
         assert nt.gradgradcheck(tl.function(layer), tl.inputs(layer, dtype)), layer.name
 
 
+@pytest.mark.parametrize("delta", [1e-4, 1.0])
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("layer", LAYERS, ids=IDS)
+def test_gradgradcheck_catches_second_order_bugs(layer, dtype, delta):
+    """The backward is right (gradcheck passes); its own derivative is off by delta (relative)."""
+    func = tl.second_order(layer, delta)
+    assert nt.gradcheck(func, tl.inputs(layer, dtype))
+    with pytest.raises(nt.GradcheckError, match="double backward check FAILED"):
+        nt.gradgradcheck(func, tl.inputs(layer, dtype))
+
+
+@pytest.mark.filterwarnings(r"ignore:Input #\d+ requires gradient and is not a double precision")
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("layer", LAYERS, ids=IDS)
+def test_gradgradcheck_costs_no_more_evaluations_than_torchs(layer, dtype):
+    ours, theirs = Counted(tl.second_order(layer, 0.0)), Counted(tl.second_order(layer, 0.0))
+    assert nt.gradgradcheck(ours, tl.inputs(layer, dtype))
+    torch.autograd.gradgradcheck(theirs, tl.inputs(layer, dtype), raise_exception=False)
+    assert ours.calls <= theirs.calls, (ours.calls, theirs.calls)
+
+
 def test_gradgradcheck_takes_grad_outputs():
     x = torch.linspace(-2, 2, 5, dtype=torch.float64, requires_grad=True)
     assert nt.gradgradcheck(Cube.apply, (x,), torch.ones(5, dtype=torch.float64))
@@ -174,6 +218,17 @@ def test_check_module_names_the_wrong_parameter_and_changes_nothing():
     assert all(torch.equal(before[k], after[k]) for k in before)  # BatchNorm statistics included
     assert all(torch.equal(p.grad, torch.full_like(p, 7.0)) for p in net.parameters())
     assert net.training
+
+
+def test_inputs_of_mixed_dtypes_are_checked_one_at_a_time():
+    """One concatenated check needs one dtype; a float32 and a float64 input are each checked in their own."""
+    x = torch.linspace(-1, 1, 6, dtype=torch.float32).reshape(2, 3).requires_grad_()
+    s = torch.linspace(0.5, 1.5, 3, dtype=torch.float64, requires_grad=True)
+    report = nt.check_backward(lambda a, b: torch.tanh(a * b), (x, s))
+    assert report.passed, str(report)
+    assert [(f.input, f.report.dtype) for f in report.findings] == [("inputs[0]", "float32"), ("inputs[1]", "float64")]
+    bad = nt.check_backward(_Scale.apply, (x, s))  # ds from the first row only
+    assert [f.input for f in bad.failures] == ["inputs[1]"], str(bad)
 
 
 def test_tensors_and_global_state_are_left_alone():
@@ -259,13 +314,40 @@ def test_input_validation(func, inputs, error, match):
     [
         ({"mode": "slow"}, ValueError, r"mode must be one of"),
         ({"seed": "a"}, TypeError, r"seed must be a non-negative int"),
+        ({"seed": 1.5}, TypeError, r"gradcheck: seed must be a non-negative int, a numpy.random.Generator or None; got float 1.5"),
+        ({"seed": -1}, ValueError, r"seed must be a non-negative int below 2\*\*128; got -1"),
         ({"raise_exception": "no"}, TypeError, r"raise_exception must be a bool"),
+        ({"method": "sideways"}, ValueError, r"numgrad.torch.gradcheck: method must be one of 'auto'"),
+        ({"mode": "fast", "method": "forward"}, ValueError, r"mode='fast' takes central differences"),
+        ({"rtol": -1.0}, ValueError, r"numgrad.torch.gradcheck: rtol must be finite and non-negative"),
     ],
-    ids=["mode", "seed", "raise_exception"],
+    ids=["mode", "seed", "seed-float", "seed-negative", "raise_exception", "method", "fast-method", "rtol"],
 )
 def test_option_validation(kwargs, error, match):
     with pytest.raises(error, match=match):
         nt.gradcheck(torch.sin, (torch.ones(3, dtype=torch.float64, requires_grad=True),), **kwargs)
+
+
+def test_seed_is_an_int_or_a_generator():
+    """A numpy.random.Generator draws the cotangents as default_rng(seed) would, then fast mode's
+    directions (an int seeds those afresh); another seed draws other cotangents."""
+    layer = LAYERS[2]
+
+    def values(seed, mode="full"):
+        report = nt.check_backward(tl.function(layer), tl.inputs(layer, torch.float32), mode=mode, seed=seed)
+        assert report.passed, str(report)
+        return report.findings[0].report.analytic_values
+
+    same = values(np.random.default_rng(7))
+    np.testing.assert_array_equal(same, values(np.random.default_rng(7)))
+    np.testing.assert_array_equal(same, values(7))
+    assert not np.array_equal(same, values(8))
+    np.testing.assert_array_equal(values(np.random.default_rng(3), "fast"), values(np.random.default_rng(3), "fast"))
+    x = torch.linspace(-2, 2, 5, dtype=torch.float64, requires_grad=True)
+    assert nt.gradgradcheck(Cube.apply, (x,), seed=np.random.default_rng(1))
+    reports = nt.check_module(torch.nn.Linear(3, 2).double(), (torch.ones(4, 3, dtype=torch.float64),),
+                              seed=np.random.default_rng(2))  # fmt: skip
+    assert all(r.passed for r in reports.values())
 
 
 def test_check_module_validation():

@@ -41,3 +41,21 @@ def inputs(layer: Layer, dtype: torch.dtype, seed: int = 0) -> tuple[torch.Tenso
     return tuple(
         torch.tensor(x, dtype=dtype, requires_grad=True) for x in layer.inputs(np.random.default_rng(seed))
     )
+
+
+def second_order(layer: Layer, delta: float) -> Callable[..., Any]:
+    """``layer`` with the right backward whose own derivative (the double backward) is ``1 − delta`` times
+    the right one: the backward returns ``(1 − delta)·c + delta·c.detach()``, the value c, its graph scaled."""
+
+    class Hand(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx: Any, *xs: torch.Tensor) -> torch.Tensor:
+            ctx.save_for_backward(*xs)
+            return layer.forward(OPS, *xs)
+
+        @staticmethod
+        def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            grads = layer.backward(OPS, g, *ctx.saved_tensors)
+            return tuple((1 - delta) * c + delta * c.detach() for c in grads)
+
+    return Hand.apply

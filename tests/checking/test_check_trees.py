@@ -213,3 +213,32 @@ def test_a_report_over_leaves_differenced_in_different_dtypes_names_the_worst_le
     assert r.working_dtype == "float32/float64"
     assert "float32/float64" not in r.tolerance_source
     assert "leaves" in str(r)
+
+
+def _centred(p):
+    """tanh of x·w + b centred over the batch: b cancels, so its gradient is exactly 0."""
+    z = XB[:, :4].astype(np.float32) * p["w"] + p["b"]
+    return np.sum(np.tanh(z - z.mean(axis=0)))
+
+
+def _centred_grad(p):
+    """The float32 backward: its gradient of b is rounding (~1e-7), not 0."""
+    x = XB[:, :4].astype(np.float32)
+    z = x * p["w"] + p["b"]
+    dc = 1 - np.tanh(z - z.mean(axis=0)) ** 2
+    dz = dc - dc.mean(axis=0)
+    return {"w": np.sum(dz * x, axis=0), "b": np.sum(dz, axis=0)}
+
+
+def test_a_leaf_without_gradient_is_judged_at_the_scale_of_the_tree():
+    """The leaf's own scale (0) would call the float32 backward's rounding wrong; the tree's does not,
+    and a bug of 1e-3 of the tree's largest gradient entry in that leaf is still caught there."""
+    p = {"w": RNG.standard_normal(4).astype(np.float32), "b": RNG.standard_normal(4).astype(np.float32)}
+    g = _centred_grad(p)
+    assert np.any(g["b"] != 0)  # rounding, as a float32 backward leaves it
+    report = check_gradient(_centred, p, g)
+    assert report.passed, str(report)
+    bad = {"w": g["w"], "b": g["b"] + 1e-3 * np.max(np.abs(g["w"])) * np.array([0, 0, 1, 0], np.float32)}
+    report = check_gradient(_centred, p, bad)
+    assert not report.passed
+    assert (report.worst_leaf, report.worst_index) == ("['b']", (2,))
