@@ -61,7 +61,7 @@ def check_grads(
         ``"rev"`` checks ``jax.vjp``.
     mode : {"full", "fast"}
         ``"full"`` checks every element of every leaf; ``"fast"`` random directions through all the
-        leaves together (six evaluations of f per check).
+        leaves together (six evaluations of f per check, seven for float32 leaves).
     method, rtol, atol
         As in :func:`numgrad.check_gradient` (tolerances from numgrad's error estimates unless
         `rtol`/`atol` are given).

@@ -403,6 +403,11 @@ for fname, make in SEEDED.items():
     )
 case("train-seed-negative", lambda: ng.train(ng.TwoLayerNet(784, 3, 10), np.zeros((4, 784)), np.zeros(4, int),
      np.zeros((4, 784)), np.zeros(4, int), iters=1, batch_size=2, seed=-1), {}, ValueError, "train: seed")  # fmt: skip
+case("train-seed-float", lambda: ng.train(ng.TwoLayerNet(784, 3, 10), np.zeros((4, 784)), np.zeros(4, int),
+     np.zeros((4, 784)), np.zeros(4, int), iters=1, batch_size=2, seed=1.5), {}, TypeError,
+     "train: seed must be a non-negative int or None; got float 1.5")  # fmt: skip
+case("sweep-seed-float", lambda: ng.sweep(np.zeros((4, 784)), np.zeros(4, int), ng.grid_trials({"lr": [0.1]}),
+     seed=1.5), {}, TypeError, "sweep: seed must be a non-negative int; got float 1.5")  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -149,7 +149,9 @@ def train(
     if callback is not None and not callable(callback):
         raise TypeError(f"train: callback must be callable or None; got {type(callback).__name__}")
     grad_of = net.numerical_gradient if how == "numerical" else net.gradient
-    rng = np.random.default_rng(None if seed is None else [seed_int(seed, "train"), SAMPLING_STREAM])
+    stem = None if seed is None else seed_int(seed, "train", expected="a non-negative int or None")
+    stream = None if stem is None else [stem, SAMPLING_STREAM]
+    rng = np.random.default_rng(stream)
     per_epoch = max(len(np.asarray(x_train)) // size, 1)
     losses: list[float] = []
     evals: dict[str, list[float]] = {

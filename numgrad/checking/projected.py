@@ -33,7 +33,7 @@ from numgrad.checking.check import check_gradient
 from numgrad.checking.core import array_report
 from numgrad.checking.report import GradientReport
 from numgrad.common import numerics as nm
-from numgrad.common.validate import choice, seed_int
+from numgrad.common.validate import ANY_SEED, choice, seed_int
 
 __all__ = ["Finding", "FrameworkReport", "Problem", "StructureError", "cotangent", "run", "seed_of", "stream"]
 
@@ -140,7 +140,7 @@ def seed_of(seed: object, func: str) -> int | np.random.Generator:
     non-negative int, or None for the fixed default (so results repeat)."""
     if isinstance(seed, np.random.Generator):
         return seed
-    return nm.DEFAULT_CHECK_SEED if seed is None else seed_int(seed, func)
+    return nm.DEFAULT_CHECK_SEED if seed is None else seed_int(seed, func, expected=ANY_SEED)
 
 
 def stream(seed: int | np.random.Generator, offset: int = 0) -> np.random.Generator:

@@ -69,8 +69,9 @@ def register(sub: Any) -> None:
         "check the Hessian it applies, column by column (default: none)",
     )
     p.add_argument(
-        "--mode", choices=("full", "fast"), help="full: every element (default); fast: 6 evaluations (7 for a float32 x)"
-    )
+        "--mode", choices=("full", "fast"),
+        help="full: every element (default); fast: 6 evaluations (7 for a float32 x)",
+    )  # fmt: skip
     p.add_argument("--examples", type=int, help=f"random inputs per dtype (default {DEFAULT_EXAMPLES})")
     p.add_argument(
         "--plot", metavar="PATH", type=plot_path,

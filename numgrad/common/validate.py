@@ -102,16 +102,17 @@ def seed_generator(
         return seed
     if seed is None:
         return np.random.default_rng(default)
-    return np.random.default_rng(seed_int(seed, func, arg))
+    return np.random.default_rng(seed_int(seed, func, arg, expected=ANY_SEED))
 
 
-def seed_int(seed: object, func: str, arg: str = "seed") -> int:
-    """A seed as a plain non-negative int (for functions that derive several streams from it)."""
+ANY_SEED = "a non-negative int, a numpy.random.Generator or None"  # what seed_generator takes
+
+
+def seed_int(seed: object, func: str, arg: str = "seed", *, expected: str = "a non-negative int") -> int:
+    """A seed as a plain non-negative int (for functions that derive several streams from it); `expected`
+    is what the caller accepts in all, for the message (it may take None or a Generator before this)."""
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-        raise TypeError(
-            f"{func}: {arg} must be a non-negative int, a numpy.random.Generator or None; got "
-            f"{type(seed).__name__} {seed!r}"
-        )
+        raise TypeError(f"{func}: {arg} must be {expected}; got {type(seed).__name__} {seed!r}")
     if not 0 <= int(seed) < MAX_SEED:
         raise ValueError(f"{func}: {arg} must be a non-negative int below 2**128; got {int(seed)}")
     return int(seed)
