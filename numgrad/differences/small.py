@@ -223,28 +223,9 @@ def _explicit(
         abs((c + h - c) - h) > _ROUNDED_AWAY * h for c in x0
     ):  # x + h rounds h away or by much: the general path says so
         raise Fallback
-    vals: list[float] = []
-    append, fast = vals.append, _FAST
-    j, c = -1, 0.0
-    try:  # _evaluate's loop and checks, with the points formed as it goes
-        for step in (h, -h):
-            for j, c in enumerate(x0):
-                if mv[j] != c:
-                    raise mutation_error(func, "f", "x", x.shape, j, c, mv[j])
-                v = c + step
-                mv[j] = v
-                out = f(x)
-                if mv[j] != v:
-                    raise mutation_error(func, "f", "x", x.shape, j, v, mv[j])
-                mv[j] = c
-                append(float(out) if type(out) in fast else _real(out))
-    except BaseException as exc:
-        if j >= 0:
-            mv[j] = c
-        if isinstance(exc, Exception) and not isinstance(exc, Fallback):
-            _note(exc, func, f"x perturbed at index {_index(x, j)}")
-        raise
     n = len(x0)
+    coords = (*range(n), *range(n))
+    vals = _evaluate(func, f, x, mv, coords, [c + h for c in x0] + [c + -h for c in x0], x0)
     if not math.isfinite(sum(vals)):  # the engine's error (a false alarm: the general path decides)
         bad = next((k for k, v in enumerate(vals) if not math.isfinite(v)), None)
         if bad is None:
