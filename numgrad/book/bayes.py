@@ -294,8 +294,15 @@ def _objective(
     callback: Callable[[int, TrainStep], None] | None,
 ) -> Callable[[optuna.Trial], float]:
     import optuna
+    from optuna.storages._heartbeat import BaseHeartbeat, is_heartbeat_enabled
 
     def objective(trial: optuna.Trial) -> float:
+        # The first heartbeat, written here rather than left to Optuna's heartbeat thread, which may not
+        # have run yet on a loaded machine: a trial killed after it has its worker and settings but no
+        # heartbeat would never turn stale, and every later run would wait for it forever.
+        storage = trial.study._storage  # the RDBStorage, behind Optuna's cache
+        if isinstance(storage, BaseHeartbeat) and is_heartbeat_enabled(storage):
+            storage.record_heartbeat(trial._trial_id)
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         if _claimed_before(trial) >= n:
             raise _SurplusError(f"the study has its {n} trials")

@@ -188,3 +188,23 @@ def test_importing_numgrad_and_its_cli_leaves_optuna_unloaded():
     code = "import sys, numgrad; from numgrad.commands.cli import build_parser; build_parser(); print('optuna' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert out.stdout.strip() == "False"
+
+
+def test_a_trial_has_its_heartbeat_before_its_worker_and_settings(digits, tmp_path, monkeypatch):
+    """Optuna's heartbeat thread may not have written yet when the objective runs (a loaded machine); a
+    trial killed then, with its worker and settings but no heartbeat, would never turn stale and a restart
+    would wait for it forever. Without the thread at all, every running trial must still have one."""
+    import optuna.study._optimize as optimize
+    from optuna.storages._heartbeat import NullHeartbeatThread
+
+    monkeypatch.setattr(optimize, "get_heartbeat_thread", lambda *args: NullHeartbeatThread())
+    db = tmp_path / "s.db"
+    seen = []
+
+    def watch(number, step):
+        if not seen:  # mid-training of the first trial: it is RUNNING, with its worker and settings
+            seen.append(rows(db, """SELECT t.state, (SELECT COUNT(*) FROM trial_heartbeats h
+                                    WHERE h.trial_id = t.trial_id) FROM trials t"""))  # fmt: skip
+
+    sweep(*digits, 2, search="bayes", base=BASE, storage=f"sqlite:///{db}", study="s", seed=2, callback=watch)
+    assert seen == [[("RUNNING", 1)]]

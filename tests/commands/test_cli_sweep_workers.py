@@ -61,6 +61,12 @@ def pid(row):
     return int(json.loads(row[4]).rsplit(":", 1)[1])  # the worker attribute is "host:pid"
 
 
+def training(row):
+    """A trial with both its settings drawn (one killed between drawing lr and hidden is run again with
+    that lr and a new hidden: not the same settings)."""
+    return bool(row[3]) and row[3].count("=") == 2
+
+
 def finished(rows):
     return [r for r in rows if r[1] in ("COMPLETE", "PRUNED")]
 
@@ -71,7 +77,7 @@ def test_a_study_killed_mid_run_continues_without_losing_or_repeating_a_trial(mn
     first = subprocess.Popen(command(mnist_dir, db), cwd=tmp_path, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)  # fmt: skip
     deadline = time.monotonic() + WAIT_S
-    while not (len(finished(trials(db))) >= 2 and any(r[1] == "RUNNING" and r[3] for r in trials(db))):
+    while not (len(finished(trials(db))) >= 2 and any(r[1] == "RUNNING" and training(r) for r in trials(db))):
         assert first.poll() is None, "the study ended before it could be killed"
         assert time.monotonic() < deadline
         time.sleep(0.02)
