@@ -1,6 +1,7 @@
 """Steps and assembly of the finite-difference engine: one pass over every coordinate of x.
 
-:mod:`numgrad.differences.engine` validates and evaluates; this module chooses steps (probe), assembles
+:mod:`numgrad.differences.engine` validates and evaluates; this module chooses steps (probe, and a
+truncation test that halves them where truncation above rounding is widespread), assembles
 difference quotients, shrinks steps that leave f's domain, re-measures coordinates with a short length scale
 (Richardson), and estimates the error of a pass.
 """
