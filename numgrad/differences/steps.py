@@ -1,6 +1,7 @@
 """Steps and assembly of the finite-difference engine: one pass over every coordinate of x.
 
-:mod:`numgrad.differences.engine` validates and evaluates; this module chooses steps (probe), assembles
+:mod:`numgrad.differences.engine` validates and evaluates; this module chooses steps (probe, and a
+truncation test that halves them where truncation above rounding is widespread), assembles
 difference quotients, shrinks steps that leave f's domain, re-measures coordinates with a short length scale
 (Richardson), and estimates the error of a pass.
 """
@@ -90,6 +91,32 @@ def _stencil_at(
     return np.asarray(total / steps), len(values)
 
 
+def _truncation_test_applies(p: Problem) -> bool:
+    """The step's truncation test runs for a scalar float64 f of x with at least TRUNCATION_MIN_N elements."""
+    return p.out_shape is None and nm.precision(p.x.dtype) == "float64" and p.n >= nm.TRUNCATION_MIN_N
+
+
+def _halve_if_truncated(
+    p: Problem, x0: NDArray[np.float64], h: NDArray[np.float64], f_scale: float
+) -> tuple[NDArray[np.float64], int]:
+    """Every step halved when central differences at h and h/2 on a seeded sample of coordinates change by
+    more than rounding at half of them or more: truncation above rounding is widespread (see numerics,
+    TRUNCATION_SAMPLE). Returns the steps and the evaluations spent; a sample point outside f's domain
+    leaves the steps as they are."""
+    coords = nm.truncation_sample(p.n)
+    offsets = (1.0, -1.0, 0.5, -0.5)
+    values = np.concatenate([x0[coords] + c * h[coords] for c in offsets]).astype(p.x.dtype)
+    vals = np.real(evaluate(p, values, np.tile(coords, len(offsets)))).astype(np.float64)
+    spent = len(values)
+    if not np.isfinite(vals).all():
+        return h, spent
+    up, down, up_half, down_half = vals.reshape(len(offsets), len(coords))
+    change = np.abs((up - down) - 2 * (up_half - down_half)) / (2 * h[coords])  # |D(h) − D(h/2)|
+    unit = nm.REFINE_NOISE["float64"] * nm.eps(p.x.dtype) * max(f_scale, 1e-300)  # as the refinement's
+    truncated = change > unit * nm.STENCILS[p.method].rounding_gain / h[coords]
+    return (h / 2 if 2 * int(truncated.sum()) >= len(coords) else h), spent
+
+
 def _refine(
     p: Problem,
     x0: NDArray[np.float64],
@@ -150,7 +177,7 @@ def _rounding_unit(p: Problem, f_scale: float) -> tuple[float, int]:
     """The size of f's rounding below which a change between steps is noise, and the evaluations spent:
     ``REFINE_NOISE·eps·|f|`` (the ulp model), or in float32 ``REFINE_NOISE_SIGMAS`` standard deviations of
     f's noise measured by ECnoise where it can be measured (see numerics)."""
-    model = nm.REFINE_NOISE * nm.eps(p.x.dtype) * max(f_scale, 1e-300)
+    model = nm.REFINE_NOISE[nm.precision(p.x.dtype)] * nm.eps(p.x.dtype) * max(f_scale, 1e-300)
     if nm.precision(p.x.dtype) != "float32":
         return model, 0
     sigma, spent = noise_level(p)
@@ -201,6 +228,9 @@ def difference(  # noqa: PLR0915  (one pass, read top to bottom)
         (steps, f_scale, g_scale, f0), nfev = chosen, 0
     else:
         steps, f_scale, g_scale, f0, nfev = _steps(p, x0)
+        if refine and p.method == "central" and _truncation_test_applies(p):
+            steps, spent = _halve_if_truncated(p, x0, steps, f_scale)
+            nfev += spent
     n = p.n
     if p.method == "complex":
         coords = nm.coordinates(n, 1)
