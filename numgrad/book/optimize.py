@@ -217,8 +217,9 @@ def _descend_small(
     x, xs, fx = x0, x0.ravel().tolist(), f0
     status = None
     while status is None and len(path) <= step_num:
-        g = _small_gradient(f, x, fx, h, memory)
-        if g is None:
+        try:
+            g = _small_gradient(f, x, h) if memory is None else memory.flat_gradient(x, fx, xs)
+        except FloatingPointError:  # f was non-finite next to x
             status = "diverged"
             break
         xs = [a - lr * b for a, b in zip(xs, g, strict=True)]  # x − lr·g, element for element
@@ -234,20 +235,13 @@ def _descend_small(
     return path, values, status
 
 
-def _small_gradient(
-    f: Callable[..., Any], x: NDArray[np.float64], fx: float, h: float | None, memory: StepReuse | None
-) -> list[float] | None:
-    """∇f(x) flat (None where f is not finite next to x), by the small path where it takes x."""
+def _small_gradient(f: Callable[..., Any], x: NDArray[np.float64], h: float | None) -> list[float]:
+    """∇f(x) flat at an explicit step, by the small path where it takes x."""
     try:
-        if memory is not None:
-            return memory.flat_gradient(x, fx)
-        try:
-            return small.gradient("numerical_gradient", f, x, h)[0]
-        except small.Fallback:
-            g: list[float] = numerical_gradient(f, x, h=h).ravel().tolist()
-            return g
-    except FloatingPointError:  # f was non-finite next to x
-        return None
+        return small.gradient("numerical_gradient", f, x, h)[0]
+    except small.Fallback:
+        g: list[float] = numerical_gradient(f, x, h=h).ravel().tolist()
+        return g
 
 
 # --------------------------------------------------------------------------------------------------
