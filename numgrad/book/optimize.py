@@ -218,11 +218,17 @@ def _descend_small(
     status = None
     while status is None and len(path) <= step_num:
         try:
-            g = _small_gradient(f, x, h) if memory is None else memory.flat_gradient(x, fx, xs)
+            if memory is not None:
+                g = memory.flat_gradient(x, fx, xs)
+            else:
+                try:
+                    g = small.gradient("numerical_gradient", f, x, h)[0]
+                except small.Fallback:
+                    g = numerical_gradient(f, x, h=h).ravel().tolist()
         except FloatingPointError:  # f was non-finite next to x
             status = "diverged"
             break
-        xs = [a - lr * b for a, b in zip(xs, g, strict=True)]  # x − lr·g, element for element
+        xs = [a - lr * b for a, b in zip(xs, g)]  # noqa: B905  (x − lr·g, element for element)
         x_old, x = x, np.array(xs) if ndim == 1 else np.array(xs).reshape(shape)
         fx = _value(f, x)
         path.append(x)
@@ -233,15 +239,6 @@ def _descend_small(
         elif tol is not None and _length(x, x_old) < tol:
             status = "converged"
     return path, values, status
-
-
-def _small_gradient(f: Callable[..., Any], x: NDArray[np.float64], h: float | None) -> list[float]:
-    """∇f(x) flat at an explicit step, by the small path where it takes x."""
-    try:
-        return small.gradient("numerical_gradient", f, x, h)[0]
-    except small.Fallback:
-        g: list[float] = numerical_gradient(f, x, h=h).ravel().tolist()
-        return g
 
 
 # --------------------------------------------------------------------------------------------------

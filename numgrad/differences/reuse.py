@@ -71,8 +71,8 @@ class StepReuse:
         refine = not (reuse and self.settled)
         if flat is not None or small.eligible(x, "central", False, None, None):
             try:  # a few elements: Python floats; anything to re-measure goes to the engine below
-                g, steps, nfev, refined = small.gradient(
-                    self.func, self.f, x, None, chosen=chosen, f0=fx if reuse else None, refine=refine
+                g, steps, nfev, refined = small.gradient(  # positional: a keyword call costs more
+                    self.func, self.f, x, None, chosen, fx if reuse else None, refine
                 )
                 self._passed(reuse, steps, length, fx, g, nfev, refined)  # type: ignore[arg-type]
                 return g
