@@ -12,17 +12,19 @@ descent those change slowly, so :class:`StepReuse` probes at the first point and
 
 it probes again at the first point where either does not hold. Each pass with re-used steps is the
 engine's own pass at those steps (representable displacements, shrinking out of f's domain), refinement
-included until it has once re-measured at these steps and changed nothing; from then on, while the steps
-are re-used, its verdict stands and the re-measuring is skipped.
+included until it has once re-measured at these steps and found no change beyond the rounding of f at the
+points it evaluated; from then on, while the steps are re-used, that verdict stands and the re-measuring
+is skipped (a change beyond that rounding keeps it running at every step).
 
-That verdict is the engine's own: where its test flags coordinates (near a minimum the slope vanishes and
-its truncation model, curvature² / slope, flags every one), it halves their steps, and a change between
-h and h/2 within rounding noise says that truncation at h is below f's rounding: the value at h is kept.
-The truncation at h depends on x only through f's third derivative along ``e_i``, and the steps, and the
-rounding unit (``|f|`` at the probe), stay those of the verdict while they are re-used; a re-probe (a
-change of the scale of x or of ``|f| / RMS(g·L)``) measures afresh. On x0² + x1² the refinement never
-changes a value (the central difference of a quadratic is exact to rounding), and the descent evaluates f
-5 times a step instead of ~11.
+The verdict is the engine's own measurement: where its test flags coordinates (near a minimum the slope
+vanishes and its truncation model, curvature² / slope, flags every one), it halves their steps, and a
+change between h and h/2 within the rounding of f at those points says that truncation at h is below it.
+The truncation at h depends on x only through f's third derivative along ``e_i``; the steps and the
+rounding unit (``|f|`` at the probe) stay those of the verdict while they are re-used, and a re-probe (a
+change of the scale of x or of ``|f| / RMS(g·L)``) measures afresh. On x0² + x1² no re-measure finds
+truncation (the central difference of a quadratic is exact to rounding), and the descent evaluates f 5
+times a step instead of ~11; paths move by at most a few percent of the engine's own error estimate
+(tests/differences/test_reuse.py).
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ class StepReuse:
         self.length: list[float] = []  # L at the probe
         self.ratio = 0.0  # |f| / RMS(g·L) at the probe
         self.last: list[float] = []  # the last gradient, flat
-        self.settled = False  # the refinement re-measured at these steps and changed nothing
+        self.settled = False  # the refinement re-measured at these steps and found only rounding
         self.probes = 0  # probes evaluated (how often the step was chosen afresh)
         self.nfev = 0  # f evaluations spent, probes included
 
