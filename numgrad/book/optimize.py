@@ -217,11 +217,18 @@ def _descend_small(
     x, xs, fx = x0, x0.ravel().tolist(), f0
     status = None
     while status is None and len(path) <= step_num:
-        g = _small_gradient(f, x, fx, h, memory)
-        if g is None:
+        try:
+            if memory is not None:
+                g = memory.flat_gradient(x, fx, xs)
+            else:
+                try:
+                    g = small.gradient("numerical_gradient", f, x, h)[0]
+                except small.Fallback:
+                    g = numerical_gradient(f, x, h=h).ravel().tolist()
+        except FloatingPointError:  # f was non-finite next to x
             status = "diverged"
             break
-        xs = [a - lr * b for a, b in zip(xs, g, strict=True)]  # x − lr·g, element for element
+        xs = [a - lr * b for a, b in zip(xs, g)]  # noqa: B905  (x − lr·g, element for element)
         x_old, x = x, np.array(xs) if ndim == 1 else np.array(xs).reshape(shape)
         fx = _value(f, x)
         path.append(x)
@@ -232,22 +239,6 @@ def _descend_small(
         elif tol is not None and _length(x, x_old) < tol:
             status = "converged"
     return path, values, status
-
-
-def _small_gradient(
-    f: Callable[..., Any], x: NDArray[np.float64], fx: float, h: float | None, memory: StepReuse | None
-) -> list[float] | None:
-    """∇f(x) flat (None where f is not finite next to x), by the small path where it takes x."""
-    try:
-        if memory is not None:
-            return memory.flat_gradient(x, fx)
-        try:
-            return small.gradient("numerical_gradient", f, x, h)[0]
-        except small.Fallback:
-            g: list[float] = numerical_gradient(f, x, h=h).ravel().tolist()
-            return g
-    except FloatingPointError:  # f was non-finite next to x
-        return None
 
 
 # --------------------------------------------------------------------------------------------------

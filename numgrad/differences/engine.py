@@ -36,6 +36,10 @@ class Difference:
     # a gradient check re-uses them instead of evaluating them again
     values: NDArray[np.float64] | None = None
     f0: float | None = None  # f(x), when the pass evaluated it (probe or stencil)
+    # what the refinement found: None (not run, or nothing flagged), False (no change between h and h/2
+    # beyond the rounding of f at the points evaluated), True (truncation beyond it): gradient descent
+    # accepts a False as the verdict at these steps while it re-uses them (numgrad.differences.reuse)
+    truncation: bool | None = None
 
 
 @dataclass(frozen=True)

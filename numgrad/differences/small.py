@@ -119,25 +119,36 @@ def _note(exc: Exception, func: str, where: str) -> None:
     exc.add_note(f"{func}: raised by f at {where}")
 
 
-def gradient(
+def gradient(  # noqa: PLR0912, PLR0915  (one frame on purpose: see the comment below)
     func: str,
     f: Callable[..., Any],
     x: NDArray[np.float64],
     h: float | None,
     chosen: SmallSteps | None = None,
     f0: float | None = None,
-) -> tuple[list[float], SmallSteps | None, int]:
-    """The central-difference gradient of f at x (a flat list), the steps used and the evaluations of f.
-    Flagged coordinates are refined as the engine refines them; one that does not settle hands the whole
-    problem to the engine (Fallback), which retries it and warns.
+    refine: bool = True,
+) -> tuple[list[float], SmallSteps | None, int, bool | None]:
+    """The central-difference gradient of f at x (a flat list), the steps used, the evaluations of f and
+    what the refinement found (None: it did not run; False: no change beyond the rounding of f at the
+    points it evaluated; True: truncation beyond it, see steps._refine). Flagged coordinates are refined
+    as the engine refines them (``refine=False``: the refinement test is not run); one that does not
+    settle hands the whole problem to the engine (Fallback), which retries it and warns.
 
-    `h`: an explicit step (the textbook formula); None: the engine's step, from a probe of f or, when
-    `chosen` is given, the steps of an earlier probe (`f0`, f(x), is then used for the refinement test;
-    evaluated when not given). Raises :class:`Fallback` (x restored) where the general path must take over.
+    `h`: an explicit step, the textbook formula ``(0.5·f(x+h) − 0.5·f(x−h)) / h`` as the stencil sums it;
+    None: the engine's step, from a probe of f or, when `chosen` is given, the steps of an earlier probe
+    (`f0`, f(x), is then used for the refinement test; evaluated when not given). The points are the
+    general path's: the probe's, then ``x0 + h`` for every coordinate, then ``x0 − h``. Raises
+    :class:`Fallback` (x restored) where the general path must take over.
 
     x is read and written through a flat memoryview (Python floats, no NumPy scalars): each call of f
-    costs one comparison of the element it perturbed and one of the element about to be perturbed; any
-    other write is found by one comparison of x's bytes at the end (see :func:`_evaluate`).
+    costs one comparison of the element it perturbed (after f: else f wrote into it) and one of the
+    element about to be perturbed (before: else f wrote into it while another was perturbed, and putting
+    it back would hide that); any other write is found by one comparison of x's bytes at the end.
+
+    One frame, one loop over the points (the probe's, then the difference points): CPython 3.11 runs a
+    code object unspecialised until it has been entered or looped 8 times, so in a new interpreter the
+    first calls of a pass split over helpers ran ~2× the time of later ones (benchmarks/bench_fresh.py);
+    here the loop warms the frame within the first call.
     """
     mv: Doubles = memoryview(x) if x.ndim == 1 else memoryview(x).cast("B").cast("d")  # type: ignore[arg-type]
     before = mv.tobytes()
@@ -146,9 +157,132 @@ def gradient(
     try:
         if not math.isfinite(sum(x0)):  # a false alarm (a sum that overflows) only costs the hand-over
             raise Fallback  # the general path refuses a non-finite x with its own error
+        n, nfev = len(x0), 0
+        steps, length = chosen, x0
+        coords: tuple[int, ...] = ()
+        points: list[float] = []
+        probing = h is None and steps is None
         if h is not None:
-            return _explicit(func, f, x, mv, x0, h), None, 2 * len(x0)
-        return _automatic(func, f, x, mv, x0, chosen, f0)
+            if max(map(abs, x0)) * _ROUNDING_BOUND >= h and any(
+                abs((c + h - c) - h) > _ROUNDED_AWAY * h for c in x0
+            ):  # x + h rounds h away or by much: the general path says so
+                raise Fallback
+            hs = [h] * n
+        elif probing:
+            length = []  # numerics.length_scales
+            for a in x0:
+                a = abs(a)  # noqa: PLW2901
+                length.append(a if a > 1.0 else 1.0)
+            sparse = _sparse_directions(n)  # numerics.probe_points, one coordinate moved per point
+            if sparse is None or (0.0 in x0 and any(math.copysign(1.0, a) < 0 for a in x0 if a == 0)):
+                # the directions are not coordinate vectors (n > 4), or c·0 + x_i is not x_i (a −0.0 in
+                # x becomes 0.0): full rows
+                coords, points = (), []  # the loop below has nothing to evaluate
+                vals = _evaluate_probe(func, f, x, mv, x0, length)
+            else:  # x itself is row 0, with z = 0
+                coords, points, vals, s = sparse[0], [], [], _PROBE_SCALE
+                for i, d in zip(*sparse):  # noqa: B905
+                    points.append(s * length[i] * d + x0[i])
+        if not probing:
+            hs = steps.h if h is None else hs  # type: ignore[union-attr]
+            coords, points = _twice(n), list(map(add, x0, hs))
+            points.extend(map(sub, x0, hs))  # c − b is c + (−b), the general path's point, bit for bit
+            vals = []
+        append, fast = vals.append, _FAST
+        j, c = -1, 0.0
+        while True:
+            try:
+                for j, v in zip(coords, points):  # noqa: B905  (equal lengths; strict costs)
+                    c = x0[j]
+                    if mv[j] != c:
+                        raise mutation_error(func, "f", "x", x.shape, j, c, mv[j])
+                    mv[j] = v
+                    out = f(x)
+                    if mv[j] != v:
+                        raise mutation_error(func, "f", "x", x.shape, j, v, mv[j])
+                    mv[j] = c
+                    append(float(out) if type(out) in fast else _real(out))
+            except BaseException as exc:
+                if j >= 0:
+                    mv[j] = c
+                if isinstance(exc, Exception) and not isinstance(exc, Fallback):
+                    where = "a probe point near x" if probing else f"x perturbed at index {_index(x, j)}"
+                    _note(exc, func, where)
+                raise
+            nfev += len(vals)
+            if not probing:
+                break
+            # numerics.steps_from_probe, scalar f, on floats: the same operations in the same order
+            if not math.isfinite(vals[0]):  # f(x) itself: the engine's error, at the first call as there
+                raise FloatingPointError(
+                    f"{func}: f returned a non-finite value ({vals[0]}) at x; the derivative there is "
+                    f"undefined. Pass a smaller h or check f's domain"
+                )
+            if not math.isfinite(sum(vals)):
+                raise Fallback
+            s, m = _PROBE_SCALE, len(vals) - 2
+            f0 = vals[0]
+            f_scale = abs(f0)
+            first, mirror = vals[1], vals[m + 1]
+            rises = 0.0  # sum() of these squares, as steps_from_probe adds them
+            for a in vals[2 : m + 1]:
+                rises += (a - f0) ** 2
+            diff_sq = ((first - mirror) / 2) ** 2 + rises
+            sum_sq = ((first + mirror) / 2 - f0) ** 2
+            rms_slope = math.sqrt(diff_sq / (m * n)) / s
+            curve = 2 * math.sqrt(sum_sq) / (n * s * s)
+            variation = max(rms_slope, _CURVATURE_WEIGHT * curve)
+            ratio = f_scale / variation if variation > 0 else 0.0
+            factor = (_STEP_CONST * ratio) ** _STEP_POWER  # numerics.step_factor, on a float
+            if not factor > 1.0:
+                factor = 1.0
+            base, cap = _BASE_STEP, _MAX_RELATIVE_STEP
+            capped = factor * base > cap
+            hs = []
+            for a in length:
+                b = (a if a > factor else factor) * base if factor > 1 else a * base
+                if capped and not b < cap * a:
+                    b = cap * a
+                # _power_of_two(b), inline: b = m·2**e, m in [0.5, 1); 2m against sqrt(2), halved (exact)
+                mantissa, e = frexp(b)
+                if -_NEAR_HALF_SQRT2 < mantissa - _HALF_SQRT2 < _NEAR_HALF_SQRT2:
+                    hs.append(_power_of_two(b))
+                else:
+                    hs.append(ldexp(1.0, e - 1 if mantissa < _HALF_SQRT2 else e))
+            steps = tuple.__new__(SmallSteps, (hs, f_scale, variation))  # NamedTuple's __new__, cheaper
+            probing = False
+            coords, points = _twice(n), list(map(add, x0, hs))
+            points.extend(map(sub, x0, hs))
+            vals = []
+            append = vals.append
+        if h is not None:
+            if not math.isfinite(sum(vals)):
+                raise _explicit_non_finite(func, x, vals)
+            quotients = []
+            for i in range(n):
+                quotients.append((0.5 * vals[i] + -0.5 * vals[n + i]) / h)
+            return quotients, None, nfev, None
+        deriv: list[float] = []
+        slope: list[float] = []
+        for i, c in enumerate(x0):  # (f(x+h) − f(x−h)) / ((x+h) − (x−h)), the displacements as represented
+            d = (vals[i] - vals[n + i]) / ((points[i] - c) - (points[n + i] - c))  # a zero one: Fallback
+            deriv.append(d)
+            slope.append(abs(d))
+        if not math.isfinite(sum(slope)):  # also where f was not finite: a step out of f's domain is
+            raise Fallback  # shrunk by the general path
+        if not refine:
+            return deriv, steps, nfev, None
+        if f0 is None:
+            f0 = _value(func, f, x)
+            nfev += 1
+        flagged = _suspects(slope, vals, hs, f0)
+        if not flagged:
+            return deriv, steps, nfev, None
+        size = max(map(abs, vals))  # steps._refine's f_size: the rounding of f at the points, for its verdict
+        deriv, extra, found = _refined(func, f, x, mv, x0, hs, deriv, flagged, f0, steps.f_scale, size)  # type: ignore[union-attr]
+        if not all(map(math.isfinite, deriv)):
+            raise Fallback
+        return deriv, steps, nfev + extra, found
     except (OverflowError, ZeroDivisionError):  # scales beyond floats: the general path works in logs
         raise Fallback from None
     finally:
@@ -158,6 +292,18 @@ def gradient(
                 _restore(func, x, mv, before, sys.exc_info()[1])
         finally:
             mv.release()
+
+
+def _explicit_non_finite(func: str, x: NDArray[np.float64], vals: list[float]) -> Exception:
+    """The engine's error for a non-finite f at x ± h (a sum that only overflowed: the hand-over)."""
+    bad = next((k for k, v in enumerate(vals) if not math.isfinite(v)), None)
+    if bad is None:
+        return Fallback()
+    return FloatingPointError(
+        f"{func}: f returned a non-finite value ({vals[bad]}) at x ± h at index "
+        f"{_index(x, bad % (len(vals) // 2))}; the derivative there is undefined. Pass a smaller h or "
+        f"check f's domain"
+    )
 
 
 def _restore(
@@ -172,73 +318,6 @@ def _restore(
     guard = unchanged(func, x)
     guard.saved = np.frombuffer(before, dtype=x.dtype).reshape(x.shape)
     guard.__exit__(type(error), error, None)
-
-
-def _automatic(
-    func: str,
-    f: Callable[..., Any],
-    x: NDArray[np.float64],
-    mv: Doubles,
-    x0: list[float],
-    chosen: SmallSteps | None,
-    f0: float | None,
-) -> tuple[list[float], SmallSteps, int]:
-    """The engine's pass at its own step (probed, or `chosen` earlier): the points ``x0 + h`` then
-    ``x0 + (−h)``, the quotients over the representable displacement, the refinement test and refinement."""
-    n, nfev = len(x0), 0
-    steps = chosen
-    if steps is None:
-        steps, f0, nfev = _probe(func, f, x, mv, x0)
-    hs = steps.h
-    plus = list(map(add, x0, hs))
-    minus = list(map(sub, x0, hs))  # c − b is c + (−b), the general path's point, bit for bit
-    vals = _evaluate(func, f, x, mv, _twice(n), plus + minus, x0)
-    nfev += 2 * n
-    deriv, slope = [], []
-    for i, c in enumerate(x0):  # (f(x+h) − f(x−h)) / ((x+h) − (x−h)), the displacements as represented
-        d = (vals[i] - vals[n + i]) / ((plus[i] - c) - (minus[i] - c))  # a zero displacement: Fallback
-        deriv.append(d)
-        slope.append(abs(d))
-    if not math.isfinite(sum(slope)):  # also where f was not finite: a step out of f's domain is shrunk
-        raise Fallback  # by the general path
-    if f0 is None:
-        f0 = _value(func, f, x)
-        nfev += 1
-    flagged = _suspects(slope, vals, hs, f0)
-    if flagged:
-        deriv, extra = _refined(func, f, x, mv, x0, hs, deriv, flagged, f0, steps.f_scale)
-        if not all(map(math.isfinite, deriv)):
-            raise Fallback
-        nfev += extra
-    return deriv, steps, nfev
-
-
-def _explicit(
-    func: str, f: Callable[..., Any], x: NDArray[np.float64], mv: Doubles, x0: list[float], h: float
-) -> list[float]:
-    """The textbook formula at an explicit h: ``(0.5·f(x+h) − 0.5·f(x−h)) / h``, as the stencil sums it,
-    at the points the general path forms (``x0 + h`` for every coordinate, then ``x0 + (−h)``)."""
-    top, bottom = max(x0), min(x0)
-    if (top if top > -bottom else -bottom) * _ROUNDING_BOUND >= h and any(
-        abs((c + h - c) - h) > _ROUNDED_AWAY * h for c in x0
-    ):  # x + h rounds h away or by much: the general path says so
-        raise Fallback
-    n = len(x0)
-    coords = (*range(n), *range(n))
-    vals = _evaluate(func, f, x, mv, coords, [c + h for c in x0] + [c + -h for c in x0], x0)
-    if not math.isfinite(sum(vals)):  # the engine's error (a false alarm: the general path decides)
-        bad = next((k for k, v in enumerate(vals) if not math.isfinite(v)), None)
-        if bad is None:
-            raise Fallback
-        raise FloatingPointError(
-            f"{func}: f returned a non-finite value ({vals[bad]}) at x ± h at index "
-            f"{_index(x, bad % n)}; the derivative there is undefined. Pass a smaller h or check "
-            f"f's domain"
-        )
-    quotients = []
-    for i in range(n):
-        quotients.append((0.5 * vals[i] + -0.5 * vals[n + i]) / h)
-    return quotients
 
 
 def _evaluate(
@@ -281,75 +360,12 @@ def _evaluate(
     return vals
 
 
-def _probe(
-    func: str, f: Callable[..., Any], x: NDArray[np.float64], mv: Doubles, x0: list[float]
-) -> tuple[SmallSteps, float, int]:
-    """f at numerics.probe_points and the steps numerics.steps_from_probe chooses from them, both
-    computed as those functions compute them (the same operations in the same order) on floats; also
-    f(x) and the evaluations spent."""
-    n = len(x0)
-    length = []  # numerics.length_scales
-    for a in x0:
-        a = abs(a)  # noqa: PLW2901
-        length.append(a if a > 1.0 else 1.0)
-    s = _PROBE_SCALE
-    vals = _evaluate_probe(func, f, x, mv, x0, length)
-    if not math.isfinite(vals[0]):  # f(x) itself: the engine's error, at the first call as there
-        raise FloatingPointError(
-            f"{func}: f returned a non-finite value ({vals[0]}) at x; the derivative there is undefined. "
-            f"Pass a smaller h or check f's domain"
-        )
-    if not math.isfinite(sum(vals)):
-        raise Fallback
-    # numerics.steps_from_probe, scalar f
-    m = len(vals) - 2
-    f0 = vals[0]
-    f_scale = abs(f0)
-    first, mirror = vals[1], vals[m + 1]
-    rises = 0.0  # sum() of these squares, as steps_from_probe adds them
-    for a in vals[2 : m + 1]:
-        rises += (a - f0) ** 2
-    diff_sq = ((first - mirror) / 2) ** 2 + rises
-    sum_sq = ((first + mirror) / 2 - f0) ** 2
-    slope = math.sqrt(diff_sq / (m * n)) / s
-    curve = 2 * math.sqrt(sum_sq) / (n * s * s)
-    variation = max(slope, _CURVATURE_WEIGHT * curve)
-    ratio = f_scale / variation if variation > 0 else 0.0
-    factor = (_STEP_CONST * ratio) ** _STEP_POWER  # numerics.step_factor, on a float
-    if not factor > 1.0:
-        factor = 1.0
-    base, cap = _BASE_STEP, _MAX_RELATIVE_STEP
-    capped = factor * base > cap
-    hs = []
-    for a in length:
-        b = (a if a > factor else factor) * base if factor > 1 else a * base
-        if capped and not b < cap * a:
-            b = cap * a
-        # _power_of_two(b), inline: b = m·2**e, m in [0.5, 1); 2m against sqrt(2), halved (both exact)
-        mantissa, e = frexp(b)
-        if -_NEAR_HALF_SQRT2 < mantissa - _HALF_SQRT2 < _NEAR_HALF_SQRT2:
-            hs.append(_power_of_two(b))
-        else:
-            hs.append(ldexp(1.0, e - 1 if mantissa < _HALF_SQRT2 else e))
-    steps = tuple.__new__(SmallSteps, (hs, f_scale, variation))  # NamedTuple's __new__, without its cost
-    return steps, f0, len(vals)
-
-
 def _evaluate_probe(
     func: str, f: Callable[..., Any], x: NDArray[np.float64], mv: Doubles, x0: list[float],
     length: list[float],
 ) -> list[float]:  # fmt: skip
-    """f at x and at the probe's rows ``c·z + x0`` (c = s·L, z the probe's directions)."""
+    """f at x and at the probe's full rows ``c·z + x0`` (c = s·L, z the probe's directions)."""
     s = _PROBE_SCALE
-    where = "a probe point near x"
-    sparse = _sparse_directions(len(x0))
-    if sparse is not None and not (0.0 in x0 and any(math.copysign(1.0, a) < 0 for a in x0 if a == 0)):
-        # each row moves one coordinate, x itself is row 0 with z = 0 (c·0 + e is e, except that -0.0
-        # becomes 0.0: such x take the rows below)
-        points = []
-        for i, d in zip(*sparse, strict=False):
-            points.append(s * length[i] * d + x0[i])
-        return _evaluate(func, f, x, mv, sparse[0], points, x0, where)
     vals = []
     try:
         out = f(x)
@@ -369,7 +385,7 @@ def _evaluate_probe(
             vals.append(float(out) if type(out) in _FAST else _real(out))
     except Exception as exc:
         if not isinstance(exc, Fallback):
-            _note(exc, func, where)
+            _note(exc, func, "a probe point near x")
         raise
     finally:
         for i, v in enumerate(x0):
@@ -455,13 +471,14 @@ def _refined(
     flagged: list[int],
     f0: float,
     f_scale: float,
-) -> tuple[list[float], int]:
+    f_size: float,
+) -> tuple[list[float], int, bool]:
     """steps._refine on floats, operation for operation: re-measure the flagged coordinates at h/2, h/4,
-    ... (Richardson), the worst-predicted REFINE_SAMPLE first; returns the derivatives and the evaluations
-    spent. Fallback (x restored) if a refined
-    point is not finite, or where truncation beyond rounding is left after the halvings: the engine then
-    retries at steps relative to |x_i| and warns (a superset of its test: rounding at the perturbed points
-    is taken as f's own, never louder)."""
+    ... (Richardson), the worst-predicted REFINE_SAMPLE first; returns the derivatives, the evaluations
+    spent and whether a change exceeded the rounding of f at the points (`f_size`: max |f| there).
+    Fallback (x restored) if a refined point is not finite, or where truncation beyond rounding is left
+    after the halvings: the engine then retries at steps relative to |x_i| and warns (a superset of its
+    test: rounding at the perturbed points is taken as f's own, never louder)."""
     active, waiting = flagged[:_REFINE_SAMPLE], flagged[_REFINE_SAMPLE:]
     out, prev, step = list(deriv), list(deriv), list(hs)
     n = len(x0)
@@ -470,6 +487,8 @@ def _refined(
     gain = _GAIN
     noise_unit = _NOISE_UNIT * max(f_scale, 1e-300)
     extra = 0
+    found = False
+    loudness = f_size / max(f_scale, 1e-300)
     for _ in range(_MAX_REFINE_HALVINGS):
         if not active:
             break
@@ -497,6 +516,7 @@ def _refined(
                 if truncated:
                     out[j] = (gain * d_half - prev[j]) / (gain - 1)
                     kept.append(j)
+                    found = found or change > (noise if noise > noise * loudness else noise * loudness)
                 best[j] = score
                 left[j] = change if truncated else 0.0
             prev[j] = d_half
@@ -507,7 +527,7 @@ def _refined(
             active = kept
     if max(left) > _UNRESOLVED_FRACTION * max(map(abs, out)):
         raise Fallback
-    return out, extra
+    return out, extra, found
 
 
 def _index(x: NDArray[Any], j: int) -> tuple[int, ...]:

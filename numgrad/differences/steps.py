@@ -126,14 +126,16 @@ def _refine(
     f0: Any,
     f_scale: float,
     f_size: float = 0.0,
-) -> tuple[Any, int]:
+) -> tuple[Any, int, bool | None]:
     """Re-measure coordinates with a short length scale at h/2, h/4, ...: each halving gives the Richardson
     value ``(2**p·D(h/2) − D(h)) / (2**p − 1)`` and an error estimate ``|D(h/2) − D(h)|``; a coordinate
-    keeps the value with the smallest estimate and stops once the change is rounding noise or grows."""
+    keeps the value with the smallest estimate and stops once the change is rounding noise or grows.
+    Also returns the evaluations spent and what it found: None (nothing flagged), False (no change
+    beyond the rounding of f at the points it evaluated), True (truncation beyond that rounding)."""
     stencil = nm.STENCILS[p.method]
     flagged = nm.truncation_suspects(p.method, deriv, second, h, p.x.dtype)
     if flagged.size == 0:
-        return deriv, 0
+        return deriv, 0, None
     # The worst-predicted coordinates go first: if none of them shows truncation, the model over-predicts
     # for this f (a quadratic, say) and the rest are left alone.
     active, waiting = flagged[: nm.REFINE_SAMPLE], flagged[nm.REFINE_SAMPLE :]
@@ -143,6 +145,7 @@ def _refine(
     prev, step = out.copy(), h.copy()
     gain = 2.0**stencil.order
     unit, extra = _rounding_unit(p, f_scale)
+    found = False
     for _ in range(nm.MAX_REFINE_HALVINGS):
         if active.size == 0:
             break
@@ -161,6 +164,7 @@ def _refine(
         # for the warning only: rounding of f at the perturbed points, which can be far above |f(x)|
         loud = np.maximum(noise, noise * (f_size / max(f_scale, 1e-300)))
         best_trunc[take] = np.where(change[better] > loud[better], change[better], 0.0)
+        found = found or bool(np.any(change[better] > loud[better]))
         prev[active] = d_half
         truncated = change > noise
         if waiting.size and truncated.any():
@@ -170,7 +174,7 @@ def _refine(
     coarse = best_trunc > nm.UNRESOLVED_FRACTION * float(np.max(np.abs(out)))  # normwise, as ACCURACY
     unresolved, spent = _relative_retry(p, x0, f0, out, np.flatnonzero(coarse))
     sanity.warn_if_unresolved(p, unresolved, "halving the step did not settle the difference quotient")
-    return out, extra + spent
+    return out, extra + spent, found or bool(spent)
 
 
 def _rounding_unit(p: Problem, f_scale: float) -> tuple[float, int]:
@@ -241,6 +245,7 @@ def difference(  # noqa: PLR0915  (one pass, read top to bottom)
         return Difference(deriv, steps, f_scale, g_scale, nfev + n)
     stencil = nm.STENCILS[p.method]
     moved = stencil.moved
+    truncation: bool | None = None
     coords = nm.coordinates(n, len(moved))
     values = (np.multiply.outer(moved, steps) + x0).reshape(-1).astype(p.x.dtype, copy=False)  # offset-major
     sanity.explicit_step_moves(p, x0, values, moved, steps, given=given)
@@ -269,13 +274,15 @@ def difference(  # noqa: PLR0915  (one pass, read top to bottom)
         deriv = rise / np.reshape(run, shape)
     if refine and moved[:2] == (1, -1) and not given and p.out_shape is None:
         second = (by_offset[0] - f0) + (by_offset[1] - f0)  # no overflow for f near float64's range
-        deriv, extra = _refine(p, x0, steps, deriv, second, f0, f_scale, float(np.max(np.abs(vals))))
+        size = float(np.max(np.abs(vals)))
+        deriv, extra, truncation = _refine(p, x0, steps, deriv, second, f0, f_scale, size)
         nfev += extra
     if not np.isfinite(deriv).all():
         _check_finite(p, deriv, np.arange(n), "the difference quotient")
     kept = vals.reshape(len(moved), n) if p.out_shape is None else None  # float64: real methods
     base = float(np.real(f0)) if p.out_shape is None and f0 is not None else None
-    return Difference(np.asarray(deriv, dtype=np.float64), steps, f_scale, g_scale, nfev, kept, base)
+    derivative = np.asarray(deriv, dtype=np.float64)
+    return Difference(derivative, steps, f_scale, g_scale, nfev, kept, base, truncation)
 
 
 def difference_with_error(p: Problem, h: object) -> tuple[Difference, NDArray[np.float64]]:
