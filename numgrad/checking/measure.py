@@ -327,7 +327,10 @@ def rounding(p: Problem, d: Difference) -> NDArray[np.float64]:
     derivative). Truncation is measured only where the comparison needs it (see :func:`remeasure`)."""
     if p.method == "complex":
         return np.asarray(nm.COMPLEX_ERROR_ULPS * nm.eps(p.x.dtype) * np.abs(d.derivative.reshape(-1)))
-    return np.asarray(nm.STENCILS[p.method].rounding_gain * nm.eps(p.work_dtype) * d.f_scale / d.h)
+    unit = nm.eps(p.work_dtype) * d.f_scale
+    if p.grid is not None:  # float32 values move by no less than their smallest step, even where f is 0,
+        unit = max(unit, float(np.finfo(p.grid).smallest_subnormal))  # below which a float64 gradient can lie
+    return np.asarray(nm.STENCILS[p.method].rounding_gain * unit / d.h)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, note
+from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from fast_zoo import LOSSES, case, planted
@@ -33,6 +35,7 @@ from numgrad.differences.engine import make_problem
 from numgrad.differences.steps import difference
 
 SEEDS = range(4)
+TINY32, EPS32 = float(np.finfo(np.float32).tiny), nm.eps(np.float32)
 # Full mode's catches of the 24 planted bugs of each kind and size (6 losses, seeds 0..3) at a float64 x
 # that f casts to float32, as measured; a float32 x catches the same (benchmarks/cast_float32.py: 605 and
 # 610 of 1200 over 20 seeds). Before, every bug was "caught" because every correct gradient failed too.
@@ -124,6 +127,37 @@ def test_the_small_path_hands_a_float32_f_to_the_general_path():
     np.testing.assert_array_equal(g, general.derivative)
     assert f.calls == 1 + general.nfev
     assert check_gradient(lambda v: np.sum(v.astype(np.float32) ** 3), x, 3 * x**2).passed
+
+
+@given(
+    n=st.integers(1, 30),
+    m=st.integers(1, 8),
+    scale=st.sampled_from([1e-2, 1.0, 30.0]),
+    seed=st.integers(0, 2**16),
+)
+def test_property_casting_f_correct_gradient_passes_and_a_bug_is_caught(n, m, scale, seed):
+    """Softplus of a float32 affine map at a float64 x of any size and scale: the correct gradient passes
+    in float32 (also a float64 gradient below what float32 values resolve: softplus(−77) is 0 there), the
+    check counts every call, and one element off by 10% of max|g| is called wrong where that moves f
+    far beyond float32's rounding. (At |x| ~ 30 a float32 check, float32 x or not, can miss it: the noise
+    measured along the widest coordinate, steps of 0.5 there, takes in softplus's bend.)"""
+    rng = np.random.default_rng(seed)
+    A, x = rng.standard_normal((m, n)), scale * rng.standard_normal(n)
+    f = Counted(lambda v: np.sum(np.logaddexp(0, A.astype(np.float32) @ v.astype(np.float32))))
+    g = A.T @ (1 / (1 + np.exp(-(A @ x))))
+    report = check_gradient(f, x, g)
+    note(str(report))
+    assert report.passed
+    assert report.working_dtype == "float32"
+    assert report.nfev == f.calls
+    k = int(np.argmax(np.abs(g)))
+    if scale > 1 or 0.1 * abs(g[k]) * report.steps[k] <= 100 * EPS32 * max(abs(float(f.f(x))), TINY32):
+        return  # a bug float32's values cannot show
+    bad = g.copy()
+    bad[k] += 0.1 * np.abs(g[k])
+    wrong = check_gradient(f.f, x, bad)
+    assert not wrong.passed
+    assert wrong.worst_index == (k,)
 
 
 # --------------------------------------------------------------------------------------------------
