@@ -17,8 +17,16 @@ import numpy as np
 from numpy.typing import NDArray
 
 from numgrad.common import numerics as nm
-from numgrad.differences.engine import Difference, Problem, _call, evaluate, evaluate_points, make_problem
-from numgrad.differences.steps import difference
+from numgrad.differences.engine import (
+    Difference,
+    Problem,
+    _call,
+    evaluate,
+    evaluate_points,
+    make_problem,
+    on_grid,
+)
+from numgrad.differences.steps import difference, probe
 
 FUNC = "check_gradient"
 # where a check's tolerance came from: given, estimated at steps h and h/2, estimated from the one-sided
@@ -141,6 +149,19 @@ def first_method(method: str, working: np.dtype[Any]) -> str:
     return "forward" if working.itemsize >= 8 else "central"
 
 
+def first_pass(p: Problem, method: str) -> tuple[Problem, Difference]:
+    """The engine's pass at its own step, refinement left to the check. Its probe comes first and says
+    which precision f's values carry (float32 where f casts a float64 x); ``"auto"`` then picks the
+    method for that precision, and the pass's steps follow it. No evaluation is added: the probe is
+    the pass's own."""
+    if p.method == "complex":
+        return p, difference(p, None, refine=False)
+    probed = probe(p)
+    work = p.x.dtype if probed.grid is None else probed.grid
+    p = replace(p, method=first_method(method, work), grid=probed.grid)
+    return p, difference(p, None, refine=False, probed=probed)
+
+
 def full_check(
     f: Callable[..., Any],
     x: NDArray[Any],
@@ -163,15 +184,13 @@ def full_check(
         nfev += 1
         if computes_in_float64(candidate):
             p, lifted = candidate, True
-    p = replace(p, method=first_method(method, p.x.dtype))
-    d = difference(p, None, refine=False)
+    p, d = first_pass(p, method)
     nfev += d.nfev
     if lifted and not np.any(d.derivative) and np.any(a):
         # f did not move when the float64 copy moved: it reads x from a closure. Difference in place.
-        p = in_place(f, x, first_method(method, x.dtype), executor, func)
-        d = difference(p, None, refine=False)
+        p, d = first_pass(in_place(f, x, provisional, executor, func), method)
         nfev += d.nfev
-    work, tol = str(p.x.dtype), replace(tol, method=p.method)
+    work, tol = str(p.work_dtype), replace(tol, method=p.method)
     numerical, steps = d.derivative.reshape(-1).copy(), d.h.copy()
     first_rounding = rounding(p, d)
     scale = segment_scales(numerical, a, segments, first_rounding)
@@ -245,7 +264,7 @@ def noise_level(p: Problem, j: int, h: float) -> tuple[float, int]:
     can on an even grid). Spent only when a check has elements beyond tolerance (a noisy f, such as the
     pseudo-inverse of a low-rank matrix, would otherwise alarm)."""
     x0 = float(np.ravel(p.x)[j])
-    values = (x0 + h * np.asarray(nm.NOISE_OFFSETS)).astype(p.x.dtype)
+    values = on_grid(p, (x0 + h * np.asarray(nm.NOISE_OFFSETS)).astype(p.x.dtype))
     k = len(values)
     vals = np.real(evaluate(p, values, np.full(k, j, dtype=np.intp))).astype(np.float64)
     if not np.all(np.isfinite(vals)):
@@ -264,7 +283,7 @@ def noisy_steps(
     measured noise σ against truncation, ``cbrt(σ/|f|)·max(1, |x_i|)`` (a power of two), where it is
     larger than the pass's own step."""
     size = max(abs(f0 or 0.0), sigma)
-    if sigma <= nm.eps(p.x.dtype) * size or size == 0:
+    if sigma <= nm.eps(p.work_dtype) * size or size == 0:
         return h
     length = nm.length_scales(np.ravel(p.x)[idx].astype(np.float64))
     wanted = np.exp2(np.round(np.log2(np.cbrt(sigma / size) * length)))
@@ -293,7 +312,7 @@ def gross_misses(
     """
     forward, backward = pair.one_sided(f0)
     size = np.fmax.reduce([np.full(a.size, abs(f0)), np.abs(pair.plus), np.abs(pair.minus)])
-    estimate = np.abs(forward - backward) + 2 * np.maximum(nm.eps(p.x.dtype) * size, sigma) / h
+    estimate = np.abs(forward - backward) + 2 * np.maximum(nm.eps(p.work_dtype) * size, sigma) / h
     central = pair.central
     t, src = tol.per_check(estimate, tol.elementwise(np.abs(central)), scale, work)
     with np.errstate(invalid="ignore"):
@@ -308,7 +327,10 @@ def rounding(p: Problem, d: Difference) -> NDArray[np.float64]:
     derivative). Truncation is measured only where the comparison needs it (see :func:`remeasure`)."""
     if p.method == "complex":
         return np.asarray(nm.COMPLEX_ERROR_ULPS * nm.eps(p.x.dtype) * np.abs(d.derivative.reshape(-1)))
-    return np.asarray(nm.STENCILS[p.method].rounding_gain * nm.eps(p.x.dtype) * d.f_scale / d.h)
+    unit = nm.eps(p.work_dtype) * d.f_scale
+    if p.grid is not None:  # float32 values move by no less than their smallest step, even where f is 0,
+        unit = max(unit, float(np.finfo(p.grid).smallest_subnormal))  # below which a float64 gradient can lie
+    return np.asarray(nm.STENCILS[p.method].rounding_gain * unit / d.h)
 
 
 @dataclass(frozen=True)
@@ -340,7 +362,7 @@ def pair_at(
     """f at ``x ± step·e_i`` for the elements `idx`, evaluating only the sides (+1, −1) not `known`;
     also the evaluations spent."""
     x0 = np.ravel(p.x).astype(np.float64)
-    points = {c: (x0[idx] + c * step).astype(p.x.dtype) for c in (1, -1)}
+    points = {c: on_grid(p, (x0[idx] + c * step).astype(p.x.dtype)) for c in (1, -1)}
     sides = dict(known or {})
     missing = [c for c in (1, -1) if c not in sides]
     if missing:
@@ -416,7 +438,7 @@ def remeasure(
     d_h = full.central
     half, spent_half = pair_at(p, idx, h / 2)
     size = np.fmax(np.abs(half.plus), np.abs(half.minus))  # f can be 0 at x and not at x ± h
-    noise = nm.eps(p.x.dtype) * np.maximum(size, 1e-300) / (h / 2)
+    noise = nm.eps(p.work_dtype) * np.maximum(size, 1e-300) / (h / 2)
     value = (4 * half.central - d_h) / 3
     spent += spent_half
     m = Remeasured(value, np.abs(d_h - half.central) + noise, half, full, h, spent)
@@ -452,13 +474,13 @@ def find_kinks(
     if idx.size == 0:
         return np.zeros(0, dtype=bool), 0
     x0 = np.ravel(p.x).astype(np.float64)
-    f0 = float(np.real(evaluate_points(p, x0[None].astype(p.x.dtype))[0]))
+    f0 = float(np.real(evaluate_points(p, on_grid(p, x0[None].astype(p.x.dtype)))[0]))
     half = m.half.subset(keep)
     full, spent = (m.full.subset(keep), 0) if m.full is not None else pair_at(p, idx, m.h[keep])
     spent += 1  # f(x)
     (fw, bw), (fw2, bw2) = full.one_sided(f0), half.one_sided(f0)
     size = np.fmax.reduce([np.full(idx.size, abs(f0)), *map(np.abs, (half.plus, half.minus, full.plus))])
-    noise = np.maximum(nm.eps(p.x.dtype) * np.maximum(size, 1e-300), sigma) / (m.h[keep] / 2)
+    noise = np.maximum(nm.eps(p.work_dtype) * np.maximum(size, 1e-300), sigma) / (m.h[keep] / 2)
     with np.errstate(invalid="ignore"):
         gap, gap2 = np.abs(fw - bw), np.abs(fw2 - bw2)
         persists = (gap2 > nm.KINK_NOISE * noise) & (gap2 > nm.KINK_PERSISTENCE * gap)

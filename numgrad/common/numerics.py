@@ -50,6 +50,12 @@ MAX_STEP_SHRINKS = 8  # a chosen step whose points leave f's domain is quartered
 PROBE_DIRECTIONS = 4  # random directions used to measure the scale of f and its gradient
 CURVATURE_WEIGHT = 0.1  # curvature only guards stationary points (g ≈ 0), where the slope says nothing
 PROBE_SEED = 20_240_601  # the probe's directions are fixed: results are deterministic
+# Where f's values are coarser than x (a float64 x that f casts to float32), the probe's points lie at
+# x's scale, far inside f's rounding: the second difference that guards stationary points is then mostly
+# f's rounding (its own ~1 ulp of |f|, and the points' rounding to float32 times the slope). Bends below
+# this many of the coarser dtype's ulps of |f| are taken as rounding, not curvature; the first
+# differences, ~100 times farther above rounding, are taken as measured.
+PROBE_NOISE_ULPS = 4.0
 # float32's step constant C (see step_factor), where it differs from the stencil's: float32's steps are
 # ~200× float64's relative to x, and the truncation the float64 constant accepts is large there (the central
 # step 0.125 on a TwoLayerNet's W1 was 100% off on small elements, benchmarks/weak_accuracy.py). 15 halves
@@ -228,13 +234,17 @@ def steps_from_probe(
     dtype: DTypeLike,
     method: str,
     length: NDArray[np.float64] | None = None,
+    step_dtype: DTypeLike | None = None,
 ) -> tuple[NDArray[np.float64], float, float]:
     """Per-coordinate steps from f at :func:`probe_points`; also ``|f(x)|`` and the variation scale.
 
     The variation scale is the typical change of f when one x_i moves by ``L_i = max(1, |x_i|)``: the
     RMS of ``g_i·L_i`` from first differences, or (weighted) the curvature from second differences.
-    When a probe point left f's domain (non-finite value) the plain rule is used.
+    When a probe point left f's domain (non-finite value) the plain rule is used. `dtype` is the probe's
+    (x's); `step_dtype`, where given, the precision whose step rule applies: f's values' where they are
+    coarser than x (float32 values at a float64 x).
     """
+    rule = dtype if step_dtype is None else step_dtype
     n, s = x0.size, probe_scale(dtype)
     m = len(vals) - 2  # directions; rows: f(x), f(x + s·L·z_k) for k = 1..m, f(x − s·L·z_1)
     length = length_scales(x0) if length is None else length
@@ -260,16 +270,19 @@ def steps_from_probe(
         diff_sq = float(np.square(rises).sum(axis=0).max()) if finite else 0.0
         sum_sq = float(np.square((v[1] + v[m + 1]) / 2 - v[0]).max()) if finite else 0.0
     if not finite:
-        return np.exp2(np.round(np.log2(base_step(method, dtype) * length))), f_scale, 0.0
+        return np.exp2(np.round(np.log2(base_step(method, rule) * length))), f_scale, 0.0
     u = max(u, 1.0)
     slope = math.sqrt(diff_sq / (m * n)) / s
-    curve = 2 * math.sqrt(sum_sq) / (n * s * s)  # along the first direction
+    bend = math.sqrt(sum_sq)
+    if eps(rule) > eps(dtype):  # f's values coarser than the probe's points: their rounding is no bend
+        bend = max(0.0, bend - PROBE_NOISE_ULPS * eps(rule) * f_scale / u)
+    curve = 2 * bend / (n * s * s)  # along the first direction
     scaled = max(slope, CURVATURE_WEIGHT * curve)  # the variation in units of u
     variation = scaled * u
     ratio = (f_scale / u) / scaled if scaled > 0 else 0.0  # flat or piecewise-constant: the plain rule
     # x_i's own magnitude sets a floor (x ± h must move x by a resolvable relative amount); the measured
     # scale of f sets the step wherever x_i is smaller than that.
-    factor, base = float(step_factor(method, dtype, ratio)), base_step(method, dtype)
+    factor, base = float(step_factor(method, rule, ratio)), base_step(method, rule)
     h = np.maximum(length, factor) if factor > 1 else length.copy()  # length >= 1 already
     h *= base
     if factor * base > MAX_RELATIVE_STEP:  # else base·max(L, factor) <= MAX_RELATIVE_STEP·L already

@@ -40,6 +40,9 @@ class Difference:
     # beyond the rounding of f at the points evaluated), True (truncation beyond it): gradient descent
     # accepts a False as the verdict at these steps while it re-uses them (numgrad.differences.reuse)
     truncation: bool | None = None
+    # the precision f's values carry where it is coarser than x's (f casts a float64 x to float32): the
+    # pass's steps, points and rounding followed it; None: x's own
+    grid: np.dtype[Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -52,10 +55,18 @@ class Problem:
     batched: bool
     chunk_size: int | None
     executor: Executor | None
+    # where f's values are coarser than x (float32 values for a float64 x: f casts its argument), that
+    # precision: steps, points and rounding follow it (see :func:`coarser_values`); None: x's own
+    grid: np.dtype[Any] | None = None
 
     @property
     def n(self) -> int:
         return self.x.size
+
+    @property
+    def work_dtype(self) -> np.dtype[Any]:
+        """The precision the differences resolve: x's dtype, or f's values' where those are coarser."""
+        return self.x.dtype if self.grid is None else self.grid
 
     @property
     def value_dtype(self) -> np.dtype[Any]:
@@ -364,22 +375,46 @@ def _unchanged_copy(p: Problem, flat_x: NDArray[Any]) -> None:
         raise _wrote(p, j, np.ravel(p.x)[j], flat_x[j])
 
 
+def coarser_values(p: Problem, dtype: np.dtype[Any]) -> np.dtype[Any] | None:
+    """The dtype of f's values when they are real floats coarser than x's (f casts a float64 x to
+    float32 inside, or rounds its result): their rounding, not x's, bounds what differences resolve."""
+    if p.method == "complex" or dtype.kind != "f" or nm.eps(dtype) <= nm.eps(p.x.dtype):
+        return None
+    return dtype
+
+
+def on_grid(p: Problem, values: NDArray[Any]) -> NDArray[Any]:
+    """Points in x's dtype, rounded first to f's coarser grid where it has one (the points f sees: the
+    displacements a quotient divides by are then the ones applied)."""
+    return values if p.grid is None else values.astype(p.grid).astype(p.x.dtype)
+
+
 def evaluate_points(p: Problem, points: NDArray[Any]) -> NDArray[Any]:
     """f at arbitrary full points (rows, n); in element mode the caller's x is overwritten and restored."""
+    return evaluate_points_typed(p, points)[0]
+
+
+def evaluate_points_typed(p: Problem, points: NDArray[Any]) -> tuple[NDArray[Any], np.dtype[Any]]:
+    """:func:`evaluate_points`, and the dtype of f's value at the first point (of its stack when f is
+    batched or runs on an executor), as f returned it: the values themselves are stored as float64."""
     if p.batched or p.executor is not None:
-        return _chunked(p, points, None, None).astype(p.value_dtype, copy=False)
+        raw = _chunked(p, points, None, None)
+        return raw.astype(p.value_dtype, copy=False), raw.dtype
     vals = np.empty((points.shape[0], *(p.out_shape or ())), dtype=p.value_dtype)
     if p.method == "complex":
         for r, row in enumerate(points):
             vals[r] = _call(p, row.reshape(p.x.shape), lambda: "a probe point near x")
-        return vals
+        return vals, vals.dtype
     saved, f = p.x.copy(), p.f
     fast = _FAST_RESULTS if p.out_shape is None else ()
+    first: np.dtype[Any] = vals.dtype
     try:
         with np.errstate(all="ignore"):
             for r, row in enumerate(points.reshape(len(points), *p.x.shape)):
                 p.x[...] = row
                 out = f(p.x)
+                if r == 0:
+                    first = np.asarray(out).dtype
                 j = changed_at(p.x, row)  # O(n), as setting the point is
                 if j is not None:
                     raise _wrote(p, j, saved.reshape(-1)[j], p.x.reshape(-1)[j])
@@ -392,4 +427,4 @@ def evaluate_points(p: Problem, points: NDArray[Any]) -> NDArray[Any]:
         raise
     finally:
         np.copyto(p.x, saved)
-    return vals
+    return vals, first

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -231,6 +231,8 @@ def _first_order(
     """Passes at h and h/2; derivative (n, *out) rearranged to ``out + x.shape``. `f_at_x`: |f(x)|
     when the caller has it (one evaluation, counted)."""
     first = difference(p, h, refine=False)
+    if first.grid is not None:  # f's values are coarser than x (it casts to float32): steps and rounding
+        p = replace(p, grid=first.grid)  # of the second pass and the noise line follow them
     if p.method == "complex":
         value = first.derivative
         err = nm.COMPLEX_ERROR_ULPS * nm.eps(p.x.dtype) * np.abs(value)
@@ -246,7 +248,7 @@ def _first_order(
     # the measured noise of f where f is a small difference of large terms
     size = f_size + np.abs(first.derivative) * h_col
     sigma, spent = noise_level(p)
-    model = nm.ESTIMATE_ROUNDING_ULPS * nm.eps(p.x.dtype) * size
+    model = nm.ESTIMATE_ROUNDING_ULPS * nm.eps(p.work_dtype) * size
     rounding = stencil.rounding_gain * measured_rounding(model, sigma) / h_col
     error = nm.ESTIMATE_TRUNCATION_SAFETY * truncation + rounding
     nfev = first.nfev + second.nfev + extra + spent
@@ -274,7 +276,7 @@ def _record(
     nfev: int,
     out_shape: tuple[int, ...],
 ) -> Estimate:
-    accuracy = nm.accuracy(p.method, p.x.dtype)
+    accuracy = nm.accuracy(p.method, p.work_dtype)
     flags = nm.unreliable(value, error, truncation, rounding, accuracy)
 
     def arranged(a: NDArray[Any]) -> NDArray[Any]:  # (n, *out) -> (*out, *x.shape)

@@ -20,17 +20,17 @@ import numpy as np
 from numpy.typing import NDArray
 
 from numgrad.common import numerics as nm
-from numgrad.differences.engine import Problem, evaluate_points
+from numgrad.differences.engine import Problem, evaluate_points, on_grid
 
 
 def noise_level(p: Problem) -> tuple[NDArray[np.float64], int]:
     """Standard deviation of f's noise near p.x, per output (shape ``p.out_shape or ()``); evaluations."""
     x0 = np.ravel(p.x).astype(np.float64)
     offsets = np.arange(nm.NOISE_POINTS + 1) - nm.NOISE_POINTS // 2
-    step = nm.noise_step(p.x.dtype) * nm.length_scales(x0) * _direction(p.n)
-    points = (x0 + np.multiply.outer(offsets, step)).astype(p.x.dtype)
+    step = nm.noise_step(p.work_dtype) * nm.length_scales(x0) * _direction(p.n)
+    points = on_grid(p, (x0 + np.multiply.outer(offsets, step)).astype(p.x.dtype))
     vals = np.real(evaluate_points(p, points)).astype(np.float64).reshape(len(points), -1)
-    return np.asarray(ecnoise(vals, nm.eps(p.x.dtype))).reshape(p.out_shape or ()), len(points)
+    return np.asarray(ecnoise(vals, nm.eps(p.work_dtype))).reshape(p.out_shape or ()), len(points)
 
 
 def ecnoise(vals: NDArray[np.float64], eps: float) -> NDArray[np.float64]:

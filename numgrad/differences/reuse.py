@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from itertools import repeat
 from operator import mul
 from typing import Any
@@ -56,6 +57,7 @@ class StepReuse:
         self.settled = False  # the refinement re-measured at these steps and found only rounding
         self.probes = 0  # probes evaluated (how often the step was chosen afresh)
         self.nfev = 0  # f evaluations spent, probes included
+        self.grid: np.dtype[Any] | None = None  # f's values' precision where coarser than x's, at the probe
 
     def gradient(self, x: NDArray[Any], fx: float) -> NDArray[Any]:
         """The gradient of f at x, given f(x) = `fx`; a FloatingPointError where f is non-finite near x."""
@@ -71,7 +73,7 @@ class StepReuse:
         reuse = self._fits(length, fx)
         chosen = self.steps if reuse else None
         refine = not (reuse and self.settled)
-        if flat is not None or small.eligible(x, "central", False, None, None):
+        if self.grid is None and (flat is not None or small.eligible(x, "central", False, None, None)):
             try:  # a few elements: Python floats; anything to re-measure goes to the engine below
                 g, steps, nfev, refined = small.gradient(  # positional: a keyword call costs more
                     self.func, self.f, x, None, chosen, fx if reuse else None, refine
@@ -85,7 +87,11 @@ class StepReuse:
             executor=None,
         )  # fmt: skip
         given = None if chosen is None else (np.array(chosen.h), chosen.f_scale, chosen.variation, fx)
+        if chosen is not None and self.grid is not None:  # re-used float32 steps: f's rounding as probed
+            p = replace(p, grid=self.grid)
         d = difference(p, None, chosen=given, refine=refine)
+        if not reuse:
+            self.grid = d.grid
         g = d.derivative.ravel().tolist()
         steps = small.SmallSteps(d.h.tolist(), d.f_scale, d.g_scale)
         self._passed(reuse, steps, length, fx, g, d.nfev, d.truncation)

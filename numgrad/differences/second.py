@@ -20,14 +20,20 @@ edge at 0 — and the pass is taken again (at most ``MAX_STEP_SHRINKS`` times); 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from numgrad.common import numerics as nm
-from numgrad.differences.engine import Problem, evaluate_points, resolve_step
+from numgrad.differences.engine import (
+    Problem,
+    coarser_values,
+    evaluate_points,
+    evaluate_points_typed,
+    resolve_step,
+)
 
 __all__ = ["SecondDifference", "block_rows", "blocks", "flat_name", "outside_domain", "second_difference"]
 
@@ -62,12 +68,18 @@ def second_difference(
     """The Hessian of f at p.x from steps h and 2h (default steps: numgrad.common.numerics.hessian_steps).
 
     f's rounding is taken as a few ulps of |f(x)|, or `noise` (a measured standard deviation) times
-    NOISE_SIGMAS where that is larger. `name(j)` names coordinate j in messages."""
+    NOISE_SIGMAS where that is larger. `name(j)` names coordinate j in messages. Where f's values are
+    coarser than x (f casts a float64 x to float32), f(x), the first evaluation, says so, and the steps
+    and the rounding follow that precision."""
     label = name or flat_name(p)
     explicit, _ = resolve_step(p, h)
     x0 = np.ravel(p.x).astype(np.float64)
-    steps = nm.hessian_steps(x0, p.x.dtype) if explicit is None else explicit
-    f0 = float(np.real(evaluate_points(p, x0[None].astype(p.x.dtype))[0]))  # what f raises at x: as is
+    at_x, dtype = evaluate_points_typed(p, x0[None].astype(p.x.dtype))  # what f raises at x: as is
+    f0 = float(np.real(at_x[0]))
+    grid = coarser_values(p, dtype)
+    if grid is not None:
+        p = replace(p, grid=grid)
+    steps = nm.hessian_steps(x0, p.work_dtype) if explicit is None else explicit
     if not np.isfinite(f0):
         raise FloatingPointError(
             f"{p.func}: f is not finite at x itself ({f0}); the second derivative there is undefined"
@@ -85,10 +97,10 @@ def second_difference(
             error = outside_domain(p, x0, steps, bad, label, given=explicit is not None, shrinks=shrinks)
             raise error from (raised[-1] if raised else None)
         steps = steps.copy()
-        steps[bad] = shrunk(x0[bad], steps[bad], p.x.dtype)
+        steps[bad] = shrunk(x0[bad], steps[bad], p.work_dtype)
     value = (4 * small - large) / 3
     truncation = np.abs(small - large) / 3
-    model = nm.ESTIMATE_ROUNDING_ULPS * nm.eps(p.x.dtype) * abs(f0)
+    model = nm.ESTIMATE_ROUNDING_ULPS * nm.eps(p.work_dtype) * abs(f0)
     gain = nm.HESSIAN_ROUNDING_GAIN * nm.HESSIAN_EXTRAPOLATION_ROUNDING / np.multiply.outer(steps, steps)
     rounding = gain * max(model, nm.NOISE_SIGMAS * noise)
     return SecondDifference(value, truncation, rounding, steps, nfev, gain * model)

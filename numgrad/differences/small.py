@@ -179,9 +179,10 @@ def gradient(  # noqa: PLR0912, PLR0915  (one frame on purpose: see the comment 
                 # x becomes 0.0): full rows
                 coords, points = (), []  # the loop below has nothing to evaluate
                 vals = _evaluate_probe(func, f, x, mv, x0, length)
-            else:  # x itself is row 0, with z = 0
-                coords, points, vals, s = sparse[0], [], [], _PROBE_SCALE
-                for i, d in zip(*sparse):  # noqa: B905
+            else:  # x itself is row 0, with z = 0: evaluated first, where f's dtype hands a float32 f over
+                coords, points, s = sparse[0][1:], [], _PROBE_SCALE
+                vals = [_at_x(func, f, x, mv, x0)]
+                for i, d in zip(coords, sparse[1][1:]):  # noqa: B905
                     points.append(s * length[i] * d + x0[i])
         if not probing:
             hs = steps.h if h is None else hs  # type: ignore[union-attr]
@@ -369,6 +370,8 @@ def _evaluate_probe(
     vals = []
     try:
         out = f(x)
+        if _narrow(out):
+            raise Fallback
         vals.append(float(out) if type(out) in _FAST else _real(out))
         if mv.tolist() != x0:  # f wrote into x at x itself (the rows below overwrite every element)
             at = next(i for i, (a, b) in enumerate(zip(mv.tolist(), x0, strict=True)) if a != b)
@@ -391,6 +394,38 @@ def _evaluate_probe(
         for i, v in enumerate(x0):
             mv[i] = v
     return vals
+
+
+def _narrow(out: Any) -> bool:
+    """Whether f returned a float narrower than float64 (it casts x to float32 inside): its values carry
+    float32's rounding, and the general path takes steps and tolerances from that precision."""
+    kind = type(out)
+    if kind is float or kind is np.float64:
+        return False
+    if kind is np.float32:
+        return True
+    dtype = getattr(out, "dtype", None)
+    return isinstance(dtype, np.dtype) and dtype.kind == "f" and dtype.itemsize < 8
+
+
+def _at_x(func: str, f: Callable[..., Any], x: NDArray[np.float64], mv: Doubles, x0: list[float]) -> float:
+    """f at x itself, the probe's first row (as :func:`_evaluate` takes it: element 0 set to its own
+    value); a result narrower than float64 hands the problem to the general path at once."""
+    c = x0[0]
+    try:
+        if mv[0] != c:
+            raise mutation_error(func, "f", "x", x.shape, 0, c, mv[0])
+        out = f(x)
+        if mv[0] != c:
+            raise mutation_error(func, "f", "x", x.shape, 0, c, mv[0])
+        if _narrow(out):
+            raise Fallback
+        return float(out) if type(out) in _FAST else _real(out)
+    except BaseException as exc:
+        mv[0] = c
+        if isinstance(exc, Exception) and not isinstance(exc, Fallback):
+            _note(exc, func, "a probe point near x")
+        raise
 
 
 def _power_of_two(h: float) -> float:

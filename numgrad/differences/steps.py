@@ -9,6 +9,7 @@ difference quotients, shrinks steps that leave f's domain, re-measures coordinat
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,16 @@ from numpy.typing import NDArray
 
 from numgrad.common import numerics as nm
 from numgrad.differences import sanity
-from numgrad.differences.engine import Difference, Problem, evaluate, evaluate_points, resolve_step
+from numgrad.differences.engine import (
+    Difference,
+    Problem,
+    coarser_values,
+    evaluate,
+    evaluate_points,
+    evaluate_points_typed,
+    on_grid,
+    resolve_step,
+)
 from numgrad.differences.noise import noise_level
 
 
@@ -32,17 +42,40 @@ def _check_finite(p: Problem, vals: NDArray[Any], coords: NDArray[np.intp] | Non
         )
 
 
-def _steps(p: Problem, x0: NDArray[np.float64]) -> tuple[NDArray[np.float64], float, float, Any, int]:
-    """Steps from the dtype, the scale of each x_i and the measured scales of f (see _numerics)."""
+@dataclass(frozen=True)
+class Probe:
+    """f at :func:`numgrad.common.numerics.probe_points` (x itself first), which the steps are chosen from,
+    and the precision f's values carry where it is coarser than x's (f casts a float64 x to float32):
+    learnt from f(x) itself, so knowing it costs no evaluation."""
+
+    values: NDArray[Any]
+    grid: np.dtype[Any] | None
+    nfev: int
+
+
+def probe(p: Problem) -> Probe:
+    """The engine's probe of f at x (the first evaluations of a pass at its own step)."""
+    x0 = np.ravel(p.x).astype(np.float64)
+    points = nm.probe_points(x0, p.x.dtype)
+    vals, dtype = evaluate_points_typed(p, points)
+    return Probe(vals, coarser_values(p, dtype), len(points))
+
+
+def _steps(
+    p: Problem, x0: NDArray[np.float64], probed: Probe | None
+) -> tuple[NDArray[np.float64], float, float, Any, int, Problem]:
+    """Steps from the dtype, the scale of each x_i and the measured scales of f (see _numerics); f's
+    values' precision where coarser than x's sets the step rule, and comes back on the problem."""
     if p.method == "complex":
-        return nm.complex_steps(x0), 0.0, 0.0, None, 0
-    length = nm.length_scales(x0)
-    points = nm.probe_points(x0, p.x.dtype, length)
-    vals = evaluate_points(p, points)
-    h, f_scale, variation = nm.steps_from_probe(vals, x0, p.x.dtype, p.method, length)
+        return nm.complex_steps(x0), 0.0, 0.0, None, 0, p
+    probed = probe(p) if probed is None else probed
+    if probed.grid is not None:
+        p = replace(p, grid=probed.grid)
+    vals, length = probed.values, nm.length_scales(x0)
+    h, f_scale, variation = nm.steps_from_probe(vals, x0, p.x.dtype, p.method, length, p.work_dtype)
     if not math.isfinite(f_scale):  # |f(x)|: the derivative at a point where f is undefined is too
         _check_finite(p, vals[:1], None, "x")
-    return h, f_scale, variation, vals[0], len(points)
+    return h, f_scale, variation, vals[0], probed.nfev, p
 
 
 def _shrink_out_of_domain(
@@ -63,7 +96,7 @@ def _shrink_out_of_domain(
         idx = np.flatnonzero(bad)
         steps[idx] = _shrunk(x0[idx], steps[idx], max(map(abs, moved)))
         rows = np.concatenate([i * n + idx for i in range(len(moved))])
-        values[rows] = np.concatenate([x0[idx] + c * steps[idx] for c in moved]).astype(p.x.dtype)
+        values[rows] = on_grid(p, np.concatenate([x0[idx] + c * steps[idx] for c in moved]).astype(p.x.dtype))
         vals[rows] = evaluate(p, values[rows], np.tile(idx, len(moved)))
         extra += len(rows)
     return steps, values, vals, extra
@@ -82,7 +115,7 @@ def _stencil_at(
     """The method's difference quotient for `coords` at `steps` (powers of two: x ± c·h exact)."""
     stencil = nm.STENCILS[p.method]
     moved = [c for c in stencil.offsets if c != 0]
-    values = np.concatenate([x0[coords] + c * steps for c in moved]).astype(p.x.dtype)
+    values = on_grid(p, np.concatenate([x0[coords] + c * steps for c in moved]).astype(p.x.dtype))
     vals = evaluate(p, values, np.tile(coords, len(moved)))
     _check_finite(p, vals, np.tile(coords, len(moved)), "a refined step")
     by_offset = dict(zip(moved, vals.astype(np.float64).reshape(len(moved), len(coords)), strict=True))
@@ -93,7 +126,7 @@ def _stencil_at(
 
 def _truncation_test_applies(p: Problem) -> bool:
     """The step's truncation test runs for a scalar float64 f of x with at least TRUNCATION_MIN_N elements."""
-    return p.out_shape is None and nm.precision(p.x.dtype) == "float64" and p.n >= nm.TRUNCATION_MIN_N
+    return p.out_shape is None and nm.precision(p.work_dtype) == "float64" and p.n >= nm.TRUNCATION_MIN_N
 
 
 def _halve_if_truncated(
@@ -133,7 +166,7 @@ def _refine(
     Also returns the evaluations spent and what it found: None (nothing flagged), False (no change
     beyond the rounding of f at the points it evaluated), True (truncation beyond that rounding)."""
     stencil = nm.STENCILS[p.method]
-    flagged = nm.truncation_suspects(p.method, deriv, second, h, p.x.dtype)
+    flagged = nm.truncation_suspects(p.method, deriv, second, h, p.work_dtype)
     if flagged.size == 0:
         return deriv, 0, None
     # The worst-predicted coordinates go first: if none of them shows truncation, the model over-predicts
@@ -181,8 +214,8 @@ def _rounding_unit(p: Problem, f_scale: float) -> tuple[float, int]:
     """The size of f's rounding below which a change between steps is noise, and the evaluations spent:
     ``REFINE_NOISE·eps·|f|`` (the ulp model), or in float32 ``REFINE_NOISE_SIGMAS`` standard deviations of
     f's noise measured by ECnoise where it can be measured (see numerics)."""
-    model = nm.REFINE_NOISE[nm.precision(p.x.dtype)] * nm.eps(p.x.dtype) * max(f_scale, 1e-300)
-    if nm.precision(p.x.dtype) != "float32":
+    model = nm.REFINE_NOISE[nm.precision(p.work_dtype)] * nm.eps(p.work_dtype) * max(f_scale, 1e-300)
+    if nm.precision(p.work_dtype) != "float32":
         return model, 0
     sigma, spent = noise_level(p)
     level = float(np.max(sigma, initial=0.0))
@@ -199,7 +232,7 @@ def _relative_retry(
     if small.size == 0:
         return idx, 0
     order = nm.STENCILS[p.method].order
-    h = np.exp2(np.round(np.log2(nm.base_step(p.method, p.x.dtype) * np.abs(x0[small]))))
+    h = np.exp2(np.round(np.log2(nm.base_step(p.method, p.work_dtype) * np.abs(x0[small]))))
     try:
         d1, s1 = _stencil_at(p, x0, f0, small, h)
         d2, s2 = _stencil_at(p, x0, f0, small, h / 2)
@@ -217,12 +250,15 @@ def difference(  # noqa: PLR0915  (one pass, read top to bottom)
     *,
     refine: bool = True,
     chosen: tuple[NDArray[np.float64], float, float, float] | None = None,
+    probed: Probe | None = None,
 ) -> Difference:
     """One finite-difference pass over every coordinate of x (``refine=False``: no re-measuring of short
     length scales; gradient checks re-measure only the elements that disagree).
 
     `chosen`: ``(h, f_scale, variation, f(x))`` of an earlier probe, re-used as the engine's own step
-    (no probe is evaluated); gradient descent passes it while x and f stay at the probe's scale."""
+    (no probe is evaluated); gradient descent passes it while x and f stay at the probe's scale.
+    `probed`: the pass's own :func:`probe`, evaluated already (a check learns f's precision from it
+    before it picks the method); counted in the pass's nfev."""
     explicit, given = resolve_step(p, h)
     x0 = np.ravel(p.x).astype(np.float64)
     f0: Any = None
@@ -231,7 +267,7 @@ def difference(  # noqa: PLR0915  (one pass, read top to bottom)
     elif chosen is not None:
         (steps, f_scale, g_scale, f0), nfev = chosen, 0
     else:
-        steps, f_scale, g_scale, f0, nfev = _steps(p, x0)
+        steps, f_scale, g_scale, f0, nfev, p = _steps(p, x0, probed)
         if refine and p.method == "central" and _truncation_test_applies(p):
             steps, spent = _halve_if_truncated(p, x0, steps, f_scale)
             nfev += spent
@@ -247,7 +283,7 @@ def difference(  # noqa: PLR0915  (one pass, read top to bottom)
     moved = stencil.moved
     truncation: bool | None = None
     coords = nm.coordinates(n, len(moved))
-    values = (np.multiply.outer(moved, steps) + x0).reshape(-1).astype(p.x.dtype, copy=False)  # offset-major
+    values = on_grid(p, (np.multiply.outer(moved, steps) + x0).reshape(-1).astype(p.x.dtype, copy=False))
     sanity.explicit_step_moves(p, x0, values, moved, steps, given=given)
     vals = evaluate(p, values, coords)
     nfev += len(coords)
@@ -257,7 +293,7 @@ def difference(  # noqa: PLR0915  (one pass, read top to bottom)
             nfev += extra
         _check_finite(p, vals, coords, "x ± h")
     if 0 in stencil.offsets and f0 is None:
-        f0 = evaluate_points(p, x0[None].astype(p.x.dtype))[0]
+        f0 = evaluate_points(p, on_grid(p, x0[None].astype(p.x.dtype)))[0]
         _check_finite(p, f0[None], None, "x")
         nfev += 1
     shape = (n, *([1] * (vals.ndim - 1)))
@@ -267,7 +303,8 @@ def difference(  # noqa: PLR0915  (one pass, read top to bottom)
                     for c, w in zip(stencil.offsets, stencil.weights, strict=True))  # fmt: skip
         deriv = total / steps.reshape(shape)
     else:  # two-point stencil at a chosen step: divide by the representable displacement
-        disp = values.astype(np.float64, copy=False).reshape(len(moved), n) - x0
+        centre = x0 if p.grid is None else on_grid(p, x0).astype(np.float64)  # f(x) is f at this point
+        disp = values.astype(np.float64, copy=False).reshape(len(moved), n) - centre
         a, b = stencil.offsets
         rise = (by_offset[moved.index(a)] if a else f0) - (by_offset[moved.index(b)] if b else f0)
         run = (disp[moved.index(a)] if a else 0.0) - (disp[moved.index(b)] if b else 0.0)
@@ -282,7 +319,7 @@ def difference(  # noqa: PLR0915  (one pass, read top to bottom)
     kept = vals.reshape(len(moved), n) if p.out_shape is None else None  # float64: real methods
     base = float(np.real(f0)) if p.out_shape is None and f0 is not None else None
     derivative = np.asarray(deriv, dtype=np.float64)
-    return Difference(derivative, steps, f_scale, g_scale, nfev, kept, base, truncation)
+    return Difference(derivative, steps, f_scale, g_scale, nfev, kept, base, truncation, p.grid)
 
 
 def difference_with_error(p: Problem, h: object) -> tuple[Difference, NDArray[np.float64]]:
@@ -296,11 +333,15 @@ def difference_with_error(p: Problem, h: object) -> tuple[Difference, NDArray[np
     if p.method == "complex":
         err = nm.eps(p.x.dtype) * np.abs(first.derivative) * nm.COMPLEX_ERROR_ULPS
         return first, err.reshape(p.n, -1).max(axis=1)
+    if first.grid is not None:
+        p = replace(p, grid=first.grid)
     second = difference(p, (first.h / 2).reshape(p.x.shape))
     stencil = nm.STENCILS[p.method]
     truncation = np.abs(first.derivative - second.derivative).reshape(p.n, -1).max(axis=1)
     truncation *= 2**stencil.order / (2**stencil.order - 1)
     f_scale = first.f_scale or float(np.max(np.abs(evaluate_points(p, p.x.reshape(1, -1).copy()))))
-    rounding = stencil.rounding_gain * nm.eps(p.x.dtype) * f_scale / first.h
-    both = Difference(first.derivative, first.h, first.f_scale, first.g_scale, first.nfev + second.nfev)
+    rounding = stencil.rounding_gain * nm.eps(p.work_dtype) * f_scale / first.h
+    both = Difference(
+        first.derivative, first.h, first.f_scale, first.g_scale, first.nfev + second.nfev, grid=first.grid
+    )
     return both, truncation + rounding

@@ -199,13 +199,12 @@ def test_mixed_dtypes_spend_one_step_probe_per_dtype_not_per_leaf():
 
 def test_a_report_over_leaves_differenced_in_different_dtypes_names_the_worst_leafs():
     """A float32 leaf differenced in float32 (f casts it) beside a float64 one: the tolerance's words
-    speak of the worst leaf's working dtype (a joined "float32/float64" raised a TypeError)."""
+    speak of the worst leaf's working dtype (a joined "float32/float64" raised a TypeError). f returns
+    float64 values: one that returned float32 would have both leaves differenced in float32."""
     a, b = np.linspace(0.5, 1.5, 6).astype(np.float32), np.linspace(-1, 1, 4)
 
     def f(q):
-        return np.float32(
-            np.sum(np.asarray(q["a"], np.float32) ** 2) + np.sum(np.asarray(q["b"], np.float32) ** 3)
-        )
+        return np.sum(np.asarray(q["a"], np.float32) ** 2) + np.sum(q["b"] ** 3)
 
     r = check_gradient(f, {"a": a, "b": b}, {"a": 3 * a, "b": 3 * b**2})  # da off by half
     assert not r.passed
