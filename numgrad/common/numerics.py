@@ -292,20 +292,31 @@ def truncation_suspects(
     predicted (a minimum, or flat). Suspects are re-measured at h/2, h/4, ...
     """
     order, const = STENCILS[method].order, STENCILS[method].truncation_const
-    top = float(np.max(np.abs(deriv), initial=0.0))
+    slope = np.abs(deriv)
+    top = float(slope.max()) if slope.size else 0.0
     if not 0 < top < math.inf:
         return np.zeros(0, dtype=np.intp)
     # in units of the largest slope (the test is homogeneous of degree `order`): no overflow near f's range
-    slope, second = np.abs(deriv) / top, second / top
-    goal = REFINE_FRACTION[precision(dtype)] * accuracy(method, dtype)
+    slope /= top
+    second = second / top
     with np.errstate(over="ignore"):  # a bend too large to square is flagged all the same
         bend = np.square(second / h) if order == 2 else np.abs(second / h) ** order
     weight = slope if order == 2 else slope ** (order - 1)
-    flagged = np.flatnonzero(bend > weight * (goal / const))  # c·bend > goal·slope**(p−1): no division
-    flagged = flagged[slope[flagged] > 0]
+    # c·bend > goal·slope**(p−1): no division
+    flagged = np.flatnonzero(bend > weight * _suspect_threshold(method, np.dtype(dtype)))
+    if flagged.size:
+        flagged = flagged[slope[flagged] > 0]
     if flagged.size > 1:
         flagged = flagged[np.argsort(-const * bend[flagged] / weight[flagged], kind="stable")]
     return flagged
+
+
+@functools.lru_cache(maxsize=64)
+def _suspect_threshold(method: str, dtype: np.dtype[Any]) -> float:
+    """``goal / c`` of :func:`truncation_suspects`: the share of the accuracy goal over the stencil's
+    truncation constant."""
+    goal = REFINE_FRACTION[precision(dtype)] * accuracy(method, dtype)
+    return goal / STENCILS[method].truncation_const
 
 
 def complex_steps(x0: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -125,17 +125,19 @@ def _refine(
     second: Any,
     f0: Any,
     f_scale: float,
-    f_size: float = 0.0,
+    vals: NDArray[Any] | None = None,
 ) -> tuple[Any, int, bool | None]:
     """Re-measure coordinates with a short length scale at h/2, h/4, ...: each halving gives the Richardson
     value ``(2**p·D(h/2) − D(h)) / (2**p − 1)`` and an error estimate ``|D(h/2) − D(h)|``; a coordinate
     keeps the value with the smallest estimate and stops once the change is rounding noise or grows.
     Also returns the evaluations spent and what it found: None (nothing flagged), False (no change
-    beyond the rounding of f at the points it evaluated), True (truncation beyond that rounding)."""
-    stencil = nm.STENCILS[p.method]
+    beyond the rounding of f at the points it evaluated), True (truncation beyond that rounding).
+    `vals`: f at the pass's points, whose largest size scales the rounding the warning speaks of."""
     flagged = nm.truncation_suspects(p.method, deriv, second, h, p.x.dtype)
     if flagged.size == 0:
         return deriv, 0, None
+    stencil = nm.STENCILS[p.method]
+    f_size = 0.0 if vals is None else float(np.abs(vals).max())
     # The worst-predicted coordinates go first: if none of them shows truncation, the model over-predicts
     # for this f (a quadratic, say) and the rest are left alone.
     active, waiting = flagged[: nm.REFINE_SAMPLE], flagged[nm.REFINE_SAMPLE :]
@@ -274,8 +276,7 @@ def difference(  # noqa: PLR0915  (one pass, read top to bottom)
         deriv = rise / np.reshape(run, shape)
     if refine and moved[:2] == (1, -1) and not given and p.out_shape is None:
         second = (by_offset[0] - f0) + (by_offset[1] - f0)  # no overflow for f near float64's range
-        size = float(np.max(np.abs(vals)))
-        deriv, extra, truncation = _refine(p, x0, steps, deriv, second, f0, f_scale, size)
+        deriv, extra, truncation = _refine(p, x0, steps, deriv, second, f0, f_scale, vals)
         nfev += extra
     if not np.isfinite(deriv).all():
         _check_finite(p, deriv, np.arange(n), "the difference quotient")
