@@ -2,8 +2,10 @@
 and the errors that say what went wrong.
 
 A task carries x (flat), the changed coordinates and their values; the worker builds the rows itself, so a
-chunk of k points costs ``n + 2k`` numbers on the wire instead of ``k·n``. Rows are built by the same
-:func:`stack_rows` as the local batched path, so every executor sees bitwise the same points.
+chunk of k points costs ``n + 2k`` numbers on the wire instead of ``k·n``. A batched f gets them in the
+local path's cache-sized, read-only stacks (:mod:`numgrad.differences.stacks`); f point by point gets the
+rows of :func:`stack_rows`. Either way each coordinate is set to its value by assignment, so every executor
+sees bitwise the same points.
 """
 
 from __future__ import annotations
