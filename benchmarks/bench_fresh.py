@@ -4,6 +4,7 @@ beside the same figures measured warm (issue 17).
     uv run python benchmarks/bench_fresh.py            # 7 fresh samples per row (a few minutes)
     uv run python benchmarks/bench_fresh.py --samples 3 --rows small   # the book's small problems only
     uv run python benchmarks/bench_fresh.py --statistic min   # each interpreter's fastest call
+    uv run python benchmarks/bench_fresh.py --clock cpu       # this thread's CPU time, not wall time
 
 A user's first calls run in a process that has not yet allocated and freed a large block, where glibc
 still maps every large temporary fresh from the system and page-faults on it; a benchmark that has already
@@ -15,6 +16,10 @@ after a 64 MiB block was allocated and freed, interleaved as in bench_gradient.p
 
 Functions are written the natural way: ``take_along_axis`` for the batched softmax cross-entropy,
 ``sum(axis=(-1, -2))`` for the batched MSE.
+
+On a machine shared with other jobs, wall time includes their time slices whenever a call is preempted
+(a few ms, longer than most calls here); ``--clock cpu`` times the thread's CPU time instead
+(``time.thread_time``: every method here runs in one thread), which the other jobs leave alone.
 
 Two bounds: the 2n points of a central difference built once (not timed) and evaluated in one call of f
 (as bench_gradient.py's), and the same points in calls of at most CHUNK_BYTES, as the engine hands them
@@ -155,21 +160,24 @@ def make_call(workload: str, method: str) -> Callable[[], Any]:
     }[method]
 
 
-def _times(call: Callable[[], Any], calls: int) -> list[float]:
+CLOCKS = {"wall": time.perf_counter, "cpu": time.thread_time}
+
+
+def _times(call: Callable[[], Any], calls: int, clock: Callable[[], float]) -> list[float]:
     times = []
     for _ in range(calls):
-        start = time.perf_counter()
+        start = clock()
         call()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return times
 
 
-def child(workload: str, method: str) -> None:
+def child(workload: str, method: str, clock: str = "wall") -> None:
     """A fresh interpreter's sample: one untimed call, then the median and the minimum of CALLS calls
     (seconds, one line each)."""
     call = make_call(workload, method)
     call()
-    times = _times(call, CALLS)
+    times = _times(call, CALLS, CLOCKS[clock])
     print(repr(statistics.median(times)))
     print(repr(min(times)))
 
@@ -181,7 +189,7 @@ def rows(which: str = "all") -> list[tuple[str, str]]:
 
 
 def fresh_medians(
-    samples: int, which: str = "all", statistic: str = "median"
+    samples: int, which: str = "all", statistic: str = "median", clock: str = "wall"
 ) -> dict[tuple[str, str], float]:
     """Each row's median over `samples` interpreters of each interpreter's median (or minimum) call."""
     order = rows(which)
@@ -189,14 +197,17 @@ def fresh_medians(
     for r in range(samples):
         for key in order if r % 2 == 0 else reversed(order):
             out = subprocess.run(
-                [sys.executable, __file__, "--child", *key], capture_output=True, text=True, check=True
+                [sys.executable, __file__, "--clock", clock, "--child", *key],
+                capture_output=True,
+                text=True,
+                check=True,
             )
             median, least = map(float, out.stdout.split())
             got[key].append(median if statistic == "median" else least)
     return {key: statistics.median(v) for key, v in got.items()}
 
 
-def warm_medians(samples: int, which: str = "all") -> dict[tuple[str, str], float]:
+def warm_medians(samples: int, which: str = "all", clock: str = "wall") -> dict[tuple[str, str], float]:
     from numgrad.bench.measure import interleaved_medians
 
     block = np.ones(8 * 2**20)  # 64 MiB allocated and freed: glibc's mmap threshold rises, as in any
@@ -205,7 +216,7 @@ def warm_medians(samples: int, which: str = "all") -> dict[tuple[str, str], floa
     for w in {"all": (*WORKLOADS, *SMALL), "gradient": WORKLOADS, "small": SMALL}[which]:
         methods = GRADIENT_METHODS if w in WORKLOADS else SMALL_METHODS
         calls = {m: make_call(w, m) for m in methods}
-        medians = interleaved_medians(calls, repeats=max(7, 3 * samples), budget=0.05)
+        medians = interleaved_medians(calls, repeats=max(7, 3 * samples), budget=0.05, clock=CLOCKS[clock])
         out.update({(w, m): t for m, t in medians.items()})
     return out
 
@@ -250,17 +261,19 @@ def main() -> None:
                         help="which table to measure (default: both)")  # fmt: skip
     parser.add_argument("--statistic", choices=("median", "min"), default="median",
                         help="of each interpreter's calls (min: robust to a loaded machine's preemptions)")  # fmt: skip
+    parser.add_argument("--clock", choices=tuple(CLOCKS), default="wall",
+                        help="wall time (default) or this thread's CPU time (a machine shared with other jobs)")  # fmt: skip
     parser.add_argument("--child", nargs=2, metavar=("WORKLOAD", "METHOD"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(*args.child)
+        child(*args.child, args.clock)
         return
     from numgrad.bench.harness import machine_info
 
     print(f"machine: {machine_info()}; fresh: median of {args.samples} interpreters, each the {args.statistic} "
-          f"of {CALLS} calls after one; warm: one process\n")  # fmt: skip
-    fresh = fresh_medians(args.samples, args.rows, args.statistic)
-    print(table(fresh, warm_medians(args.samples, args.rows)))
+          f"of {CALLS} calls after one; warm: one process; clock: {args.clock}\n")  # fmt: skip
+    fresh = fresh_medians(args.samples, args.rows, args.statistic, args.clock)
+    print(table(fresh, warm_medians(args.samples, args.rows, args.clock)))
 
 
 if __name__ == "__main__":
