@@ -21,6 +21,8 @@ from numgrad.differences.noise import noise_level
 
 
 def _check_finite(p: Problem, vals: NDArray[Any], coords: NDArray[np.intp] | None, what: str) -> None:
+    if np.isfinite(vals).all():  # the common case, in two operations
+        return
     bad = ~np.isfinite(vals.reshape(len(vals), -1)).all(axis=1)
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
@@ -83,10 +85,14 @@ def _stencil_at(
     stencil = nm.STENCILS[p.method]
     moved = [c for c in stencil.offsets if c != 0]
     values = np.concatenate([x0[coords] + c * steps for c in moved]).astype(p.x.dtype)
-    vals = evaluate(p, values, np.tile(coords, len(moved)))
-    _check_finite(p, vals, np.tile(coords, len(moved)), "a refined step")
-    by_offset = dict(zip(moved, vals.astype(np.float64).reshape(len(moved), len(coords)), strict=True))
-    by_offset[0] = np.broadcast_to(np.float64(np.real(f0)), (len(coords),))
+    tiled = np.tile(coords, len(moved))
+    vals = evaluate(p, values, tiled)
+    _check_finite(p, vals, tiled, "a refined step")
+    by_offset = dict(
+        zip(moved, vals.astype(np.float64, copy=False).reshape(len(moved), len(coords)), strict=True)
+    )
+    if 0 in stencil.offsets:  # a one-sided stencil: f(x) itself
+        by_offset[0] = np.broadcast_to(np.float64(np.real(f0)), (len(coords),))
     total = sum(w * by_offset[c] for c, w in zip(stencil.offsets, stencil.weights, strict=True))
     return np.asarray(total / steps), len(values)
 
