@@ -3,12 +3,14 @@
     uv run python benchmarks/batched_floor.py            # 301 interleaved rounds (about 30 s)
 
 The bound (bench_gradient.py) is one call of f on the 2n points, built before timing. numgrad's default
-pass also calls f on the probe's 6 points first (the steps depend on what they return), fills the stack,
-and tests the quotients for truncation. `minimal` below is that pass and nothing else, in as few NumPy
+pass also calls f on the probe's 6 points first (the steps depend on what they return), then (float64, n of
+at least TRUNCATION_MIN_N) on the step's truncation test's 16 points, fills the stack, and tests the
+quotients for truncation. `minimal` below is that pass and nothing else, in as few NumPy
 operations as this script could find: no validation, no mutation guard, no refinement (the test finds
 nothing to refine on this workload), no chunking (one stack of 200 points), and it returns bitwise
 numgrad's gradient (asserted). Each row is the minimum and the median over the rounds, in µs, of calls
-taken in turn; the parts (the probe's call of f alone, the fill of the stack alone) say where the time goes.
+taken in turn; the parts (the calls of f on the probe's and the truncation test's points alone, the fill of the
+stack alone) say where the time goes.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ def minimal_pass(w: Any) -> Callable[[], Any]:
     s, base = nm.probe_scale(np.float64), nm.base_step("central", np.float64)
     where = np.arange(0, 2 * n * n, n) + nm.coordinates(n, 2)  # element (k, coordinate of k), flat
     threshold = nm._suspect_threshold("central", np.dtype(np.float64))
+    sample = nm.truncation_sample(n) if n >= nm.TRUNCATION_MIN_N else None
+    unit = nm.REFINE_NOISE["float64"] * nm.eps(np.float64) * nm.STENCILS["central"].rounding_gain
 
     def call() -> Any:
         x0 = x.reshape(-1).astype(np.float64)
@@ -48,6 +52,16 @@ def minimal_pass(w: Any) -> Callable[[], Any]:
         h = np.maximum(length, factor)
         h *= base
         h = np.exp2(np.round(np.log2(h)))
+        if sample is not None:  # the step's truncation test: 16 points, one more call of f
+            at, hs = x0[sample], h[sample]
+            points = np.repeat(x0.reshape(1, -1), 16, axis=0)
+            points[np.arange(16), np.tile(sample, 4)] = np.concatenate(
+                [at + hs, at - hs, at + hs / 2, at - hs / 2]
+            )
+            up, down, up2, down2 = f(points.reshape(16, *x.shape)).reshape(4, 4)
+            change = np.abs((up - down) - 2 * (up2 - down2)) / (2 * hs)
+            if 2 * int((change > unit * max(abs(f0), 1e-300) / hs).sum()) >= 4:
+                h = h / 2
         rows = np.repeat(x0.reshape(1, -1), 2 * n, axis=0)
         rows.reshape(-1)[where] = np.concatenate([x0 + h, x0 - h])
         vals = f(rows.reshape(2 * n, *x.shape))
@@ -72,6 +86,7 @@ def main() -> None:
     minimal = minimal_pass(w)
     assert minimal().tobytes() == numerical_gradient(w.batched, w.x, batched=True).tobytes()
     probe = np.repeat(w.x.reshape(1, -1), 6, axis=0).reshape(6, *w.x.shape)
+    sixteen = np.repeat(w.x.reshape(1, -1), 16, axis=0).reshape(16, *w.x.shape)
     calls: dict[str, Callable[[], Any]] = {
         "bound: f on the 2n points (one call, stack built before)": lambda: nb._bound(w),
         "numgrad batched, automatic step": lambda: numerical_gradient(w.batched, w.x, batched=True),
@@ -80,6 +95,7 @@ def main() -> None:
         ),
         "minimal pass with numgrad's step rule": minimal,
         "  part: f on the probe's 6 points": lambda: w.batched(probe),
+        "  part: f on the truncation test's 16 points": lambda: w.batched(sixteen),
         "  part: filling the 2n-point stack": lambda: np.repeat(w.x.reshape(1, -1), 2 * n, axis=0),
     }
     times: dict[str, list[float]] = {k: [] for k in calls}
