@@ -4,6 +4,7 @@ beside the same figures measured warm (issue 17).
     uv run python benchmarks/bench_fresh.py            # 7 fresh samples per row (a few minutes)
     uv run python benchmarks/bench_fresh.py --samples 3 --rows small   # the book's small problems only
     uv run python benchmarks/bench_fresh.py --statistic min   # each interpreter's fastest call
+    uv run python benchmarks/bench_fresh.py --clock cpu       # this thread's CPU time, not wall time
 
 A user's first calls run in a process that has not yet allocated and freed a large block, where glibc
 still maps every large temporary fresh from the system and page-faults on it; a benchmark that has already
@@ -15,6 +16,14 @@ after a 64 MiB block was allocated and freed, interleaved as in bench_gradient.p
 
 Functions are written the natural way: ``take_along_axis`` for the batched softmax cross-entropy,
 ``sum(axis=(-1, -2))`` for the batched MSE.
+
+On a machine shared with other jobs, wall time includes their time slices whenever a call is preempted
+(a few ms, longer than most calls here); ``--clock cpu`` times the thread's CPU time instead
+(``time.thread_time``: every method here runs in one thread), which the other jobs leave alone.
+
+Two bounds: the 2n points of a central difference built once (not timed) and evaluated in one call of f
+(as bench_gradient.py's), and the same points in calls of at most CHUNK_BYTES, as the engine hands them
+to f (from n = 1000 one call of 16 MB is slower than cache-sized ones; at n = 100 they are the same call).
 """
 
 from __future__ import annotations
@@ -32,7 +41,9 @@ import numpy as np
 from numgrad.bench.measure import textbook_gradient  # the baseline loop; no JAX import
 
 CALLS = 5  # timed calls per fresh interpreter (after one untimed call)
-GRADIENT_METHODS = ("textbook", "element", "element_h", "batched", "batched_h", "bound", "textbook_plain")
+GRADIENT_METHODS = (
+    "textbook", "element", "element_h", "batched", "batched_h", "bound", "bound_chunked", "textbook_plain",
+)  # fmt: skip
 SMALL_METHODS = ("textbook", "numgrad_h", "numgrad")
 WORKLOADS = ("softmax-CE (10,10)", "softmax-CE (100,10)", "MSE (100,10)")
 SMALL = ("numerical_gradient x0²+x1² at (3,4)", "gradient_descent 100 steps, lr 0.1")
@@ -85,6 +96,28 @@ def _bound_call(x: Any, batched: Callable[[Any], Any]) -> Callable[[], Any]:
     return call
 
 
+def chunked_bound_call(x: Any, batched: Callable[[Any], Any]) -> Callable[[], Any]:
+    """The bound evaluated as the engine evaluates: the same 2n points, built once (not timed), handed to
+    f in stacks of at most CHUNK_BYTES (what f itself costs in cache-sized calls, without numgrad)."""
+    from numgrad.common import numerics as nm
+    from numgrad.differences import stacks
+
+    n = x.size
+    flat = np.repeat(x.reshape(1, -1), 2 * n, axis=0)
+    idx = np.arange(n)
+    flat[idx, idx] += 1e-4
+    flat[n + idx, idx] -= 1e-4
+    stack = flat.reshape(2 * n, *x.shape)
+    bounds = stacks.chunk_bounds(2 * n, x.nbytes, nm.CHUNK_BYTES)
+    stacks.settle_allocator()  # as the engine does once per process
+
+    def call() -> Any:
+        vals = np.concatenate([batched(stack[a:b]) for a, b in bounds])
+        return (vals[:n] - vals[n:]) / 2e-4
+
+    return call
+
+
 def _textbook_descent(f: Callable[[Any], Any], init_x: Any) -> Any:
     x = init_x.copy()
     for _ in range(100):
@@ -115,6 +148,8 @@ def make_call(workload: str, method: str) -> Callable[[], Any]:
     x, f, batched, plain = _workload(workload)
     if method == "bound":
         return _bound_call(x, batched)
+    if method == "bound_chunked":
+        return chunked_bound_call(x, batched)
     return {
         "textbook": lambda: textbook_gradient(f, x.copy()),
         "textbook_plain": lambda: textbook_gradient(plain, x.copy()),
@@ -125,21 +160,24 @@ def make_call(workload: str, method: str) -> Callable[[], Any]:
     }[method]
 
 
-def _times(call: Callable[[], Any], calls: int) -> list[float]:
+CLOCKS = {"wall": time.perf_counter, "cpu": time.thread_time}
+
+
+def _times(call: Callable[[], Any], calls: int, clock: Callable[[], float]) -> list[float]:
     times = []
     for _ in range(calls):
-        start = time.perf_counter()
+        start = clock()
         call()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return times
 
 
-def child(workload: str, method: str) -> None:
+def child(workload: str, method: str, clock: str = "wall") -> None:
     """A fresh interpreter's sample: one untimed call, then the median and the minimum of CALLS calls
     (seconds, one line each)."""
     call = make_call(workload, method)
     call()
-    times = _times(call, CALLS)
+    times = _times(call, CALLS, CLOCKS[clock])
     print(repr(statistics.median(times)))
     print(repr(min(times)))
 
@@ -151,7 +189,7 @@ def rows(which: str = "all") -> list[tuple[str, str]]:
 
 
 def fresh_medians(
-    samples: int, which: str = "all", statistic: str = "median"
+    samples: int, which: str = "all", statistic: str = "median", clock: str = "wall"
 ) -> dict[tuple[str, str], float]:
     """Each row's median over `samples` interpreters of each interpreter's median (or minimum) call."""
     order = rows(which)
@@ -159,14 +197,17 @@ def fresh_medians(
     for r in range(samples):
         for key in order if r % 2 == 0 else reversed(order):
             out = subprocess.run(
-                [sys.executable, __file__, "--child", *key], capture_output=True, text=True, check=True
+                [sys.executable, __file__, "--clock", clock, "--child", *key],
+                capture_output=True,
+                text=True,
+                check=True,
             )
             median, least = map(float, out.stdout.split())
             got[key].append(median if statistic == "median" else least)
     return {key: statistics.median(v) for key, v in got.items()}
 
 
-def warm_medians(samples: int, which: str = "all") -> dict[tuple[str, str], float]:
+def warm_medians(samples: int, which: str = "all", clock: str = "wall") -> dict[tuple[str, str], float]:
     from numgrad.bench.measure import interleaved_medians
 
     block = np.ones(8 * 2**20)  # 64 MiB allocated and freed: glibc's mmap threshold rises, as in any
@@ -175,7 +216,7 @@ def warm_medians(samples: int, which: str = "all") -> dict[tuple[str, str], floa
     for w in {"all": (*WORKLOADS, *SMALL), "gradient": WORKLOADS, "small": SMALL}[which]:
         methods = GRADIENT_METHODS if w in WORKLOADS else SMALL_METHODS
         calls = {m: make_call(w, m) for m in methods}
-        medians = interleaved_medians(calls, repeats=max(7, 3 * samples), budget=0.05)
+        medians = interleaved_medians(calls, repeats=max(7, 3 * samples), budget=0.05, clock=CLOCKS[clock])
         out.update({(w, m): t for m, t in medians.items()})
     return out
 
@@ -184,16 +225,17 @@ def table(fresh: dict[tuple[str, str], float], warm: dict[tuple[str, str], float
     """Ratios against the textbook loop: times faster (gradients) and times slower (small problems)."""
     lines = [
         "| workload | textbook loop (fresh / warm) | element-by-element | element, h=1e-4 | batched "
-        "| batched, h=1e-4 | bound (2n evals, 1 call) | bound / batched | textbook loop, plain-NumPy f "
-        "| batched vs that loop |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| batched, h=1e-4 | bound (2n evals, 1 call) | bound, cache-sized calls | bound / batched "
+        "| cache-sized bound / batched | textbook loop, plain-NumPy f | batched vs that loop |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for w in [w for w in WORKLOADS if (w, "textbook") in fresh]:
         tf, tw = fresh[(w, "textbook")], warm[(w, "textbook")]
         cells = [f"{tf * 1e3:.2f} / {tw * 1e3:.2f} ms"]
         cells += [f"{tf / fresh[(w, m)]:.2f}x / {tw / warm[(w, m)]:.2f}x" for m in GRADIENT_METHODS[1:-1]]
-        ratio = [fresh[(w, "bound")] / fresh[(w, "batched")], warm[(w, "bound")] / warm[(w, "batched")]]
-        cells.append(f"{ratio[0]:.0%} / {ratio[1]:.0%}")
+        for bound in ("bound", "bound_chunked"):
+            ratio = [fresh[(w, bound)] / fresh[(w, "batched")], warm[(w, bound)] / warm[(w, "batched")]]
+            cells.append(f"{ratio[0]:.0%} / {ratio[1]:.0%}")
         pf, pw = fresh[(w, "textbook_plain")], warm[(w, "textbook_plain")]
         cells.append(f"{pf * 1e3:.2f} / {pw * 1e3:.2f} ms")
         cells.append(f"{pf / fresh[(w, 'batched')]:.2f}x / {pw / warm[(w, 'batched')]:.2f}x")
@@ -219,17 +261,19 @@ def main() -> None:
                         help="which table to measure (default: both)")  # fmt: skip
     parser.add_argument("--statistic", choices=("median", "min"), default="median",
                         help="of each interpreter's calls (min: robust to a loaded machine's preemptions)")  # fmt: skip
+    parser.add_argument("--clock", choices=tuple(CLOCKS), default="wall",
+                        help="wall time (default) or this thread's CPU time (a machine shared with other jobs)")  # fmt: skip
     parser.add_argument("--child", nargs=2, metavar=("WORKLOAD", "METHOD"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(*args.child)
+        child(*args.child, args.clock)
         return
     from numgrad.bench.harness import machine_info
 
     print(f"machine: {machine_info()}; fresh: median of {args.samples} interpreters, each the {args.statistic} "
-          f"of {CALLS} calls after one; warm: one process\n")  # fmt: skip
-    fresh = fresh_medians(args.samples, args.rows, args.statistic)
-    print(table(fresh, warm_medians(args.samples, args.rows)))
+          f"of {CALLS} calls after one; warm: one process; clock: {args.clock}\n")  # fmt: skip
+    fresh = fresh_medians(args.samples, args.rows, args.statistic, args.clock)
+    print(table(fresh, warm_medians(args.samples, args.rows, args.clock)))
 
 
 if __name__ == "__main__":

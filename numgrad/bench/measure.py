@@ -95,14 +95,21 @@ def book_workload(_: int) -> Workload:
     )  # fmt: skip
 
 
-def median_seconds(run: Callable[[], Any], repeats: int, budget: float = TIME_BUDGET) -> float:
+def median_seconds(
+    run: Callable[[], Any],
+    repeats: int,
+    budget: float = TIME_BUDGET,
+    clock: Callable[[], float] = time.perf_counter,
+) -> float:
+    """Median over `repeats` samples of the seconds per call, each sample as many calls as fill `budget`
+    (by `clock`: wall time, or ``time.thread_time`` for this thread's CPU time on a shared machine)."""
     samples = []
     for _ in range(repeats):
-        loops, start = 0, time.perf_counter()
+        loops, start = 0, clock()
         while True:
             run()
             loops += 1
-            elapsed = time.perf_counter() - start
+            elapsed = clock() - start
             if elapsed >= budget:
                 break
         samples.append(elapsed / loops)
@@ -110,7 +117,10 @@ def median_seconds(run: Callable[[], Any], repeats: int, budget: float = TIME_BU
 
 
 def interleaved_medians(
-    runs: dict[str, Callable[[], Any]], repeats: int, budget: float = TIME_BUDGET
+    runs: dict[str, Callable[[], Any]],
+    repeats: int,
+    budget: float = TIME_BUDGET,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> dict[str, float]:
     """Median seconds of each run, its samples taken in turn with the others' (round robin), so that a
     machine that speeds up or slows down during the measurement moves every run alike: ratios hold.
@@ -122,7 +132,7 @@ def interleaved_medians(
     order = list(runs)
     for r in range(repeats):
         for name in order if r % 2 == 0 else reversed(order):
-            samples[name].append(median_seconds(runs[name], 1, budget))
+            samples[name].append(median_seconds(runs[name], 1, budget, clock))
     return {name: statistics.median(values) for name, values in samples.items()}
 
 

@@ -96,10 +96,13 @@ EXPLICIT_STEP_WARN = 0.01  # an explicit h that x + h rounds by more than 1% of 
 # above this fraction of its value did not settle: its length scale is shorter than the steps tried.
 UNRESOLVED_FRACTION = 0.01
 BATCH_BYTES = 4 * 2**20  # memory budget of one stack of perturbed points handed to a batched f
-# A local batched f gets stacks of at most this many bytes: a stack and f's temporaries of this size stay
-# in cache and are reused from the heap, where stacks of megabytes are mapped fresh from the system at every
-# call (glibc serves them by mmap and unmaps them on free) and pay a page fault per 4 KiB on first touch.
-CHUNK_BYTES = 256 * 2**10
+# A local batched f gets stacks of at most this many bytes (and so does f in an executor's worker): a stack
+# and f's few temporaries of this size stay in the 2 MiB L2 cache and are reused from the heap, where stacks
+# of megabytes are mapped fresh from the system at every call (glibc serves them by mmap and unmaps them on
+# free) and pay a page fault per 4 KiB on first touch. Smaller stacks pay f's own fixed cost per call more
+# often: MSE (100,10) costs 1.44–1.45 µs a point at 512 KiB, 1.51–1.59 at 256 KiB, 1.7–1.9 at 128 KiB and
+# 2 MiB (benchmarks/chunk_sizes.py, minimum of 21 rounds, two runs).
+CHUNK_BYTES = 512 * 2**10
 # ... which holds once glibc's thresholds have risen above them: the engine frees one untouched block of
 # this size once per process (numgrad.differences.engine._settle_allocator), as any process that has
 # freed a large array has done.
@@ -305,20 +308,31 @@ def truncation_suspects(
     predicted (a minimum, or flat). Suspects are re-measured at h/2, h/4, ...
     """
     order, const = STENCILS[method].order, STENCILS[method].truncation_const
-    top = float(np.max(np.abs(deriv), initial=0.0))
+    slope = np.abs(deriv)
+    top = float(slope.max()) if slope.size else 0.0
     if not 0 < top < math.inf:
         return np.zeros(0, dtype=np.intp)
     # in units of the largest slope (the test is homogeneous of degree `order`): no overflow near f's range
-    slope, second = np.abs(deriv) / top, second / top
-    goal = REFINE_FRACTION[precision(dtype)] * accuracy(method, dtype)
+    slope /= top
+    second = second / top
     with np.errstate(over="ignore"):  # a bend too large to square is flagged all the same
         bend = np.square(second / h) if order == 2 else np.abs(second / h) ** order
     weight = slope if order == 2 else slope ** (order - 1)
-    flagged = np.flatnonzero(bend > weight * (goal / const))  # c·bend > goal·slope**(p−1): no division
-    flagged = flagged[slope[flagged] > 0]
+    # c·bend > goal·slope**(p−1): no division
+    flagged = np.flatnonzero(bend > weight * _suspect_threshold(method, np.dtype(dtype)))
+    if flagged.size:
+        flagged = flagged[slope[flagged] > 0]
     if flagged.size > 1:
         flagged = flagged[np.argsort(-const * bend[flagged] / weight[flagged], kind="stable")]
     return flagged
+
+
+@functools.lru_cache(maxsize=64)
+def _suspect_threshold(method: str, dtype: np.dtype[Any]) -> float:
+    """``goal / c`` of :func:`truncation_suspects`: the share of the accuracy goal over the stencil's
+    truncation constant."""
+    goal = REFINE_FRACTION[precision(dtype)] * accuracy(method, dtype)
+    return goal / STENCILS[method].truncation_const
 
 
 def complex_steps(x0: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -9,7 +9,7 @@ executor — and assembles the quotients. All three see bitwise the same points.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +21,7 @@ from numgrad.common import numerics as nm
 from numgrad.common.guard import MutatedArgumentError, changed_at, mutation_error
 from numgrad.common.validate import callable_arg, choice, finite_point, positive_int, real_floating_array
 from numgrad.differences import executors as ex
+from numgrad.differences import stacks as st
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,7 @@ def _as_value(p: Problem, out: object, what: Callable[[], str]) -> NDArray[Any]:
 
 
 _FAST_RESULTS = (float, np.float64, np.float32)  # results stored without further checks
+_FLOAT64 = np.dtype(np.float64)
 
 
 def _complex_result(p: Problem, where: str) -> str:
@@ -183,6 +185,9 @@ def _call(p: Problem, point: NDArray[Any], what: Callable[[], str]) -> NDArray[A
 
 
 def _check_stack(p: Problem, out: Any, rows: int) -> NDArray[Any]:
+    scalar_real = p.out_shape is None and p.method != "complex"
+    if scalar_real and type(out) is np.ndarray and out.dtype == _FLOAT64 and out.shape == (rows,):
+        return out  # the common case: a batched scalar f's float64 values, nothing more to check
     a = np.asarray(out)
     tail = () if p.out_shape is None else p.out_shape
     if a.dtype.kind not in "fiuc":
@@ -203,19 +208,15 @@ def _check_stack(p: Problem, out: Any, rows: int) -> NDArray[Any]:
 
 
 def _bounds(p: Problem, total: int, row_bytes: int) -> list[tuple[int, int]]:
-    """Chunks of `chunk_size` points; by default nearly equal chunks within the memory budget and, on an
-    executor, a few per worker (enough to balance the load, few enough to amortise the cost per task)."""
+    """Chunks of `chunk_size` points; by default nearly equal chunks within the cache budget (locally) or
+    the memory budget and, on an executor, a few per worker (enough to balance the load, few enough to
+    amortise the cost per task)."""
     if p.chunk_size is not None:
-        return [(a, min(a + p.chunk_size, total)) for a in range(0, total, p.chunk_size)]
-    budget = nm.BATCH_BYTES if p.executor is not None else nm.CHUNK_BYTES  # locally: cache-sized stacks
-    size = max(1, budget // max(1, row_bytes))
-    if p.executor is None and total <= size:
-        return [(0, total)]
-    if p.executor is not None:
-        tasks = nm.EXECUTOR_TASKS_PER_WORKER * ex.executor_workers(p.executor)
-        size = max(1, min(size, math.ceil(total / tasks)))
-    m = math.ceil(total / size)
-    return [(total * i // m, total * (i + 1) // m) for i in range(m)]
+        return st.fixed_bounds(total, p.chunk_size)
+    if p.executor is None:
+        return st.chunk_bounds(total, row_bytes, nm.CHUNK_BYTES)
+    tasks = nm.EXECUTOR_TASKS_PER_WORKER * ex.executor_workers(p.executor)
+    return st.chunk_bounds(total, row_bytes, nm.BATCH_BYTES, tasks)
 
 
 def _chunked(
@@ -225,88 +226,37 @@ def _chunked(
     values is None; batched or through the executor, in memory-bounded chunks."""
     total = len(base) if values is None else len(values)
     bounds = _bounds(p, total, base.shape[-1] * base.itemsize)
-    if p.executor is None and p.batched and values is not None and coords is not None:
-        return _reused_stack(p, base, values, coords, bounds)
+    if p.executor is None:  # a batched f on this machine: read-only stacks of one re-used buffer
+        if values is None or coords is None:
+            return _on_stacks(p, st.row_stacks(base, bounds, p.x.shape), total)
+        return _on_stacks(p, st.perturbed_stacks(base, values, coords, bounds, p.x.shape), total)
     if values is None or coords is None:
         tasks: list[ex.Task] = [(base[a:b], None, None) for a, b in bounds]
     else:  # the rows are built where f runs: only x and the changed coordinates travel
         tasks = [(base, values[a:b], coords[a:b]) for a, b in bounds]
-    if p.executor is not None:
-        parts = ex.run_tasks(p.func, p.executor, p.f, tasks, p.batched, p.x.shape)
-    else:
-        parts = []
-        for task in tasks:
-            try:
-                parts.append(ex.evaluate_rows(p.f, *task, p.x.shape, p.batched))
-            except Exception as exc:
-                exc.add_note(f"{p.func}: raised by f; nothing was returned and x is unchanged")
-                raise
-    if len(parts) == 1:  # the common case: one stack, one call of f
-        return _check_stack(p, parts[0], total)
-    return np.concatenate([_check_stack(p, part, b - a) for part, (a, b) in zip(parts, bounds, strict=True)])
+    done = ex.run_tasks(p.func, p.executor, p.f, tasks, p.batched, p.x.shape)
+    parts = [part for task in done for part in task]  # (k, values of k points), in order
+    if len(parts) == 1:  # one stack
+        return _check_stack(p, parts[0][1], parts[0][0])
+    return np.concatenate([_check_stack(p, part, k) for k, part in parts])
 
 
-_allocator_settled = False
-
-
-def _settle_allocator() -> None:
-    """Once per process: allocate and free an untouched block of ALLOCATOR_SETTLE_BYTES (see numerics).
-
-    glibc serves blocks above its mmap threshold (128 KiB in a new process) by a fresh mmap, and returns
-    free memory above its trim threshold (also 128 KiB) to the system, so in a new process every call of a
-    batched f that holds two cache-sized temporaries at once maps or trims them again and page-faults on
-    every 4 KiB of them. Freeing one mapped block raises both thresholds (to its size and twice that), as
-    it does in any process that has freed a large array; the block is never touched, so it costs one
-    mmap/munmap pair. Other allocators ignore it.
-    """
-    global _allocator_settled  # noqa: PLW0603  (once per process)
-    if not _allocator_settled:
-        _allocator_settled = True
-        block = np.empty(nm.ALLOCATOR_SETTLE_BYTES, dtype=np.uint8)
-        del block
-
-
-def _reused_stack(
-    p: Problem,
-    base: NDArray[Any],
-    values: NDArray[Any],
-    coords: NDArray[np.intp],
-    bounds: list[tuple[int, int]],
-) -> NDArray[Any]:
-    """A batched f on the local machine: one stack of the largest chunk, filled with x once; each chunk
-    sets its changed coordinates, f reads a read-only view of the stack, the coordinates are put back.
-
-    The stack costs O(k) per chunk instead of a fresh O(k·n) copy, and the chunks are cache-sized
-    (:data:`~numgrad.common.numerics.CHUNK_BYTES`), so f's own temporaries are reused from the heap
-    instead of being mapped fresh from the system (and page-faulted) at every call.
-    """
-    _settle_allocator()
-    width = max(b - a for a, b in bounds)
-    rows = np.repeat(base.reshape(1, -1), width, axis=0)
-    out = np.empty((len(values), *(p.out_shape or ())), dtype=p.value_dtype)
-    flat, starts = rows.reshape(-1), np.arange(0, width * base.size, base.size)  # row k starts at k·n
-    stacks: dict[int, NDArray[Any]] = {}  # one read-only view per chunk length (equal chunks: one or two)
+def _on_stacks(p: Problem, stacks: Iterator[tuple[int, int, NDArray[Any]]], total: int) -> NDArray[Any]:
+    """A local batched f on each stack of :mod:`~numgrad.differences.stacks`; its values, checked and
+    copied out of the stack (which the next chunk re-uses), shape (total, *out)."""
+    out = np.empty((total, *(p.out_shape or ())), dtype=p.value_dtype)
+    f = p.f
     with np.errstate(all="ignore"):  # non-finite values are reported by the engine, not as warnings
-        for a, b in bounds:
-            k, changed = b - a, coords[a:b]
-            where = starts[:k] + changed  # element (k, changed[k]) of the stack, flat
-            flat[where] = values[a:b]
-            stack = stacks.get(k)
-            if stack is None:
-                stack = stacks[k] = rows[:k].reshape(k, *p.x.shape)
-            stack.flags.writeable = False  # again each call: f may not have left it so
+        for a, b, stack in stacks:
             try:
-                part = p.f(stack)
+                part = f(stack)
             except Exception as exc:
-                if isinstance(exc, ValueError) and "read-only" in str(exc):
-                    exc.add_note(
-                        f"{p.func}: a batched f receives a read-only stack of points and must not write "
-                        f"into it; copy it first (s = s.copy())"
-                    )
-                exc.add_note(f"{p.func}: raised by a batched f on a stack of {k} points; x is unchanged")
+                wrote = st.wrote_into(exc, p.func, b - a)
+                if wrote is not None:
+                    raise wrote from exc
+                exc.add_note(f"{p.func}: raised by a batched f on a stack of {b - a} points; x is unchanged")
                 raise
-            out[a:b] = _check_stack(p, part, k)
-            flat[where] = base[changed]
+            out[a:b] = _check_stack(p, part, b - a)
     return out
 
 

@@ -2,8 +2,10 @@
 and the errors that say what went wrong.
 
 A task carries x (flat), the changed coordinates and their values; the worker builds the rows itself, so a
-chunk of k points costs ``n + 2k`` numbers on the wire instead of ``k·n``. Rows are built by the same
-:func:`stack_rows` as the local batched path, so every executor sees bitwise the same points.
+chunk of k points costs ``n + 2k`` numbers on the wire instead of ``k·n``. A batched f gets them in the
+local path's cache-sized, read-only stacks (:mod:`numgrad.differences.stacks`); f point by point gets the
+rows of :func:`stack_rows`. Either way each coordinate is set to its value by assignment, so every executor
+sees bitwise the same points.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from numpy.typing import NDArray
 
 from numgrad.common import numerics as nm
 from numgrad.common.guard import MutatedArgumentError, changed_at
+from numgrad.differences import stacks as st
 
 # A task: (base, values, coords). values None: base holds full rows (k, n); else base is x, flat (n,).
 Task = tuple[NDArray[Any], NDArray[Any] | None, NDArray[np.intp] | None]
@@ -63,24 +66,21 @@ def evaluate_rows(
     coords: NDArray[np.intp] | None,
     shape: tuple[int, ...],
     batched: bool,
-) -> Any:
-    """Worker side (module level, so process pools can pickle it): f at the points of one task.
+) -> list[tuple[int, Any]]:
+    """Worker side (module level, so process pools can pickle it): f at the points of one task, as
+    ``(k, values of k points)`` pairs in order, for the engine to check.
 
-    `f` arrives pickled (bytes) from process pools, so that a worker that cannot import it says so.
+    `f` arrives pickled (bytes) from process pools, so that a worker that cannot import it says so. A
+    batched f gets the task's points in cache-sized stacks of one re-used, read-only buffer, as on the
+    local machine (:mod:`numgrad.differences.stacks`).
     """
     fn = _unpickled(f) if isinstance(f, bytes) else f
+    if batched:
+        return _batched_rows(fn, base, values, coords, shape)
     rows = base if values is None or coords is None else stack_rows(base, values, coords)
     before = rows.copy()  # f must not write into the points it is handed: checked after each call
+    out = []
     with np.errstate(all="ignore"):  # non-finite values are reported by the engine, not as warnings
-        if batched:
-            try:
-                result = np.asarray(fn(rows.reshape(len(rows), *shape)))
-            except Exception as exc:
-                exc.add_note(f"raised by a batched f on a stack of {len(rows)} points")
-                raise
-            _unwritten(rows, before, shape, "a batched f")
-            return result
-        out = []
         for k, row in enumerate(rows):
             try:
                 out.append(np.asarray(fn(row.reshape(shape))))
@@ -88,7 +88,35 @@ def evaluate_rows(
                 exc.add_note(f"raised by f at {_where(k, coords, shape)}")
                 raise
             _unwritten(row, before[k], shape, "f")
-        return np.array(out)
+    return [(len(rows), np.array(out))]
+
+
+def _batched_rows(
+    fn: Callable[..., Any],
+    base: NDArray[Any],
+    values: NDArray[Any] | None,
+    coords: NDArray[np.intp] | None,
+    shape: tuple[int, ...],
+) -> list[tuple[int, Any]]:
+    total = len(base) if values is None or coords is None else len(values)
+    bounds = st.chunk_bounds(total, base.shape[-1] * base.itemsize, nm.CHUNK_BYTES)
+    if values is None or coords is None:
+        stacks = st.row_stacks(base, bounds, shape)
+    else:
+        stacks = st.perturbed_stacks(base, values, coords, bounds, shape)
+    parts = []
+    with np.errstate(all="ignore"):  # non-finite values are reported by the engine, not as warnings
+        for a, b, stack in stacks:
+            try:
+                part = fn(stack)
+            except Exception as exc:
+                wrote = st.wrote_into(exc, "", b - a)
+                if wrote is not None:
+                    raise wrote from exc
+                exc.add_note(f"raised by a batched f on a stack of {b - a} points")
+                raise
+            parts.append((b - a, np.array(part)))  # a copy: the next chunk re-uses the stack
+    return parts
 
 
 def _unwritten(rows: NDArray[Any], before: NDArray[Any], shape: tuple[int, ...], who: str) -> None:
@@ -140,7 +168,7 @@ def run_tasks(
     tasks: Sequence[Task],
     batched: bool,
     shape: tuple[int, ...],
-) -> list[Any]:
+) -> list[list[tuple[int, Any]]]:
     """Submit every task, then collect the results in order; the first failure cancels the rest."""
     sent = payload(func, f, executor)
     futures: list[Future[Any]] = []

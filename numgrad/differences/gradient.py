@@ -56,9 +56,9 @@ def numerical_gradient(
         `f` takes a stack of points; perturbations are sent in memory-bounded chunks.
     chunk_size : int, optional
         Points per call of `f` (batched) or per executor task; by default a batched `f` gets stacks of
-        at most 256 KiB (``numgrad.common.numerics.CHUNK_BYTES``: they stay in cache and f's temporaries
-        are reused from the heap), and executor tasks at most 4 MiB (``BATCH_BYTES``). A local batched
-        `f` receives a read-only stack.
+        at most 512 KiB (``numgrad.common.numerics.CHUNK_BYTES``: they stay in cache and f's temporaries
+        are reused from the heap), and executor tasks at most 4 MiB (``BATCH_BYTES``), which the worker
+        hands a batched `f` in stacks of the same cache size. A batched `f` receives read-only stacks.
     executor : concurrent.futures.Executor, optional
         Chunks of points are submitted to it (a process pool, a Dask client's executor); `f` must pickle.
 

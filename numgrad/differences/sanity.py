@@ -33,7 +33,7 @@ def explicit_step_moves(
         return
     # rounding moves x + c·h by at most eps·|x + c·h|: far below 1% of h in the common case
     reach = max(abs(c) for c in moved)
-    top, least = float(np.max(np.abs(x0))), float(steps.min())
+    top, least = float(np.abs(x0).max()), float(steps.min())
     if nm.eps(p.x.dtype) * (top + 2 * reach * float(steps.max())) <= nm.EXPLICIT_STEP_WARN * least:
         return
     wanted = np.multiply.outer(np.asarray(moved, dtype=np.float64), steps)

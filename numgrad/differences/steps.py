@@ -31,6 +31,8 @@ from numgrad.differences.noise import noise_level
 
 
 def _check_finite(p: Problem, vals: NDArray[Any], coords: NDArray[np.intp] | None, what: str) -> None:
+    if np.isfinite(vals).all():  # the common case, in two operations
+        return
     bad = ~np.isfinite(vals.reshape(len(vals), -1)).all(axis=1)
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
@@ -116,10 +118,14 @@ def _stencil_at(
     stencil = nm.STENCILS[p.method]
     moved = [c for c in stencil.offsets if c != 0]
     values = on_grid(p, np.concatenate([x0[coords] + c * steps for c in moved]).astype(p.x.dtype))
-    vals = evaluate(p, values, np.tile(coords, len(moved)))
-    _check_finite(p, vals, np.tile(coords, len(moved)), "a refined step")
-    by_offset = dict(zip(moved, vals.astype(np.float64).reshape(len(moved), len(coords)), strict=True))
-    by_offset[0] = np.broadcast_to(np.float64(np.real(f0)), (len(coords),))
+    tiled = np.tile(coords, len(moved))
+    vals = evaluate(p, values, tiled)
+    _check_finite(p, vals, tiled, "a refined step")
+    by_offset = dict(
+        zip(moved, vals.astype(np.float64, copy=False).reshape(len(moved), len(coords)), strict=True)
+    )
+    if 0 in stencil.offsets:  # a one-sided stencil: f(x) itself
+        by_offset[0] = np.broadcast_to(np.float64(np.real(f0)), (len(coords),))
     total = sum(w * by_offset[c] for c, w in zip(stencil.offsets, stencil.weights, strict=True))
     return np.asarray(total / steps), len(values)
 
@@ -158,17 +164,19 @@ def _refine(
     second: Any,
     f0: Any,
     f_scale: float,
-    f_size: float = 0.0,
+    vals: NDArray[Any] | None = None,
 ) -> tuple[Any, int, bool | None]:
     """Re-measure coordinates with a short length scale at h/2, h/4, ...: each halving gives the Richardson
     value ``(2**p·D(h/2) − D(h)) / (2**p − 1)`` and an error estimate ``|D(h/2) − D(h)|``; a coordinate
     keeps the value with the smallest estimate and stops once the change is rounding noise or grows.
     Also returns the evaluations spent and what it found: None (nothing flagged), False (no change
-    beyond the rounding of f at the points it evaluated), True (truncation beyond that rounding)."""
-    stencil = nm.STENCILS[p.method]
+    beyond the rounding of f at the points it evaluated), True (truncation beyond that rounding).
+    `vals`: f at the pass's points, whose largest size scales the rounding the warning speaks of."""
     flagged = nm.truncation_suspects(p.method, deriv, second, h, p.work_dtype)
     if flagged.size == 0:
         return deriv, 0, None
+    stencil = nm.STENCILS[p.method]
+    f_size = 0.0 if vals is None else float(np.abs(vals).max())
     # The worst-predicted coordinates go first: if none of them shows truncation, the model over-predicts
     # for this f (a quadratic, say) and the rest are left alone.
     active, waiting = flagged[: nm.REFINE_SAMPLE], flagged[nm.REFINE_SAMPLE :]
@@ -311,8 +319,7 @@ def difference(  # noqa: PLR0915  (one pass, read top to bottom)
         deriv = rise / np.reshape(run, shape)
     if refine and moved[:2] == (1, -1) and not given and p.out_shape is None:
         second = (by_offset[0] - f0) + (by_offset[1] - f0)  # no overflow for f near float64's range
-        size = float(np.max(np.abs(vals)))
-        deriv, extra, truncation = _refine(p, x0, steps, deriv, second, f0, f_scale, size)
+        deriv, extra, truncation = _refine(p, x0, steps, deriv, second, f0, f_scale, vals)
         nfev += extra
     if not np.isfinite(deriv).all():
         _check_finite(p, deriv, np.arange(n), "the difference quotient")

@@ -60,9 +60,9 @@ def test_a_batched_f_that_writes_into_its_stack_is_told():
 
 def test_the_allocator_is_settled_once_per_process(monkeypatch):
     """The first local batched call frees one untouched block (glibc's thresholds rise); later calls do not."""
-    from numgrad.differences import engine
+    from numgrad.differences import stacks
 
-    monkeypatch.setattr(engine, "_allocator_settled", False)
+    monkeypatch.setattr(stacks, "_allocator_settled", False)
     sizes = []
     real_empty = np.empty
 
@@ -70,8 +70,8 @@ def test_the_allocator_is_settled_once_per_process(monkeypatch):
         sizes.append(shape)
         return real_empty(shape, *args, **kwargs)
 
-    monkeypatch.setattr(engine.np, "empty", watching_empty)
+    monkeypatch.setattr(stacks.np, "empty", watching_empty)
     for _ in range(2):
         numerical_gradient(mse, np.zeros((100, 10)), batched=True, h=1e-4)
     assert sizes.count(nm.ALLOCATOR_SETTLE_BYTES) == 1
-    assert engine._allocator_settled is True
+    assert stacks._allocator_settled is True

@@ -325,6 +325,27 @@ def test_batched_f_sees_chunks_of_the_default_size(pool):
     np.testing.assert_array_equal(out, np.full(24, 3.0))
 
 
+def test_a_worker_hands_a_batched_f_cache_sized_stacks(pool):
+    """A task of up to 4 MiB reaches f in CHUNK_BYTES stacks inside the worker, as on the local machine:
+    (100, 10) float64 is 8 kB a point, so each of the 8 tasks of 250 points goes to f in calls of at
+    most CHUNK_BYTES // 8000."""
+    x = np.zeros((100, 10))
+    task = nm.BATCH_BYTES // x.nbytes  # points per task by the memory budget alone
+    tasks = nm.EXECUTOR_TASKS_PER_WORKER * _executor.executor_workers(pool)
+    out = _engine.evaluate(
+        _engine.make_problem(
+            "numerical_gradient", rows_sizes, x, out_shape=None, method="central", batched=True,
+            chunk_size=None, executor=pool,
+        ),
+        np.zeros(2 * x.size),
+        np.tile(np.arange(x.size), 2),
+    )  # fmt: skip
+    per_task = min(task, -(-2 * x.size // tasks))
+    assert per_task > nm.CHUNK_BYTES // x.nbytes  # the worker has something to split
+    assert out.max() <= nm.CHUNK_BYTES // x.nbytes
+    assert out.min() >= out.max() - 1  # nearly equal chunks within a task
+
+
 @pytest.mark.parametrize(
     ("make", "expected"),
     [

@@ -1,0 +1,118 @@
+"""What bounds batched softmax-CE (10,10) against "the bound": the least any pass with numgrad's step rule pays.
+
+    uv run python benchmarks/batched_floor.py            # 301 interleaved rounds (about 30 s)
+
+The bound (bench_gradient.py) is one call of f on the 2n points, built before timing. numgrad's default
+pass also calls f on the probe's 6 points first (the steps depend on what they return), then (float64, n of
+at least TRUNCATION_MIN_N) on the step's truncation test's 16 points, fills the stack, and tests the
+quotients for truncation. `minimal` below is that pass and nothing else, in as few NumPy
+operations as this script could find: no validation, no mutation guard, no refinement (the test finds
+nothing to refine on this workload), no chunking (one stack of 200 points), and it returns bitwise
+numgrad's gradient (asserted). Each row is the minimum and the median over the rounds, in µs, of calls
+taken in turn; the parts (the calls of f on the probe's and the truncation test's points alone, the fill of the
+stack alone) say where the time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from numgrad.bench import harness as nb
+from numgrad.common import numerics as nm
+from numgrad.differences.gradient import numerical_gradient
+
+
+def minimal_pass(w: Any) -> Callable[[], Any]:
+    """numgrad's central pass at the automatic step on this workload, with nothing else (float64, n > 4)."""
+    x, f, n = w.x, w.batched, w.x.size
+    directions = nm._signed_probe_directions(n)
+    s, base = nm.probe_scale(np.float64), nm.base_step("central", np.float64)
+    where = np.arange(0, 2 * n * n, n) + nm.coordinates(n, 2)  # element (k, coordinate of k), flat
+    threshold = nm._suspect_threshold("central", np.dtype(np.float64))
+    sample = nm.truncation_sample(n) if n >= nm.TRUNCATION_MIN_N else None
+    unit = nm.REFINE_NOISE["float64"] * nm.eps(np.float64) * nm.STENCILS["central"].rounding_gain
+
+    def call() -> Any:
+        x0 = x.reshape(-1).astype(np.float64)
+        length = np.maximum(np.abs(x0), 1.0)
+        probe = directions * (s * length)
+        probe += x0
+        probe[0] = x0
+        v = f(probe.reshape(6, *x.shape)).tolist()  # the probe: f(x), four directions, one mirror point
+        f0 = v[0]
+        slope = math.sqrt((((v[1] - v[5]) / 2) ** 2 + sum((a - f0) ** 2 for a in v[2:5])) / (4 * n)) / s
+        factor = max(1.0, (nm.STENCILS["central"].step_const * abs(f0) / slope) ** (1 / 3))
+        h = np.maximum(length, factor)
+        h *= base
+        h = np.exp2(np.round(np.log2(h)))
+        if sample is not None:  # the step's truncation test: 16 points, one more call of f
+            at, hs = x0[sample], h[sample]
+            points = np.repeat(x0.reshape(1, -1), 16, axis=0)
+            points[np.arange(16), np.tile(sample, 4)] = np.concatenate(
+                [at + hs, at - hs, at + hs / 2, at - hs / 2]
+            )
+            up, down, up2, down2 = f(points.reshape(16, *x.shape)).reshape(4, 4)
+            change = np.abs((up - down) - 2 * (up2 - down2)) / (2 * hs)
+            if 2 * int((change > unit * max(abs(f0), 1e-300) / hs).sum()) >= 4:
+                h = h / 2
+        rows = np.repeat(x0.reshape(1, -1), 2 * n, axis=0)
+        rows.reshape(-1)[where] = np.concatenate([x0 + h, x0 - h])
+        vals = f(rows.reshape(2 * n, *x.shape))
+        up, down = vals[:n], vals[n:]
+        deriv = (up - down) / (2 * h)
+        slopes = np.abs(deriv)
+        top = slopes.max()
+        slopes /= top
+        bend = np.square(((up - f0) + (down - f0)) / top / h)  # the refinement test: finds nothing here
+        assert np.flatnonzero(bend > slopes * threshold).size == 0
+        return deriv.reshape(x.shape)
+
+    return call
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=301)
+    args = parser.parse_args()
+    w = nb._softmax_ce(10)
+    n = w.x.size
+    minimal = minimal_pass(w)
+    assert minimal().tobytes() == numerical_gradient(w.batched, w.x, batched=True).tobytes()
+    probe = np.repeat(w.x.reshape(1, -1), 6, axis=0).reshape(6, *w.x.shape)
+    sixteen = np.repeat(w.x.reshape(1, -1), 16, axis=0).reshape(16, *w.x.shape)
+    calls: dict[str, Callable[[], Any]] = {
+        "bound: f on the 2n points (one call, stack built before)": lambda: nb._bound(w),
+        "numgrad batched, automatic step": lambda: numerical_gradient(w.batched, w.x, batched=True),
+        "numgrad batched, h=1e-4 (no probe)": lambda: numerical_gradient(
+            w.batched, w.x, batched=True, h=1e-4
+        ),
+        "minimal pass with numgrad's step rule": minimal,
+        "  part: f on the probe's 6 points": lambda: w.batched(probe),
+        "  part: f on the truncation test's 16 points": lambda: w.batched(sixteen),
+        "  part: filling the 2n-point stack": lambda: np.repeat(w.x.reshape(1, -1), 2 * n, axis=0),
+    }
+    times: dict[str, list[float]] = {k: [] for k in calls}
+    order = list(calls)
+    for r in range(args.rounds):
+        for key in order if r % 2 == 0 else reversed(order):
+            start = time.perf_counter()
+            calls[key]()
+            times[key].append(time.perf_counter() - start)
+    bound = min(times[order[0]])
+    print(f"machine: {nb.machine_info()}; {w.name}, µs, {args.rounds} rounds\n")
+    print("| call | min | median | bound / call (min) |")
+    print("|---|---|---|---|")
+    for key in order:
+        t = times[key]
+        print(f"| {key} | {min(t) * 1e6:.1f} | {statistics.median(t) * 1e6:.1f} | {bound / min(t):.0%} |")
+
+
+if __name__ == "__main__":
+    main()
