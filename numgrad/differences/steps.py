@@ -137,23 +137,48 @@ def _truncation_test_applies(p: Problem) -> bool:
 
 def _halve_if_truncated(
     p: Problem, x0: NDArray[np.float64], h: NDArray[np.float64], f_scale: float
-) -> tuple[NDArray[np.float64], int]:
+) -> tuple[NDArray[np.float64], int, tuple[NDArray[np.intp], NDArray[Any]] | None]:
     """Every step halved when central differences at h and h/2 on a seeded sample of coordinates change by
     more than rounding at half of them or more: truncation above rounding is widespread (see numerics,
-    TRUNCATION_SAMPLE). Returns the steps and the evaluations spent; a sample point outside f's domain
-    leaves the steps as they are."""
+    TRUNCATION_SAMPLE). Returns the steps, the evaluations spent and, for the pass to re-use, the sampled
+    coordinates with f at x ± (returned step) there, shape (2, k); a sample point outside f's domain leaves
+    the steps as they are (and nothing to re-use)."""
     coords = nm.truncation_sample(p.n)
     offsets = (1.0, -1.0, 0.5, -0.5)
     values = np.concatenate([x0[coords] + c * h[coords] for c in offsets]).astype(p.x.dtype)
-    vals = np.real(evaluate(p, values, np.tile(coords, len(offsets)))).astype(np.float64)
+    raw = evaluate(p, values, np.tile(coords, len(offsets)))
+    vals = np.real(raw).astype(np.float64)
     spent = len(values)
     if not np.isfinite(vals).all():
-        return h, spent
+        return h, spent, None
     up, down, up_half, down_half = vals.reshape(len(offsets), len(coords))
     change = np.abs((up - down) - 2 * (up_half - down_half)) / (2 * h[coords])  # |D(h) − D(h/2)|
     unit = nm.REFINE_NOISE["float64"] * nm.eps(p.x.dtype) * max(f_scale, 1e-300)  # as the refinement's
     truncated = change > unit * nm.STENCILS[p.method].rounding_gain / h[coords]
-    return (h / 2 if 2 * int(truncated.sum()) >= len(coords) else h), spent
+    halve = 2 * int(truncated.sum()) >= len(coords)
+    at_step = raw.reshape(len(offsets), len(coords))[2:] if halve else raw.reshape(len(offsets), len(coords))[:2]
+    return (h / 2 if halve else h), spent, (coords, at_step)
+
+
+def _evaluate_unless_known(
+    p: Problem,
+    values: NDArray[Any],
+    coords: NDArray[np.intp],
+    known: tuple[NDArray[np.intp], NDArray[Any]] | None,
+) -> NDArray[Any]:
+    """The central pass's f values (offset-major: x + h, then x − h): the truncation test's points at the
+    pass's own steps are taken from it (the same points, so the same values), the rest evaluated."""
+    if known is None:
+        return evaluate(p, values, coords)
+    sample, at_step = known
+    rows = np.concatenate([sample, sample + p.n])
+    todo = np.ones(len(coords), dtype=bool)
+    todo[rows] = False
+    fresh = evaluate(p, values[todo], coords[todo])
+    vals = np.empty((len(coords), *fresh.shape[1:]), dtype=np.result_type(fresh, at_step))
+    vals[todo] = fresh
+    vals[rows] = at_step.reshape(-1)
+    return vals
 
 
 def _refine(
@@ -270,6 +295,7 @@ def difference(  # noqa: PLR0915  (one pass, read top to bottom)
     explicit, given = resolve_step(p, h)
     x0 = np.ravel(p.x).astype(np.float64)
     f0: Any = None
+    known: tuple[NDArray[np.intp], NDArray[Any]] | None = None  # the truncation test's points, re-used
     if explicit is not None:
         steps, f_scale, g_scale, nfev = explicit, 0.0, 0.0, 0
     elif chosen is not None:
@@ -277,7 +303,7 @@ def difference(  # noqa: PLR0915  (one pass, read top to bottom)
     else:
         steps, f_scale, g_scale, f0, nfev, p = _steps(p, x0, probed)
         if refine and p.method == "central" and _truncation_test_applies(p):
-            steps, spent = _halve_if_truncated(p, x0, steps, f_scale)
+            steps, spent, known = _halve_if_truncated(p, x0, steps, f_scale)
             nfev += spent
     n = p.n
     if p.method == "complex":
@@ -293,8 +319,8 @@ def difference(  # noqa: PLR0915  (one pass, read top to bottom)
     coords = nm.coordinates(n, len(moved))
     values = on_grid(p, (np.multiply.outer(moved, steps) + x0).reshape(-1).astype(p.x.dtype, copy=False))
     sanity.explicit_step_moves(p, x0, values, moved, steps, given=given)
-    vals = evaluate(p, values, coords)
-    nfev += len(coords)
+    vals = _evaluate_unless_known(p, values, coords, known)
+    nfev += len(coords) - (0 if known is None else known[1].size)
     if not np.isfinite(vals).all():
         if not given:  # a chosen step that left f's domain (log of a tiny probability) is shrunk
             steps, values, vals, extra = _shrink_out_of_domain(p, x0, steps, moved, values, vals)

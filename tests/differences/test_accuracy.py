@@ -194,15 +194,31 @@ def test_truncation_test_halves_the_step_only_where_truncation_is_widespread(see
         np.testing.assert_array_equal(_pass(f, v).h, _pass(f, v, refine=False).h)
 
 
-def test_truncation_test_costs_four_evaluations_per_sampled_coordinate_and_runs_only_where_it_applies():
-    """x of TRUNCATION_MIN_N float64 elements: the test's 4·TRUNCATION_SAMPLE evaluations on top of the
-    probe and the pass (f linear: nothing to refine); one element fewer, or float32: none."""
+def test_truncation_test_costs_two_evaluations_per_sampled_coordinate_and_runs_only_where_it_applies():
+    """x of TRUNCATION_MIN_N float64 elements: the test's 4·TRUNCATION_SAMPLE evaluations, of which the
+    pass re-uses the 2·TRUNCATION_SAMPLE at its own steps, on top of the probe and the pass (f linear:
+    nothing to refine); one element fewer, or float32: none."""
     linear = lambda v: np.sum(np.linspace(1, 2, v.size, dtype=v.dtype) * v)  # noqa: E731
     x = np.random.default_rng(0).uniform(-2, 2, nm.TRUNCATION_MIN_N)
-    for v, test in ((x, 4 * nm.TRUNCATION_SAMPLE), (x[:-1], 0), (x.astype(np.float32), 0)):
+    for v, test in ((x, 2 * nm.TRUNCATION_SAMPLE), (x[:-1], 0), (x.astype(np.float32), 0)):
         g, calls = counted(linear)
         d = _pass(g, v)
         assert d.nfev == len(calls) == nm.probe_size(v.size) + 2 * v.size + test
+
+
+@pytest.mark.parametrize("halved", [True, False])
+def test_the_pass_evaluates_no_point_of_the_truncation_test_twice(halved):
+    """Whether the test halves the steps (Rosenbrock) or keeps them (a linear f), f sees every point once:
+    the pass takes the test's values at its own steps; and the gradient is the one those points give."""
+    x = np.random.default_rng(3).uniform(-2, 2, 100)
+    f = _rosenbrock(np) if halved else (lambda v: np.sum(np.linspace(1, 2, v.size) * v))
+    seen = []
+    d = _pass(lambda v: seen.append(v.tobytes()) or f(v), x)
+    assert len(seen) == len(set(seen)) == d.nfev
+    assert np.array_equal(d.h, _pass(f, x, refine=False).h / (2 if halved else 1))
+    plus, minus = x + np.diag(d.h), x - np.diag(d.h)
+    quotient = np.array([(f(plus[i]) - f(minus[i])) for i in range(x.size)]) / (plus - minus).diagonal()
+    np.testing.assert_array_equal(d.derivative, quotient)  # nothing re-measured at these steps
 
 
 @pytest.mark.parametrize("inst", WEAK32, ids=[w[0] for w in WEAK32])
