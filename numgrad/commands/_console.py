@@ -94,6 +94,14 @@ def fit_table(
     return table, [columns[i].header for i in everything if i not in keep]
 
 
+def print_error(console: Console, command: str, message: object) -> None:
+    """``numgrad COMMAND: message`` on one line however narrow the console (no wrapping), printed as
+    written (no markup: a message may hold a user's path with brackets in it). A message that names the
+    library function of the same name (``sweep: ...``) is not prefixed twice."""
+    line = str(message).removeprefix(f"{command}: ")
+    console.print(Text(f"numgrad {command}: ", style="red") + Text(line), soft_wrap=True)
+
+
 def fit_line(console: Console, candidates: Sequence[str]) -> Text:
     """The first of `candidates` (longest first) that fits on one line; else the last, cut with "…".
     Plain text, not markup: a title may hold a user's path with brackets in it."""

@@ -10,6 +10,8 @@ from typing import Any
 
 from rich.console import Console
 
+from numgrad.commands._console import print_error
+
 COMPARE_STYLE = {  # method: (label, colour, marker) — told apart by colour, marker and line style
     "grid": ("grid search", "tab:blue", "s"),
     "random": ("random search", "tab:orange", "o"),
@@ -107,9 +109,7 @@ def run_search(
 
 def _fail(errors: Console, message: str) -> None:
     """One line on stderr, however long (no wrapping) and whatever brackets it holds (no markup)."""
-    from rich.text import Text
-
-    errors.print(Text("numgrad sweep: ", style="red") + Text(message), soft_wrap=True)
+    print_error(errors, "sweep", message)
 
 
 def _progress(console: Console, disable: bool) -> Any:

@@ -197,3 +197,25 @@ def test_a_real_pipe_closed_by_its_reader(tmp_path):
         run.stdout.close()
         assert run.wait(timeout=300) == 141
         assert run.stderr.read() == b""
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "--data", "runs/[bold]mnist[/bold]", *TINY],
+        ["sweep", "--grid", "lr=0.5", "--data", "runs/[bold]mnist[/bold]"],
+        ["sweep", "--random", "2", "--ranges", "lr=2:1"],
+        ["sweep", "--bayes", "2", "--ranges", "lr=2:1"],
+    ],
+)
+def test_train_and_sweep_errors_are_one_line_as_written(argv, monkeypatch, capsys):
+    """Was rich markup: '[bold]' vanished from the path the message names, and at 40 columns the line
+    wrapped onto three; the library's 'sweep:' came after the command's 'numgrad sweep:' ('sweep: sweep:')."""
+    monkeypatch.setenv("COLUMNS", "40")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith(f"numgrad {argv[0]}: ")
+    assert "sweep: sweep:" not in err
+    if "--data" in argv:
+        assert "runs/[bold]mnist[/bold]" in err
