@@ -8,6 +8,7 @@ is wider than that is printed with abbreviated headers and cells, then without i
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import sys
@@ -37,8 +38,17 @@ def console_width(*, stderr: bool = False, wide: bool = False, min_width: int = 
     return min_width
 
 
+class _Console(Console):
+    """rich's Console, but a closed pipe raises BrokenPipeError (rich raises SystemExit(1), which the
+    commands' error path would report as the user's code calling sys.exit)."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError(errno.EPIPE, "the reader of numgrad's output went away")
+
+
 def make_console(*, stderr: bool = False, wide: bool = False, min_width: int = MIN_WIDTH) -> Console:
-    return Console(stderr=stderr, width=console_width(stderr=stderr, wide=wide, min_width=min_width))
+    return _Console(stderr=stderr, width=console_width(stderr=stderr, wide=wide, min_width=min_width))
 
 
 @dataclass(frozen=True)
@@ -82,6 +92,14 @@ def fit_table(
         if console.measure(table, options=wide_open).maximum <= console.width:
             break
     return table, [columns[i].header for i in everything if i not in keep]
+
+
+def print_error(console: Console, command: str, message: object) -> None:
+    """``numgrad COMMAND: message`` on one line however narrow the console (no wrapping), printed as
+    written (no markup: a message may hold a user's path with brackets in it). A message that names the
+    library function of the same name (``sweep: ...``) is not prefixed twice."""
+    line = str(message).removeprefix(f"{command}: ")
+    console.print(Text(f"numgrad {command}: ", style="red") + Text(line), soft_wrap=True)
 
 
 def fit_line(console: Console, candidates: Sequence[str]) -> Text:

@@ -18,6 +18,7 @@ from pathlib import Path
 MAX_ELEMENTS = 2**27
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
+EXIT_OUTPUT_CLOSED = 141  # 128 + SIGPIPE, as a shell reports a writer whose reader went away
 
 
 class BadInputError(Exception):
@@ -30,9 +31,15 @@ def first_line(exc: BaseException) -> str:
 
 
 def run_command(name: str, run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
-    """``run(args)``, with every failure as one line on stderr: exit 2 (130 on Ctrl-C)."""
+    """``run(args)``, with every failure as one line on stderr: exit 2 (130 on Ctrl-C).
+
+    Output piped into a reader that stops early (``numgrad check | head``) ends the command quietly with
+    exit 141: nothing failed and nobody is left to read a message.
+    """
     try:
         return run(args)
+    except BrokenPipeError:  # rich's consoles raise it too (make_console's Console)
+        return output_closed()
     except BadInputError as exc:
         return fail(name, str(exc))
     except KeyboardInterrupt:
@@ -43,6 +50,17 @@ def run_command(name: str, run: Callable[[argparse.Namespace], int], args: argpa
         return fail(name, f"the user's code called sys.exit({exc.code!r}) while numgrad was running it")
     except Exception as exc:
         return fail(name, f"{type(exc).__name__}: {first_line(exc)}")
+
+
+def output_closed() -> int:
+    """Stdout's reader is gone: point stdout at /dev/null so the interpreter's last flush cannot raise."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # a stdout with no descriptor (captured in tests): nothing to flush
+        pass
+    return EXIT_OUTPUT_CLOSED
 
 
 def fail(name: str, line: str, *, code: int = EXIT_BAD_INPUT) -> int:

@@ -10,6 +10,8 @@ from typing import Any
 
 from rich.console import Console
 
+from numgrad.commands._console import print_error
+
 COMPARE_STYLE = {  # method: (label, colour, marker) — told apart by colour, marker and line style
     "grid": ("grid search", "tab:blue", "s"),
     "random": ("random search", "tab:orange", "o"),
@@ -20,8 +22,10 @@ FIGURE_DPI = 110  # as the sweep's own figure
 
 
 def compare_figure(comparison: Any) -> Any:
-    """Best validation accuracy so far against trials, one series per search method."""
+    """Best validation accuracy so far (%, as the table and the legend give it) against trials (whole
+    numbers on the axis), one series per search method."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     fig = Figure(figsize=(7, 4.5), layout="constrained")
     ax = fig.subplots()
@@ -29,14 +33,16 @@ def compare_figure(comparison: Any) -> Any:
         label, colour, marker = COMPARE_STYLE[method]
         trials = range(1, len(curve) + 1)
         best = getattr(comparison, method).best.val_acc
-        ax.plot(trials, curve, color=colour, marker=marker, linestyle=LINE_STYLES[method],
+        percent = [100 * acc for acc in curve]
+        ax.plot(trials, percent, color=colour, marker=marker, linestyle=LINE_STYLES[method],
                 label=f"{label}: best {best:.1%}")  # fmt: skip
     res = comparison.grid
     ax.set(
-        xlabel="trials", ylabel="best validation accuracy so far", xlim=(0.5, comparison.budget + 0.5),
+        xlabel="trials", ylabel="best validation accuracy so far (%)", xlim=(0.5, comparison.budget + 0.5),
         title=f"grid vs random vs Bayesian search: {comparison.budget} trials each, "
         f"{res.n_validation} validation images",
     )  # fmt: skip
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
     return fig
@@ -107,9 +113,7 @@ def run_search(
 
 def _fail(errors: Console, message: str) -> None:
     """One line on stderr, however long (no wrapping) and whatever brackets it holds (no markup)."""
-    from rich.text import Text
-
-    errors.print(Text("numgrad sweep: ", style="red") + Text(message), soft_wrap=True)
+    print_error(errors, "sweep", message)
 
 
 def _progress(console: Console, disable: bool) -> Any:

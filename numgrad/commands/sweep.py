@@ -191,7 +191,7 @@ def run(args: argparse.Namespace) -> int:
     from numgrad.book.data import load_mnist
     from numgrad.book.tuning import sweep
     from numgrad.commands import _errors
-    from numgrad.commands._console import make_console
+    from numgrad.commands._console import make_console, print_error
     from numgrad.commands._search import print_ranked
 
     _errors.seed(args.seed)
@@ -211,7 +211,7 @@ def run(args: argparse.Namespace) -> int:
         trials = _trials(args)
         (x_train, t_train), _ = load_mnist(path=args.data)  # the test set is never looked at
     except (OSError, ValueError, TypeError) as exc:
-        errors.print(f"[red]numgrad sweep:[/] {exc}")
+        print_error(errors, "sweep", exc)
         return 2
     total = sum(t.iters for t in trials)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -225,7 +225,7 @@ def run(args: argparse.Namespace) -> int:
             result = sweep(x_train, t_train, trials, validation=args.validation, gradient=args.gradient,
                            seed=args.seed, callback=show)  # fmt: skip
         except (ValueError, TypeError) as exc:
-            errors.print(f"[red]numgrad sweep:[/] {exc}")
+            print_error(errors, "sweep", exc)
             return 2
     if args.plot:
         plot_sweep(result, args.plot)

@@ -125,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     from numgrad.book.data import load_mnist
     from numgrad.book.nets import TwoLayerNet
     from numgrad.book.training import train
-    from numgrad.commands._console import Column, make_console, print_table
+    from numgrad.commands._console import Column, make_console, print_error, print_table
 
     _validate(args)
     console = make_console(stderr=args.json, wide=args.wide)
@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
         (x_train, t_train), (x_test, t_test) = load_mnist(path=args.data)
         net = TwoLayerNet(x_train.shape[1], args.hidden, 10, seed=args.seed)
     except (OSError, ValueError, TypeError) as exc:
-        make_console(stderr=True).print(f"[red]numgrad train:[/] {exc}")
+        print_error(make_console(stderr=True), "train", exc)
         return 2
     with _progress(console, args.json) as progress:
         task = progress.add_task(f"training ({args.gradient})", total=args.iters, **START_FIELDS)
@@ -147,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
                 lr=args.lr, gradient=args.gradient, seed=args.seed, callback=show,
             )  # fmt: skip
         except (ValueError, TypeError) as exc:
-            make_console(stderr=True).print(f"[red]numgrad train:[/] {exc}")
+            print_error(make_console(stderr=True), "train", exc)
             return 2
     data = f"{'embedded ' if args.data is None else ''}MNIST {len(x_train)}/{len(x_test)}"
     if args.plot:

@@ -1,4 +1,5 @@
-"""Writing a matplotlib Figure in the format its file name asks for (``.svg``, ``.pdf``, ``.png``, ...)."""
+"""Writing a matplotlib Figure in the format its file name asks for (``.svg``, ``.pdf``, ``.png``, ...),
+with nothing it draws cut off."""
 
 from __future__ import annotations
 
@@ -34,10 +35,14 @@ def figure_format(path: str | Path) -> str:
 
 
 def save_figure(fig: Any, path: str | Path, *, dpi: float, make_parents: bool = False) -> Path:
-    """Write `fig` to `path` in the format of its extension (with `make_parents`, folders are created)."""
+    """Write `fig` to `path` in the format of its extension (with `make_parents`, folders are created).
+
+    The saved canvas is grown or trimmed to what the figure draws (``bbox_inches="tight"``), so a title,
+    label or legend wider than the figure is saved whole, never cut at the edge.
+    """
     fmt = figure_format(path)
     out = Path(path)
     if make_parents:
         out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, format=fmt, dpi=dpi)
+    fig.savefig(out, format=fmt, dpi=dpi, bbox_inches="tight", pad_inches=0.1)
     return out

@@ -132,7 +132,7 @@ def test_the_compare_figure(comparison):
     fig = compare_figure(comparison)
     (ax,) = fig.axes
     assert ax.get_title().startswith("grid vs random vs Bayesian search: 6 trials each")
-    assert (ax.get_xlabel(), ax.get_ylabel()) == ("trials", "best validation accuracy so far")
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("trials", "best validation accuracy so far (%)")
     lines = ax.get_lines()
     assert len(lines) == 3
     labels = [line.get_label() for line in lines]
@@ -140,7 +140,12 @@ def test_the_compare_figure(comparison):
     assert len({to_hex(line.get_color()) for line in lines}) == 3
     assert len({line.get_marker() for line in lines}) == 3
     assert all(list(line.get_xdata()) == [1, 2, 3, 4, 5, 6] for line in lines)
-    assert [list(line.get_ydata()) for line in lines] == [list(c) for c in comparison.curves().values()]
+    # percent, as the legend and the table say it (was a fraction beside "best 91.1%")
+    assert [list(line.get_ydata()) for line in lines] == [[100 * a for a in c] for c in comparison.curves().values()]
+    fig.canvas.draw()
+    ticks = [t for t in ax.get_xticks() if 0.5 <= t <= 6.5]
+    assert ticks
+    assert all(t == int(t) for t in ticks)  # whole trials (was 2.5, 7.5, ...)
     assert [t.get_text() for t in ax.get_legend().get_texts()] == labels
 
 

@@ -161,3 +161,61 @@ def test_a_title_with_brackets_is_printed_as_written():
     console = Console(width=60, file=out)
     print_table(console, ["runs/[bold]x[1].py:f vs numgrad"], [Column("x")], [["1"]])
     assert out.getvalue().splitlines()[0] == "runs/[bold]x[1].py:f vs numgrad"
+
+
+class _ClosedPipe(io.StringIO):
+    """A stdout whose reader has gone away, as in `numgrad ... | head -1`."""
+
+    def write(self, text):
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+@pytest.mark.parametrize("json_out", [False, True])
+def test_output_into_a_closed_pipe_ends_quietly_with_141(json_out, monkeypatch, capsys):
+    """rich's console turns a broken pipe into SystemExit(1), which the error path used to blame on the
+    user's code ("the user's code called sys.exit(1)", exit 2); print() of --json raised BrokenPipeError."""
+    monkeypatch.setattr("sys.stdout", _ClosedPipe())
+    assert main(["descend", *(["--json"] if json_out else [])]) == 141
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.slow
+def test_a_real_pipe_closed_by_its_reader(tmp_path):
+    """`numgrad check ... | head -1`: the table (800 rows, more than a pipe's 64 KiB buffer) meets a closed pipe."""
+    import subprocess
+    import sys
+
+    (tmp_path / "piped_target.py").write_text(
+        "def f(x):\n    return float(x[0] ** 2)\n\ndef g(x):\n    return 2 * x\n"
+    )
+    command = [sys.executable, "-m", "numgrad", "check", "piped_target:f", "--shape", "1", "--grad",
+               "piped_target:g", "--examples", "800", "--dtype", "float64"]  # fmt: skip
+    with subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as run:
+        assert run.stdout is not None
+        assert run.stderr is not None
+        assert b"piped_target:f" in run.stdout.readline()
+        run.stdout.close()
+        assert run.wait(timeout=300) == 141
+        assert run.stderr.read() == b""
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "--data", "runs/[bold]mnist[/bold]", *TINY],
+        ["sweep", "--grid", "lr=0.5", "--data", "runs/[bold]mnist[/bold]"],
+        ["sweep", "--random", "2", "--ranges", "lr=2:1"],
+        ["sweep", "--bayes", "2", "--ranges", "lr=2:1"],
+    ],
+)
+def test_train_and_sweep_errors_are_one_line_as_written(argv, monkeypatch, capsys):
+    """Was rich markup: '[bold]' vanished from the path the message names, and at 40 columns the line
+    wrapped onto three; the library's 'sweep:' came after the command's 'numgrad sweep:' ('sweep: sweep:')."""
+    monkeypatch.setenv("COLUMNS", "40")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith(f"numgrad {argv[0]}: ")
+    assert "sweep: sweep:" not in err
+    if "--data" in argv:
+        assert "runs/[bold]mnist[/bold]" in err
