@@ -156,7 +156,8 @@ def _halve_if_truncated(
     unit = nm.REFINE_NOISE["float64"] * nm.eps(p.x.dtype) * max(f_scale, 1e-300)  # as the refinement's
     truncated = change > unit * nm.STENCILS[p.method].rounding_gain / h[coords]
     halve = 2 * int(truncated.sum()) >= len(coords)
-    at_step = raw.reshape(len(offsets), len(coords))[2:] if halve else raw.reshape(len(offsets), len(coords))[:2]
+    by_offset = raw.reshape(len(offsets), len(coords))
+    at_step = by_offset[2:] if halve else by_offset[:2]
     return (h / 2 if halve else h), spent, (coords, at_step)
 
 
