@@ -18,13 +18,13 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
-import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from numgrad.bench import harness as nb
+from numgrad.bench.measure import interleaved_calls
 from numgrad.common import numerics as nm
 from numgrad.differences.gradient import numerical_gradient
 
@@ -98,13 +98,8 @@ def main() -> None:
         "  part: f on the truncation test's 16 points": lambda: w.batched(sixteen),
         "  part: filling the 2n-point stack": lambda: np.repeat(w.x.reshape(1, -1), 2 * n, axis=0),
     }
-    times: dict[str, list[float]] = {k: [] for k in calls}
+    times = interleaved_calls(calls, args.rounds)
     order = list(calls)
-    for r in range(args.rounds):
-        for key in order if r % 2 == 0 else reversed(order):
-            start = time.perf_counter()
-            calls[key]()
-            times[key].append(time.perf_counter() - start)
     bound = min(times[order[0]])
     print(f"machine: {nb.machine_info()}; {w.name}, µs, {args.rounds} rounds\n")
     print("| call | min | median | bound / call (min) |")

@@ -81,13 +81,18 @@ def _workload(name: str) -> tuple[Any, Callable[[Any], Any], Callable[[Any], Any
     )
 
 
-def _bound_call(x: Any, batched: Callable[[Any], Any]) -> Callable[[], Any]:
+def _bound_stack(x: Any) -> Any:
+    """The bound's 2n points x ± 1e-4·e_i, offset-major, as one stack."""
     n = x.size
     flat = np.repeat(x.reshape(1, -1), 2 * n, axis=0)
     idx = np.arange(n)
     flat[idx, idx] += 1e-4
     flat[n + idx, idx] -= 1e-4
-    stack = flat.reshape(2 * n, *x.shape)
+    return flat.reshape(2 * n, *x.shape)
+
+
+def _bound_call(x: Any, batched: Callable[[Any], Any]) -> Callable[[], Any]:
+    n, stack = x.size, _bound_stack(x)
 
     def call() -> Any:
         vals = batched(stack)
@@ -102,12 +107,7 @@ def chunked_bound_call(x: Any, batched: Callable[[Any], Any]) -> Callable[[], An
     from numgrad.common import numerics as nm
     from numgrad.differences import stacks
 
-    n = x.size
-    flat = np.repeat(x.reshape(1, -1), 2 * n, axis=0)
-    idx = np.arange(n)
-    flat[idx, idx] += 1e-4
-    flat[n + idx, idx] -= 1e-4
-    stack = flat.reshape(2 * n, *x.shape)
+    n, stack = x.size, _bound_stack(x)
     bounds = stacks.chunk_bounds(2 * n, x.nbytes, nm.CHUNK_BYTES)
     stacks.settle_allocator()  # as the engine does once per process
 

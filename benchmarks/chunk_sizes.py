@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from numgrad.bench import harness as nb
+from numgrad.bench.measure import interleaved_calls
 from numgrad.common import numerics as nm
 from numgrad.differences import stacks
 from numgrad.differences.gradient import numerical_gradient
@@ -55,14 +55,7 @@ def main() -> None:
     print("| workload | " + " | ".join(f"{k} KiB" for k in BUDGETS_KIB) + " |")
     print("|---|" + "---|" * len(BUDGETS_KIB))
     for w in (nb._softmax_ce(100), nb._mse(100)):
-        calls = _calls(w)
-        times: dict[tuple[str, int], list[float]] = {key: [] for key in calls}
-        order = list(calls)
-        for r in range(args.rounds):
-            for key in order if r % 2 == 0 else reversed(order):
-                start = time.perf_counter()
-                calls[key]()
-                times[key].append(time.perf_counter() - start)
+        times = interleaved_calls(_calls(w), args.rounds)
         points = 2 * w.x.size
         for kind in ("f", "numgrad"):
             cells = [f"{pick(times[(kind, k)]) / points * 1e6:.2f}" for k in BUDGETS_KIB]

@@ -136,6 +136,22 @@ def interleaved_medians(
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
+def interleaved_calls(
+    runs: dict[Any, Callable[[], Any]], rounds: int, clock: Callable[[], float] = time.perf_counter
+) -> dict[Any, list[float]]:
+    """Seconds of single calls of each run, `rounds` of them, in turn with the others' and alternating
+    direction as :func:`interleaved_medians` takes them (for calls of microseconds, where min and median
+    of single calls are what a script reports)."""
+    times: dict[Any, list[float]] = {key: [] for key in runs}
+    order = list(runs)
+    for r in range(rounds):
+        for key in order if r % 2 == 0 else reversed(order):
+            start = clock()
+            runs[key]()
+            times[key].append(clock() - start)
+    return times
+
+
 def relative_error(g: Array, exact: Array) -> float:
     scale = float(np.max(np.abs(exact), initial=0.0))
     diff = float(np.max(np.abs(np.asarray(g, np.float64) - exact), initial=0.0))

@@ -127,3 +127,14 @@ def test_quick_subset_covers_every_family_but_the_large_sizes():
     full = {fam for fam, _ in benchmark._chosen(True, None)}
     assert quick == full - {"net-784"}
     assert {"book", "descent", "net-64", "softmax-ce", "mse", "scaling"} <= quick
+
+
+def test_interleaved_calls_take_every_run_in_turn_alternating_direction():
+    seen: list[str] = []
+    ticks = iter(range(100))
+    times = measure.interleaved_calls(
+        {k: (lambda k=k: seen.append(k)) for k in "abc"}, 4, clock=lambda: next(ticks)
+    )
+    assert seen == list("abccbaabccba")
+    assert {k: len(v) for k, v in times.items()} == {"a": 4, "b": 4, "c": 4}
+    assert all(t == 1 for v in times.values() for t in v)  # one tick between each call's start and end
