@@ -80,9 +80,10 @@ REFINE_NOISE: dict[str, float] = {"float64": 2.0, "float32": 8.0}
 # coordinates tell: where at least half of them change by more than rounding, every step is halved
 # (truncation / 4, rounding × 2: the better trade once truncation is above 4/3 of rounding).
 TRUNCATION_SAMPLE = 4
-# ... for central differences in float64 on x of at least this many elements, where 4 evaluations per
-# sampled coordinate stay within 10% of the pass. float32's step has its own constant (FLOAT32_STEP_CONST)
-# and its refinement measures f's noise: an ulp-model test would read float32's noise as truncation.
+# ... for central differences in float64 on x of at least this many elements, where its 4 evaluations per
+# sampled coordinate (2 net: the pass re-uses those at its own steps) stay within 10% of the pass.
+# float32's step has its own constant (FLOAT32_STEP_CONST) and its refinement measures f's noise: an
+# ulp-model test would read float32's noise as truncation.
 TRUNCATION_MIN_N = 80
 # float32: the change between h and h/2 is compared with f's noise measured by ECnoise (one line of
 # NOISE_POINTS + 1 values) instead: below this many of its standard deviations (times the stencil's gain,
