@@ -85,6 +85,8 @@ TRUNCATION_SAMPLE = 4
 # float32's step has its own constant (FLOAT32_STEP_CONST) and its refinement measures f's noise: an
 # ulp-model test would read float32's noise as truncation.
 TRUNCATION_MIN_N = 80
+TRUNCATION_OFFSETS = np.array([1.0, -1.0, 0.5, -0.5])  # the test's points: x ± h and x ± h/2
+TRUNCATION_OFFSETS.flags.writeable = False
 # float32: the change between h and h/2 is compared with f's noise measured by ECnoise (one line of
 # NOISE_POINTS + 1 values) instead: below this many of its standard deviations (times the stencil's gain,
 # over the step) it is noise. The ulp model's 8·eps·|f| is ~20× the noise a float32 f of a batch carries
@@ -120,6 +122,7 @@ def precision(dtype: DTypeLike) -> str:
 
 
 @functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=32)
 def coordinates(n: int, repeats: int) -> NDArray[np.intp]:
     """The coordinate of each perturbed point, offset-major: ``0..n-1`` once per moved offset (read-only)."""
     coords = np.tile(np.arange(n, dtype=np.intp), repeats)
@@ -221,6 +224,15 @@ def truncation_sample(n: int) -> NDArray[np.intp]:
     coords = np.sort(np.random.default_rng(PROBE_SEED).choice(n, TRUNCATION_SAMPLE, replace=False))
     coords.flags.writeable = False
     return coords
+
+
+@functools.lru_cache(maxsize=32)
+def truncation_coordinates(n: int) -> NDArray[np.intp]:
+    """The coordinate of each of the truncation test's points: :func:`truncation_sample` once per offset
+    of :data:`TRUNCATION_OFFSETS` (offset-major, read-only)."""
+    tiled = np.tile(truncation_sample(n), len(TRUNCATION_OFFSETS))
+    tiled.flags.writeable = False
+    return tiled
 
 
 def probe_size(n: int) -> int:

@@ -8,6 +8,7 @@ difference quotients, shrinks steps that leave f's domain, re-measures coordinat
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, replace
 from typing import Any
@@ -55,10 +56,13 @@ class Probe:
     nfev: int
 
 
-def probe(p: Problem) -> Probe:
-    """The engine's probe of f at x (the first evaluations of a pass at its own step)."""
-    x0 = np.ravel(p.x).astype(np.float64)
-    points = nm.probe_points(x0, p.x.dtype)
+def probe(
+    p: Problem, x0: NDArray[np.float64] | None = None, length: NDArray[np.float64] | None = None
+) -> Probe:
+    """The engine's probe of f at x (the first evaluations of a pass at its own step); `x0` (x as flat
+    float64) and `length` (its :func:`~numgrad.common.numerics.length_scales`) where the pass has them."""
+    x0 = np.ravel(p.x).astype(np.float64) if x0 is None else x0
+    points = nm.probe_points(x0, p.x.dtype, length)
     vals, dtype = evaluate_points_typed(p, points)
     return Probe(vals, coarser_values(p, dtype), len(points))
 
@@ -70,10 +74,11 @@ def _steps(
     values' precision where coarser than x's sets the step rule, and comes back on the problem."""
     if p.method == "complex":
         return nm.complex_steps(x0), 0.0, 0.0, None, 0, p
-    probed = probe(p) if probed is None else probed
+    length = nm.length_scales(x0)
+    probed = probe(p, x0, length) if probed is None else probed
     if probed.grid is not None:
         p = replace(p, grid=probed.grid)
-    vals, length = probed.values, nm.length_scales(x0)
+    vals = probed.values
     h, f_scale, variation = nm.steps_from_probe(vals, x0, p.x.dtype, p.method, length, p.work_dtype)
     if not math.isfinite(f_scale):  # |f(x)|: the derivative at a point where f is undefined is too
         _check_finite(p, vals[:1], None, "x")
@@ -143,18 +148,18 @@ def _halve_if_truncated(
     TRUNCATION_SAMPLE). Returns the steps, the evaluations spent and, for the pass to re-use, the sampled
     coordinates with f at x ± (returned step) there, shape (2, k); a sample point outside f's domain leaves
     the steps as they are (and nothing to re-use)."""
-    coords = nm.truncation_sample(p.n)
-    offsets = (1.0, -1.0, 0.5, -0.5)
-    values = np.concatenate([x0[coords] + c * h[coords] for c in offsets]).astype(p.x.dtype)
-    raw = evaluate(p, values, np.tile(coords, len(offsets)))
-    vals = np.real(raw).astype(np.float64)
+    coords, offsets = nm.truncation_sample(p.n), nm.TRUNCATION_OFFSETS
+    at = h[coords]
+    values = (np.multiply.outer(offsets, at) + x0[coords]).reshape(-1).astype(p.x.dtype, copy=False)
+    raw = evaluate(p, values, nm.truncation_coordinates(p.n))
+    vals = np.real(raw).astype(np.float64, copy=False)  # real methods: f's values as they are
     spent = len(values)
     if not np.isfinite(vals).all():
         return h, spent, None
     up, down, up_half, down_half = vals.reshape(len(offsets), len(coords))
-    change = np.abs((up - down) - 2 * (up_half - down_half)) / (2 * h[coords])  # |D(h) − D(h/2)|
+    change = np.abs((up - down) - 2 * (up_half - down_half)) / (2 * at)  # |D(h) − D(h/2)|
     unit = nm.REFINE_NOISE["float64"] * nm.eps(p.x.dtype) * max(f_scale, 1e-300)  # as the refinement's
-    truncated = change > unit * nm.STENCILS[p.method].rounding_gain / h[coords]
+    truncated = change > unit * nm.STENCILS[p.method].rounding_gain / at
     halve = 2 * int(truncated.sum()) >= len(coords)
     by_offset = raw.reshape(len(offsets), len(coords))
     at_step = by_offset[2:] if halve else by_offset[:2]
@@ -171,15 +176,25 @@ def _evaluate_unless_known(
     pass's own steps are taken from it (the same points, so the same values), the rest evaluated."""
     if known is None:
         return evaluate(p, values, coords)
-    sample, at_step = known
-    rows = np.concatenate([sample, sample + p.n])
-    todo = np.ones(len(coords), dtype=bool)
-    todo[rows] = False
+    _sample, at_step = known
+    rows, todo = _rows_known(p.n)
     fresh = evaluate(p, values[todo], coords[todo])
     vals = np.empty((len(coords), *fresh.shape[1:]), dtype=np.result_type(fresh, at_step))
     vals[todo] = fresh
     vals[rows] = at_step.reshape(-1)
     return vals
+
+
+@functools.lru_cache(maxsize=32)
+def _rows_known(n: int) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """The central pass's points (offset-major, 2n) that the truncation test evaluated, and the others."""
+    sample = nm.truncation_sample(n)
+    rows = np.concatenate([sample, sample + n])
+    todo = np.ones(2 * n, dtype=bool)
+    todo[rows] = False
+    others = np.flatnonzero(todo)
+    rows.flags.writeable = others.flags.writeable = False
+    return rows, others
 
 
 def _refine(
