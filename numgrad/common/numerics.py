@@ -312,8 +312,13 @@ def truncation_suspects(
     second: NDArray[np.float64],
     h: NDArray[np.float64],
     dtype: DTypeLike,
-) -> NDArray[np.intp]:
-    """The coordinates whose predicted truncation error is above the goal, worst first.
+    head: int | None = None,
+) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.float64]]:
+    """The coordinates whose predicted truncation error is above the goal, worst first: the `head` worst
+    (all where None), and the rest in index order with their sort keys (:func:`worst_first` orders them).
+    A stable sort on the key: the worst first, ties in index order; the head and the ordered rest are
+    exactly that sort's head and tail, and the rest, which a refinement needs only when the head shows
+    truncation, costs no sort until then.
 
     Models a function whose length scale is ``ℓ = |slope / curvature|`` (as log(y) near 0), curvature
     ``second / h²`` from the pass's own points, so the predicted error is
@@ -324,7 +329,7 @@ def truncation_suspects(
     slope = np.abs(deriv)
     top = float(slope.max()) if slope.size else 0.0
     if not 0 < top < math.inf:
-        return np.zeros(0, dtype=np.intp)
+        return _NONE, _NONE, _NO_KEYS
     # in units of the largest slope (the test is homogeneous of degree `order`): no overflow near f's range
     slope /= top
     second = second / top
@@ -335,9 +340,28 @@ def truncation_suspects(
     flagged = np.flatnonzero(bend > weight * _suspect_threshold(method, np.dtype(dtype)))
     if flagged.size:
         flagged = flagged[slope[flagged] > 0]
-    if flagged.size > 1:
-        flagged = flagged[np.argsort(-const * bend[flagged] / weight[flagged], kind="stable")]
-    return flagged
+    if flagged.size == 0:
+        return _NONE, _NONE, _NO_KEYS
+    key = -const * bend[flagged] / weight[flagged]
+    if head is None or flagged.size <= head:
+        return flagged[np.argsort(key, kind="stable")], _NONE, _NO_KEYS
+    # the head of the stable sort: every key up to the head-th smallest (ties included), sorted stably
+    candidates = np.flatnonzero(key <= np.partition(key, head - 1)[head - 1])
+    first = candidates[np.argsort(key[candidates], kind="stable")[:head]]
+    rest = np.ones(flagged.size, dtype=bool)
+    rest[first] = False
+    return flagged[first], flagged[rest], key[rest]
+
+
+def worst_first(coords: NDArray[np.intp], key: NDArray[np.float64]) -> NDArray[np.intp]:
+    """The rest of :func:`truncation_suspects` in its order (a stable sort on the key)."""
+    return coords[np.argsort(key, kind="stable")]
+
+
+_NONE = np.zeros(0, dtype=np.intp)
+_NONE.flags.writeable = False
+_NO_KEYS = np.zeros(0)
+_NO_KEYS.flags.writeable = False
 
 
 @functools.lru_cache(maxsize=64)

@@ -213,14 +213,15 @@ def _refine(
     Also returns the evaluations spent and what it found: None (nothing flagged), False (no change
     beyond the rounding of f at the points it evaluated), True (truncation beyond that rounding).
     `vals`: f at the pass's points, whose largest size scales the rounding the warning speaks of."""
-    flagged = nm.truncation_suspects(p.method, deriv, second, h, p.work_dtype)
-    if flagged.size == 0:
+    active, waiting, waiting_key = nm.truncation_suspects(
+        p.method, deriv, second, h, p.work_dtype, nm.REFINE_SAMPLE
+    )
+    if active.size == 0:
         return deriv, 0, None
     stencil = nm.STENCILS[p.method]
     f_size = 0.0 if vals is None else float(np.abs(vals).max())
     # The worst-predicted coordinates go first: if none of them shows truncation, the model over-predicts
-    # for this f (a quadratic, say) and the rest are left alone.
-    active, waiting = flagged[: nm.REFINE_SAMPLE], flagged[nm.REFINE_SAMPLE :]
+    # for this f (a quadratic, say) and the rest are left alone (unsorted until then).
     out = np.array(deriv, dtype=np.float64)
     best_err = np.full(p.n, np.inf)
     best_trunc = np.zeros(p.n)  # truncation left (the change beyond rounding) at the kept value
@@ -250,7 +251,8 @@ def _refine(
         prev[active] = d_half
         truncated = change > noise
         if waiting.size and truncated.any():
-            active, waiting = np.concatenate([active[better & truncated], waiting]), waiting[:0]
+            active = np.concatenate([active[better & truncated], nm.worst_first(waiting, waiting_key)])
+            waiting = waiting[:0]
         else:
             active = active[better & truncated]
     coarse = best_trunc > nm.UNRESOLVED_FRACTION * float(np.max(np.abs(out)))  # normwise, as ACCURACY
