@@ -141,13 +141,16 @@ def _truncation_test_applies(p: Problem) -> bool:
 
 
 def _halve_if_truncated(
-    p: Problem, x0: NDArray[np.float64], h: NDArray[np.float64], f_scale: float
+    p: Problem, x0: NDArray[np.float64], h: NDArray[np.float64], f_scale: float, f0: Any
 ) -> tuple[NDArray[np.float64], int, tuple[NDArray[np.intp], NDArray[Any]] | None]:
-    """Every step halved when central differences at h and h/2 on a seeded sample of coordinates change by
-    more than rounding at half of them or more: truncation above rounding is widespread (see numerics,
-    TRUNCATION_SAMPLE). Returns the steps, the evaluations spent and, for the pass to re-use, the sampled
-    coordinates with f at x ± (returned step) there, shape (2, k); a sample point outside f's domain leaves
-    the steps as they are (and nothing to re-use)."""
+    """Every step halved when the truncation of central differences at h, measured on a seeded sample of
+    coordinates, is above rounding at half of them or more: truncation above rounding is widespread (see
+    numerics, TRUNCATION_SAMPLE). Per sampled coordinate f at x ± h (the pass's own points) and at x + 2h,
+    with f(x) from the probe: the third difference ``f(x+2h) − 3f(x+h) + 3f(x) − f(x−h) ≈ h³·f‴`` gives
+    the truncation ``h²·f‴/8`` that halving would remove from the quotient at h (``|D(h) − D(h/2)|``),
+    for one evaluation per coordinate beyond the pass's. Returns the steps, the evaluations spent and, for
+    the pass to re-use when the steps are kept, the sampled coordinates with f at x ± h there, shape
+    (2, k); a sample point outside f's domain leaves the steps as they are (and nothing to re-use)."""
     coords, offsets = nm.truncation_sample(p.n), nm.TRUNCATION_OFFSETS
     at = h[coords]
     values = (np.multiply.outer(offsets, at) + x0[coords]).reshape(-1).astype(p.x.dtype, copy=False)
@@ -156,14 +159,16 @@ def _halve_if_truncated(
     spent = len(values)
     if not np.isfinite(vals).all():
         return h, spent, None
-    up, down, up_half, down_half = vals.reshape(len(offsets), len(coords))
-    change = np.abs((up - down) - 2 * (up_half - down_half)) / (2 * at)  # |D(h) − D(h/2)|
+    up, down, up2 = vals.reshape(len(offsets), len(coords))
+    centre = float(np.real(f0))
+    rise, before = up - centre, centre - down  # differences of near values first: no overflow near f's range
+    third = ((up2 - up) - rise) - (rise - before)
+    change = np.abs(third) / (8 * at)  # h²·|f‴|/8, as |D(h) − D(h/2)|
     unit = nm.REFINE_NOISE["float64"] * nm.eps(p.x.dtype) * max(f_scale, 1e-300)  # as the refinement's
     truncated = change > unit * nm.STENCILS[p.method].rounding_gain / at
-    halve = 2 * int(truncated.sum()) >= len(coords)
-    by_offset = raw.reshape(len(offsets), len(coords))
-    at_step = by_offset[2:] if halve else by_offset[:2]
-    return (h / 2 if halve else h), spent, (coords, at_step)
+    if 2 * int(truncated.sum()) >= len(coords):
+        return h / 2, spent, None
+    return h, spent, (coords, raw.reshape(len(offsets), len(coords))[:2])
 
 
 def _evaluate_unless_known(
@@ -321,7 +326,7 @@ def difference(  # noqa: PLR0915  (one pass, read top to bottom)
     else:
         steps, f_scale, g_scale, f0, nfev, p = _steps(p, x0, probed)
         if refine and p.method == "central" and _truncation_test_applies(p):
-            steps, spent, known = _halve_if_truncated(p, x0, steps, f_scale)
+            steps, spent, known = _halve_if_truncated(p, x0, steps, f_scale, f0)
             nfev += spent
     n = p.n
     if p.method == "complex":

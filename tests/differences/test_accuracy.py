@@ -194,22 +194,66 @@ def test_truncation_test_halves_the_step_only_where_truncation_is_widespread(see
         np.testing.assert_array_equal(_pass(f, v).h, _pass(f, v, refine=False).h)
 
 
-def test_truncation_test_costs_two_evaluations_per_sampled_coordinate_and_runs_only_where_it_applies():
-    """x of TRUNCATION_MIN_N float64 elements: the test's 4·TRUNCATION_SAMPLE evaluations, of which the
-    pass re-uses the 2·TRUNCATION_SAMPLE at its own steps, on top of the probe and the pass (f linear:
-    nothing to refine); one element fewer, or float32: none."""
+def test_truncation_test_costs_one_evaluation_per_sampled_coordinate_and_runs_only_where_it_applies():
+    """x of TRUNCATION_MIN_N float64 elements: the test's 3·TRUNCATION_SAMPLE evaluations (x ± h, x + 2h),
+    of which the pass re-uses the 2·TRUNCATION_SAMPLE at x ± h when it keeps the steps, on top of the probe
+    and the pass (f linear: nothing to refine, and nothing to halve); one element fewer, or float32: none.
+    Where the test halves (Rosenbrock) its 3·TRUNCATION_SAMPLE points are spent beside the pass's 2n."""
     linear = lambda v: np.sum(np.linspace(1, 2, v.size, dtype=v.dtype) * v)  # noqa: E731
     x = np.random.default_rng(0).uniform(-2, 2, nm.TRUNCATION_MIN_N)
-    for v, test in ((x, 2 * nm.TRUNCATION_SAMPLE), (x[:-1], 0), (x.astype(np.float32), 0)):
+    for v, test in ((x, nm.TRUNCATION_SAMPLE), (x[:-1], 0), (x.astype(np.float32), 0)):
         g, calls = counted(linear)
         d = _pass(g, v)
         assert d.nfev == len(calls) == nm.probe_size(v.size) + 2 * v.size + test
+    g, calls = counted(_rosenbrock(np))
+    d = _pass(g, x, refine=True)
+    unrefined = _pass(_rosenbrock(np), x, refine=False)
+    assert np.array_equal(d.h, unrefined.h / 2)
+    assert len(calls) >= nm.probe_size(x.size) + 2 * x.size + 3 * nm.TRUNCATION_SAMPLE
+
+
+def test_truncation_test_measures_what_halving_removes():
+    """The test's third difference is the change halving makes: on a cubic, whose central quotient at h is
+    off by exactly h²·f‴/6, it reads h²·|f‴|/8 = |D(h) − D(h/2)| at every sampled coordinate."""
+    from numgrad.differences import steps
+
+    x = np.random.default_rng(1).uniform(-2, 2, nm.TRUNCATION_MIN_N)
+    c = np.linspace(1.0, 3.0, x.size)
+    cubic = lambda v: np.sum(c * v**3)  # noqa: E731  f‴ = 6·c_i
+    p = make_problem("t", cubic, x.copy(), out_shape=None, method="central", batched=False, chunk_size=None,
+                     executor=None)  # fmt: skip
+    h = np.full(x.size, 2.0**-10)
+    seen = []
+    real = steps.evaluate
+
+    def spy(p_, values, coords):
+        out = real(p_, values, coords)
+        seen.append((values.copy(), out.copy()))
+        return out
+
+    steps.evaluate = spy
+    try:
+        kept, spent, known = steps._halve_if_truncated(p, x, h, abs(cubic(x)), cubic(x))
+    finally:
+        steps.evaluate = real
+    sample = nm.truncation_sample(x.size)
+    (values, out), = seen
+    assert spent == len(values) == 3 * sample.size
+    up, down, up2 = out.reshape(3, -1)
+    d_h = (up - down) / (2 * h[sample])
+    exact_change = (2.0**-10) ** 2 * 6 * c[sample] / 8
+    third = (up2 - 3 * up + 3 * cubic(x) - down) / (8 * h[sample])
+    np.testing.assert_allclose(np.abs(third), exact_change, rtol=1e-4)
+    np.testing.assert_allclose(d_h - 3 * c[sample] * x[sample] ** 2, (2.0**-10) ** 2 * c[sample], rtol=1e-4)
+    assert np.array_equal(kept, h / 2)  # at h = 2**-10 truncation is far above rounding: halve
+    assert known is None  # nothing at the halved steps to re-use
 
 
 @pytest.mark.parametrize("halved", [True, False])
 def test_the_pass_evaluates_no_point_of_the_truncation_test_twice(halved):
     """Whether the test halves the steps (Rosenbrock) or keeps them (a linear f), f sees every point once:
-    the pass takes the test's values at its own steps; and the gradient is the one those points give."""
+    where it keeps them the pass takes the test's values at x ± h; and the gradient is the one the pass's
+    points give."""
     x = np.random.default_rng(3).uniform(-2, 2, 100)
     f = _rosenbrock(np) if halved else (lambda v: np.sum(np.linspace(1, 2, v.size) * v))
     seen = []
