@@ -9,7 +9,8 @@ at the steps s and 2s, whose Richardson value and change give the error estimate
 With `grad` (the gradgradcheck case) it is ``uᵀ(grad(x+tw) − grad(x−tw)) / (2t)`` at t and 2t: four calls
 of grad per pair. u ≠ w, so a Hessian wrong only in its antisymmetric part is caught too. The analytic side
 needs only ``H·w`` (an hvp is called once per pair). The scale a pair is judged against is ``‖u‖·‖H·w‖``,
-which bounds ``|uᵀHw|``.
+which bounds ``|uᵀHw|``. Where f (or grad) returns float32 values for a float64 x (it casts its argument),
+the first value says so: the steps, points and rounding then follow float32, one evaluation more.
 """
 
 from __future__ import annotations

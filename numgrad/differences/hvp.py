@@ -48,7 +48,8 @@ def hessian_vector_product(
     With `grad` (``grad(x) -> array of x's shape``): ``(grad(x + t·v) − grad(x − t·v)) / (2t)``, two
     calls of `grad` and none of `f`. Without: the mixed second differences
     ``(f(x+tv+h_i e_i) − f(x+tv−h_i e_i) − f(x−tv+h_i e_i) + f(x−tv−h_i e_i)) / (4·t·h_i)``, 4n
-    evaluations of f.
+    evaluations of f. Where f (or `grad`) returns float32 values for a float64 x, the first value says
+    so and the steps and points follow float32: one evaluation more (a batched f: its first stack).
 
     Parameters
     ----------
