@@ -65,8 +65,9 @@ def check_hessian(
     mode : {"full", "fast"}
         ``"full"``: every entry, ``2·(n² + n) + 10`` evaluations of f (one more for a float32 x).
         ``"fast"``: ``uᵀHw`` along ``HESSIAN_FAST_PAIRS`` (3) seeded random direction pairs, 24
-        evaluations (with `grad`: 12 calls of grad) whatever n; `hess` as a callable is called once per
-        pair. It finds that the Hessian is wrong, not where: run full mode for that.
+        evaluations (with `grad`: 12 calls of grad) whatever n, one more where f (or grad) returns
+        float32 values for a float64 x (its steps then follow float32); `hess` as a callable is called
+        once per pair. It finds that the Hessian is wrong, not where: run full mode for that.
     rtol, atol : float, optional
         Override the estimated tolerance with ``atol + rtol·|numerical|`` per entry (or pair).
     seed : int or numpy.random.Generator, optional

@@ -9,13 +9,14 @@ at the steps s and 2s, whose Richardson value and change give the error estimate
 With `grad` (the gradgradcheck case) it is ``uᵀ(grad(x+tw) − grad(x−tw)) / (2t)`` at t and 2t: four calls
 of grad per pair. u ≠ w, so a Hessian wrong only in its antisymmetric part is caught too. The analytic side
 needs only ``H·w`` (an hvp is called once per pair). The scale a pair is judged against is ``‖u‖·‖H·w‖``,
-which bounds ``|uᵀHw|``.
+which bounds ``|uᵀHw|``. Where f (or grad) returns float32 values for a float64 x (it casts its argument),
+the first value says so: the steps, points and rounding then follow float32, one evaluation more.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,15 @@ from numgrad.checking.measure import promotable
 from numgrad.checking.report import GradientReport, ratio_to_tolerance
 from numgrad.common import numerics as nm
 from numgrad.common.trees import Flat, match
-from numgrad.differences.engine import Problem, evaluate_points, make_problem
+from numgrad.differences.engine import (
+    Problem,
+    coarser_values,
+    evaluate_points,
+    evaluate_points_typed,
+    make_problem,
+    on_grid,
+)
+from numgrad.differences.hvp import coarser_than
 from numgrad.differences.joined import joined, joined_dtype
 
 __all__ = ["fast_hessian"]
@@ -53,49 +62,84 @@ def directions(
     return v[0], v[1]
 
 
+SIGNS = ((1, 1, 1), (1, -1, -1), (-1, 1, -1), (-1, -1, 1))  # (along u, along w, weight)
+
+
 def _power_of_two(h: float) -> float:
     return float(np.exp2(np.round(np.log2(h))))
 
 
+def _corners(p: Problem, x0: NDArray[np.float64], u: NDArray[Any], w: NDArray[Any], s: float) -> NDArray[Any]:
+    """The 8 points of each pair, ``x ± c·u ± c·w`` for c = s, 2s, as f sees them: (8·k, n)."""
+    rows = np.stack([x0 + c * (a * u + b * w) for c in (s, 2 * s) for a, b, _ in SIGNS])  # (8, k, n)
+    return on_grid(p, rows.reshape(-1, p.n).astype(p.x.dtype))
+
+
 def _of_f(p: Problem, u: NDArray[Any], w: NDArray[Any]) -> Pairs:
+    """The mixed differences at s and 2s. f's value at the first point says which precision its values
+    carry: where it is coarser than x (f casts a float64 x to float32), the step and points follow it,
+    and the points are taken again (that first value is spent); else the other points follow it."""
     x0 = np.ravel(p.x).astype(np.float64)
     s = _power_of_two(nm.hessian_base_step(p.x.dtype))
-    signs = ((1, 1, 1), (1, -1, -1), (-1, 1, -1), (-1, -1, 1))  # (along u, along w, weight)
-    rows = np.stack([x0 + c * (a * u + b * w) for c in (s, 2 * s) for a, b, _ in signs])  # (8, k, n)
-    vals = np.real(evaluate_points(p, rows.reshape(-1, p.n).astype(p.x.dtype))).astype(np.float64)
+    rows = _corners(p, x0, u, w, s)
+    head, dtype = evaluate_points_typed(p, rows[:1])
+    grid = coarser_values(p, dtype)
+    if grid is None:
+        raw, spent = np.concatenate([head, evaluate_points(p, rows[1:])]), 0
+    else:
+        p = replace(p, grid=grid)
+        s = _power_of_two(nm.hessian_base_step(p.work_dtype))
+        raw, spent = evaluate_points(p, _corners(p, x0, u, w, s)), 1
+    vals = np.real(raw).astype(np.float64)
     if not np.all(np.isfinite(vals)):
         raise FloatingPointError(
             f"{FUNC}: f returned a non-finite value at x ± s·u ± s·w (fast mode, s = {s:.1e}): f's domain "
             f"ends near x. Use mode='full', whose steps shrink where f is undefined"
         )
     v = vals.reshape(2, 4, -1)
-    weights = np.array([wt for *_, wt in signs], dtype=np.float64)
+    weights = np.array([wt for *_, wt in SIGNS], dtype=np.float64)
     small, large = (np.tensordot(weights, v[i], axes=1) / (4 * c * c) for i, c in enumerate((s, 2 * s)))
-    rounding = (nm.ESTIMATE_ROUNDING_ULPS * nm.eps(p.x.dtype) * np.max(np.abs(v), axis=(0, 1)) / (s * s)
+    rounding = (nm.ESTIMATE_ROUNDING_ULPS * nm.eps(p.work_dtype) * np.max(np.abs(v), axis=(0, 1)) / (s * s)
                 * nm.HESSIAN_EXTRAPOLATION_ROUNDING)  # fmt: skip
     truncation = np.abs(small - large) / 3
     return Pairs((4 * small - large) / 3, nm.ESTIMATE_TRUNCATION_SAFETY * truncation + rounding, s,
-                 len(vals), str(p.x.dtype))  # fmt: skip
+                 len(vals) + spent, str(p.work_dtype))  # fmt: skip
 
 
 def _of_grad(
-    g: Callable[[NDArray[Any]], NDArray[Any]], x: NDArray[Any], u: NDArray[Any], w: NDArray[Any]
+    g: Callable[[NDArray[Any]], tuple[NDArray[Any], np.dtype[Any]]],
+    x: NDArray[Any],
+    u: NDArray[Any],
+    w: NDArray[Any],
 ) -> Pairs:
+    """The differences of grad at t and 2t. `g(point)`: grad there (flat, float64) and the coarsest dtype
+    it came in. Where its first value is coarser than x (grad casts a float64 x to float32), the step
+    and points follow that precision and the first point is taken again (that call is spent)."""
     x0 = np.ravel(x).astype(np.float64)
-    t = _power_of_two(nm.base_step("central", x.dtype))
+    work, t = x.dtype, _power_of_two(nm.base_step("central", x.dtype))
+    head, dtype = g((x0 + t * w[0]).astype(x.dtype))
+    spent = 0
+    grid = coarser_than(dtype, x.dtype)
+    if grid is not None:
+        work, t, spent = grid, _power_of_two(nm.base_step("central", grid)), 1
+        head, _ = g((x0 + t * w[0]).astype(dtype).astype(x.dtype))
+
+    def at(point: NDArray[np.float64]) -> NDArray[Any]:
+        return g(point.astype(work).astype(x.dtype) if work != x.dtype else point.astype(x.dtype))[0]
+
     quotients, size = [], np.zeros(len(u))
     for c in (t, 2 * t):
-        plus = np.stack([g((x0 + c * wk).astype(x.dtype)) for wk in w])
-        minus = np.stack([g((x0 - c * wk).astype(x.dtype)) for wk in w])
+        plus = np.stack([head if c == t and k == 0 else at(x0 + c * wk) for k, wk in enumerate(w)])
+        minus = np.stack([at(x0 - c * wk) for wk in w])
         if not (np.all(np.isfinite(plus)) and np.all(np.isfinite(minus))):
             raise FloatingPointError(f"{FUNC}: grad returned a non-finite value at x ± t·w (fast mode)")
         quotients.append(np.einsum("kn,kn->k", u, plus - minus) / (2 * c))
         size = np.maximum(size, np.einsum("kn,kn->k", np.abs(u), np.abs(plus) + np.abs(minus)))
     small, large = quotients
-    rounding = nm.ESTIMATE_ROUNDING_ULPS * nm.eps(x.dtype) * size / t
+    rounding = nm.ESTIMATE_ROUNDING_ULPS * nm.eps(work) * size / t
     truncation = np.abs(small - large) / 3
     return Pairs((4 * small - large) / 3, nm.ESTIMATE_TRUNCATION_SAFETY * truncation + rounding, t,
-                 4 * len(u), str(x.dtype))  # fmt: skip
+                 4 * len(u) + spent, str(work))  # fmt: skip
 
 
 def _numerical(
@@ -136,8 +180,9 @@ def _pairs(
     if grad is not None:
         vector = flat.concatenate(flat.leaves, vdtype)
 
-        def g(v: NDArray[Any]) -> NDArray[Any]:
-            return flat.concatenate(match(flat, grad(flat.unflatten(flat.split(v))), FUNC, "grad(x)"))
+        def g(v: NDArray[Any]) -> tuple[NDArray[Any], np.dtype[Any]]:
+            leaves = match(flat, grad(flat.unflatten(flat.split(v))), FUNC, "grad(x)")
+            return flat.concatenate(leaves), max((leaf.dtype for leaf in leaves), key=nm.eps)
 
         return _of_grad(g, vector, u, w)
     if flat.single:

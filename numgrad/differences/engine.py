@@ -245,7 +245,7 @@ def _on_stacks(p: Problem, stacks: Iterator[tuple[int, int, NDArray[Any]]], tota
     """A local batched f on each stack of :mod:`~numgrad.differences.stacks`; its values, checked and
     copied out of the stack (which the next chunk re-uses), shape (total, *out)."""
     out = np.empty((total, *(p.out_shape or ())), dtype=p.value_dtype)
-    f = p.f
+    f, first = p.f, out.dtype
     with np.errstate(all="ignore"):  # non-finite values are reported by the engine, not as warnings
         for a, b, stack in stacks:
             try:
@@ -256,8 +256,11 @@ def _on_stacks(p: Problem, stacks: Iterator[tuple[int, int, NDArray[Any]]], tota
                     raise wrote from exc
                 exc.add_note(f"{p.func}: raised by a batched f on a stack of {b - a} points; x is unchanged")
                 raise
-            out[a:b] = _check_stack(p, part, b - a)
-    return out
+            checked = _check_stack(p, part, b - a)
+            first = checked.dtype if a == 0 else first
+            out[a:b] = checked
+    # values coarser than x (f casts to float32) come back in their dtype, as evaluate_points_typed says
+    return out if first == out.dtype or coarser_values(p, first) is None else out.astype(first)
 
 
 def evaluate(p: Problem, values: NDArray[Any], coords: NDArray[np.intp]) -> NDArray[Any]:

@@ -8,7 +8,8 @@ joined into one vector (:mod:`numgrad.differences.joined`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -17,11 +18,18 @@ from numpy.typing import ArrayLike, NDArray
 from numgrad.common import numerics as nm
 from numgrad.common.trees import Flat, is_tree, match
 from numgrad.common.validate import callable_arg, real_floating_array
-from numgrad.differences.engine import Problem, evaluate_points, make_problem
+from numgrad.differences.engine import (
+    Problem,
+    coarser_values,
+    evaluate_points,
+    evaluate_points_typed,
+    make_problem,
+    on_grid,
+)
 from numgrad.differences.joined import joined, joined_dtype, tree_argument, tree_name
 from numgrad.differences.second import block_rows, blocks
 
-__all__ = ["hessian_vector_product"]
+__all__ = ["coarser_than", "hessian_vector_product"]
 
 FUNC = "hessian_vector_product"
 
@@ -40,7 +48,8 @@ def hessian_vector_product(
     With `grad` (``grad(x) -> array of x's shape``): ``(grad(x + t·v) − grad(x − t·v)) / (2t)``, two
     calls of `grad` and none of `f`. Without: the mixed second differences
     ``(f(x+tv+h_i e_i) − f(x+tv−h_i e_i) − f(x−tv+h_i e_i) + f(x−tv−h_i e_i)) / (4·t·h_i)``, 4n
-    evaluations of f.
+    evaluations of f. Where f (or `grad`) returns float32 values for a float64 x, the first value says
+    so and the steps and points follow float32: one evaluation more (a batched f: its first stack).
 
     Parameters
     ----------
@@ -106,42 +115,95 @@ def _power_of_two(h: float) -> float:
     return float(np.exp2(np.round(np.log2(h))))
 
 
-def _with_grad(
-    grad_at: Callable[[NDArray[Any]], NDArray[np.float64]], x: NDArray[Any], v: NDArray[Any], h: float | None
-) -> NDArray[np.float64]:
+def coarser_than(dtype: np.dtype[Any], x_dtype: np.dtype[Any]) -> np.dtype[Any] | None:
+    """`dtype` (of a gradient's values) where it is a float coarser than x's: grad casts a float64 x to
+    float32 inside, and its rounding, not x's, bounds what differences of it resolve."""
+    return dtype if dtype.kind == "f" and nm.eps(dtype) > nm.eps(x_dtype) else None
+
+
+Gradient = Callable[[NDArray[Any]], tuple[NDArray[np.float64], np.dtype[Any]]]
+
+
+def _with_grad(grad_at: Gradient, x: NDArray[Any], v: NDArray[Any], h: float | None) -> NDArray[np.float64]:
+    """`grad_at(point)`: grad there, flat float64, and the coarsest dtype it came in. Where the default
+    step is taken and grad's first value is coarser than x (float32 for a float64 x), the step and the
+    points follow that precision and the first point is taken again (one call spent)."""
     base, unit, scale = _direction(x, v)
     t = _power_of_two(h if h is not None else nm.base_step("central", x.dtype))
-    g_plus, g_minus = (grad_at((base + c * t * unit).astype(x.dtype)) for c in (1, -1))
+    g_plus, dtype = grad_at((base + t * unit).astype(x.dtype))
+    grid = coarser_than(dtype, x.dtype) if h is None else None
+    if grid is not None:
+        t = _power_of_two(nm.base_step("central", grid))
+        g_plus, _ = grad_at((base + t * unit).astype(grid).astype(x.dtype))
+    g_minus, _ = grad_at((base - t * unit).astype(x.dtype if grid is None else grid).astype(x.dtype))
     return np.asarray((g_plus - g_minus) / (2 * t) * scale)
+
+
+SIGNS = ((1, 1), (1, -1), (-1, 1), (-1, -1))  # (along v, along e_i)
+
+
+def _blocks(
+    p: Problem, base: NDArray[np.float64], unit: NDArray[np.float64], t: float, s: NDArray[np.float64]
+) -> Iterator[tuple[int, NDArray[np.intp], NDArray[Any]]]:
+    """(weight, coordinates i, the points ``x ± t·v ± h_i·e_i``) in blocks, on f's grid."""
+    for sign_t, sign_s in SIGNS:
+        along = base + sign_t * t * unit
+        for (i,) in blocks((np.arange(p.n),), block_rows(p)):
+            rows = np.broadcast_to(along, (len(i), p.n)).copy()
+            rows[np.arange(len(i)), i] += sign_s * s[i]
+            yield sign_t * sign_s, i, on_grid(p, rows.astype(p.x.dtype))
 
 
 def _with_values(
     p: Problem, v: NDArray[Any], h: float | None, name: Callable[[int], str]
 ) -> NDArray[np.float64]:
+    """The mixed differences. f's value at the first point (element by element; a batched f: at its first
+    block) says which precision its values carry: where it is coarser than x (f casts a float64 x to
+    float32), the steps and points follow it and are taken again (that value is spent)."""
     base, unit, scale = _direction(p.x, v)
-    t = _power_of_two(h if h is not None else nm.hessian_base_step(p.x.dtype))
-    s = nm.hessian_steps(base, p.x.dtype)
+
+    def steps(q: Problem) -> tuple[float, NDArray[np.float64]]:
+        t = _power_of_two(h if h is not None else nm.hessian_base_step(q.work_dtype))
+        return t, nm.hessian_steps(base, q.work_dtype)
+
+    t, s = steps(p)
+    points = _blocks(p, base, unit, t, s)
+    first = next(points)
+    head, dtype = evaluate_points_typed(p, first[2] if p.batched else first[2][:1])
+    grid = coarser_values(p, dtype)
+    if grid is None:
+        points = iter([first, *points])
+    else:
+        p = replace(p, grid=grid)
+        t, s = steps(p)
+        points, head = _blocks(p, base, unit, t, s), head[:0]
     mixed = np.zeros(p.n)
-    for sign_t, sign_s in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
-        along = base + sign_t * t * unit
-        for (i,) in blocks((np.arange(p.n),), block_rows(p)):
-            rows = np.broadcast_to(along, (len(i), p.n)).copy()
-            rows[np.arange(len(i)), i] += sign_s * s[i]
-            vals = np.real(evaluate_points(p, rows.astype(p.x.dtype))).astype(np.float64)
-            bad = ~np.isfinite(vals)
-            if bad.any():
-                raise FloatingPointError(
-                    f"{FUNC}: f returned a non-finite value ({vals[bad][0]}) at x ± t·v ± h·e_j for "
-                    f"{name(int(i[bad][0]))} ({int(bad.sum())} of {vals.size} points); the product there "
-                    f"is undefined. Pass a smaller h, a shorter v, or check f's domain"
-                )
-            mixed[i] += sign_t * sign_s * vals
+    for weight, i, rows in points:
+        vals = np.real(_rest(p, rows, head)).astype(np.float64)
+        head = head[:0]
+        bad = ~np.isfinite(vals)
+        if bad.any():
+            raise FloatingPointError(
+                f"{FUNC}: f returned a non-finite value ({vals[bad][0]}) at x ± t·v ± h·e_j for "
+                f"{name(int(i[bad][0]))} ({int(bad.sum())} of {vals.size} points); the product there "
+                f"is undefined. Pass a smaller h, a shorter v, or check f's domain"
+            )
+        mixed[i] += weight * vals
     return np.asarray(mixed / (4 * t * s) * scale)
+
+
+def _rest(p: Problem, rows: NDArray[Any], head: NDArray[Any]) -> NDArray[Any]:
+    """f at the rows, the first ``len(head)`` of which were evaluated already (their values: head)."""
+    if len(head) == len(rows):
+        return head
+    if not len(head):
+        return evaluate_points(p, rows)
+    return np.concatenate([head, evaluate_points(p, rows[len(head) :])])
 
 
 def _gradient_at(
     grad: Callable[..., Any], point: Any, shape: tuple[int, ...], path: str
-) -> NDArray[np.float64]:
+) -> tuple[NDArray[np.float64], np.dtype[Any]]:
     try:
         out = np.asarray(grad(point))
     except Exception as exc:
@@ -153,7 +215,7 @@ def _gradient_at(
         raise ValueError(f"{FUNC}: grad must return an array of x{path}'s shape {shape}; got {out.shape}")
     if not np.all(np.isfinite(out)):
         raise FloatingPointError(f"{FUNC}: grad returned a non-finite value at x ± t·v")
-    return out.astype(np.float64).reshape(-1)
+    return out.astype(np.float64).reshape(-1), out.dtype
 
 
 def _tree(f: Any, x: Any, v: Any, grad: Any, h: float | None, batched: bool) -> Any:
@@ -164,7 +226,7 @@ def _tree(f: Any, x: Any, v: Any, grad: Any, h: float | None, batched: bool) -> 
     if grad is not None:
         vector_x = flat.concatenate(flat.leaves, joined_dtype(flat))
 
-        def grad_at(point: NDArray[Any]) -> NDArray[np.float64]:
+        def grad_at(point: NDArray[Any]) -> tuple[NDArray[np.float64], np.dtype[Any]]:
             out = grad(flat.unflatten(flat.split(point)))  # in the joined dtype, as f sees it
             return _tree_gradient(flat, out)
 
@@ -174,7 +236,8 @@ def _tree(f: Any, x: Any, v: Any, grad: Any, h: float | None, batched: bool) -> 
     return flat.unflatten(flat.split(out, dtypes))
 
 
-def _tree_gradient(flat: Flat, out: Any) -> NDArray[np.float64]:
+def _tree_gradient(flat: Flat, out: Any) -> tuple[NDArray[np.float64], np.dtype[Any]]:
+    """grad's result as one float64 vector, and the coarsest dtype among its leaves."""
     try:
         leaves = match(flat, out, FUNC, "grad(x)")
     except (TypeError, ValueError) as exc:
@@ -183,4 +246,4 @@ def _tree_gradient(flat: Flat, out: Any) -> NDArray[np.float64]:
     vector = flat.concatenate(leaves)
     if not np.all(np.isfinite(vector)):
         raise FloatingPointError(f"{FUNC}: grad returned a non-finite value at x ± t·v")
-    return vector
+    return vector, max((leaf.dtype for leaf in leaves), key=nm.eps)
