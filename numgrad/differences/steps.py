@@ -121,9 +121,9 @@ def _stencil_at(
 ) -> tuple[NDArray[np.float64], int]:
     """The method's difference quotient for `coords` at `steps` (powers of two: x ± c·h exact)."""
     stencil = nm.STENCILS[p.method]
-    moved = [c for c in stencil.offsets if c != 0]
-    values = on_grid(p, np.concatenate([x0[coords] + c * steps for c in moved]).astype(p.x.dtype))
-    tiled = np.tile(coords, len(moved))
+    moved = stencil.moved
+    values = on_grid(p, (np.multiply.outer(moved, steps) + x0[coords]).reshape(-1).astype(p.x.dtype))
+    tiled = np.concatenate([coords] * len(moved))
     vals = evaluate(p, values, tiled)
     _check_finite(p, vals, tiled, "a refined step")
     by_offset = dict(
@@ -224,24 +224,34 @@ def _refine(
     if active.size == 0:
         return deriv, 0, None
     stencil = nm.STENCILS[p.method]
-    f_size = 0.0 if vals is None else float(np.abs(vals).max())
+    unit, extra = _rounding_unit(p, f_scale)
     # The worst-predicted coordinates go first: if none of them shows truncation, the model over-predicts
-    # for this f (a quadratic, say) and the rest are left alone (unsorted until then).
+    # for this f (a quadratic, say) and the rest are left alone (unsorted until then) — decided before
+    # anything of x's size is built, as most passes end there.
+    half = h[active] / 2
+    d_half, spent = _stencil_at(p, x0, f0, active, half)
+    extra += spent
+    change = np.abs(d_half - deriv[active])
+    noise = unit * stencil.rounding_gain / half
+    if not (change > noise).any():  # no truncation beyond rounding: the pass's quotients stand
+        return np.asarray(deriv, dtype=np.float64), extra, False
+    f_size = 0.0 if vals is None else float(np.abs(vals).max())
     out = np.array(deriv, dtype=np.float64)
     best_err = np.full(p.n, np.inf)
     best_trunc = np.zeros(p.n)  # truncation left (the change beyond rounding) at the kept value
     prev, step = out.copy(), h.copy()
+    step[active] = half
     gain = 2.0**stencil.order
-    unit, extra = _rounding_unit(p, f_scale)
     found = False
-    for _ in range(nm.MAX_REFINE_HALVINGS):
+    for halving in range(nm.MAX_REFINE_HALVINGS):
         if active.size == 0:
             break
-        step[active] /= 2
-        d_half, spent = _stencil_at(p, x0, f0, active, step[active])
-        extra += spent
-        change = np.abs(d_half - prev[active])
-        noise = unit * stencil.rounding_gain / step[active]
+        if halving:  # the first halving is the one measured above
+            step[active] /= 2
+            d_half, spent = _stencil_at(p, x0, f0, active, step[active])
+            extra += spent
+            change = np.abs(d_half - prev[active])
+            noise = unit * stencil.rounding_gain / step[active]
         score = change + noise  # truncation left in the pair, plus the rounding that halving costs
         better = score < best_err[active]
         take = active[better]
