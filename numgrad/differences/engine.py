@@ -296,6 +296,8 @@ def _evaluate_in_place(
         holder, point = p.x, p.x
     unravel = holder.ndim != 1 or holder.size != p.n
     fast = _FAST_RESULTS if p.out_shape is None and p.method != "complex" else ()
+    if fast and not unravel and holder.dtype in _MEMORYVIEW_FORMATS:
+        return _evaluate_scalar_in_place(p, values, coords, holder, point)
     f, j = p.f, -1
     try:
         with np.errstate(all="ignore"):  # non-finite values are reported by the engine, not as warnings
@@ -319,6 +321,41 @@ def _evaluate_in_place(
     if p.method == "complex":  # f wrote into the complex copy: later points would be wrong
         _unchanged_copy(p, flat_x)
     return vals
+
+
+_MEMORYVIEW_FORMATS = {np.dtype(np.float64): "d", np.dtype(np.float32): "f"}
+
+
+def _evaluate_scalar_in_place(
+    p: Problem, values: NDArray[Any], coords: NDArray[np.intp], holder: NDArray[Any], point: NDArray[Any]
+) -> NDArray[Any]:
+    """:func:`_evaluate_in_place` for a scalar real f of a contiguous float64 or float32 x: the same points,
+    order, checks and values, with x's elements read and written as Python floats through a memoryview of
+    the caller's array (no NumPy scalar per access: the loop costs about what the textbook's does)."""
+    view = memoryview(holder).cast("B").cast(_MEMORYVIEW_FORMATS[holder.dtype])
+    out: list[Any] = []
+    keep, fast, f, j = out.append, _FAST_RESULTS, p.f, -1
+    try:
+        with np.errstate(all="ignore"):  # non-finite values are reported by the engine, not as warnings
+            for j, v in zip(coords.tolist(), values.tolist(), strict=True):
+                original = view[j]
+                try:
+                    view[j] = v
+                    value = f(point)
+                    if view[j] != v:  # f wrote into x: O(1) here, the rest is checked by the caller
+                        raise _wrote(p, j, original, view[j])
+                finally:
+                    view[j] = original
+                keep(value if type(value) in fast else _as_value(p, value, _describe(p, j)))
+    except MutatedArgumentError:
+        raise
+    except Exception as exc:
+        if not getattr(exc, "__notes__", None):
+            exc.add_note(f"{p.func}: raised by f at x perturbed at index {p.index(j)}")
+        raise
+    finally:
+        view.release()
+    return np.array(out, dtype=p.value_dtype).reshape(len(coords))
 
 
 def _unchanged_copy(p: Problem, flat_x: NDArray[Any]) -> None:
