@@ -332,7 +332,8 @@ def _evaluate_scalar_in_place(
     """:func:`_evaluate_in_place` for a scalar real f of a contiguous float64 or float32 x: the same points,
     order, checks and values, with x's elements read and written as Python floats through a memoryview of
     the caller's array (no NumPy scalar per access: the loop costs about what the textbook's does)."""
-    view = memoryview(holder).cast("B").cast(_MEMORYVIEW_FORMATS[holder.dtype])
+    fmt = _MEMORYVIEW_FORMATS[holder.dtype]
+    view: Any = memoryview(holder).cast("B").cast(fmt)  # type: ignore[arg-type, call-overload]  # floats
     out: list[Any] = []
     keep, fast, f, j = out.append, _FAST_RESULTS, p.f, -1
     try:
