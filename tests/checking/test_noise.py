@@ -58,3 +58,57 @@ def test_noise_level_is_measured_not_assumed():
     ulp = np.spacing(OFFSET)
     assert quiet[0] < 10 * np.finfo(float).eps * 6
     assert 0.05 * ulp < loud[0] < 2 * ulp
+
+
+# The issue's own situations, as a peer's VJP test suite met them: the pseudo-inverse of a low-rank product
+# (rank kept, so differentiable) and the eigenvalues of a broadcast stack of symmetric matrices, checked
+# against jax.grad in float64, with the default method and with central differences (which marks kinks).
+
+
+def _jax():
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    return jax, jax.numpy
+
+
+@pytest.mark.parametrize("method", ["auto", "central"])
+@pytest.mark.parametrize("seed", range(6))
+def test_pseudo_inverse_of_a_low_rank_product_passes(seed, method):
+    jax, jnp = _jax()
+    rng = np.random.default_rng(seed)
+    c, w, b = rng.standard_normal((2, 5)), rng.standard_normal((5, 4)), rng.standard_normal((4, 2))
+    exact = np.asarray(jax.grad(lambda m: jnp.sum(w * jnp.linalg.pinv(m @ c)))(jnp.asarray(b)))
+    report = check_gradient(lambda m: np.sum(w * np.linalg.pinv(m @ c)), b, exact, method=method)
+    assert report.passed
+    assert report.kink_count == 0
+
+
+@pytest.mark.parametrize("method", ["auto", "central"])
+@pytest.mark.parametrize("seed", range(6))
+def test_eigenvalues_of_broadcast_symmetric_stacks_pass(seed, method):
+    jax, jnp = _jax()
+    rng = np.random.default_rng(seed)
+    a, v = rng.standard_normal((3, 4, 4)), rng.standard_normal((3, 4))
+
+    def f(m, xp):
+        return xp.sum(v * xp.linalg.eigvalsh((m + xp.swapaxes(m, -1, -2)) / 2))
+
+    exact = np.asarray(jax.grad(lambda m: f(m, jnp))(jnp.asarray(a)))
+    report = check_gradient(lambda m: f(m, np), a, exact, method=method)
+    assert report.passed
+    assert report.kink_count == 0
+
+
+def test_a_planted_bug_in_the_eigenvalue_gradient_is_caught():
+    jax, jnp = _jax()
+    rng = np.random.default_rng(0)
+    a, v = rng.standard_normal((3, 4, 4)), rng.standard_normal((3, 4))
+
+    def f(m, xp):
+        return xp.sum(v * xp.linalg.eigvalsh((m + xp.swapaxes(m, -1, -2)) / 2))
+
+    wrong = np.asarray(jax.grad(lambda m: f(m, jnp))(jnp.asarray(a))).copy()
+    wrong[1, 2, 3] += 1e-4 * np.max(np.abs(wrong))
+    report = check_gradient(lambda m: f(m, np), a, wrong)
+    assert not report.passed
+    assert report.worst_index == (1, 2, 3)
