@@ -258,4 +258,4 @@ def _numerical(
                 return est, "float64", nfev
             # nothing moved when the float64 copy moved: f reads x from a closure. Difference in place.
     est = estimate(x if grad is None else x.copy())
-    return est, str(x.dtype), nfev + est.nfev
+    return est, est.working_dtype or str(x.dtype), nfev + est.nfev  # float32 where f casts a float64 x

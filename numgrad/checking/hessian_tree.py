@@ -88,7 +88,7 @@ def _numerical(
                 return est, "float64", nfev + est.nfev
             # nothing moved when float64 copies moved: f reads x from a closure. Difference in place.
     est = _estimate(f, grad, flat, None)
-    return est, str(joined_dtype(flat)), nfev + est.nfev
+    return est, est.working_dtype or str(joined_dtype(flat)), nfev + est.nfev  # float32 where f casts
 
 
 def _float64(flat: Flat, probe: Any, gradient: bool) -> bool:

@@ -53,6 +53,9 @@ class Estimate:
         Where the estimate says the value cannot be trusted: the error is above
         ``UNRELIABLE_FRACTION`` of the value and is truncation, not rounding (the step is too coarse for
         f's length scale there), or a value is not finite. There ``error`` is only a lower bound.
+    working_dtype : str or None
+        The precision the differences resolve: x's dtype, or float32 where x is float64 but f's values
+        are float32 (f casts its argument); None where leaves of a pytree differ, or for the JAX twin.
     """
 
     derivative: Any  # NDArray[np.float64], or a pytree of them
@@ -60,6 +63,7 @@ class Estimate:
     step: Any
     nfev: int
     unreliable: Any  # NDArray[np.bool_], or a pytree of them
+    working_dtype: str | None = None
 
     @property
     def reliable(self) -> bool:
@@ -177,7 +181,7 @@ def estimate_hessian(
         with joined(func, f, flat, batched=batched, chunk_size=chunk_size, executor=executor) as p:
             e = hessian_estimate(p, h, tree_name(flat))
         return Estimate(square(flat, e.derivative), square(flat, e.error), flat.unflatten(flat.split(e.step)),
-                        e.nfev, square(flat, e.unreliable))  # fmt: skip
+                        e.nfev, square(flat, e.unreliable), e.working_dtype)  # fmt: skip
     p = make_problem(
         func, f, x, out_shape=None, method="central", batched=batched, chunk_size=chunk_size,
         executor=executor,
@@ -185,16 +189,17 @@ def estimate_hessian(
     e = hessian_estimate(p, h)
     shape = p.x.shape * 2
     return Estimate(e.derivative.reshape(shape), e.error.reshape(shape), e.step.reshape(p.x.shape), e.nfev,
-                    e.unreliable.reshape(shape))  # fmt: skip
+                    e.unreliable.reshape(shape), e.working_dtype)  # fmt: skip
 
 
 def hessian_estimate(p: Problem, h: object, name: Callable[[int], str] | None = None) -> Estimate:
     """The Hessian of p's f with its error as flat arrays: (n, n) fields, step (n,)."""
     sigma, spent = noise_level(p)
     d = second_difference(p, h, float(sigma), name)
-    accuracy = nm.hessian_accuracy(p.x.dtype)
+    working = p.x.dtype if d.grid is None else d.grid
+    accuracy = nm.hessian_accuracy(working)
     flags = nm.unreliable(d.value, d.error, d.truncation, d.model_rounding, accuracy)
-    return Estimate(d.value, d.error, d.h, d.nfev + spent, flags)
+    return Estimate(d.value, d.error, d.h, d.nfev + spent, flags, str(working))
 
 
 def _per_leaf(
@@ -221,8 +226,9 @@ def _joined_record(flat: Flat, parts: list[Estimate]) -> Estimate:
     def tree(field: str) -> Any:
         return flat.unflatten([getattr(e, field) for e in parts])
 
+    working = {e.working_dtype for e in parts}
     return Estimate(tree("derivative"), tree("error"), tree("step"), sum(e.nfev for e in parts),
-                    tree("unreliable"))  # fmt: skip
+                    tree("unreliable"), working.pop() if len(working) == 1 else None)  # fmt: skip
 
 
 def _first_order(
@@ -284,5 +290,5 @@ def _record(
 
     return Estimate(
         arranged(np.asarray(value, dtype=np.float64)), arranged(np.asarray(error, dtype=np.float64)),
-        first.h.reshape(p.x.shape).copy(), nfev, arranged(flags),
+        first.h.reshape(p.x.shape).copy(), nfev, arranged(flags), str(p.work_dtype),
     )  # fmt: skip

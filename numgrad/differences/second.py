@@ -50,6 +50,7 @@ class SecondDifference:
     h: NDArray[np.float64]  # (n,), the smaller step of the pair
     nfev: int
     model_rounding: NDArray[np.float64]  # `rounding` from the ulp model of f's rounding alone
+    grid: np.dtype[Any] | None = None  # f's values' precision where coarser than x's (see Problem.grid)
 
     @property
     def error(self) -> NDArray[np.float64]:
@@ -103,7 +104,7 @@ def second_difference(
     model = nm.ESTIMATE_ROUNDING_ULPS * nm.eps(p.work_dtype) * abs(f0)
     gain = nm.HESSIAN_ROUNDING_GAIN * nm.HESSIAN_EXTRAPOLATION_ROUNDING / np.multiply.outer(steps, steps)
     rounding = gain * max(model, nm.NOISE_SIGMAS * noise)
-    return SecondDifference(value, truncation, rounding, steps, nfev, gain * model)
+    return SecondDifference(value, truncation, rounding, steps, nfev, gain * model, p.grid)
 
 
 def shrunk(x: NDArray[np.float64], h: NDArray[np.float64], dtype: Any) -> NDArray[np.float64]:

@@ -25,6 +25,7 @@ from numgrad import (
     check_jvp,
     check_vjp,
     estimate_gradient,
+    estimate_hessian,
     hessian,
     jacobian,
     numerical_gradient,
@@ -430,3 +431,27 @@ def test_property_casting_f_correct_hessian_passes_in_fast_mode(n, m, scale, see
     note(str(g))
     assert g.passed or (scale > 1 and not check_hessian(f, x.astype(F32), H, grad=grad, mode="fast").passed)
     assert (g.working_dtype, g.nfev) == ("float32", 4 * PAIRS + 1)
+
+
+def test_full_check_hessian_and_the_estimates_say_float32_where_f_casts():
+    """Full-mode check_hessian of a float32-casting f at a float64 x reports the differences as taken in
+    float32 (and judges with float32's floor), as the estimates record; a float64-valued f stays float64."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(6)
+
+    def cast(v):
+        w = v.astype(np.float32)
+        return np.sum(np.log1p(np.exp(w))) + np.float32(0.5) * np.sum(w * w)
+
+    s = 1 / (1 + np.exp(-x))
+    exact = np.diag(s * (1 - s) + 1.0)
+    report = check_hessian(cast, x, exact)
+    assert report.passed
+    assert report.working_dtype == "float32"
+    assert estimate_hessian(cast, x).working_dtype == "float32"
+    assert estimate_gradient(cast, x).working_dtype == "float32"
+    tree = estimate_hessian(lambda t: cast(np.concatenate([t["a"], t["b"]])), {"a": x[:3], "b": x[3:]})
+    assert tree.working_dtype == "float32"
+    wide = check_hessian(lambda v: np.sum(np.log1p(np.exp(v))) + 0.5 * np.sum(v * v), x, exact)
+    assert wide.working_dtype == "float64"
+    assert estimate_gradient(lambda v: np.sum(v**2), x).working_dtype == "float64"

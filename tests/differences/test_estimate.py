@@ -66,7 +66,10 @@ def test_the_issues_tiny_length_scale_comes_back_flagged():
 def test_record_is_frozen_with_fixed_fields():
     e = estimate_gradient(lambda v: np.sum(v**2), np.ones((2, 3)))
     assert isinstance(e, Estimate)
-    assert [f.name for f in dataclasses.fields(e)] == ["derivative", "error", "step", "nfev", "unreliable"]
+    assert [f.name for f in dataclasses.fields(e)] == [
+        "derivative", "error", "step", "nfev", "unreliable", "working_dtype",
+    ]  # fmt: skip
+    assert e.working_dtype == "float64"
     assert e.derivative.shape == e.error.shape == e.step.shape == e.unreliable.shape == (2, 3)
     with pytest.raises(dataclasses.FrozenInstanceError):
         e.nfev = 0  # type: ignore[misc]
