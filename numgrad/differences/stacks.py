@@ -10,6 +10,7 @@ a fresh O(k·n) copy, and f's own temporaries, of the chunk's size, are reused f
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -74,12 +75,15 @@ def perturbed_stacks(
     n, width = base.size, max(b - a for a, b in bounds)
     rows = np.repeat(base.reshape(1, -1), width, axis=0)
     flat = rows.reshape(-1)
+    if len(bounds) == 1:  # one stack (small problems, the probe's and tests' few points): nothing re-used
+        flat[_diagonal(len(coords), n) + coords] = values
+        stack = rows.reshape(width, *shape)
+        stack.flags.writeable = False
+        yield 0, width, stack
+        return
     # flat position of each changed element: its row within its chunk times n, plus its coordinate
-    if len(bounds) == 1:
-        where = np.arange(0, len(coords) * n, n) + coords
-    else:
-        lane = np.arange(len(coords)) - np.repeat([a for a, _ in bounds], [b - a for a, b in bounds])
-        where = lane * n + coords
+    lane = np.arange(len(coords)) - np.repeat([a for a, _ in bounds], [b - a for a, b in bounds])
+    where = lane * n + coords
     original = base[coords]
     views: dict[int, NDArray[Any]] = {}  # one view per chunk length (equal chunks: one or two)
     for a, b in bounds:
@@ -91,6 +95,14 @@ def perturbed_stacks(
         stack.flags.writeable = False  # again each chunk: f may not have left it so
         yield a, b, stack
         flat[at] = original[a:b]
+
+
+@functools.lru_cache(maxsize=64)
+def _diagonal(k: int, n: int) -> NDArray[np.intp]:
+    """``0, n, 2n, ...``: the flat start of each of k rows of n (read-only)."""
+    starts = np.arange(0, k * n, n)
+    starts.flags.writeable = False
+    return starts
 
 
 def row_stacks(
