@@ -77,9 +77,9 @@ def perturbed_stacks(
     flat = rows.reshape(-1)
     if len(bounds) == 1:  # one stack (small problems, the probe's and tests' few points): nothing re-used
         flat[_diagonal(len(coords), n) + coords] = values
-        stack = rows.reshape(width, *shape)
-        stack.flags.writeable = False
-        yield 0, width, stack
+        only = rows.reshape(width, *shape)
+        only.flags.writeable = False
+        yield 0, width, only
         return
     # flat position of each changed element: its row within its chunk times n, plus its coordinate
     lane = np.arange(len(coords)) - np.repeat([a for a, _ in bounds], [b - a for a, b in bounds])
