@@ -29,7 +29,6 @@ import math
 import sys
 from collections.abc import Callable
 from math import frexp, ldexp
-from operator import add, sub
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -235,7 +234,7 @@ def gradient(  # noqa: PLR0912, PLR0915  (one frame on purpose: see the comment 
         if stage is _PLAIN_RULE:
             coords, points = _with_x(n), [x0[0]] + plus + minus  # noqa: RUF005  (cheaper than *)
         else:
-            coords, points = _twice(n), [*map(add, x0, hs), *map(sub, x0, hs)]
+            coords, points = _twice(n), _points(x0, hs)
         j, c = -1, 0.0
         while True:
             vals: list[float] = []
@@ -334,7 +333,7 @@ def gradient(  # noqa: PLR0912, PLR0915  (one frame on purpose: see the comment 
                 got, vals, k = vals, at_plain, len(coords) // 2
                 for i, a, b in zip(coords, got[:k], got[k:]):  # noqa: B905
                     vals[i], vals[n + i] = a, b
-                hs, points, deriv = chosen_h, [*map(add, x0, chosen_h), *map(sub, x0, chosen_h)], None
+                hs, points, deriv = chosen_h, _points(x0, chosen_h), None
                 break
             steps = tuple.__new__(SmallSteps, (chosen_h, abs(at_x), variation))  # NamedTuple's __new__
             if not moved:  # the plain rule's steps: the differences are those already evaluated
@@ -403,7 +402,7 @@ def explicit_pass(
     n, before = len(x0), mv.tobytes()
     hs = [h] * n
     try:
-        vals = _evaluate(func, f, x, mv, _twice(n), [*map(add, x0, hs), *map(sub, x0, hs)], x0)
+        vals = _evaluate(func, f, x, mv, _twice(n), _points(x0, hs), x0)
         if not math.isfinite(sum(vals)):
             raise _explicit_non_finite(func, x, vals)
         quotients = []
@@ -587,6 +586,16 @@ def _power_of_two(h: float) -> float:
 
 
 _UNIT_STEP = _power_of_two(_BASE_STEP)  # the plain rule's step where |x_i| <= 1
+
+
+def _points(x0: list[float], hs: list[float]) -> list[float]:
+    """The central difference points: ``x0 + h`` for every coordinate, then ``x0 − h`` (c − b is c + (−b),
+    the general path's point, bit for bit)."""
+    plus, minus = [], []
+    for c, b in zip(x0, hs):  # noqa: B905  (equal lengths)
+        plus.append(c + b)
+        minus.append(c - b)
+    return plus + minus
 
 
 @functools.lru_cache(maxsize=32)
