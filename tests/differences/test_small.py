@@ -99,6 +99,21 @@ def test_automatic_steps_are_the_probes_and_every_point_of_the_general_engine_is
     assert numerical_gradient(f, np.array(x)).tobytes() == general(f, np.array(x)).tobytes()
 
 
+@pytest.mark.parametrize("x", [[0.03], [0.014, -0.068], [-0.003, 0.002]])
+def test_where_rounding_decides_the_estimate_the_probe_decides(x):
+    """1e8 + |x|²: at these points the variation both see is the rounding of f (its curvature is ~1e-8 of
+    an ulp of f at the steps), 4.5× larger at the probe's closer points; without the noise margin the
+    estimate took other steps than the probe's (2.7× the error estimate apart on random points). With it
+    the probe's points, the general engine's first ones, are evaluated and decide."""
+    from numgrad.differences.estimate import estimate_gradient
+
+    f = lambda v: 1e8 + float(np.sum(v**2))  # noqa: E731
+    fast, slow = points_seen(numerical_gradient, f, x), points_seen(general, f, x)
+    assert set(slow[: nm.probe_size(len(x))]) <= set(fast)
+    error = estimate_gradient(f, np.array(x)).error
+    assert np.all(np.abs(numerical_gradient(f, np.array(x)) - 2 * np.array(x)) <= error)
+
+
 def test_where_the_estimate_and_the_probe_disagree_the_result_is_within_the_engines_error():
     """At a kink of |x_1| the probe's one-sided slope sees 1/1e-3 and the central differences 0: the small
     path's steps (2^-15, 2^-15) are not the general engine's (2^-16, 2^-17); both gradients are within
