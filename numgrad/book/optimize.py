@@ -162,7 +162,7 @@ def gradient_descent(
             path, values, status = _descend(
                 f, x0, f0, lr, step_num, tol, _gradient_function(f, grad, h, x0.shape)
             )
-    trail = np.array(path)  # np.stack, without its per-array Python work (every point has x0's shape)
+    trail = path if isinstance(path, np.ndarray) else np.array(path)  # np.stack, without its per-array work
     return DescentResult(
         x=trail[-1].copy(),
         path=trail,
@@ -172,7 +172,8 @@ def gradient_descent(
     )
 
 
-Run = tuple[list[NDArray[Any]], list[float], "str | None"]  # the points, f at them, the status so far
+# the points (a list of arrays, or stacked), f at them, the status so far
+Run = tuple["list[NDArray[Any]] | NDArray[Any]", list[float], "str | None"]
 
 
 def _descend(
@@ -208,37 +209,44 @@ def _descend_small(
     h: float | None,
 ) -> Run:
     """:func:`_descend` for a few float64 numbers with numerical gradients (the book's examples): the
-    points as Python floats beside their arrays, the small path's gradients as lists; the same
-    operations on the same values, so the same run, at a fraction of the fixed cost of a step."""
+    points as Python floats, f evaluated at one working array that holds each point in turn (the path is
+    made of the floats, so f cannot change it), the small path's gradients as lists; the same operations
+    on the same values, so the same run, at a fraction of the fixed cost of a step."""
     memory = StepReuse(f) if h is None else None
-    shape, ndim = x0.shape, x0.ndim
+    shape = x0.shape
     rise = nm.DIVERGENCE_RISE * max(1.0, abs(f0))  # _step_verdict's bound
-    path, values = [x0], [f0]
-    x, xs, fx = x0, x0.ravel().tolist(), f0
+    x = np.array(x0)  # the working point
+    mv = small.flat_view(x)
+    xs, fx = mv.tolist(), f0
+    rows, values = [xs], [f0]
     status = None
-    while status is None and len(path) <= step_num:
-        try:
-            if memory is not None:
-                g = memory.flat_gradient(x, fx, xs)
-            else:
-                try:
-                    g = small.gradient("numerical_gradient", f, x, h)[0]
-                except small.Fallback:
-                    g = numerical_gradient(f, x, h=h).ravel().tolist()
-        except FloatingPointError:  # f was non-finite next to x
-            status = "diverged"
-            break
-        xs = [a - lr * b for a, b in zip(xs, g)]  # noqa: B905  (x − lr·g, element for element)
-        x_old, x = x, np.array(xs) if ndim == 1 else np.array(xs).reshape(shape)
-        fx = _value(f, x)
-        path.append(x)
-        values.append(fx)
-        finite = math.isfinite(fx + sum(xs)) or (math.isfinite(fx) and all(map(math.isfinite, xs)))
-        if not finite or fx - f0 > rise:
-            status = "diverged"
-        elif tol is not None and _length(x, x_old) < tol:
-            status = "converged"
-    return path, values, status
+    try:
+        while status is None and len(rows) <= step_num:
+            try:
+                if memory is not None:
+                    g = memory.flat_gradient(x, fx, xs)
+                else:
+                    try:
+                        g = small.explicit_pass("numerical_gradient", f, x, mv, xs, h)  # type: ignore[arg-type]
+                    except small.Fallback:
+                        g = numerical_gradient(f, x, h=h).ravel().tolist()
+            except FloatingPointError:  # f was non-finite next to x
+                status = "diverged"
+                break
+            old, xs = xs, [a - lr * b for a, b in zip(xs, g)]  # noqa: B905  (x − lr·g, element for element)
+            for i, a in enumerate(xs):
+                mv[i] = a
+            fx = _value(f, x)
+            rows.append(xs)
+            values.append(fx)
+            finite = math.isfinite(fx + sum(xs)) or (math.isfinite(fx) and all(map(math.isfinite, xs)))
+            if not finite or fx - f0 > rise:
+                status = "diverged"
+            elif tol is not None and _length(np.array(xs), np.array(old)) < tol:
+                status = "converged"
+    finally:
+        mv.release()
+    return np.array(rows).reshape(len(rows), *shape), values, status  # the path, stacked
 
 
 # --------------------------------------------------------------------------------------------------

@@ -117,6 +117,17 @@ ALLOCATOR_SETTLE_BYTES = 8 * 2**20
 # x of at most this many elements takes the engine's small-problem path (central, float64, element mode):
 # the same arithmetic on Python floats, where NumPy's per-operation cost would dominate the call
 SMALL_N = 16
+# ... where x has at most PROBE_DIRECTIONS elements (the probe's directions are coordinate vectors), the
+# automatic step is chosen without the probe's own points wherever it can be: f at x and at x ± the plain
+# rule's steps (the first pass of every call there) give the probe's ratio |f| / variation from central
+# slopes and the second difference along x_0; where every ratio within this factor of that estimate rounds
+# to the same steps, they are taken (x0² + x1² at (3, 4): 5 evaluations, was 8; the steps, so the gradient,
+# are the probe's); elsewhere the probe's points are evaluated and decide, as in the general path.
+SMALL_PROBE_RATIO_MARGIN = 4 / 3
+# ... and where the estimated variation scale is at least this many times what one rounding unit of f's
+# largest value there moves the probe's (f = 1e8 + x0² + x1²: the curvature both see is rounding, 4.5×
+# larger at the probe's closer points, and their steps differ; there the probe decides)
+SMALL_PROBE_NOISE_MARGIN = 64.0
 EXECUTOR_TASKS_PER_WORKER = 4  # chunks per executor worker: enough to balance, few enough to amortise
 
 

@@ -32,8 +32,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import replace
-from itertools import repeat
-from operator import mul
 from typing import Any
 
 import numpy as np
@@ -116,7 +114,7 @@ class StepReuse:
         if self.steps is None or len(self.length) != len(length):
             return False
         grow = nm.REUSE_LENGTH_FACTOR
-        for a, b in zip(length, self.length, strict=True):
+        for a, b in zip(length, self.length):  # noqa: B905  (equal lengths, tested above; strict costs)
             if not (a <= grow * b and b <= grow * a):
                 return False
         ratio = _ratio(fx, self.last, length)
@@ -127,8 +125,11 @@ class StepReuse:
 
 def _ratio(fx: float, g: list[float], length: list[float]) -> float:
     """``|f| / RMS(g·L)``: 0 where it is undefined (f or g zero, or non-finite)."""
+    squares = []
     try:
-        mean_square = math.fsum(map(pow, map(mul, g, length), repeat(2))) / len(g)  # (g·L)**2 summed
+        for a, b in zip(g, length):  # noqa: B905  (equal lengths)
+            squares.append((a * b) ** 2)
+        mean_square = math.fsum(squares) / len(g)  # (g·L)**2 summed exactly
     except OverflowError:  # a gradient beyond float range: the run is diverging, probe afresh
         return 0.0
     rms = math.sqrt(mean_square) if math.isfinite(mean_square) else 0.0

@@ -2,8 +2,20 @@
 
 On the book's ``x0² + x1²`` the general engine spends most of a call in NumPy operations on arrays of two
 or four numbers (validation, probe, assembly, refinement test). This path does the same arithmetic on
-Python floats, in the same order, so it returns bitwise the same gradient as the general path — the probe
-points and steps still come from :mod:`numgrad.common.numerics` — at a fraction of the fixed cost.
+Python floats, in the same order, so it returns bitwise the same gradient as the general path — the steps
+are the probe's of :mod:`numgrad.common.numerics` — at a fraction of the fixed cost.
+
+The automatic step, for x of at most PROBE_DIRECTIONS elements, is chosen without the probe's own points
+where that settles it: f at x and at x ± the plain rule's steps (``base·L_i``, where the probe's steps are
+on most of the book's problems) give the probe's ratio ``|f| / variation`` from central slopes and the
+second difference along x_0; where every ratio within SMALL_PROBE_RATIO_MARGIN of that estimate rounds to
+the same powers of two, and one rounding unit of f moves neither estimate by more than
+1/SMALL_PROBE_NOISE_MARGIN, those are the steps (a coordinate whose step is not the plain rule's is then
+evaluated at its own); elsewhere the probe's points are evaluated and decide, as in the general path. On
+x0² + x1² at (3, 4) that is 5 evaluations instead of 8, with the probe's steps. The estimate and the probe
+measure slopes at different distances from x, so where f is not smooth at the scale of the step (a kink
+within it) their steps can differ: both are then steps of the engine's rule for what it measured, and the
+gradients agree within the engine's error estimate (tests/differences/test_small.py).
 
 It handles the common case only. Anything else (a result that is not a real scalar, a non-finite value, a
 coordinate the refinement test flags) hands the problem back to the general path, which evaluates it again
@@ -17,7 +29,6 @@ import math
 import sys
 from collections.abc import Callable
 from math import frexp, ldexp
-from operator import add, sub
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -28,7 +39,15 @@ from numgrad.common.guard import mutation_error, unchanged
 
 Doubles = Any  # x's memoryview, format "d": Python floats in and out (typeshed's items are int)
 _FLOAT64 = np.dtype(np.float64)
+_NDARRAY = np.ndarray
 _FAST = (float, np.float64, np.float32)
+_PLAIN = frozenset(_FAST)  # results taken as floats without further checks
+# The stages of gradient()'s loop (see its docstring)
+_DIFFERENCES, _PLAIN_RULE, _PROBE, _CHANGED = "differences", "plain rule", "probe", "changed"
+_PROBING = frozenset((_PLAIN_RULE, _PROBE))  # f raising there was "at a probe point near x"
+_PLAIN_PROBE = frozenset((float, np.float64))  # ... in the probe, where a float32 f hands over
+_PROBE_DIRECTIONS = nm.PROBE_DIRECTIONS  # x of at most this many elements: the probe's rows move one each
+_RATIO_MARGIN = nm.SMALL_PROBE_RATIO_MARGIN
 _CENTRAL = nm.STENCILS["central"]
 # truncation_suspects' threshold for central float64, as it computes it: goal / const
 _REFINE_GOAL = nm.REFINE_FRACTION["float64"] * nm.accuracy("central", np.float64)
@@ -49,6 +68,17 @@ _ROUNDED_AWAY = nm.EXPLICIT_STEP_WARN  # x + h that rounds h by more than this s
 _ROUNDING_BOUND = 4 * nm.eps(np.float64) / nm.EXPLICIT_STEP_WARN
 _CURVATURE_WEIGHT = nm.CURVATURE_WEIGHT
 _MAX_RELATIVE_STEP = nm.MAX_RELATIVE_STEP
+# The variation scale above which the estimate is trusted, per unit of |f| and for n = 0..4: the noise
+# margin times what one rounding unit of f moves the probe's slope scale (a forward difference over
+# s·sqrt(n)·L) or its weighted curvature (a second difference over s·sqrt(n)·L), whichever is larger
+_TRUSTED = tuple(
+    nm.SMALL_PROBE_NOISE_MARGIN
+    * _EPS
+    * max(1 / (_PROBE_SCALE * math.sqrt(n)), 2 * _CURVATURE_WEIGHT / (n * _PROBE_SCALE**2))
+    if n
+    else math.inf
+    for n in range(nm.PROBE_DIRECTIONS + 1)
+)
 
 
 def _error_state_switch() -> tuple[Callable[[], Any], Callable[[Any], None]]:
@@ -94,19 +124,22 @@ def eligible(x: object, method: object, batched: object, chunk_size: object, exe
     """Whether the small path takes this call: element mode, central, float64, at most SMALL_N elements,
     a writable, aligned, C-contiguous array of the caller's (perturbed in place, as in the general path)."""
     return (
-        type(x) is np.ndarray
+        type(x) is _NDARRAY
+        and x.dtype is _FLOAT64  # NumPy's own float64 descriptor (an equal one elsewhere: the general path)
         and method == "central"
         and batched is False
         and chunk_size is None
         and executor is None
         and 0 < x.size <= _SMALL_N
-        and x.dtype == _FLOAT64
         and x.flags.carray  # C-contiguous, aligned and writeable, as one flag
     )
 
 
-def _real(out: Any) -> float:
-    """A result f returned, as a float; Fallback for anything the general path must judge."""
+def _real(out: Any, narrow: bool = True) -> float:
+    """A result f returned, as a float; Fallback for anything the general path must judge, and (`narrow`
+    False: in the probe) for one narrower than float64 (:func:`_narrow`)."""
+    if not narrow and _narrow(out):
+        raise Fallback
     if type(out) in _FAST:
         return float(out)
     a = np.asarray(out)
@@ -135,20 +168,23 @@ def gradient(  # noqa: PLR0912, PLR0915  (one frame on purpose: see the comment 
     settle hands the whole problem to the engine (Fallback), which retries it and warns.
 
     `h`: an explicit step, the textbook formula ``(0.5·f(x+h) − 0.5·f(x−h)) / h`` as the stencil sums it;
-    None: the engine's step, from a probe of f or, when `chosen` is given, the steps of an earlier probe
-    (`f0`, f(x), is then used for the refinement test; evaluated when not given). The points are the
-    general path's: the probe's, then ``x0 + h`` for every coordinate, then ``x0 − h``. Raises
-    :class:`Fallback` (x restored) where the general path must take over.
+    None: the engine's step, from f at x and x ± the plain rule's steps (then the probe's points where
+    that leaves the steps in doubt, and the points of any step that is not the plain rule's: see the
+    module) or, when `chosen` is given, the steps of an earlier probe (`f0`, f(x), is then used for the
+    refinement test; evaluated when not given). The difference points are the general path's, ``x0 + h``
+    for every coordinate, then ``x0 − h``; for n > PROBE_DIRECTIONS (or a −0.0 in x) the probe's full rows
+    come first, as there. Raises :class:`Fallback` (x restored) where the general path must take over.
 
     x is read and written through a flat memoryview (Python floats, no NumPy scalars): each call of f
     costs one comparison of the element it perturbed (after f: else f wrote into it) and one of the
     element about to be perturbed (before: else f wrote into it while another was perturbed, and putting
     it back would hide that); any other write is found by one comparison of x's bytes at the end.
 
-    One frame, one loop over the points (the probe's, then the difference points): CPython 3.11 runs a
-    code object unspecialised until it has been entered or looped 8 times, so in a new interpreter the
-    first calls of a pass split over helpers ran ~2× the time of later ones (benchmarks/bench_fresh.py);
-    here the loop warms the frame within the first call.
+    One frame, one loop over the points of each stage (f(x) with the plain rule's points, the probe's,
+    the changed steps', or the difference points): CPython 3.11 runs a code object unspecialised until it
+    has been entered or looped 8 times, so in a new interpreter the first calls of a pass split over
+    helpers ran ~2× the time of later ones (benchmarks/bench_fresh.py; a helper for the estimate alone
+    measured ~15% slower there); here the loop warms the frame within the first call.
     """
     mv: Doubles = memoryview(x) if x.ndim == 1 else memoryview(x).cast("B").cast("d")  # type: ignore[arg-type]
     before = mv.tobytes()
@@ -158,40 +194,51 @@ def gradient(  # noqa: PLR0912, PLR0915  (one frame on purpose: see the comment 
         if not math.isfinite(sum(x0)):  # a false alarm (a sum that overflows) only costs the hand-over
             raise Fallback  # the general path refuses a non-finite x with its own error
         n, nfev = len(x0), 0
-        steps, length = chosen, x0
-        coords: tuple[int, ...] = ()
-        points: list[float] = []
-        probing = h is None and steps is None
+        steps, stage = chosen, _DIFFERENCES
+        deriv: list[float] | None = None  # the quotients, where a stage computed them at the final steps
         if h is not None:
             if max(map(abs, x0)) * _ROUNDING_BOUND >= h and any(
                 abs((c + h - c) - h) > _ROUNDED_AWAY * h for c in x0
             ):  # x + h rounds h away or by much: the general path says so
                 raise Fallback
             hs = [h] * n
-        elif probing:
-            length = []  # numerics.length_scales
-            for a in x0:
-                a = abs(a)  # noqa: PLW2901
-                length.append(a if a > 1.0 else 1.0)
-            sparse = _sparse_directions(n)  # numerics.probe_points, one coordinate moved per point
-            if sparse is None or (0.0 in x0 and any(math.copysign(1.0, a) < 0 for a in x0 if a == 0)):
-                # the directions are not coordinate vectors (n > 4), or c·0 + x_i is not x_i (a −0.0 in
-                # x becomes 0.0): full rows
-                coords, points = (), []  # the loop below has nothing to evaluate
-                vals = _evaluate_probe(func, f, x, mv, x0, length)
-            else:  # x itself is row 0, with z = 0: evaluated first, where f's dtype hands a float32 f over
-                coords, points, s = sparse[0][1:], [], _PROBE_SCALE
-                vals = [_at_x(func, f, x, mv, x0)]
-                for i, d in zip(coords, sparse[1][1:]):  # noqa: B905
-                    points.append(s * length[i] * d + x0[i])
-        if not probing:
-            hs = steps.h if h is None else hs  # type: ignore[union-attr]
-            coords, points = _twice(n), list(map(add, x0, hs))
-            points.extend(map(sub, x0, hs))  # c − b is c + (−b), the general path's point, bit for bit
-            vals = []
-        append, fast = vals.append, _FAST
+        elif steps is not None:
+            hs = steps.h
+        else:
+            length, hs, plus, minus = [], [], [], []  # numerics.length_scales, the plain rule's steps
+            for c in x0:  # and points x ± h (c − b is c + (−b), the general path's point, bit for bit)
+                a = abs(c)
+                if a > 1.0:
+                    b = a * _BASE_STEP  # a power of two of base·L_i, as _steps rounds
+                    mantissa, e = frexp(b)
+                    if abs(mantissa - _HALF_SQRT2) < _NEAR_HALF_SQRT2:
+                        b = _power_of_two(b)
+                    else:
+                        b = ldexp(1.0, e - 1 if mantissa < _HALF_SQRT2 else e)
+                else:
+                    a, b = 1.0, _UNIT_STEP
+                length.append(a)
+                hs.append(b)
+                plus.append(c + b)
+                minus.append(c - b)
+            if n > _PROBE_DIRECTIONS or (0.0 in x0 and any(math.copysign(1.0, a) < 0 for a in x0 if a == 0)):
+                # the probe's directions are not coordinate vectors, or c·0 + x_i is not x_i (a −0.0 in
+                # x becomes 0.0): the probe's full rows, then the differences at its steps
+                probed = _evaluate_probe(func, f, x, mv, x0, length)
+                nfev = len(probed)
+                hs, variation = _probe_steps(func, probed, length)
+                steps = tuple.__new__(SmallSteps, (hs, abs(probed[0]), variation))
+                f0 = probed[0]
+            else:  # f at x (element 0 set to its own value), then at x ± the plain rule's steps
+                stage = _PLAIN_RULE
+        if stage is _PLAIN_RULE:
+            coords, points = _with_x(n), [x0[0]] + plus + minus  # noqa: RUF005  (cheaper than *)
+        else:
+            coords, points = _twice(n), _points(x0, hs)
         j, c = -1, 0.0
         while True:
+            vals: list[float] = []
+            append, fast = vals.append, _PLAIN_PROBE if stage in _PROBING else _PLAIN
             try:
                 for j, v in zip(coords, points):  # noqa: B905  (equal lengths; strict costs)
                     c = x0[j]
@@ -202,60 +249,98 @@ def gradient(  # noqa: PLR0912, PLR0915  (one frame on purpose: see the comment 
                     if mv[j] != v:
                         raise mutation_error(func, "f", "x", x.shape, j, v, mv[j])
                     mv[j] = c
-                    append(float(out) if type(out) in fast else _real(out))
+                    append(float(out) if type(out) in fast else _real(out, fast is _PLAIN))
             except BaseException as exc:
                 if j >= 0:
                     mv[j] = c
                 if isinstance(exc, Exception) and not isinstance(exc, Fallback):
-                    where = "a probe point near x" if probing else f"x perturbed at index {_index(x, j)}"
+                    where = (
+                        "a probe point near x"
+                        if stage in _PROBING
+                        else f"x perturbed at index {_index(x, j)}"
+                    )
                     _note(exc, func, where)
                 raise
             nfev += len(vals)
-            if not probing:
+            if stage is _DIFFERENCES:
                 break
-            # numerics.steps_from_probe, scalar f, on floats: the same operations in the same order
-            if not math.isfinite(vals[0]):  # f(x) itself: the engine's error, at the first call as there
-                raise FloatingPointError(
-                    f"{func}: f returned a non-finite value ({vals[0]}) at x; the derivative there is "
-                    f"undefined. Pass a smaller h or check f's domain"
-                )
-            if not math.isfinite(sum(vals)):
-                raise Fallback
-            s, m = _PROBE_SCALE, len(vals) - 2
-            f0 = vals[0]
-            f_scale = abs(f0)
-            first, mirror = vals[1], vals[m + 1]
-            rises = 0.0  # sum() of these squares, as steps_from_probe adds them
-            for a in vals[2 : m + 1]:
-                rises += (a - f0) ** 2
-            diff_sq = ((first - mirror) / 2) ** 2 + rises
-            sum_sq = ((first + mirror) / 2 - f0) ** 2
-            rms_slope = math.sqrt(diff_sq / (m * n)) / s
-            curve = 2 * math.sqrt(sum_sq) / (n * s * s)
-            variation = max(rms_slope, _CURVATURE_WEIGHT * curve)
-            ratio = f_scale / variation if variation > 0 else 0.0
-            factor = (_STEP_CONST * ratio) ** _STEP_POWER  # numerics.step_factor, on a float
-            if not factor > 1.0:
-                factor = 1.0
-            base, cap = _BASE_STEP, _MAX_RELATIVE_STEP
-            capped = factor * base > cap
-            hs = []
-            for a in length:
-                b = (a if a > factor else factor) * base if factor > 1 else a * base
-                if capped and not b < cap * a:
-                    b = cap * a
-                # _power_of_two(b), inline: b = m·2**e, m in [0.5, 1); 2m against sqrt(2), halved (exact)
-                mantissa, e = frexp(b)
-                if -_NEAR_HALF_SQRT2 < mantissa - _HALF_SQRT2 < _NEAR_HALF_SQRT2:
-                    hs.append(_power_of_two(b))
-                else:
-                    hs.append(ldexp(1.0, e - 1 if mantissa < _HALF_SQRT2 else e))
-            steps = tuple.__new__(SmallSteps, (hs, f_scale, variation))  # NamedTuple's __new__, cheaper
-            probing = False
-            coords, points = _twice(n), list(map(add, x0, hs))
-            points.extend(map(sub, x0, hs))
-            vals = []
-            append = vals.append
+            if stage is _PLAIN_RULE:  # f at x and x ± the plain rule's steps: the probe's ratio estimated
+                f0 = at_x = vals[0]
+                vals = at_plain = vals[1:]
+                if not math.isfinite(f0):  # f(x) itself: the engine's error, as at the probe
+                    raise FloatingPointError(
+                        f"{func}: f returned a non-finite value ({f0}) at x; the derivative there is "
+                        f"undefined. Pass a smaller h or check f's domain"
+                    )
+                # the probe's ratio |f| / variation (numerics.steps_from_probe), estimated from central
+                # slopes (RMS of g_i·L_i) and the weighted second difference along x_0 (f''·L_0²)
+                deriv, slope, rms = [], [], 0.0
+                for i in range(n):
+                    c = x0[i]
+                    d = (vals[i] - vals[n + i]) / ((plus[i] - c) - (minus[i] - c))
+                    deriv.append(d)
+                    slope.append(abs(d))
+                    d *= length[i]
+                    rms += d * d
+                if not math.isfinite(rms):  # f not finite at a point (every value is in a quotient):
+                    raise Fallback  # the general path shrinks the step out of f's domain
+                rms = math.sqrt(rms / n)
+                bend = abs((vals[0] + vals[n]) / 2 - at_x)
+                d = length[0] / hs[0]
+                curve = _CURVATURE_WEIGHT * (2 * bend * (d * d))
+                variation, f_scale = (curve if curve > rms else rms), abs(at_x)
+                size = abs(vals[0]) if abs(vals[0]) > f_scale else f_scale  # |f| here, for its rounding
+                # its steps where every ratio within SMALL_PROBE_RATIO_MARGIN of it gives the same
+                # powers of two (the steps are monotone in the ratio: its ends decide), and where one
+                # rounding unit of f moves neither this estimate nor the probe's by more than
+                # 1/SMALL_PROBE_NOISE_MARGIN of it; else (moved None) the probe's points decide
+                moved: list[int] | None = [] if variation > _TRUSTED[n] * size else None
+                wide = _STEP_CONST * f_scale / (variation if moved is not None else 1.0)
+                low, high = (wide / _RATIO_MARGIN) ** _STEP_POWER, (wide * _RATIO_MARGIN) ** _STEP_POWER
+                chosen_h, base = hs, _BASE_STEP
+                for i in range(n if moved is not None else 0):  # the step at a factor in [low, high]:
+                    a = length[i]  # base·max(L_i, factor), at most cap·L_i, as a power of two; the plain
+                    if not a < high:  # rule's, L_i·base, where L_i >= high
+                        continue
+                    cap = _MAX_RELATIVE_STEP * a
+                    b_low, b_high = (a if a > low else low) * base, high * base
+                    m_low, e_low = frexp(b_low if b_low < cap else cap)
+                    m_high, e_high = frexp(b_high if b_high < cap else cap)
+                    e_low -= m_low < _HALF_SQRT2
+                    if (
+                        e_low != e_high - (m_high < _HALF_SQRT2)
+                        or abs(m_low - _HALF_SQRT2) <= _NEAR_HALF_SQRT2
+                        or abs(m_high - _HALF_SQRT2) <= _NEAR_HALF_SQRT2
+                    ):  # a power of two between them (or NumPy's rounding to ask)
+                        moved = None
+                        break
+                    b = ldexp(1.0, e_low)
+                    if b != hs[i]:
+                        chosen_h = list(chosen_h) if chosen_h is hs else chosen_h
+                        chosen_h[i] = b
+                        moved.append(i)  # type: ignore[union-attr]
+                if moved is None:  # the steps in doubt: the probe's points decide
+                    sparse = _sparse_directions(n)  # numerics.probe_points: one coordinate moved per row
+                    stage, coords = _PROBE, sparse[0]  # type: ignore[index]
+                    s, points = _PROBE_SCALE, []
+                    for i, d in zip(*sparse):  # type: ignore[misc]  # noqa: B905  (rows after x: (s·L_i)·z_i + x_i)
+                        points.append(s * length[i] * d + x0[i])
+                    continue
+            elif stage is _PROBE:
+                chosen_h, variation = _probe_steps(func, [at_x, *vals], length)
+                moved = [i for i in range(n) if chosen_h[i] != hs[i]]
+            else:  # _CHANGED: the coordinates whose step is not the plain rule's, at their steps
+                got, vals, k = vals, at_plain, len(coords) // 2
+                for i, a, b in zip(coords, got[:k], got[k:]):  # noqa: B905
+                    vals[i], vals[n + i] = a, b
+                hs, points, deriv = chosen_h, _points(x0, chosen_h), None
+                break
+            steps = tuple.__new__(SmallSteps, (chosen_h, abs(at_x), variation))  # NamedTuple's __new__
+            if not moved:  # the plain rule's steps: the differences are those already evaluated
+                vals = at_plain
+                break
+            stage, coords = _CHANGED, (*moved, *moved)
+            points = [x0[i] + chosen_h[i] for i in moved] + [x0[i] - chosen_h[i] for i in moved]
         if h is not None:
             if not math.isfinite(sum(vals)):
                 raise _explicit_non_finite(func, x, vals)
@@ -263,22 +348,27 @@ def gradient(  # noqa: PLR0912, PLR0915  (one frame on purpose: see the comment 
             for i in range(n):
                 quotients.append((0.5 * vals[i] + -0.5 * vals[n + i]) / h)
             return quotients, None, nfev, None
-        deriv: list[float] = []
-        slope: list[float] = []
-        for i, c in enumerate(x0):  # (f(x+h) − f(x−h)) / ((x+h) − (x−h)), the displacements as represented
-            d = (vals[i] - vals[n + i]) / ((points[i] - c) - (points[n + i] - c))  # a zero one: Fallback
-            deriv.append(d)
-            slope.append(abs(d))
-        if not math.isfinite(sum(slope)):  # also where f was not finite: a step out of f's domain is
-            raise Fallback  # shrunk by the general path
+        if deriv is None:
+            deriv, slope = [], []
+            for i, c in enumerate(x0):  # (f(x+h) − f(x−h)) / ((x+h) − (x−h)), the displacements as
+                d = (vals[i] - vals[n + i]) / ((points[i] - c) - (points[n + i] - c))  # represented
+                deriv.append(d)
+                slope.append(abs(d))
+            if not math.isfinite(sum(slope)):  # also where f was not finite: a step out of f's domain
+                raise Fallback  # is shrunk by the general path (the estimate's quotients: finite)
         if not refine:
             return deriv, steps, nfev, None
         if f0 is None:
             f0 = _value(func, f, x)
             nfev += 1
-        flagged = _suspects(slope, vals, hs, f0)
-        if not flagged:
+        threshold, twice = _REFINE_GOAL * max(slope) / _TRUNCATION_CONST, 2 * f0  # as _suspects tests
+        for j, g in enumerate(slope):
+            bend = (vals[j] + vals[n + j] - twice) / hs[j]
+            if bend * bend > g * threshold and g > 0:
+                break
+        else:  # no coordinate flagged
             return deriv, steps, nfev, None
+        flagged = _suspects(slope, vals, hs, f0)
         size = max(map(abs, vals))  # steps._refine's f_size: the rounding of f at the points, for its verdict
         deriv, extra, found = _refined(func, f, x, mv, x0, hs, deriv, flagged, f0, steps.f_scale, size)  # type: ignore[union-attr]
         if not all(map(math.isfinite, deriv)):
@@ -293,6 +383,81 @@ def gradient(  # noqa: PLR0912, PLR0915  (one frame on purpose: see the comment 
                 _restore(func, x, mv, before, sys.exc_info()[1])
         finally:
             mv.release()
+
+
+def flat_view(x: NDArray[np.float64]) -> Doubles:
+    """x's elements as a flat memoryview of Python floats (x: C-contiguous float64, as :func:`eligible`)."""
+    return memoryview(x) if x.ndim == 1 else memoryview(x).cast("B").cast("d")  # type: ignore[arg-type]
+
+
+def explicit_pass(
+    func: str, f: Callable[..., Any], x: NDArray[np.float64], mv: Doubles, x0: list[float], h: float
+) -> list[float]:
+    """:func:`gradient` at an explicit step h, for a caller that holds x's flat view `mv` and its elements
+    `x0` across calls (gradient descent's working point, with floating-point errors already silenced):
+    the same points, checks and quotients, without the per-call setup. Raises :class:`Fallback` (x
+    restored) where the general path must take over, FloatingPointError where f is not finite at x ± h."""
+    if max(map(abs, x0)) * _ROUNDING_BOUND >= h and any(abs((c + h - c) - h) > _ROUNDED_AWAY * h for c in x0):
+        raise Fallback  # x + h rounds h away or by much: the general path says so
+    n, before = len(x0), mv.tobytes()
+    hs = [h] * n
+    try:
+        vals = _evaluate(func, f, x, mv, _twice(n), _points(x0, hs), x0)
+        if not math.isfinite(sum(vals)):
+            raise _explicit_non_finite(func, x, vals)
+        quotients = []
+        for i in range(n):
+            quotients.append((0.5 * vals[i] + -0.5 * vals[n + i]) / h)
+        return quotients
+    finally:
+        if mv.tobytes() != before:  # f wrote into x beside the perturbed element: restore, say so
+            _restore(func, x, mv, before, sys.exc_info()[1])
+
+
+def _steps(length: list[float], factor: float) -> list[float]:
+    """numerics.steps_from_probe's steps for a step factor (numerics.step_factor, floored at 1): powers
+    of two of ``base·max(L_i, factor)``, at most MAX_RELATIVE_STEP·L_i. Monotone in `factor`."""
+    if not factor > 1.0:
+        factor = 1.0
+    base, cap = _BASE_STEP, _MAX_RELATIVE_STEP
+    capped = factor * base > cap
+    hs = []
+    for a in length:
+        b = (a if a > factor else factor) * base if factor > 1 else a * base
+        if capped and not b < cap * a:
+            b = cap * a
+        # _power_of_two(b), inline: b = m·2**e, m in [0.5, 1); 2m against sqrt(2), halved (exact)
+        mantissa, e = frexp(b)
+        if -_NEAR_HALF_SQRT2 < mantissa - _HALF_SQRT2 < _NEAR_HALF_SQRT2:
+            hs.append(_power_of_two(b))
+        else:
+            hs.append(ldexp(1.0, e - 1 if mantissa < _HALF_SQRT2 else e))
+    return hs
+
+
+def _probe_steps(func: str, vals: list[float], length: list[float]) -> tuple[list[float], float]:
+    """numerics.steps_from_probe for a scalar f on floats, the same operations in the same order: the
+    steps and the variation scale from f at the probe's points (x itself first)."""
+    if not math.isfinite(vals[0]):  # f(x) itself: the engine's error, at the first call as there
+        raise FloatingPointError(
+            f"{func}: f returned a non-finite value ({vals[0]}) at x; the derivative there is "
+            f"undefined. Pass a smaller h or check f's domain"
+        )
+    if not math.isfinite(sum(vals)):
+        raise Fallback
+    s, m, n = _PROBE_SCALE, len(vals) - 2, len(length)
+    f0 = vals[0]
+    first, mirror = vals[1], vals[m + 1]
+    rises = 0.0  # sum() of these squares, as steps_from_probe adds them
+    for a in vals[2 : m + 1]:
+        rises += (a - f0) ** 2
+    diff_sq = ((first - mirror) / 2) ** 2 + rises
+    sum_sq = ((first + mirror) / 2 - f0) ** 2
+    rms_slope = math.sqrt(diff_sq / (m * n)) / s
+    curve = 2 * math.sqrt(sum_sq) / (n * s * s)
+    variation = max(rms_slope, _CURVATURE_WEIGHT * curve)
+    ratio = abs(f0) / variation if variation > 0 else 0.0
+    return _steps(length, (_STEP_CONST * ratio) ** _STEP_POWER), variation  # numerics.step_factor
 
 
 def _explicit_non_finite(func: str, x: NDArray[np.float64], vals: list[float]) -> Exception:
@@ -408,26 +573,6 @@ def _narrow(out: Any) -> bool:
     return isinstance(dtype, np.dtype) and dtype.kind == "f" and dtype.itemsize < 8
 
 
-def _at_x(func: str, f: Callable[..., Any], x: NDArray[np.float64], mv: Doubles, x0: list[float]) -> float:
-    """f at x itself, the probe's first row (as :func:`_evaluate` takes it: element 0 set to its own
-    value); a result narrower than float64 hands the problem to the general path at once."""
-    c = x0[0]
-    try:
-        if mv[0] != c:
-            raise mutation_error(func, "f", "x", x.shape, 0, c, mv[0])
-        out = f(x)
-        if mv[0] != c:
-            raise mutation_error(func, "f", "x", x.shape, 0, c, mv[0])
-        if _narrow(out):
-            raise Fallback
-        return float(out) if type(out) in _FAST else _real(out)
-    except BaseException as exc:
-        mv[0] = c
-        if isinstance(exc, Exception) and not isinstance(exc, Fallback):
-            _note(exc, func, "a probe point near x")
-        raise
-
-
 def _power_of_two(h: float) -> float:
     """``np.exp2(np.round(np.log2(h)))`` for a positive finite h (numerics' rounding of steps), exactly.
 
@@ -440,9 +585,28 @@ def _power_of_two(h: float) -> float:
     return ldexp(1.0, e - 1 if m < _HALF_SQRT2 else e)
 
 
+_UNIT_STEP = _power_of_two(_BASE_STEP)  # the plain rule's step where |x_i| <= 1
+
+
+def _points(x0: list[float], hs: list[float]) -> list[float]:
+    """The central difference points: ``x0 + h`` for every coordinate, then ``x0 − h`` (c − b is c + (−b),
+    the general path's point, bit for bit)."""
+    plus, minus = [], []
+    for c, b in zip(x0, hs):  # noqa: B905  (equal lengths)
+        plus.append(c + b)
+        minus.append(c - b)
+    return plus + minus
+
+
 @functools.lru_cache(maxsize=32)
 def _twice(n: int) -> tuple[int, ...]:
     return (*range(n), *range(n))
+
+
+@functools.lru_cache(maxsize=32)
+def _with_x(n: int) -> tuple[int, ...]:
+    """x itself (element 0 set to its own value), then the difference points' coordinates."""
+    return (0, *range(n), *range(n))
 
 
 @functools.lru_cache(maxsize=32)
@@ -453,12 +617,13 @@ def _directions(n: int) -> list[list[float]]:
 
 @functools.lru_cache(maxsize=32)
 def _sparse_directions(n: int) -> tuple[tuple[int, ...], tuple[float, ...]] | None:
-    """For each probe row (x itself first, as z = 0 at coordinate 0) the coordinate it moves and its z,
-    when every row moves one (small n: the directions are scaled coordinate vectors); else None."""
+    """The probe's rows after x itself as perturbations of one coordinate each (small n: the directions
+    are scaled coordinate vectors): the coordinate each moves and its z; None where a direction moves
+    more than one."""
     moved = [[(i, d) for i, d in enumerate(z) if d != 0] for z in _directions(n)[1:]]
     if not all(len(row) == 1 for row in moved):
         return None
-    return (0, *(row[0][0] for row in moved)), (0.0, *(row[0][1] for row in moved))
+    return tuple(row[0][0] for row in moved), tuple(row[0][1] for row in moved)
 
 
 def _value(func: str, f: Callable[..., Any], x: NDArray[np.float64]) -> float:

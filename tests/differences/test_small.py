@@ -60,14 +60,73 @@ def test_property_same_bits_as_the_general_engine(x, h):
 
 
 def test_the_small_path_evaluates_each_point_once():
-    """No hand-over on the common case: 2n evaluations at h=1e-4, the probe's plus 2n automatically."""
+    """No hand-over on the common case: 2n evaluations at h=1e-4; automatically f(x) and 2n more where
+    the plain rule's steps are the probe's (the book at (3, 4)), the probe's own points not evaluated."""
     calls = []
     f = lambda x: calls.append(1) or float(np.sum(x**2))  # noqa: E731
     numerical_gradient(f, np.array([3.0, 4.0]), h=1e-4)
     assert len(calls) == 4
     calls.clear()
     numerical_gradient(f, np.array([3.0, 4.0]))
-    assert len(calls) == nm.probe_size(2) + 4
+    assert len(calls) == 1 + 4
+
+
+def points_seen(run, f, x):
+    seen = []
+    run(lambda v: seen.append(v.tobytes()) or f(v), np.array(x))
+    return seen
+
+
+# (x, what the small path evaluates besides f(x) and x ± the plain rule's steps) for x0² + x1²
+STEP_CHOICES = {
+    "the plain rule's steps": ([3.0, 4.0], 0),
+    "a step of its own for x0 (x0 below the step factor)": ([0.5, 4.0], 2),
+    "near a power of two: the probe's points decide": ([0.2, 0.0], nm.probe_size(2) - 1),
+}
+
+
+@pytest.mark.parametrize(("x", "extra"), list(STEP_CHOICES.values()), ids=list(STEP_CHOICES))
+def test_automatic_steps_are_the_probes_and_every_point_of_the_general_engine_is_evaluated(x, extra):
+    """f(x) first, then x ± the plain rule's steps; where the estimated ratio leaves the steps in doubt the
+    probe's points, and where a step is not the plain rule's its two points: the general engine's
+    difference points are all among them, and the gradient has its bits."""
+    f = FUNCTIONS["book"]
+    fast, slow = points_seen(numerical_gradient, f, x), points_seen(general, f, x)
+    n = len(x)
+    assert len(fast) == 1 + 2 * n + extra
+    assert fast[0] == slow[0] == np.array(x).tobytes()
+    assert set(slow[-2 * n :]) <= set(fast)  # the difference points, at the probe's steps
+    assert numerical_gradient(f, np.array(x)).tobytes() == general(f, np.array(x)).tobytes()
+
+
+@pytest.mark.parametrize("x", [[0.03], [0.014, -0.068], [-0.003, 0.002]])
+def test_where_rounding_decides_the_estimate_the_probe_decides(x):
+    """1e8 + |x|²: at these points the variation both see is the rounding of f (its curvature is ~1e-8 of
+    an ulp of f at the steps), 4.5× larger at the probe's closer points; without the noise margin the
+    estimate took other steps than the probe's (2.7× the error estimate apart on random points). With it
+    the probe's points, the general engine's first ones, are evaluated and decide."""
+    from numgrad.differences.estimate import estimate_gradient
+
+    f = lambda v: 1e8 + float(np.sum(v**2))  # noqa: E731
+    fast, slow = points_seen(numerical_gradient, f, x), points_seen(general, f, x)
+    assert set(slow[: nm.probe_size(len(x))]) <= set(fast)
+    error = estimate_gradient(f, np.array(x)).error
+    assert np.all(np.abs(numerical_gradient(f, np.array(x)) - 2 * np.array(x)) <= error)
+
+
+def test_where_the_estimate_and_the_probe_disagree_the_result_is_within_the_engines_error():
+    """At a kink of |x_1| the probe's one-sided slope sees 1/1e-3 and the central differences 0: the small
+    path's steps (2^-15, 2^-15) are not the general engine's (2^-16, 2^-17); both gradients are within
+    the engine's own error estimate of each other (x_0's quotient moves by 1.5e-11, x_1's is 0 in both)."""
+    from numgrad.differences.estimate import estimate_gradient
+
+    f = lambda x: float(np.sum(np.log(np.abs(x) + 1e-3)))  # noqa: E731
+    x = np.array([3.0, 0.0])
+    fast, slow = numerical_gradient(f, x.copy()), general(f, x.copy())
+    assert fast.tobytes() != slow.tobytes()
+    error = estimate_gradient(f, x.copy()).error
+    assert np.all(np.abs(fast - slow) <= error)
+    np.testing.assert_allclose(fast, [1 / (3.0 + 1e-3), 0.0], rtol=nm.accuracy("central", np.float64))
 
 
 def test_book_reference_numbers():
@@ -197,14 +256,10 @@ def test_descent_on_floats_is_the_general_loops_run(name, h):
     assert (fast.status, fast.steps) == (slow.status, slow.steps)
 
 
-@pytest.mark.parametrize("x", [[3.0, 4.0], [-0.0, 1.5], [0.0, -0.0, 2.0], [0.5, -1.0, 2.0, 0.0, 3.0]])
-def test_f_sees_the_general_engines_points_in_its_order(x):
-    """Every point, bitwise, in the same order: also where c·0 + (−0.0) is +0.0 (a −0.0 in x takes the
-    probe's full rows) and where the probe's directions are not coordinate vectors (n > 4)."""
-
-    def points(run):
-        seen = []
-        run(lambda v: seen.append(v.tobytes()) or FUNCTIONS["quartic"](v), np.array(x))
-        return seen
-
-    assert points(numerical_gradient) == points(general)
+@pytest.mark.parametrize("x", [[-0.0, 1.5], [0.0, -0.0, 2.0], [0.5, -1.0, 2.0, 0.0, 3.0]])
+def test_f_sees_the_general_engines_points_in_its_order_where_the_probe_has_full_rows(x):
+    """Every point, bitwise, in the same order, where the small path evaluates the probe first as the
+    general engine does: where c·0 + (−0.0) is +0.0 (a −0.0 in x takes the probe's full rows) and where the
+    probe's directions are not coordinate vectors (n > 4)."""
+    f = FUNCTIONS["quartic"]
+    assert points_seen(numerical_gradient, f, x) == points_seen(general, f, x)
