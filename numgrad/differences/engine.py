@@ -312,15 +312,18 @@ def _evaluate_in_place(
                 finally:
                     holder[where] = original
                 vals[k] = out if type(out) in fast else _as_value(p, out, _describe(p, j))
-    except MutatedArgumentError:
-        raise
     except Exception as exc:
-        if not getattr(exc, "__notes__", None):
-            exc.add_note(f"{p.func}: raised by f at x perturbed at index {p.index(j)}")
+        _note_raised(p, exc, j)
         raise
     if p.method == "complex":  # f wrote into the complex copy: later points would be wrong
         _unchanged_copy(p, flat_x)
     return vals
+
+
+def _note_raised(p: Problem, exc: Exception, j: int) -> None:
+    """Where f raised in element mode: which perturbed point (numgrad's own MutatedArgumentError says it)."""
+    if not isinstance(exc, MutatedArgumentError) and not getattr(exc, "__notes__", None):
+        exc.add_note(f"{p.func}: raised by f at x perturbed at index {p.index(j)}")
 
 
 _MEMORYVIEW_FORMATS = {np.dtype(np.float64): "d", np.dtype(np.float32): "f"}
@@ -348,11 +351,8 @@ def _evaluate_scalar_in_place(
                 finally:
                     view[j] = original
                 keep(value if type(value) in fast else _as_value(p, value, _describe(p, j)))
-    except MutatedArgumentError:
-        raise
     except Exception as exc:
-        if not getattr(exc, "__notes__", None):
-            exc.add_note(f"{p.func}: raised by f at x perturbed at index {p.index(j)}")
+        _note_raised(p, exc, j)
         raise
     finally:
         view.release()
