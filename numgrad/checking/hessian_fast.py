@@ -28,13 +28,13 @@ from numgrad.common import numerics as nm
 from numgrad.common.trees import Flat, match
 from numgrad.differences.engine import (
     Problem,
+    coarser_than,
     coarser_values,
     evaluate_points,
     evaluate_points_typed,
     make_problem,
     on_grid,
 )
-from numgrad.differences.hvp import coarser_than
 from numgrad.differences.joined import joined, joined_dtype
 
 __all__ = ["fast_hessian"]

@@ -369,9 +369,12 @@ def _unchanged_copy(p: Problem, flat_x: NDArray[Any]) -> None:
 def coarser_values(p: Problem, dtype: np.dtype[Any]) -> np.dtype[Any] | None:
     """The dtype of f's values when they are real floats coarser than x's (f casts a float64 x to
     float32 inside, or rounds its result): their rounding, not x's, bounds what differences resolve."""
-    if p.method == "complex" or dtype.kind != "f" or nm.eps(dtype) <= nm.eps(p.x.dtype):
-        return None
-    return dtype
+    return None if p.method == "complex" else coarser_than(dtype, p.x.dtype)
+
+
+def coarser_than(dtype: np.dtype[Any], x_dtype: np.dtype[Any]) -> np.dtype[Any] | None:
+    """`dtype` (of f's values, or of a gradient's) where it is a float coarser than x's, else None."""
+    return dtype if dtype.kind == "f" and nm.eps(dtype) > nm.eps(x_dtype) else None
 
 
 def on_grid(p: Problem, values: NDArray[Any]) -> NDArray[Any]:

@@ -20,6 +20,7 @@ from numgrad.common.trees import Flat, is_tree, match
 from numgrad.common.validate import callable_arg, real_floating_array
 from numgrad.differences.engine import (
     Problem,
+    coarser_than,
     coarser_values,
     evaluate_points,
     evaluate_points_typed,
@@ -29,7 +30,7 @@ from numgrad.differences.engine import (
 from numgrad.differences.joined import joined, joined_dtype, tree_argument, tree_name
 from numgrad.differences.second import block_rows, blocks
 
-__all__ = ["coarser_than", "hessian_vector_product"]
+__all__ = ["hessian_vector_product"]
 
 FUNC = "hessian_vector_product"
 
@@ -113,12 +114,6 @@ def _direction(x: NDArray[Any], v: NDArray[Any]) -> tuple[NDArray[np.float64], N
 
 def _power_of_two(h: float) -> float:
     return float(np.exp2(np.round(np.log2(h))))
-
-
-def coarser_than(dtype: np.dtype[Any], x_dtype: np.dtype[Any]) -> np.dtype[Any] | None:
-    """`dtype` (of a gradient's values) where it is a float coarser than x's: grad casts a float64 x to
-    float32 inside, and its rounding, not x's, bounds what differences of it resolve."""
-    return dtype if dtype.kind == "f" and nm.eps(dtype) > nm.eps(x_dtype) else None
 
 
 Gradient = Callable[[NDArray[Any]], tuple[NDArray[np.float64], np.dtype[Any]]]
