@@ -94,7 +94,12 @@ def numerical_gradient(
         and callable(f)
     ):
         try:  # a few elements: the fixed cost of a call is most of it
-            g: NDArray[np.float64] = np.array(small.gradient("numerical_gradient", f, x, h)[0])  # type: ignore[arg-type]
+            got = (
+                small.gradient("numerical_gradient", f, x)[0]  # type: ignore[arg-type]
+                if h is None
+                else small.explicit_gradient("numerical_gradient", f, x, h)  # type: ignore[arg-type]
+            )
+            g: NDArray[np.float64] = np.array(got)
             return g if x.ndim == 1 else g.reshape(x.shape)  # type: ignore[union-attr]
         except small.Fallback:
             pass  # the general path takes the problem from the start

@@ -74,7 +74,7 @@ class StepReuse:
         if self.grid is None and (flat is not None or small.eligible(x, "central", False, None, None)):
             try:  # a few elements: Python floats; anything to re-measure goes to the engine below
                 g, steps, nfev, refined = small.gradient(  # positional: a keyword call costs more
-                    self.func, self.f, x, None, chosen, fx if reuse else None, refine
+                    self.func, self.f, x, chosen, fx if reuse else None, refine
                 )
                 self._passed(reuse, steps, length, fx, g, nfev, refined)  # type: ignore[arg-type]
                 return g

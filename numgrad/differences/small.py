@@ -156,7 +156,6 @@ def gradient(  # noqa: PLR0912, PLR0915  (one frame on purpose: see the comment 
     func: str,
     f: Callable[..., Any],
     x: NDArray[np.float64],
-    h: float | None,
     chosen: SmallSteps | None = None,
     f0: float | None = None,
     refine: bool = True,
@@ -167,13 +166,13 @@ def gradient(  # noqa: PLR0912, PLR0915  (one frame on purpose: see the comment 
     as the engine refines them (``refine=False``: the refinement test is not run); one that does not
     settle hands the whole problem to the engine (Fallback), which retries it and warns.
 
-    `h`: an explicit step, the textbook formula ``(0.5·f(x+h) − 0.5·f(x−h)) / h`` as the stencil sums it;
-    None: the engine's step, from f at x and x ± the plain rule's steps (then the probe's points where
+    The steps are the engine's, from f at x and x ± the plain rule's steps (then the probe's points where
     that leaves the steps in doubt, and the points of any step that is not the plain rule's: see the
     module) or, when `chosen` is given, the steps of an earlier probe (`f0`, f(x), is then used for the
-    refinement test; evaluated when not given). The difference points are the general path's, ``x0 + h``
-    for every coordinate, then ``x0 − h``; for n > PROBE_DIRECTIONS (or a −0.0 in x) the probe's full rows
-    come first, as there. Raises :class:`Fallback` (x restored) where the general path must take over.
+    refinement test; evaluated when not given); an explicit step is :func:`explicit_gradient`'s. The
+    difference points are the general path's, ``x0 + h`` for every coordinate, then ``x0 − h``; for
+    n > PROBE_DIRECTIONS (or a −0.0 in x) the probe's full rows come first, as there. Raises
+    :class:`Fallback` (x restored) where the general path must take over.
 
     x is read and written through a flat memoryview (Python floats, no NumPy scalars): each call of f
     costs one comparison of the element it perturbed (after f: else f wrote into it) and one of the
@@ -196,13 +195,7 @@ def gradient(  # noqa: PLR0912, PLR0915  (one frame on purpose: see the comment 
         n, nfev = len(x0), 0
         steps, stage = chosen, _DIFFERENCES
         deriv: list[float] | None = None  # the quotients, where a stage computed them at the final steps
-        if h is not None:
-            if max(map(abs, x0)) * _ROUNDING_BOUND >= h and any(
-                abs((c + h - c) - h) > _ROUNDED_AWAY * h for c in x0
-            ):  # x + h rounds h away or by much: the general path says so
-                raise Fallback
-            hs = [h] * n
-        elif steps is not None:
+        if steps is not None:
             hs = steps.h
         else:
             length, hs, plus, minus = [], [], [], []  # numerics.length_scales, the plain rule's steps
@@ -341,13 +334,6 @@ def gradient(  # noqa: PLR0912, PLR0915  (one frame on purpose: see the comment 
                 break
             stage, coords = _CHANGED, (*moved, *moved)
             points = [x0[i] + chosen_h[i] for i in moved] + [x0[i] - chosen_h[i] for i in moved]
-        if h is not None:
-            if not math.isfinite(sum(vals)):
-                raise _explicit_non_finite(func, x, vals)
-            quotients = []
-            for i in range(n):
-                quotients.append((0.5 * vals[i] + -0.5 * vals[n + i]) / h)
-            return quotients, None, nfev, None
         if deriv is None:
             deriv, slope = [], []
             for i, c in enumerate(x0):  # (f(x+h) − f(x−h)) / ((x+h) − (x−h)), the displacements as
@@ -390,19 +376,62 @@ def flat_view(x: NDArray[np.float64]) -> Doubles:
     return memoryview(x) if x.ndim == 1 else memoryview(x).cast("B").cast("d")  # type: ignore[arg-type]
 
 
+def explicit_gradient(func: str, f: Callable[..., Any], x: NDArray[np.float64], h: float) -> list[float]:
+    """:func:`gradient` at an explicit step h: the same points, checks, quotients and hand-overs, through
+    :func:`explicit_pass`, whose loops quicken it within the first two calls. (In a new interpreter
+    :func:`gradient`'s large frame, some 1,400 instructions, is quickened and specialised over its first
+    calls at a cost above the pass itself: at (3, 4) the median of calls 2–6 was 1.6–1.75× the book's
+    loop through it, 1.4–1.45× here; benchmarks/bench_fresh.py --rows small.)"""
+    mv = flat_view(x)
+    x0: list[float] = mv.tolist()
+    token = ignore_errors()  # non-finite values are reported by the engine, not as warnings
+    try:
+        if not math.isfinite(sum(x0)):  # a false alarm (a sum that overflows) only costs the hand-over
+            raise Fallback  # the general path refuses a non-finite x with its own error
+        return explicit_pass(func, f, x, mv, x0, h)
+    except (OverflowError, ZeroDivisionError):  # scales beyond floats: the general path works in logs
+        raise Fallback from None
+    finally:
+        restore_errors(token)
+        mv.release()
+
+
 def explicit_pass(
     func: str, f: Callable[..., Any], x: NDArray[np.float64], mv: Doubles, x0: list[float], h: float
 ) -> list[float]:
     """:func:`gradient` at an explicit step h, for a caller that holds x's flat view `mv` and its elements
-    `x0` across calls (gradient descent's working point, with floating-point errors already silenced):
-    the same points, checks and quotients, without the per-call setup. Raises :class:`Fallback` (x
-    restored) where the general path must take over, FloatingPointError where f is not finite at x ± h."""
+    `x0` (gradient descent's working point across calls; :func:`explicit_gradient`), with floating-point
+    errors already silenced: the same points, checks and quotients, without the per-call setup. Raises
+    :class:`Fallback` (x restored) where the general path must take over, FloatingPointError where f is
+    not finite at x ± h. The guarded loop is :func:`_evaluate`'s, inline: a frame entered once a call
+    runs unspecialised for its first 8 calls, one that loops is quickened within the first two."""
     if max(map(abs, x0)) * _ROUNDING_BOUND >= h and any(abs((c + h - c) - h) > _ROUNDED_AWAY * h for c in x0):
         raise Fallback  # x + h rounds h away or by much: the general path says so
-    n, before = len(x0), mv.tobytes()
-    hs = [h] * n
+    n, before, plus, minus = len(x0), mv.tobytes(), [], []
+    for c in x0:  # the difference points, x0 + h for every coordinate, then x0 − h (as _points)
+        plus.append(c + h)
+        minus.append(c - h)
+    vals: list[float] = []
+    append, fast = vals.append, _FAST
+    j, c = -1, 0.0
     try:
-        vals = _evaluate(func, f, x, mv, _twice(n), _points(x0, hs), x0)
+        try:
+            for j, v in zip(_twice(n), plus + minus):  # noqa: B905  (equal lengths; strict costs)
+                c = x0[j]
+                if mv[j] != c:
+                    raise mutation_error(func, "f", "x", x.shape, j, c, mv[j])
+                mv[j] = v
+                out = f(x)
+                if mv[j] != v:
+                    raise mutation_error(func, "f", "x", x.shape, j, v, mv[j])
+                mv[j] = c
+                append(float(out) if type(out) in fast else _real(out))
+        except BaseException as exc:
+            if j >= 0:
+                mv[j] = c
+            if isinstance(exc, Exception) and not isinstance(exc, Fallback):
+                _note(exc, func, f"x perturbed at index {_index(x, j)}")
+            raise
         if not math.isfinite(sum(vals)):
             raise _explicit_non_finite(func, x, vals)
         quotients = []
