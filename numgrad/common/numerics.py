@@ -114,6 +114,10 @@ CHUNK_BYTES = 512 * 2**10
 # this size once per process (numgrad.differences.engine._settle_allocator), as any process that has
 # freed a large array has done.
 ALLOCATOR_SETTLE_BYTES = 8 * 2**20
+# A local batched f whose probe, pass and truncation test fit one stack of CHUNK_BYTES gets them in one call
+# while the steps its last calls at x's shape chose still hold (differences.steps, _joined): the steps of
+# this many (f, shape, dtype) are kept, the oldest dropped first
+LAST_STEPS_KEPT = 8
 # x of at most this many elements takes the engine's small-problem path (central, float64, element mode):
 # the same arithmetic on Python floats, where NumPy's per-operation cost would dominate the call
 SMALL_N = 16

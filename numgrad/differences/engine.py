@@ -8,6 +8,7 @@ executor — and assembles the quotients. All three see bitwise the same points.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
@@ -261,6 +262,41 @@ def _on_stacks(p: Problem, stacks: Iterator[tuple[int, int, NDArray[Any]]], tota
             out[a:b] = checked
     # values coarser than x (f casts to float32) come back in their dtype, as evaluate_points_typed says
     return out if first == out.dtype or coarser_values(p, first) is None else out.astype(first)
+
+
+def joined_fits(p: Problem, rows: int) -> bool:
+    """Whether a local batched f's first stack has room for `rows` full rows beside perturbed points
+    (:func:`evaluate_joined`)."""
+    return (
+        p.batched
+        and p.executor is None
+        and p.chunk_size is None
+        and nm.CHUNK_BYTES // max(1, p.x.size * p.x.dtype.itemsize) >= 2 * rows
+    )
+
+
+def evaluate_joined(
+    p: Problem, rows: NDArray[Any], values: NDArray[Any], coords: NDArray[np.intp]
+) -> tuple[NDArray[Any], NDArray[Any], np.dtype[Any]]:
+    """A local batched f (:func:`joined_fits`) at the full `rows` and at x with coordinate ``coords[k]``
+    set to ``values[k]``, the rows in the first stack beside the first points (one call of f fewer than
+    :func:`evaluate_points` and :func:`evaluate` would take): their values, as those two give them, and
+    the dtype f returned on the first stack (as :func:`evaluate_points_typed`)."""
+    flat_x = np.ravel(p.x)
+    m, total = len(rows), len(rows) + len(values)
+    bounds = st.chunk_bounds(total, flat_x.size * flat_x.itemsize, nm.CHUNK_BYTES)
+    split = bounds[0][1]
+    first = st.joined_stack(flat_x, rows, values[: split - m], coords[: split - m], p.x.shape)
+    stacks: Iterator[tuple[int, int, NDArray[Any]]] = iter(((0, split, first),))
+    if len(bounds) > 1:  # the other points as evaluate hands them over, numbered after the first stack
+        rest = st.perturbed_stacks(
+            flat_x, values[split - m :], coords[split - m :], [(a - split, b - split) for a, b in bounds[1:]],
+            p.x.shape,
+        )  # fmt: skip
+        stacks = itertools.chain(stacks, ((a + split, b + split, stack) for a, b, stack in rest))
+    raw = _on_stacks(p, stacks, total)
+    vals = raw.astype(p.value_dtype, copy=False)
+    return vals[:m], vals[m:], raw.dtype
 
 
 def evaluate(p: Problem, values: NDArray[Any], coords: NDArray[np.intp]) -> NDArray[Any]:

@@ -97,6 +97,25 @@ def perturbed_stacks(
         flat[at] = original[a:b]
 
 
+def joined_stack(
+    base: NDArray[Any],
+    rows: NDArray[Any],
+    values: NDArray[Any],
+    coords: NDArray[np.intp],
+    shape: tuple[int, ...],
+) -> NDArray[Any]:
+    """One read-only stack ``(len(rows) + len(values), *shape)``: the full `rows` first, then `base` (flat
+    x) with coordinate ``coords[k]`` set to ``values[k]`` per row (what two calls would get, in one)."""
+    settle_allocator()
+    m, n = len(rows), base.size
+    stack = np.repeat(base.reshape(1, -1), m + len(values), axis=0)
+    stack[:m] = rows
+    stack.reshape(-1)[_diagonal(len(values), n) + (m * n + coords)] = values
+    out = stack.reshape(len(stack), *shape)
+    out.flags.writeable = False
+    return out
+
+
 @functools.lru_cache(maxsize=64)
 def _diagonal(k: int, n: int) -> NDArray[np.intp]:
     """``0, n, 2n, ...``: the flat start of each of k rows of n (read-only)."""

@@ -23,8 +23,10 @@ from numgrad.differences.engine import (
     Problem,
     coarser_values,
     evaluate,
+    evaluate_joined,
     evaluate_points,
     evaluate_points_typed,
+    joined_fits,
     on_grid,
     resolve_step,
 )
@@ -140,8 +142,28 @@ def _truncation_test_applies(p: Problem) -> bool:
     return p.out_shape is None and nm.precision(p.work_dtype) == "float64" and p.n >= nm.TRUNCATION_MIN_N
 
 
+def _test_points(p: Problem, x0: NDArray[np.float64], h: NDArray[np.float64]) -> NDArray[Any]:
+    """The truncation test's points at steps h: x ± h and x + 2h at its sampled coordinates (offset-major,
+    :func:`numgrad.common.numerics.truncation_coordinates`)."""
+    coords = nm.truncation_sample(p.n)
+    values: NDArray[np.float64] = np.multiply.outer(nm.TRUNCATION_OFFSETS, h[coords]) + x0[coords]
+    return values.reshape(-1).astype(p.x.dtype, copy=False)
+
+
+def _pass_points(
+    p: Problem, x0: NDArray[np.float64], steps: NDArray[np.float64], moved: tuple[int, ...]
+) -> NDArray[Any]:
+    """The pass's points: x + c·h for every coordinate, per offset c of the stencil (offset-major)."""
+    return on_grid(p, (np.multiply.outer(moved, steps) + x0).reshape(-1).astype(p.x.dtype, copy=False))
+
+
 def _halve_if_truncated(
-    p: Problem, x0: NDArray[np.float64], h: NDArray[np.float64], f_scale: float, f0: Any
+    p: Problem,
+    x0: NDArray[np.float64],
+    h: NDArray[np.float64],
+    f_scale: float,
+    f0: Any,
+    given: NDArray[Any] | None = None,
 ) -> tuple[NDArray[np.float64], int, tuple[NDArray[np.intp], NDArray[Any]] | None]:
     """Every step halved when the truncation of central differences at h, measured on a seeded sample of
     coordinates, is above rounding at half of them or more: truncation above rounding is widespread (see
@@ -150,13 +172,16 @@ def _halve_if_truncated(
     the truncation ``h²·f‴/8`` that halving would remove from the quotient at h (``|D(h) − D(h/2)|``),
     for one evaluation per coordinate beyond the pass's. Returns the steps, the evaluations spent and, for
     the pass to re-use when the steps are kept, the sampled coordinates with f at x ± h there, shape
-    (2, k); a sample point outside f's domain leaves the steps as they are (and nothing to re-use)."""
+    (2, k); a sample point outside f's domain leaves the steps as they are (and nothing to re-use).
+    `given`: f at the test's points, evaluated already (:func:`_joined`; none spent here)."""
     coords, offsets = nm.truncation_sample(p.n), nm.TRUNCATION_OFFSETS
     at = h[coords]
-    values = (np.multiply.outer(offsets, at) + x0[coords]).reshape(-1).astype(p.x.dtype, copy=False)
-    raw = evaluate(p, values, nm.truncation_coordinates(p.n))
+    if given is None:
+        raw = evaluate(p, _test_points(p, x0, h), nm.truncation_coordinates(p.n))
+        spent = len(raw)
+    else:
+        raw, spent = given, 0
     vals = np.real(raw).astype(np.float64, copy=False)  # real methods: f's values as they are
-    spent = len(values)
     if not np.isfinite(vals).all():
         return h, spent, None
     up, down, up2 = vals.reshape(len(offsets), len(coords))
@@ -310,7 +335,65 @@ def _relative_retry(
     return np.setdiff1d(idx, small[settled]), s1 + s2
 
 
-def difference(  # noqa: PLR0915  (one pass, read top to bottom)
+# The probe's steps each local batched f chose at its last calls, and whether the truncation test halved
+# them, by (f, caller, x's shape and dtype): at most nm.LAST_STEPS_KEPT, the oldest dropped first
+_LAST_STEPS: dict[tuple[Any, ...], tuple[NDArray[np.float64], bool]] = {}
+
+
+@dataclass(frozen=True)
+class _Joined:
+    """f at the probe's points and, in the same call, at the pass's (and the truncation test's) points for
+    the steps the same f chose at its last call at x's shape; the pass's values count where the probe
+    chooses those steps again, and the test decides as it did (else they are spent for nothing)."""
+
+    probe: Probe
+    steps: NDArray[np.float64]  # the probe's steps the points were built for
+    halved: bool  # ... and whether the pass is at half of them (the test halved them last time)
+    passed: NDArray[Any]  # f at the pass's points, offset-major (x + h, then x − h)
+    test: NDArray[Any] | None  # f at the test's points at `steps`, (3·k,), where the test applies
+    nfev: int  # the pass's and the test's evaluations (the probe's are its own)
+
+
+def _last_key(p: Problem) -> tuple[Any, ...] | None:
+    """The key of this problem's last steps, where the probe's rows fit the pass's first call of f."""
+    if p.method != "central" or p.out_shape is not None or p.grid is not None:
+        return None
+    if not joined_fits(p, nm.PROBE_DIRECTIONS + 2):  # the probe's rows, at most
+        return None
+    return (id(p.f), p.func, p.x.shape, p.x.dtype.str)
+
+
+def _joined(p: Problem, x0: NDArray[np.float64], key: tuple[Any, ...]) -> _Joined | None:
+    """The probe, pass and truncation test in one call of f, at the steps of this f's last call."""
+    last = _LAST_STEPS.get(key)
+    if last is None:
+        return None
+    steps, halved = last
+    n, moved = p.n, nm.STENCILS["central"].moved
+    rows = nm.probe_points(x0, p.x.dtype)
+    values, coords = _pass_points(p, x0, steps / 2 if halved else steps, moved), nm.coordinates(n, len(moved))
+    applies = _truncation_test_applies(p)
+    if applies:  # kept: x ± h are the pass's own points, only x + 2h is the test's
+        tested, at = _test_points(p, x0, steps), nm.truncation_coordinates(n)
+        skip = 0 if halved else 2 * nm.TRUNCATION_SAMPLE
+        values, coords = np.concatenate([values, tested[skip:]]), np.concatenate([coords, at[skip:]])
+    at_probe, vals, dtype = evaluate_joined(p, rows, values, coords)
+    passed, test = vals[: 2 * n], None
+    if applies:
+        sample = nm.truncation_sample(n)
+        own = vals[2 * n :]
+        test = own if halved else np.concatenate([passed[sample], passed[n + sample], own])
+    probed = Probe(at_probe, coarser_values(p, dtype), len(rows))
+    return _Joined(probed, steps, halved, passed, test, len(values))
+
+
+def _remember(key: tuple[Any, ...], steps: NDArray[np.float64], halved: bool) -> None:
+    if key not in _LAST_STEPS and len(_LAST_STEPS) >= nm.LAST_STEPS_KEPT:
+        _LAST_STEPS.pop(next(iter(_LAST_STEPS)), None)
+    _LAST_STEPS[key] = (steps.copy(), halved)
+
+
+def difference(  # noqa: PLR0912, PLR0915  (one pass, read top to bottom)
     p: Problem,
     h: object,
     *,
@@ -329,15 +412,27 @@ def difference(  # noqa: PLR0915  (one pass, read top to bottom)
     x0 = np.ravel(p.x).astype(np.float64)
     f0: Any = None
     known: tuple[NDArray[np.intp], NDArray[Any]] | None = None  # the truncation test's points, re-used
+    ready: NDArray[Any] | None = None  # f at the pass's points, evaluated with the probe's (_joined)
     if explicit is not None:
         steps, f_scale, g_scale, nfev = explicit, 0.0, 0.0, 0
     elif chosen is not None:
         (steps, f_scale, g_scale, f0), nfev = chosen, 0
     else:
-        steps, f_scale, g_scale, f0, nfev, p = _steps(p, x0, probed)
+        key = _last_key(p) if refine and probed is None else None
+        joined = None if key is None else _joined(p, x0, key)
+        steps, f_scale, g_scale, f0, nfev, p = _steps(p, x0, probed if joined is None else joined.probe)
+        chose, halved = steps, False
+        if joined is not None:  # evaluated for the last call's steps: they count where they are these
+            nfev += joined.nfev
+            joined = joined if p.grid is None and np.array_equal(steps, joined.steps) else None
         if refine and p.method == "central" and _truncation_test_applies(p):
-            steps, spent, known = _halve_if_truncated(p, x0, steps, f_scale, f0)
-            nfev += spent
+            tested = None if joined is None else joined.test
+            steps, spent, known = _halve_if_truncated(p, x0, steps, f_scale, f0, tested)
+            halved, nfev = steps is not chose, nfev + spent
+        if joined is not None and halved == joined.halved:
+            ready = joined.passed
+        if key is not None and p.grid is None:
+            _remember(key, chose, halved)
     n = p.n
     if p.method == "complex":
         coords = nm.coordinates(n, 1)
@@ -350,10 +445,13 @@ def difference(  # noqa: PLR0915  (one pass, read top to bottom)
     moved = stencil.moved
     truncation: bool | None = None
     coords = nm.coordinates(n, len(moved))
-    values = on_grid(p, (np.multiply.outer(moved, steps) + x0).reshape(-1).astype(p.x.dtype, copy=False))
+    values = _pass_points(p, x0, steps, moved)
     sanity.explicit_step_moves(p, x0, values, moved, steps, given=given)
-    vals = _evaluate_unless_known(p, values, coords, known)
-    nfev += len(coords) - (0 if known is None else known[1].size)
+    if ready is None:
+        vals = _evaluate_unless_known(p, values, coords, known)
+        nfev += len(coords) - (0 if known is None else known[1].size)
+    else:
+        vals = ready
     if not np.isfinite(vals).all():
         if not given:  # a chosen step that left f's domain (log of a tiny probability) is shrunk
             steps, values, vals, extra = _shrink_out_of_domain(p, x0, steps, moved, values, vals)
