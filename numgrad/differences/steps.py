@@ -181,19 +181,20 @@ def _halve_if_truncated(
         spent = len(raw)
     else:
         raw, spent = given, 0
-    vals = np.real(raw).astype(np.float64, copy=False)  # real methods: f's values as they are
-    if not np.isfinite(vals).all():
+    vals = np.real(raw).astype(np.float64, copy=False).tolist()  # real methods: f's values as they are
+    if not all(map(math.isfinite, vals)):
         return h, spent, None
-    up, down, up2 = vals.reshape(len(offsets), len(coords))
-    centre = float(np.real(f0))
-    rise, before = up - centre, centre - down  # differences of near values first: no overflow near f's range
-    third = ((up2 - up) - rise) - (rise - before)
-    change = np.abs(third) / (8 * at)  # h²·|f‴|/8, as |D(h) − D(h/2)|
-    unit = nm.REFINE_NOISE["float64"] * nm.eps(p.x.dtype) * max(f_scale, 1e-300)  # as the refinement's
-    truncated = change > unit * nm.STENCILS[p.method].rounding_gain / at
-    if 2 * int(truncated.sum()) >= len(coords):
+    k, centre = len(coords), float(np.real(f0))
+    unit = float(nm.REFINE_NOISE["float64"] * nm.eps(p.x.dtype) * max(f_scale, 1e-300))  # as the refinement's
+    unit *= nm.STENCILS[p.method].rounding_gain
+    truncated = 0
+    for up, down, up2, step in zip(vals[:k], vals[k : 2 * k], vals[2 * k :], at.tolist()):  # noqa: B905
+        rise, before = up - centre, centre - down  # near values first: no overflow near f's range
+        third = ((up2 - up) - rise) - (rise - before)
+        truncated += abs(third) / (8 * step) > unit / step  # h²·|f‴|/8, as |D(h) − D(h/2)|, above rounding
+    if 2 * truncated >= k:
         return h / 2, spent, None
-    return h, spent, (coords, raw.reshape(len(offsets), len(coords))[:2])
+    return h, spent, (coords, raw.reshape(len(offsets), k)[:2])
 
 
 def _evaluate_unless_known(
