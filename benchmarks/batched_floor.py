@@ -3,12 +3,13 @@
     uv run python benchmarks/batched_floor.py            # 301 interleaved rounds (about 30 s)
 
 The bound (bench_gradient.py) is one call of f on the 2n points, built before timing. numgrad's default
-pass also calls f on the probe's 6 points first (the steps depend on what they return), then (float64, n of
-at least TRUNCATION_MIN_N) on the step's truncation test's 12 points, fills the stack, and tests the
-quotients for truncation. `minimal` below is that pass and nothing else, in as few NumPy
+pass at a first call also calls f on the probe's 6 points first (the steps depend on what they return),
+then (float64, n of at least TRUNCATION_MIN_N) on the step's truncation test's 12 points, fills the stack,
+and tests the quotients for truncation; from f's second call the three go in one call of f, built for the
+steps the last call chose. `minimal` below is the first-call pass and nothing else, in as few NumPy
 operations as this script could find: no validation, no mutation guard, no refinement (the test finds
 nothing to refine on this workload), no chunking (one stack of 200 points), and it returns bitwise
-numgrad's gradient (asserted). Each row is the minimum and the median over the rounds, in µs, of calls
+numgrad's gradient (asserted); `minimal_joined_pass` the same for the one-call pass of later calls. Each row is the minimum and the median over the rounds, in µs, of calls
 taken in turn; the parts (the calls of f on the probe's and the truncation test's points alone, the fill of the
 stack alone) say where the time goes.
 """
@@ -26,6 +27,7 @@ import numpy as np
 from numgrad.bench import harness as nb
 from numgrad.bench.measure import interleaved_calls
 from numgrad.common import numerics as nm
+from numgrad.differences import steps
 from numgrad.differences.gradient import numerical_gradient
 
 
@@ -76,23 +78,77 @@ def minimal_pass(w: Any) -> Callable[[], Any]:
     return call
 
 
+def minimal_joined_pass(w: Any) -> Callable[[], Any]:
+    """The same pass as numgrad runs it from f's second call: the probe's 6 rows, the pass at the steps
+    the last call chose and the truncation test's x + 2h in one call of f (206 + 4 points), then the step
+    rule on the probe's values, which must give those steps again, the test and the quotients."""
+    x, f, n = w.x, w.batched, w.x.size
+    directions = nm._signed_probe_directions(n)
+    s, base = nm.probe_scale(np.float64), nm.base_step("central", np.float64)
+    sample = nm.truncation_sample(n)
+    where = np.arange(0, (2 * n + 4) * n, n)[:, None]  # row starts of the pass's and the test's points
+    coords = np.concatenate([nm.coordinates(n, 2), sample])
+    unit = nm.REFINE_NOISE["float64"] * nm.eps(np.float64) * nm.STENCILS["central"].rounding_gain
+    threshold = nm._suspect_threshold("central", np.dtype(np.float64))
+    last = np.ravel(numerical_gradient(w.batched, x, batched=True))  # (primes numgrad's own steps too)
+    guess = None
+
+    def call() -> Any:
+        nonlocal guess
+        x0 = x.reshape(-1).astype(np.float64)
+        length = np.maximum(np.abs(x0), 1.0)
+        h = guess if guess is not None else length * base  # the last call's steps (set below)
+        rows = np.repeat(x0.reshape(1, -1), 6 + 2 * n + 4, axis=0)
+        rows[:6] = directions * (s * length) + x0
+        rows[0] = x0
+        rows[6:].reshape(-1)[where[:, 0] + coords] = np.concatenate([x0 + h, x0 - h, x0[sample] + 2 * h[sample]])
+        vals = f(rows.reshape(len(rows), *x.shape))
+        v = vals[:6].tolist()
+        f0 = v[0]
+        slope = math.sqrt((((v[1] - v[5]) / 2) ** 2 + sum((a - f0) ** 2 for a in v[2:5])) / (4 * n)) / s
+        factor = max(1.0, (nm.STENCILS["central"].step_const * abs(f0) / slope) ** (1 / 3))
+        chosen = np.exp2(np.round(np.log2(np.maximum(length, factor) * base)))
+        if guess is None or not np.array_equal(chosen, guess):
+            guess = chosen  # a first call, or other steps: numgrad would evaluate again
+            return call()
+        up, down, up2 = vals[6 : 6 + n], vals[6 + n : 6 + 2 * n], vals[6 + 2 * n :]
+        rise, before = up[sample] - f0, f0 - down[sample]
+        change = np.abs(((up2 - up[sample]) - rise) - (rise - before)) / (8 * h[sample])
+        assert 2 * int((change > unit * max(abs(f0), 1e-300) / h[sample]).sum()) < 4  # kept
+        deriv = (up - down) / (2 * h)
+        slopes = np.abs(deriv)
+        top = slopes.max()
+        slopes /= top
+        bend = np.square(((up - f0) + (down - f0)) / top / h)  # the refinement test: finds nothing here
+        assert np.flatnonzero(bend > slopes * threshold).size == 0
+        return deriv.reshape(x.shape)
+
+    assert call().tobytes() == last.reshape(x.shape).tobytes()
+    return call
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=301)
     args = parser.parse_args()
     w = nb._softmax_ce(10)
     n = w.x.size
-    minimal = minimal_pass(w)
+    minimal, minimal_joined = minimal_pass(w), minimal_joined_pass(w)
     assert minimal().tobytes() == numerical_gradient(w.batched, w.x, batched=True).tobytes()
     probe = np.repeat(w.x.reshape(1, -1), 6, axis=0).reshape(6, *w.x.shape)
     twelve = np.repeat(w.x.reshape(1, -1), 12, axis=0).reshape(12, *w.x.shape)
     calls: dict[str, Callable[[], Any]] = {
         "bound: f on the 2n points (one call, stack built before)": lambda: nb._bound(w),
         "numgrad batched, automatic step": lambda: numerical_gradient(w.batched, w.x, batched=True),
+        "numgrad batched, automatic step, as a first call (no steps kept: 3 calls of f)": lambda: (
+            steps._LAST_STEPS.clear(),
+            numerical_gradient(w.batched, w.x, batched=True),
+        ),
         "numgrad batched, h=1e-4 (no probe)": lambda: numerical_gradient(
             w.batched, w.x, batched=True, h=1e-4
         ),
         "minimal pass with numgrad's step rule": minimal,
+        "minimal pass, probe, test and pass in one call (numgrad from f's second call)": minimal_joined,
         "  part: f on the probe's 6 points": lambda: w.batched(probe),
         "  part: f on the truncation test's 12 points": lambda: w.batched(twelve),
         "  part: filling the 2n-point stack": lambda: np.repeat(w.x.reshape(1, -1), 2 * n, axis=0),
