@@ -8,7 +8,6 @@ executor — and assembles the quotients. All three see bitwise the same points.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
@@ -260,6 +259,7 @@ def _on_stacks(p: Problem, stacks: Iterator[tuple[int, int, NDArray[Any]]], tota
             checked = _check_stack(p, part, b - a)
             first = checked.dtype if a == 0 else first
             out[a:b] = checked
+            del stack, part, checked  # nothing of this stack is held while the next is built
     # values coarser than x (f casts to float32) come back in their dtype, as evaluate_points_typed says
     return out if first == out.dtype or coarser_values(p, first) is None else out.astype(first)
 
@@ -282,21 +282,28 @@ def evaluate_joined(
     set to ``values[k]``, the rows in the first stack beside the first points (one call of f fewer than
     :func:`evaluate_points` and :func:`evaluate` would take): their values, as those two give them, and
     the dtype f returned on the first stack (as :func:`evaluate_points_typed`)."""
+    m, total = len(rows), len(rows) + len(values)
+    raw = _on_stacks(p, _joined_stacks(p, rows, values, coords), total)
+    vals = raw.astype(p.value_dtype, copy=False)
+    return vals[:m], vals[m:], raw.dtype
+
+
+def _joined_stacks(
+    p: Problem, rows: NDArray[Any], values: NDArray[Any], coords: NDArray[np.intp]
+) -> Iterator[tuple[int, int, NDArray[Any]]]:
+    """:func:`evaluate_joined`'s stacks: the rows with the first points, then the other points as
+    :func:`evaluate` hands them over, numbered after the first stack (whose buffer is freed first, so that
+    the next one takes its memory: two at once would not stay in cache beside f's temporaries)."""
     flat_x = np.ravel(p.x)
     m, total = len(rows), len(rows) + len(values)
     bounds = st.chunk_bounds(total, flat_x.size * flat_x.itemsize, nm.CHUNK_BYTES)
     split = bounds[0][1]
-    first = st.joined_stack(flat_x, rows, values[: split - m], coords[: split - m], p.x.shape)
-    stacks: Iterator[tuple[int, int, NDArray[Any]]] = iter(((0, split, first),))
-    if len(bounds) > 1:  # the other points as evaluate hands them over, numbered after the first stack
-        rest = st.perturbed_stacks(
-            flat_x, values[split - m :], coords[split - m :], [(a - split, b - split) for a, b in bounds[1:]],
-            p.x.shape,
-        )  # fmt: skip
-        stacks = itertools.chain(stacks, ((a + split, b + split, stack) for a, b, stack in rest))
-    raw = _on_stacks(p, stacks, total)
-    vals = raw.astype(p.value_dtype, copy=False)
-    return vals[:m], vals[m:], raw.dtype
+    yield 0, split, st.joined_stack(flat_x, rows, values[: split - m], coords[: split - m], p.x.shape)
+    if len(bounds) > 1:
+        rest = [(a - split, b - split) for a, b in bounds[1:]]
+        others = st.perturbed_stacks(flat_x, values[split - m :], coords[split - m :], rest, p.x.shape)
+        for a, b, stack in others:
+            yield a + split, b + split, stack
 
 
 def evaluate(p: Problem, values: NDArray[Any], coords: NDArray[np.intp]) -> NDArray[Any]:
