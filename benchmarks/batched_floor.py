@@ -30,50 +30,64 @@ from numgrad.common import numerics as nm
 from numgrad.differences import steps
 from numgrad.differences.gradient import numerical_gradient
 
+S, BASE = nm.probe_scale(np.float64), nm.base_step("central", np.float64)
+THRESHOLD = nm._suspect_threshold("central", np.dtype(np.float64))
+UNIT = nm.REFINE_NOISE["float64"] * nm.eps(np.float64) * nm.STENCILS["central"].rounding_gain
+
+
+def _step_rule(v: list[float], length: Any, n: int) -> Any:
+    """The steps from the probe's values f(x), four directions, one mirror point (numerics.steps_from_probe
+    on this workload)."""
+    f0 = v[0]
+    slope = math.sqrt((((v[1] - v[5]) / 2) ** 2 + sum((a - f0) ** 2 for a in v[2:5])) / (4 * n)) / S
+    factor = max(1.0, (nm.STENCILS["central"].step_const * abs(f0) / slope) ** (1 / 3))
+    h = np.maximum(length, factor)
+    h *= BASE
+    return np.exp2(np.round(np.log2(h)))
+
+
+def _truncated(up: Any, down: Any, up2: Any, f0: float, hs: Any) -> bool:
+    """The step's truncation test at the sampled coordinates: halve the steps?"""
+    rise, before = up - f0, f0 - down
+    change = np.abs(((up2 - up) - rise) - (rise - before)) / (8 * hs)
+    return 2 * int((change > UNIT * max(abs(f0), 1e-300) / hs).sum()) >= 4
+
+
+def _quotients(up: Any, down: Any, f0: float, h: Any) -> Any:
+    """The central quotients and the refinement test (which finds nothing on this workload)."""
+    deriv = (up - down) / (2 * h)
+    slopes = np.abs(deriv)
+    top = slopes.max()
+    slopes /= top
+    bend = np.square(((up - f0) + (down - f0)) / top / h)
+    assert np.flatnonzero(bend > slopes * THRESHOLD).size == 0
+    return deriv
+
 
 def minimal_pass(w: Any) -> Callable[[], Any]:
     """numgrad's central pass at the automatic step on this workload, with nothing else (float64, n > 4)."""
     x, f, n = w.x, w.batched, w.x.size
     directions = nm._signed_probe_directions(n)
-    s, base = nm.probe_scale(np.float64), nm.base_step("central", np.float64)
     where = np.arange(0, 2 * n * n, n) + nm.coordinates(n, 2)  # element (k, coordinate of k), flat
-    threshold = nm._suspect_threshold("central", np.dtype(np.float64))
-    sample = nm.truncation_sample(n) if n >= nm.TRUNCATION_MIN_N else None
-    unit = nm.REFINE_NOISE["float64"] * nm.eps(np.float64) * nm.STENCILS["central"].rounding_gain
+    sample = nm.truncation_sample(n)
 
     def call() -> Any:
         x0 = x.reshape(-1).astype(np.float64)
         length = np.maximum(np.abs(x0), 1.0)
-        probe = directions * (s * length)
+        probe = directions * (S * length)
         probe += x0
         probe[0] = x0
         v = f(probe.reshape(6, *x.shape)).tolist()  # the probe: f(x), four directions, one mirror point
-        f0 = v[0]
-        slope = math.sqrt((((v[1] - v[5]) / 2) ** 2 + sum((a - f0) ** 2 for a in v[2:5])) / (4 * n)) / s
-        factor = max(1.0, (nm.STENCILS["central"].step_const * abs(f0) / slope) ** (1 / 3))
-        h = np.maximum(length, factor)
-        h *= base
-        h = np.exp2(np.round(np.log2(h)))
-        if sample is not None:  # the step's truncation test: 12 points (x ± h, x + 2h), one more call of f
-            at, hs = x0[sample], h[sample]
-            points = np.repeat(x0.reshape(1, -1), 12, axis=0)
-            points[np.arange(12), np.tile(sample, 3)] = np.concatenate([at + hs, at - hs, at + 2 * hs])
-            up, down, up2 = f(points.reshape(12, *x.shape)).reshape(3, 4)
-            rise, before = up - f0, f0 - down
-            change = np.abs(((up2 - up) - rise) - (rise - before)) / (8 * hs)
-            if 2 * int((change > unit * max(abs(f0), 1e-300) / hs).sum()) >= 4:
-                h = h / 2
+        h = _step_rule(v, length, n)
+        at, hs = x0[sample], h[sample]  # the step's truncation test: 12 points (x ± h, x + 2h), a call of f
+        points = np.repeat(x0.reshape(1, -1), 12, axis=0)
+        points[np.arange(12), np.tile(sample, 3)] = np.concatenate([at + hs, at - hs, at + 2 * hs])
+        if _truncated(*f(points.reshape(12, *x.shape)).reshape(3, 4), v[0], hs):
+            h = h / 2
         rows = np.repeat(x0.reshape(1, -1), 2 * n, axis=0)
         rows.reshape(-1)[where] = np.concatenate([x0 + h, x0 - h])
         vals = f(rows.reshape(2 * n, *x.shape))
-        up, down = vals[:n], vals[n:]
-        deriv = (up - down) / (2 * h)
-        slopes = np.abs(deriv)
-        top = slopes.max()
-        slopes /= top
-        bend = np.square(((up - f0) + (down - f0)) / top / h)  # the refinement test: finds nothing here
-        assert np.flatnonzero(bend > slopes * threshold).size == 0
-        return deriv.reshape(x.shape)
+        return _quotients(vals[:n], vals[n:], v[0], h).reshape(x.shape)
 
     return call
 
@@ -84,12 +98,8 @@ def minimal_joined_pass(w: Any) -> Callable[[], Any]:
     rule on the probe's values, which must give those steps again, the test and the quotients."""
     x, f, n = w.x, w.batched, w.x.size
     directions = nm._signed_probe_directions(n)
-    s, base = nm.probe_scale(np.float64), nm.base_step("central", np.float64)
     sample = nm.truncation_sample(n)
-    where = np.arange(0, (2 * n + 4) * n, n)[:, None]  # row starts of the pass's and the test's points
-    coords = np.concatenate([nm.coordinates(n, 2), sample])
-    unit = nm.REFINE_NOISE["float64"] * nm.eps(np.float64) * nm.STENCILS["central"].rounding_gain
-    threshold = nm._suspect_threshold("central", np.dtype(np.float64))
+    where = np.arange(0, (2 * n + 4) * n, n) + np.concatenate([nm.coordinates(n, 2), sample])
     last = np.ravel(numerical_gradient(w.batched, x, batched=True))  # (primes numgrad's own steps too)
     guess = None
 
@@ -97,31 +107,20 @@ def minimal_joined_pass(w: Any) -> Callable[[], Any]:
         nonlocal guess
         x0 = x.reshape(-1).astype(np.float64)
         length = np.maximum(np.abs(x0), 1.0)
-        h = guess if guess is not None else length * base  # the last call's steps (set below)
+        h = guess if guess is not None else length * BASE  # the last call's steps (set below)
         rows = np.repeat(x0.reshape(1, -1), 6 + 2 * n + 4, axis=0)
-        rows[:6] = directions * (s * length) + x0
+        rows[:6] = directions * (S * length) + x0
         rows[0] = x0
-        rows[6:].reshape(-1)[where[:, 0] + coords] = np.concatenate([x0 + h, x0 - h, x0[sample] + 2 * h[sample]])
+        rows[6:].reshape(-1)[where] = np.concatenate([x0 + h, x0 - h, x0[sample] + 2 * h[sample]])
         vals = f(rows.reshape(len(rows), *x.shape))
         v = vals[:6].tolist()
-        f0 = v[0]
-        slope = math.sqrt((((v[1] - v[5]) / 2) ** 2 + sum((a - f0) ** 2 for a in v[2:5])) / (4 * n)) / s
-        factor = max(1.0, (nm.STENCILS["central"].step_const * abs(f0) / slope) ** (1 / 3))
-        chosen = np.exp2(np.round(np.log2(np.maximum(length, factor) * base)))
+        chosen = _step_rule(v, length, n)
         if guess is None or not np.array_equal(chosen, guess):
             guess = chosen  # a first call, or other steps: numgrad would evaluate again
             return call()
-        up, down, up2 = vals[6 : 6 + n], vals[6 + n : 6 + 2 * n], vals[6 + 2 * n :]
-        rise, before = up[sample] - f0, f0 - down[sample]
-        change = np.abs(((up2 - up[sample]) - rise) - (rise - before)) / (8 * h[sample])
-        assert 2 * int((change > unit * max(abs(f0), 1e-300) / h[sample]).sum()) < 4  # kept
-        deriv = (up - down) / (2 * h)
-        slopes = np.abs(deriv)
-        top = slopes.max()
-        slopes /= top
-        bend = np.square(((up - f0) + (down - f0)) / top / h)  # the refinement test: finds nothing here
-        assert np.flatnonzero(bend > slopes * threshold).size == 0
-        return deriv.reshape(x.shape)
+        up, down = vals[6 : 6 + n], vals[6 + n : 6 + 2 * n]
+        assert not _truncated(up[sample], down[sample], vals[6 + 2 * n :], v[0], h[sample])  # kept
+        return _quotients(up, down, v[0], h).reshape(x.shape)
 
     assert call().tobytes() == last.reshape(x.shape).tobytes()
     return call
