@@ -59,13 +59,6 @@ def passes(f, x, k):
     return [(d.derivative.tobytes(), d.nfev) for d in (steps.difference(p, None) for _ in range(k))]
 
 
-@pytest.fixture(autouse=True)
-def _forget_steps():
-    steps._LAST_STEPS.clear()
-    yield
-    steps._LAST_STEPS.clear()
-
-
 @pytest.mark.parametrize("name", CASES)
 def test_later_calls_give_the_first_calls_bits_and_counts(name):
     f, x = CASES[name]
