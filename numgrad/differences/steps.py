@@ -350,7 +350,8 @@ class _Joined:
     probe: Probe
     steps: NDArray[np.float64]  # the probe's steps the points were built for
     halved: bool  # ... and whether the pass is at half of them (the test halved them last time)
-    passed: NDArray[Any]  # f at the pass's points, offset-major (x + h, then x − h)
+    points: NDArray[Any]  # the pass's points, offset-major (x + h, then x − h)
+    passed: NDArray[Any]  # f at them
     test: NDArray[Any] | None  # f at the test's points at `steps`, (3·k,), where the test applies
     nfev: int  # the pass's and the test's evaluations (the probe's are its own)
 
@@ -372,7 +373,8 @@ def _joined(p: Problem, x0: NDArray[np.float64], key: tuple[Any, ...]) -> _Joine
     steps, halved = last
     n, moved = p.n, nm.STENCILS["central"].moved
     rows = nm.probe_points(x0, p.x.dtype)
-    values, coords = _pass_points(p, x0, steps / 2 if halved else steps, moved), nm.coordinates(n, len(moved))
+    points = _pass_points(p, x0, steps / 2 if halved else steps, moved)
+    values, coords = points, nm.coordinates(n, len(moved))
     applies = _truncation_test_applies(p)
     if applies:  # kept: x ± h are the pass's own points, only x + 2h is the test's
         tested, at = _test_points(p, x0, steps), nm.truncation_coordinates(n)
@@ -385,7 +387,7 @@ def _joined(p: Problem, x0: NDArray[np.float64], key: tuple[Any, ...]) -> _Joine
         own = vals[2 * n :]
         test = own if halved else np.concatenate([passed[sample], passed[n + sample], own])
     probed = Probe(at_probe, coarser_values(p, dtype), len(rows))
-    return _Joined(probed, steps, halved, passed, test, len(values))
+    return _Joined(probed, steps, halved, points, passed, test, len(values))
 
 
 def _remember(key: tuple[Any, ...], steps: NDArray[np.float64], halved: bool) -> None:
@@ -413,7 +415,7 @@ def difference(  # noqa: PLR0912, PLR0915  (one pass, read top to bottom)
     x0 = np.ravel(p.x).astype(np.float64)
     f0: Any = None
     known: tuple[NDArray[np.intp], NDArray[Any]] | None = None  # the truncation test's points, re-used
-    ready: NDArray[Any] | None = None  # f at the pass's points, evaluated with the probe's (_joined)
+    ready: _Joined | None = None  # the pass's points and f at them, evaluated with the probe's
     if explicit is not None:
         steps, f_scale, g_scale, nfev = explicit, 0.0, 0.0, 0
     elif chosen is not None:
@@ -431,7 +433,7 @@ def difference(  # noqa: PLR0912, PLR0915  (one pass, read top to bottom)
             steps, spent, known = _halve_if_truncated(p, x0, steps, f_scale, f0, tested)
             halved, nfev = steps is not chose, nfev + spent
         if joined is not None and halved == joined.halved:
-            ready = joined.passed
+            ready = joined
         if key is not None and p.grid is None:
             _remember(key, chose, halved)
     n = p.n
@@ -446,13 +448,13 @@ def difference(  # noqa: PLR0912, PLR0915  (one pass, read top to bottom)
     moved = stencil.moved
     truncation: bool | None = None
     coords = nm.coordinates(n, len(moved))
-    values = _pass_points(p, x0, steps, moved)
+    values = _pass_points(p, x0, steps, moved) if ready is None else ready.points
     sanity.explicit_step_moves(p, x0, values, moved, steps, given=given)
     if ready is None:
         vals = _evaluate_unless_known(p, values, coords, known)
         nfev += len(coords) - (0 if known is None else known[1].size)
     else:
-        vals = ready
+        vals = ready.passed
     if not np.isfinite(vals).all():
         if not given:  # a chosen step that left f's domain (log of a tiny probability) is shrunk
             steps, values, vals, extra = _shrink_out_of_domain(p, x0, steps, moved, values, vals)
