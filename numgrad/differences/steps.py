@@ -70,13 +70,14 @@ def probe(
 
 
 def _steps(
-    p: Problem, x0: NDArray[np.float64], probed: Probe | None
+    p: Problem, x0: NDArray[np.float64], probed: Probe | None, length: NDArray[np.float64] | None = None
 ) -> tuple[NDArray[np.float64], float, float, Any, int, Problem]:
     """Steps from the dtype, the scale of each x_i and the measured scales of f (see _numerics); f's
-    values' precision where coarser than x's sets the step rule, and comes back on the problem."""
+    values' precision where coarser than x's sets the step rule, and comes back on the problem.
+    `length`: x's :func:`~numgrad.common.numerics.length_scales`, where the caller has them."""
     if p.method == "complex":
         return nm.complex_steps(x0), 0.0, 0.0, None, 0, p
-    length = nm.length_scales(x0)
+    length = nm.length_scales(x0) if length is None else length
     probed = probe(p, x0, length) if probed is None else probed
     if probed.grid is not None:
         p = replace(p, grid=probed.grid)
@@ -365,14 +366,17 @@ def _last_key(p: Problem) -> tuple[Any, ...] | None:
     return (id(p.f), p.func, p.x.shape, p.x.dtype.str)
 
 
-def _joined(p: Problem, x0: NDArray[np.float64], key: tuple[Any, ...]) -> _Joined | None:
-    """The probe, pass and truncation test in one call of f, at the steps of this f's last call."""
+def _joined(
+    p: Problem, x0: NDArray[np.float64], length: NDArray[np.float64], key: tuple[Any, ...]
+) -> _Joined | None:
+    """The probe, pass and truncation test in one call of f, at the steps of this f's last call (`length`:
+    x's length scales)."""
     last = _LAST_STEPS.get(key)
     if last is None:
         return None
     steps, halved = last
     n, moved = p.n, nm.STENCILS["central"].moved
-    rows = nm.probe_points(x0, p.x.dtype)
+    rows = nm.probe_points(x0, p.x.dtype, length)
     points = _pass_points(p, x0, steps / 2 if halved else steps, moved)
     values, coords = points, nm.coordinates(n, len(moved))
     applies = _truncation_test_applies(p)
@@ -422,8 +426,10 @@ def difference(  # noqa: PLR0912, PLR0915  (one pass, read top to bottom)
         (steps, f_scale, g_scale, f0), nfev = chosen, 0
     else:
         key = _last_key(p) if refine and probed is None else None
-        joined = None if key is None else _joined(p, x0, key)
-        steps, f_scale, g_scale, f0, nfev, p = _steps(p, x0, probed if joined is None else joined.probe)
+        length = None if key is None else nm.length_scales(x0)  # the probe's, once for both
+        joined = None if key is None or length is None else _joined(p, x0, length, key)
+        probed = probed if joined is None else joined.probe
+        steps, f_scale, g_scale, f0, nfev, p = _steps(p, x0, probed, length)
         chose, halved = steps, False
         if joined is not None:  # evaluated for the last call's steps: they count where they are these
             nfev += joined.nfev
