@@ -334,10 +334,10 @@ def truncation_suspects(
     head: int | None = None,
 ) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.float64]]:
     """The coordinates whose predicted truncation error is above the goal, worst first: the `head` worst
-    (all where None), and the rest in index order with their sort keys (:func:`worst_first` orders them).
-    A stable sort on the key: the worst first, ties in index order; the head and the ordered rest are
-    exactly that sort's head and tail, and the rest, which a refinement needs only when the head shows
-    truncation, costs no sort until then.
+    (all where None); and, where a head was asked for, every flagged coordinate in index order with its
+    sort key, which :func:`worst_first` puts in order when a refinement needs the rest (only when the head
+    shows truncation: no full sort until then). A stable sort on the key: the worst first, ties in index
+    order; the head is exactly that sort's head.
 
     Models a function whose length scale is ``ℓ = |slope / curvature|`` (as log(y) near 0), curvature
     ``second / h²`` from the pass's own points, so the predicted error is
@@ -357,24 +357,25 @@ def truncation_suspects(
     weight = slope if order == 2 else slope ** (order - 1)
     # c·bend > goal·slope**(p−1): no division
     flagged = np.flatnonzero(bend > weight * _suspect_threshold(method, np.dtype(dtype)))
-    if flagged.size:
-        flagged = flagged[slope[flagged] > 0]
-    if flagged.size == 0:
-        return _NONE, _NONE, _NO_KEYS
-    key = -const * bend[flagged] / weight[flagged]
+    if flagged.size == slope.size and (slope > 0).all():  # every coordinate (a quadratic): no gathers
+        key = -const * bend / weight
+    else:
+        if flagged.size:
+            flagged = flagged[slope[flagged] > 0]
+        if flagged.size == 0:
+            return _NONE, _NONE, _NO_KEYS
+        key = -const * bend[flagged] / weight[flagged]
     if head is None or flagged.size <= head:
         return flagged[np.argsort(key, kind="stable")], _NONE, _NO_KEYS
     # the head of the stable sort: every key up to the head-th smallest (ties included), sorted stably
     candidates = np.flatnonzero(key <= np.partition(key, head - 1)[head - 1])
-    first = candidates[np.argsort(key[candidates], kind="stable")[:head]]
-    rest = np.ones(flagged.size, dtype=bool)
-    rest[first] = False
-    return flagged[first], flagged[rest], key[rest]
+    return flagged[candidates[np.argsort(key[candidates], kind="stable")[:head]]], flagged, key
 
 
-def worst_first(coords: NDArray[np.intp], key: NDArray[np.float64]) -> NDArray[np.intp]:
-    """The rest of :func:`truncation_suspects` in its order (a stable sort on the key)."""
-    return coords[np.argsort(key, kind="stable")]
+def worst_first(flagged: NDArray[np.intp], key: NDArray[np.float64], head: int) -> NDArray[np.intp]:
+    """The flagged coordinates of :func:`truncation_suspects` after its head, in its order (the tail of the
+    stable sort on the key whose head it returned)."""
+    return flagged[np.argsort(key, kind="stable")[head:]]
 
 
 _NONE = np.zeros(0, dtype=np.intp)

@@ -245,7 +245,7 @@ def _refine(
     Also returns the evaluations spent and what it found: None (nothing flagged), False (no change
     beyond the rounding of f at the points it evaluated), True (truncation beyond that rounding).
     `vals`: f at the pass's points, whose largest size scales the rounding the warning speaks of."""
-    active, waiting, waiting_key = nm.truncation_suspects(
+    active, waiting, waiting_key = nm.truncation_suspects(  # waiting: every flagged one, the head too
         p.method, deriv, second, h, p.work_dtype, nm.REFINE_SAMPLE
     )
     if active.size == 0:
@@ -293,7 +293,8 @@ def _refine(
         prev[active] = d_half
         truncated = change > noise
         if waiting.size and truncated.any():
-            active = np.concatenate([active[better & truncated], nm.worst_first(waiting, waiting_key)])
+            rest = nm.worst_first(waiting, waiting_key, nm.REFINE_SAMPLE)
+            active = np.concatenate([active[better & truncated], rest])
             waiting = waiting[:0]
         else:
             active = active[better & truncated]

@@ -24,5 +24,26 @@ def test_head_and_ordered_rest_are_the_full_stable_sort(seed, head):
     h = np.full(n, 2.0**-17)
     full = _suspects_sorted_in_full("central", deriv, second, h, np.float64)
     first, rest, key = nm.truncation_suspects("central", deriv, second, h, np.float64, head)
-    assert np.array_equal(np.concatenate([first, nm.worst_first(rest, key)]), full)
+    assert np.array_equal(np.concatenate([first, nm.worst_first(rest, key, head)]), full)
     assert len(first) == min(head, len(full))
+
+
+@pytest.mark.parametrize("seed", range(20))
+@pytest.mark.parametrize("head", [None, 2])
+def test_every_coordinate_flagged_orders_as_when_one_is_not(seed, head):
+    """Where every coordinate is flagged (a quadratic: the model over-predicts everywhere) the keys are
+    computed on the whole arrays; with one more coordinate that is not flagged (slope 0, so the flagged
+    ones are gathered), the same coordinates come out in the same order with the same keys."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(3, 50))
+    deriv = rng.choice([-1.0, 0.5, 0.25, 3.0], n) * rng.uniform(0.5, 2.0, n)
+    second = np.full(n, 1e-6) * rng.choice([1.0, 2.0], n)
+    h = np.full(n, 2.0**-17)
+    every = nm.truncation_suspects("central", deriv, second, h, np.float64, head)
+    assert every[0].size == min(n, head or n)  # every coordinate flagged
+    assert every[1].size in (0, n)
+    gathered = nm.truncation_suspects(
+        "central", np.append(deriv, 0.0), np.append(second, 1e-6), np.append(h, h[0]), np.float64, head
+    )
+    for a, b in zip(every, gathered, strict=True):
+        assert a.tobytes() == b.tobytes()
