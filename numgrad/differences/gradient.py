@@ -54,9 +54,10 @@ def numerical_gradient(
         ``Im f(x + ih) / h``, exact to rounding for code that carries complex numbers through.
     batched : bool
         `f` takes a stack of points; perturbations are sent in memory-bounded chunks. From the second
-        call of the same `f` at x's shape, the probe's points share the pass's first call (the steps of
-        the last call are evaluated with them, and count where the probe chooses them again): f's value
-        at a point must not depend on the other points of its stack.
+        call of the same `f` at x's shape, the probe's points share the pass's first call (the pass at the
+        last call's steps and the refinement's first points at its first suspects are evaluated with
+        them, and count where the probe and the refinement choose them again): f's value at a point
+        must not depend on the other points of its stack.
     chunk_size : int, optional
         Points per call of `f` (batched) or per executor task; by default a batched `f` gets stacks of
         at most 512 KiB (``numgrad.common.numerics.CHUNK_BYTES``: they stay in cache and f's temporaries

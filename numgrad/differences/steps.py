@@ -119,15 +119,32 @@ def _shrunk(x: NDArray[np.float64], h: NDArray[np.float64], reach: int) -> NDArr
     return np.asarray(np.minimum(h / 4, np.where(x != 0, near, np.inf)))
 
 
+def _stencil_points(
+    p: Problem, x0: NDArray[np.float64], coords: NDArray[np.intp], steps: NDArray[np.float64]
+) -> tuple[NDArray[Any], NDArray[np.intp]]:
+    """The method's moved points for `coords` at `steps`, offset-major, and the coordinate of each."""
+    moved = nm.STENCILS[p.method].moved
+    values = on_grid(p, (np.multiply.outer(moved, steps) + x0[coords]).reshape(-1).astype(p.x.dtype))
+    return values, np.concatenate([coords] * len(moved))
+
+
 def _stencil_at(
-    p: Problem, x0: NDArray[np.float64], f0: Any, coords: NDArray[np.intp], steps: NDArray[np.float64]
+    p: Problem,
+    x0: NDArray[np.float64],
+    f0: Any,
+    coords: NDArray[np.intp],
+    steps: NDArray[np.float64],
+    given: NDArray[Any] | None = None,
 ) -> tuple[NDArray[np.float64], int]:
-    """The method's difference quotient for `coords` at `steps` (powers of two: x ± c·h exact)."""
+    """The method's difference quotient for `coords` at `steps` (powers of two: x ± c·h exact), and the
+    evaluations spent; `given`: f at :func:`_stencil_points`, evaluated already (none spent here)."""
     stencil = nm.STENCILS[p.method]
     moved = stencil.moved
-    values = on_grid(p, (np.multiply.outer(moved, steps) + x0[coords]).reshape(-1).astype(p.x.dtype))
-    tiled = np.concatenate([coords] * len(moved))
-    vals = evaluate(p, values, tiled)
+    if given is None:
+        values, tiled = _stencil_points(p, x0, coords, steps)
+        vals, spent = evaluate(p, values, tiled), len(values)
+    else:
+        tiled, vals, spent = np.concatenate([coords] * len(moved)), given, 0
     _check_finite(p, vals, tiled, "a refined step")
     by_offset = dict(
         zip(moved, vals.astype(np.float64, copy=False).reshape(len(moved), len(coords)), strict=True)
@@ -135,7 +152,7 @@ def _stencil_at(
     if 0 in stencil.offsets:  # a one-sided stencil: f(x) itself
         by_offset[0] = np.broadcast_to(np.float64(np.real(f0)), (len(coords),))
     total = sum(w * by_offset[c] for c, w in zip(stencil.offsets, stencil.weights, strict=True))
-    return np.asarray(total / steps), len(values)
+    return np.asarray(total / steps), spent
 
 
 def _truncation_test_applies(p: Problem) -> bool:
@@ -238,30 +255,37 @@ def _refine(
     f0: Any,
     f_scale: float,
     vals: NDArray[Any] | None = None,
-) -> tuple[Any, int, bool | None]:
+    given: _Refined | None = None,
+) -> tuple[Any, int, bool | None, NDArray[np.intp] | None]:
     """Re-measure coordinates with a short length scale at h/2, h/4, ...: each halving gives the Richardson
     value ``(2**p·D(h/2) − D(h)) / (2**p − 1)`` and an error estimate ``|D(h/2) − D(h)|``; a coordinate
     keeps the value with the smallest estimate and stops once the change is rounding noise or grows.
-    Also returns the evaluations spent and what it found: None (nothing flagged), False (no change
-    beyond the rounding of f at the points it evaluated), True (truncation beyond that rounding).
-    `vals`: f at the pass's points, whose largest size scales the rounding the warning speaks of."""
+    Also returns the evaluations spent, what it found: None (nothing flagged), False (no change beyond
+    the rounding of f at the points it evaluated), True (truncation beyond that rounding), and the
+    coordinates it measured first (None where nothing was flagged).
+    `vals`: f at the pass's points, whose largest size scales the rounding the warning speaks of.
+    `given`: f at the first halving's points, evaluated already for the coordinates and steps it names
+    (:func:`_joined`): used where they are this pass's first suspects at half its steps."""
     active, waiting, waiting_key = nm.truncation_suspects(  # waiting: every flagged one, the head too
         p.method, deriv, second, h, p.work_dtype, nm.REFINE_SAMPLE
     )
     if active.size == 0:
-        return deriv, 0, None
+        return deriv, 0, None, None
     stencil = nm.STENCILS[p.method]
     unit, extra = _rounding_unit(p, f_scale)
     # The worst-predicted coordinates go first: if none of them shows truncation, the model over-predicts
     # for this f (a quadratic, say) and the rest are left alone (unsorted until then) — decided before
     # anything of x's size is built, as most passes end there.
-    half = h[active] / 2
-    d_half, spent = _stencil_at(p, x0, f0, active, half)
+    half, head = h[active] / 2, active
+    known = None  # f at the first halving's points, where they were evaluated with the pass's
+    if given is not None and np.array_equal(given.coords, active) and np.array_equal(given.steps, half):
+        known = given.values
+    d_half, spent = _stencil_at(p, x0, f0, active, half, known)
     extra += spent
     change = np.abs(d_half - deriv[active])
     noise = unit * stencil.rounding_gain / half
     if not (change > noise).any():  # no truncation beyond rounding: the pass's quotients stand
-        return np.asarray(deriv, dtype=np.float64), extra, False
+        return np.asarray(deriv, dtype=np.float64), extra, False, head
     f_size = 0.0 if vals is None else float(np.abs(vals).max())
     out = np.array(deriv, dtype=np.float64)
     best_err = np.full(p.n, np.inf)
@@ -301,7 +325,7 @@ def _refine(
     coarse = best_trunc > nm.UNRESOLVED_FRACTION * float(np.max(np.abs(out)))  # normwise, as ACCURACY
     unresolved, spent = _relative_retry(p, x0, f0, out, np.flatnonzero(coarse))
     sanity.warn_if_unresolved(p, unresolved, "halving the step did not settle the difference quotient")
-    return out, extra + spent, found or bool(spent)
+    return out, extra + spent, found or bool(spent), head
 
 
 def _rounding_unit(p: Problem, f_scale: float) -> tuple[float, int]:
@@ -338,9 +362,20 @@ def _relative_retry(
     return np.setdiff1d(idx, small[settled]), s1 + s2
 
 
-# The probe's steps each local batched f chose at its last calls, and whether the truncation test halved
-# them, by (f, caller, x's shape and dtype): at most nm.LAST_STEPS_KEPT, the oldest dropped first
-_LAST_STEPS: dict[tuple[Any, ...], tuple[NDArray[np.float64], bool]] = {}
+# The probe's steps each local batched f chose at its last calls, whether the truncation test halved
+# them, and the coordinates the refinement measured first (None: none), by (f, caller, x's shape and
+# dtype): at most nm.LAST_STEPS_KEPT, the oldest dropped first
+_LAST_STEPS: dict[tuple[Any, ...], tuple[NDArray[np.float64], bool, NDArray[np.intp] | None]] = {}
+
+
+@dataclass(frozen=True)
+class _Refined:
+    """f at the refinement's first points (x ± h/2 at `coords`, :func:`_stencil_points`), evaluated with
+    the pass's: they count where the refinement's first suspects are these coordinates at these steps."""
+
+    coords: NDArray[np.intp]
+    steps: NDArray[np.float64]  # h/2 at coords
+    values: NDArray[Any]
 
 
 @dataclass(frozen=True)
@@ -355,7 +390,8 @@ class _Joined:
     points: NDArray[Any]  # the pass's points, offset-major (x + h, then x − h)
     passed: NDArray[Any]  # f at them
     test: NDArray[Any] | None  # f at the test's points at `steps`, (3·k,), where the test applies
-    nfev: int  # the pass's and the test's evaluations (the probe's are its own)
+    refined: _Refined | None  # the refinement's first points at the last call's first suspects
+    nfev: int  # the pass's, the test's and the refinement's evaluations (the probe's are its own)
 
 
 def _last_key(p: Problem) -> tuple[Any, ...] | None:
@@ -370,35 +406,48 @@ def _last_key(p: Problem) -> tuple[Any, ...] | None:
 def _joined(
     p: Problem, x0: NDArray[np.float64], length: NDArray[np.float64], key: tuple[Any, ...]
 ) -> _Joined | None:
-    """The probe, pass and truncation test in one call of f, at the steps of this f's last call (`length`:
-    x's length scales)."""
+    """The probe, pass, truncation test and the refinement's first halving in one call of f, at the steps
+    and suspects of this f's last call (`length`: x's length scales)."""
     last = _LAST_STEPS.get(key)
     if last is None:
         return None
-    steps, halved = last
+    steps, halved, head = last
     n, moved = p.n, nm.STENCILS["central"].moved
     rows = nm.probe_points(x0, p.x.dtype, length)
-    points = _pass_points(p, x0, steps / 2 if halved else steps, moved)
-    values, coords = points, nm.coordinates(n, len(moved))
+    at_pass = steps / 2 if halved else steps
+    points = _pass_points(p, x0, at_pass, moved)
+    parts, where = [points], [nm.coordinates(n, len(moved))]
     applies = _truncation_test_applies(p)
     if applies:  # kept: x ± h are the pass's own points, only x + 2h is the test's
-        tested, at = _test_points(p, x0, steps), nm.truncation_coordinates(n)
         skip = 0 if halved else 2 * nm.TRUNCATION_SAMPLE
-        values, coords = np.concatenate([values, tested[skip:]]), np.concatenate([coords, at[skip:]])
+        parts.append(_test_points(p, x0, steps)[skip:])
+        where.append(nm.truncation_coordinates(n)[skip:])
+    if head is not None:  # the refinement's first halving at the last call's first suspects
+        half = at_pass[head] / 2
+        refine_at, refine_coords = _stencil_points(p, x0, head, half)
+        parts.append(refine_at)
+        where.append(refine_coords)
+    values = np.concatenate(parts) if len(parts) > 1 else points
+    coords = np.concatenate(where) if len(where) > 1 else where[0]
     at_probe, vals, dtype = evaluate_joined(p, rows, values, coords)
-    passed, test = vals[: 2 * n], None
+    passed, test, refined = vals[: 2 * n], None, None
+    tested_to = 2 * n + (len(parts[1]) if applies else 0)
     if applies:
         sample = nm.truncation_sample(n)
-        own = vals[2 * n :]
+        own = vals[2 * n : tested_to]
         test = own if halved else np.concatenate([passed[sample], passed[n + sample], own])
+    if head is not None:
+        refined = _Refined(head, half, vals[tested_to:])
     probed = Probe(at_probe, coarser_values(p, dtype), len(rows))
-    return _Joined(probed, steps, halved, points, passed, test, len(values))
+    return _Joined(probed, steps, halved, points, passed, test, refined, len(values))
 
 
-def _remember(key: tuple[Any, ...], steps: NDArray[np.float64], halved: bool) -> None:
+def _remember(
+    key: tuple[Any, ...], steps: NDArray[np.float64], halved: bool, head: NDArray[np.intp] | None
+) -> None:
     if key not in _LAST_STEPS and len(_LAST_STEPS) >= nm.LAST_STEPS_KEPT:
         _LAST_STEPS.pop(next(iter(_LAST_STEPS)), None)
-    _LAST_STEPS[key] = (steps.copy(), halved)
+    _LAST_STEPS[key] = (steps.copy(), halved, None if head is None else head.copy())
 
 
 def difference(  # noqa: PLR0912, PLR0915  (one pass, read top to bottom)
@@ -421,6 +470,7 @@ def difference(  # noqa: PLR0912, PLR0915  (one pass, read top to bottom)
     f0: Any = None
     known: tuple[NDArray[np.intp], NDArray[Any]] | None = None  # the truncation test's points, re-used
     ready: _Joined | None = None  # the pass's points and f at them, evaluated with the probe's
+    key: tuple[Any, ...] | None = None  # where this f's steps are remembered for its next call
     if explicit is not None:
         steps, f_scale, g_scale, nfev = explicit, 0.0, 0.0, 0
     elif chosen is not None:
@@ -441,8 +491,6 @@ def difference(  # noqa: PLR0912, PLR0915  (one pass, read top to bottom)
             halved, nfev = steps is not chose, nfev + spent
         if joined is not None and halved == joined.halved:
             ready = joined
-        if key is not None and p.grid is None:
-            _remember(key, chose, halved)
     n = p.n
     if p.method == "complex":
         coords = nm.coordinates(n, 1)
@@ -486,8 +534,11 @@ def difference(  # noqa: PLR0912, PLR0915  (one pass, read top to bottom)
         deriv = rise / np.reshape(run, shape)
     if refine and moved[:2] == (1, -1) and not given and p.out_shape is None:
         second = (by_offset[0] - f0) + (by_offset[1] - f0)  # no overflow for f near float64's range
-        deriv, extra, truncation = _refine(p, x0, steps, deriv, second, f0, f_scale, vals)
+        first = None if ready is None else ready.refined
+        deriv, extra, truncation, head = _refine(p, x0, steps, deriv, second, f0, f_scale, vals, first)
         nfev += extra
+        if key is not None and p.grid is None:
+            _remember(key, chose, halved, head)
     if not np.isfinite(deriv).all():
         _check_finite(p, deriv, np.arange(n), "the difference quotient")
     kept = vals.reshape(len(moved), n) if p.out_shape is None else None  # float64: real methods

@@ -1,5 +1,6 @@
-"""A local batched f's probe, truncation test and pass in one call of f where the last call's steps hold
-(issue 17): the same points, the same values, the same gradient and evaluation count, fewer calls."""
+"""A local batched f's probe, truncation test, pass and the refinement's first halving in one call of f
+where the last call's steps and suspects hold (issue 17): the same points, the same values, the same
+gradient and evaluation count, fewer calls."""
 
 from __future__ import annotations
 
@@ -82,10 +83,10 @@ def test_halved_steps_are_remembered_with_the_test_points_at_the_probes_steps():
     g, sizes = counting(f)
     numerical_gradient(g, x, batched=True)
     assert sizes[:3] == [6, 12, 2 * x.size]  # halved: the pass at h/2, none of the test's points re-used
+    assert sizes[3:] == [2 * nm.REFINE_SAMPLE]  # the refinement's first halving: nothing left to refine
     sizes.clear()
     numerical_gradient(g, x, batched=True)
-    assert sizes[0] == 6 + 2 * x.size + 3 * nm.TRUNCATION_SAMPLE
-    assert len(sizes) == 2  # and the refinement's own call
+    assert sizes == [6 + 2 * x.size + 3 * nm.TRUNCATION_SAMPLE + 2 * nm.REFINE_SAMPLE]  # all in one call
 
 
 def test_the_probe_rides_in_the_first_of_several_stacks():
@@ -93,13 +94,26 @@ def test_the_probe_rides_in_the_first_of_several_stacks():
     g, sizes = counting(f)
     numerical_gradient(g, x, batched=True)
     assert sizes[:2] == [6, 12]
+    assert sizes[-1] == 2 * nm.REFINE_SAMPLE  # the refinement's own call: the two worst suspects at h/2
     sizes.clear()
     numerical_gradient(g, x, batched=True)
-    *stacks, refinement = sizes  # the refinement's own call: the two worst suspects at h/2
-    assert refinement == 4
-    total = 6 + 2 * x.size + nm.TRUNCATION_SAMPLE
-    assert sum(stacks) == total
-    assert len(stacks) == math.ceil(total / (nm.CHUNK_BYTES // x[None].nbytes))  # none for the probe alone
+    total = 6 + 2 * x.size + nm.TRUNCATION_SAMPLE + 2 * nm.REFINE_SAMPLE  # the refinement's points too
+    assert sum(sizes) == total
+    assert len(sizes) == math.ceil(total / (nm.CHUNK_BYTES // x[None].nbytes))  # none for the probe alone
+
+
+def test_other_first_suspects_spend_the_refinements_points_and_change_nothing():
+    """At the same steps, x reversed puts other coordinates first among the refinement's suspects (the
+    smallest slopes of a quadratic): the first halving's points evaluated for the last call's suspects
+    are spent and counted, the refinement evaluates its own, and the result is a fresh call's."""
+    f, x = CASES["MSE (100,10)"]
+    later = x[::-1].copy()
+    (_, nfev_first), = passes(f, x, 1)
+    (guessed, nfev_guessed), = passes(f, later, 1)
+    steps._LAST_STEPS.clear()
+    (fresh, nfev_fresh), = passes(f, later, 1)
+    assert guessed == fresh
+    assert nfev_guessed == nfev_fresh + 2 * nm.REFINE_SAMPLE == nfev_first + 2 * nm.REFINE_SAMPLE
 
 
 def test_a_wrong_guess_is_spent_and_counted_and_changes_nothing():
