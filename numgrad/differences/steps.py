@@ -134,17 +134,18 @@ def _stencil_at(
     f0: Any,
     coords: NDArray[np.intp],
     steps: NDArray[np.float64],
-    given: NDArray[Any] | None = None,
+    given: tuple[NDArray[np.intp], NDArray[Any]] | None = None,
 ) -> tuple[NDArray[np.float64], int]:
     """The method's difference quotient for `coords` at `steps` (powers of two: x ± c·h exact), and the
-    evaluations spent; `given`: f at :func:`_stencil_points`, evaluated already (none spent here)."""
+    evaluations spent; `given`: the coordinate of each of :func:`_stencil_points` and f at them, evaluated
+    already (none spent here)."""
     stencil = nm.STENCILS[p.method]
     moved = stencil.moved
     if given is None:
         values, tiled = _stencil_points(p, x0, coords, steps)
         vals, spent = evaluate(p, values, tiled), len(values)
     else:
-        tiled, vals, spent = np.concatenate([coords] * len(moved)), given, 0
+        (tiled, vals), spent = given, 0
     _check_finite(p, vals, tiled, "a refined step")
     by_offset = dict(
         zip(moved, vals.astype(np.float64, copy=False).reshape(len(moved), len(coords)), strict=True)
@@ -279,7 +280,7 @@ def _refine(
     half, head = h[active] / 2, active
     known = None  # f at the first halving's points, where they were evaluated with the pass's
     if given is not None and np.array_equal(given.coords, active) and np.array_equal(given.steps, half):
-        known = given.values
+        known = given.tiled, given.values
     d_half, spent = _stencil_at(p, x0, f0, active, half, known)
     extra += spent
     change = np.abs(d_half - deriv[active])
@@ -375,6 +376,7 @@ class _Refined:
 
     coords: NDArray[np.intp]
     steps: NDArray[np.float64]  # h/2 at coords
+    tiled: NDArray[np.intp]  # the coordinate of each point (offset-major)
     values: NDArray[Any]
 
 
@@ -437,7 +439,7 @@ def _joined(
         own = vals[2 * n : tested_to]
         test = own if halved else np.concatenate([passed[sample], passed[n + sample], own])
     if head is not None:
-        refined = _Refined(head, half, vals[tested_to:])
+        refined = _Refined(head, half, refine_coords, vals[tested_to:])
     probed = Probe(at_probe, coarser_values(p, dtype), len(rows))
     return _Joined(probed, steps, halved, points, passed, test, refined, len(values))
 
