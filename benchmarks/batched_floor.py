@@ -9,9 +9,11 @@ and tests the quotients for truncation; from f's second call the three go in one
 steps the last call chose. `minimal` below is the first-call pass and nothing else, in as few NumPy
 operations as this script could find: no validation, no mutation guard, no refinement (the test finds
 nothing to refine on this workload), no chunking (one stack of 200 points), and it returns bitwise
-numgrad's gradient (asserted); `minimal_joined_pass` the same for the one-call pass of later calls. Each row is the minimum and the median over the rounds, in µs, of calls
-taken in turn; the parts (the calls of f on the probe's and the truncation test's points alone, the fill of the
-stack alone) say where the time goes.
+numgrad's gradient (asserted); `minimal_joined_pass` the same for the one-call pass of later calls, and
+`guarded` that pass with what every public call does around its pass (the arguments validated, x compared
+bitwise before and after): the least a one-call pass can do under numgrad's contract. Each row is the
+minimum and the median over the rounds, in µs, of calls taken in turn; the parts (the calls of f on the
+probe's and the truncation test's points alone, the fill of the stack alone) say where the time goes.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ import numpy as np
 from numgrad.bench import harness as nb
 from numgrad.bench.measure import interleaved_calls
 from numgrad.common import numerics as nm
+from numgrad.common.guard import unchanged
 from numgrad.differences import steps
+from numgrad.differences.engine import make_problem
 from numgrad.differences.gradient import numerical_gradient
 
 S, BASE = nm.probe_scale(np.float64), nm.base_step("central", np.float64)
@@ -126,6 +130,18 @@ def minimal_joined_pass(w: Any) -> Callable[[], Any]:
     return call
 
 
+def guarded(w: Any, call: Callable[[], Any]) -> Any:
+    """`call` with what every public call of numgrad does around its pass: the arguments validated
+    (:func:`~numgrad.differences.engine.make_problem`) and x compared bitwise before and after
+    (:func:`~numgrad.common.guard.unchanged`)."""
+    p = make_problem(
+        "numerical_gradient", w.batched, w.x, out_shape=None, method="central", batched=True,
+        chunk_size=None, executor=None,
+    )  # fmt: skip
+    with unchanged(p.func, p.x):
+        return call()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=301)
@@ -148,6 +164,7 @@ def main() -> None:
         ),
         "minimal pass with numgrad's step rule": minimal,
         "minimal pass, probe, test and pass in one call (numgrad from f's second call)": minimal_joined,
+        "  the same with numgrad's argument checks and mutation guard": lambda: guarded(w, minimal_joined),
         "  part: f on the probe's 6 points": lambda: w.batched(probe),
         "  part: f on the truncation test's 12 points": lambda: w.batched(twelve),
         "  part: filling the 2n-point stack": lambda: np.repeat(w.x.reshape(1, -1), 2 * n, axis=0),

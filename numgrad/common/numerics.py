@@ -104,11 +104,11 @@ EXPLICIT_STEP_WARN = 0.01  # an explicit h that x + h rounds by more than 1% of 
 UNRESOLVED_FRACTION = 0.01
 BATCH_BYTES = 4 * 2**20  # memory budget of one stack of perturbed points handed to a batched f
 # A local batched f gets stacks of at most this many bytes (and so does f in an executor's worker): a stack
-# and f's few temporaries of this size stay in the 2 MiB L2 cache and are reused from the heap, where stacks
-# of megabytes are mapped fresh from the system at every call (glibc serves them by mmap and unmaps them on
-# free) and pay a page fault per 4 KiB on first touch. Smaller stacks pay f's own fixed cost per call more
-# often: MSE (100,10) costs 1.44–1.45 µs a point at 512 KiB, 1.51–1.59 at 256 KiB, 1.7–1.9 at 128 KiB and
-# 2 MiB (benchmarks/chunk_sizes.py, minimum of 21 rounds, two runs).
+# and f's temporary of this size share a core's L2 cache (1 MiB on this machine's AMD EPYC cores) and are
+# reused from the heap, where stacks of megabytes are mapped fresh from the system at every call (glibc
+# serves them by mmap and unmaps them on free) and pay a page fault per 4 KiB on first touch. Smaller stacks
+# pay f's own fixed cost per call more often: MSE (100,10) costs 1.44–1.45 µs a point at 512 KiB, 1.51–1.59
+# at 256 KiB, 1.7–1.9 at 128 KiB and 2 MiB (benchmarks/chunk_sizes.py, minimum of 21 rounds, two runs).
 CHUNK_BYTES = 512 * 2**10
 # ... which holds once glibc's thresholds have risen above them: the engine frees one untouched block of
 # this size once per process (numgrad.differences.engine._settle_allocator), as any process that has

@@ -1,0 +1,68 @@
+"""benchmarks/batched_floor.py: its floors are numgrad's pass with nothing else, so they must return
+numgrad's gradient bitwise, and its guarded row must do what numgrad's guard does (values only: speed is
+not asserted here)."""
+
+import importlib.util
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from numgrad.bench import harness as nb
+from numgrad.common.guard import MutatedArgumentError
+from numgrad.differences import steps
+from numgrad.differences.gradient import numerical_gradient
+
+_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "batched_floor.py"
+_SPEC = importlib.util.spec_from_file_location("batched_floor", _PATH)
+assert _SPEC is not None
+assert _SPEC.loader is not None
+floor = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(floor)
+
+
+@pytest.fixture(scope="module")
+def workload():
+    return nb._softmax_ce(10)
+
+
+def test_minimal_first_call_pass_is_numgrads_bits(workload):
+    steps._LAST_STEPS.clear()
+    expected = numerical_gradient(workload.batched, workload.x, batched=True)
+    got = floor.minimal_pass(workload)()
+    assert got.shape == workload.x.shape
+    assert got.tobytes() == expected.tobytes()
+
+
+def test_minimal_joined_pass_is_numgrads_bits_in_one_call_of_f(workload):
+    calls = []
+
+    def counted(s):
+        calls.append(len(s))
+        return workload.batched(s)
+
+    w = replace(workload, batched=counted)
+    call = floor.minimal_joined_pass(w)  # asserts numgrad's bits itself, after numgrad's own call
+    calls.clear()
+    got = call()
+    assert calls == [6 + 2 * w.n + 4]  # the probe, the pass and the test's x + 2h: one call of f
+    assert got.tobytes() == numerical_gradient(workload.batched, workload.x, batched=True).tobytes()
+
+
+def test_guarded_floor_validates_and_restores_like_numgrad(workload):
+    x = workload.x.copy()
+    w = replace(workload, x=x)
+    call = floor.minimal_joined_pass(w)
+    assert floor.guarded(w, call).tobytes() == call().tobytes()
+
+    def writes():
+        x[0, 0] += 1.0
+        return call()
+
+    with pytest.raises(MutatedArgumentError, match=r"numerical_gradient"):
+        floor.guarded(w, writes)
+    assert x.tobytes() == workload.x.tobytes()  # restored bitwise
+    bad = replace(w, x=x.astype(np.int64))
+    with pytest.raises(TypeError, match=r"numerical_gradient: x"):
+        floor.guarded(bad, call)
