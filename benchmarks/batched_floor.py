@@ -6,7 +6,9 @@ The bound (bench_gradient.py) is one call of f on the 2n points, built before ti
 pass at a first call also calls f on the probe's 6 points first (the steps depend on what they return),
 then (float64, n of at least TRUNCATION_MIN_N) on the step's truncation test's 12 points, fills the stack,
 and tests the quotients for truncation; from f's second call the three go in one call of f, built for the
-steps the last call chose. `minimal` below is the first-call pass and nothing else, in as few NumPy
+steps the last call chose (numgrad.differences.repeated builds that call's stack and finishes the pass where
+the common case settles it; `general engine` is the same call with that path switched off, the engine's
+general code around the same call). `minimal` below is the first-call pass and nothing else, in as few NumPy
 operations as this script could find: no validation, no mutation guard, no refinement (the test finds
 nothing to refine on this workload), no chunking (one stack of 200 points), and it returns bitwise
 numgrad's gradient (asserted); `minimal_joined_pass` the same for the one-call pass of later calls, and
@@ -30,7 +32,7 @@ from numgrad.bench import harness as nb
 from numgrad.bench.measure import interleaved_calls
 from numgrad.common import numerics as nm
 from numgrad.common.guard import unchanged
-from numgrad.differences import steps
+from numgrad.differences import repeated, steps
 from numgrad.differences.engine import make_problem
 from numgrad.differences.gradient import numerical_gradient
 
@@ -142,6 +144,25 @@ def guarded(w: Any, call: Callable[[], Any]) -> Any:
         return call()
 
 
+def general_engine(w: Any) -> Callable[[], Any]:
+    """numgrad's batched call with the repeated-call path (:mod:`numgrad.differences.repeated`) switched off:
+    the general engine around the same one call of f, which returns the same bits."""
+
+    def call() -> Any:
+        eligible = repeated.eligible
+        repeated.eligible = _never
+        try:
+            return numerical_gradient(w.batched, w.x, batched=True)
+        finally:
+            repeated.eligible = eligible
+
+    return call
+
+
+def _never(*args: object) -> bool:
+    return False
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=301)
@@ -155,6 +176,7 @@ def main() -> None:
     calls: dict[str, Callable[[], Any]] = {
         "bound: f on the 2n points (one call, stack built before)": lambda: nb._bound(w),
         "numgrad batched, automatic step": lambda: numerical_gradient(w.batched, w.x, batched=True),
+        "  the same call, general engine (the repeated-call path off)": general_engine(w),
         "numgrad batched, automatic step, as a first call (no steps kept: 3 calls of f)": lambda: (
             steps._LAST_STEPS.clear(),
             numerical_gradient(w.batched, w.x, batched=True),

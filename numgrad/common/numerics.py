@@ -141,7 +141,6 @@ def precision(dtype: DTypeLike) -> str:
 
 
 @functools.lru_cache(maxsize=64)
-@functools.lru_cache(maxsize=32)
 def coordinates(n: int, repeats: int) -> NDArray[np.intp]:
     """The coordinate of each perturbed point, offset-major: ``0..n-1`` once per moved offset (read-only)."""
     coords = np.tile(np.arange(n, dtype=np.intp), repeats)
@@ -322,7 +321,9 @@ def steps_from_probe(
     h *= base
     if factor * base > MAX_RELATIVE_STEP:  # else base·max(L, factor) <= MAX_RELATIVE_STEP·L already
         np.minimum(h, MAX_RELATIVE_STEP * length, out=h)
-    return np.exp2(np.round(np.log2(h))), f_scale, variation  # powers of two: x ± c·h exact
+    np.log2(h, out=h)  # powers of two, so that x ± c·h are exact: in place, h is this call's own array
+    np.round(h, out=h)
+    return np.exp2(h, out=h), f_scale, variation
 
 
 def truncation_suspects(

@@ -288,6 +288,13 @@ def evaluate_joined(
     return vals[:m], vals[m:], raw.dtype
 
 
+def evaluate_stack(p: Problem, stack: NDArray[Any]) -> NDArray[Any]:
+    """A local batched f on one read-only stack of points, as :func:`evaluate_joined` evaluates its first:
+    f's values, checked, shape (len(stack), *out), in float64 or in the coarser dtype f returned."""
+    k = len(stack)
+    return _on_stacks(p, iter(((0, k, stack),)), k)
+
+
 def _joined_stacks(
     p: Problem, rows: NDArray[Any], values: NDArray[Any], coords: NDArray[np.intp]
 ) -> Iterator[tuple[int, int, NDArray[Any]]]:

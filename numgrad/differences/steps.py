@@ -432,16 +432,66 @@ def _joined(
     values = np.concatenate(parts) if len(parts) > 1 else points
     coords = np.concatenate(where) if len(where) > 1 else where[0]
     at_probe, vals, dtype = evaluate_joined(p, rows, values, coords)
-    passed, test, refined = vals[: 2 * n], None, None
-    tested_to = 2 * n + (len(parts[1]) if applies else 0)
-    if applies:
+    refined = None if head is None else (head, half, refine_coords)
+    return _joined_record(p, steps, halved, points, at_probe, vals, dtype, refined)
+
+
+def _joined_record(
+    p: Problem,
+    steps: NDArray[np.float64],
+    halved: bool,
+    points: NDArray[Any],
+    at_probe: NDArray[Any],
+    vals: NDArray[Any],
+    dtype: np.dtype[Any],
+    refined: tuple[NDArray[np.intp], NDArray[np.float64], NDArray[np.intp]] | None = None,
+) -> _Joined:
+    """:func:`_joined`'s record of f's values: `at_probe` at the probe's rows, `vals` at the pass's points
+    (`points`, at `steps` or half of them where `halved`), then the truncation test's x + 2h where the test
+    applies, then the refinement's first points (`refined`: their coordinates, steps and the coordinate of
+    each point); `dtype`: what f returned (:func:`~numgrad.differences.engine.evaluate_joined`)."""
+    n = p.n
+    passed, test, first = vals[: 2 * n], None, None
+    tested_to = 2 * n
+    if _truncation_test_applies(p):
+        tested_to += nm.TRUNCATION_SAMPLE * (len(nm.TRUNCATION_OFFSETS) if halved else 1)
         sample = nm.truncation_sample(n)
         own = vals[2 * n : tested_to]
         test = own if halved else np.concatenate([passed[sample], passed[n + sample], own])
-    if head is not None:
-        refined = _Refined(head, half, refine_coords, vals[tested_to:])
-    probed = Probe(at_probe, coarser_values(p, dtype), len(rows))
-    return _Joined(probed, steps, halved, points, passed, test, refined, len(values))
+    if refined is not None:
+        first = _Refined(*refined, vals[tested_to:])
+    probed = Probe(at_probe, coarser_values(p, dtype), len(at_probe))
+    return _Joined(probed, steps, halved, points, passed, test, first, len(vals))
+
+
+def kept_pass(
+    p: Problem,
+) -> tuple[tuple[Any, ...], NDArray[np.float64], NDArray[np.intp] | None] | None:
+    """Where this f's last call at x's shape kept the steps it chose (the truncation test did not halve
+    them): the key they are remembered by, the steps and the coordinates its refinement measured first
+    (None: none), which :mod:`numgrad.differences.repeated` builds its stack for, as :func:`_joined`
+    would; else None."""
+    key = _last_key(p)
+    last = None if key is None else _LAST_STEPS.get(key)
+    if key is None or last is None or last[1]:
+        return None
+    return key, last[0], last[2]
+
+
+def joined_pass(
+    p: Problem,
+    steps: NDArray[np.float64],
+    points: NDArray[Any],
+    raw: NDArray[Any],
+    refined: tuple[NDArray[np.intp], NDArray[np.float64], NDArray[np.intp]] | None = None,
+) -> _Joined:
+    """:func:`_joined`'s record for kept steps (:func:`kept_pass`), from f's values `raw` at the probe's
+    rows, the pass's `points`, the truncation test's x + 2h and the refinement's first points, in that
+    order (as :func:`~numgrad.differences.engine.evaluate_stack` returns them): to hand to
+    :func:`difference`."""
+    m = nm.probe_size(p.n)
+    vals = raw.astype(p.value_dtype, copy=False)
+    return _joined_record(p, steps, False, points, vals[:m], vals[m:], raw.dtype, refined)
 
 
 def _remember(
@@ -459,6 +509,7 @@ def difference(  # noqa: PLR0912, PLR0915  (one pass, read top to bottom)
     refine: bool = True,
     chosen: tuple[NDArray[np.float64], float, float, float] | None = None,
     probed: Probe | None = None,
+    joined: _Joined | None = None,
 ) -> Difference:
     """One finite-difference pass over every coordinate of x (``refine=False``: no re-measuring of short
     length scales; gradient checks re-measure only the elements that disagree).
@@ -466,7 +517,9 @@ def difference(  # noqa: PLR0912, PLR0915  (one pass, read top to bottom)
     `chosen`: ``(h, f_scale, variation, f(x))`` of an earlier probe, re-used as the engine's own step
     (no probe is evaluated); gradient descent passes it while x and f stay at the probe's scale.
     `probed`: the pass's own :func:`probe`, evaluated already (a check learns f's precision from it
-    before it picks the method); counted in the pass's nfev."""
+    before it picks the method); counted in the pass's nfev. `joined`: :func:`_joined`'s record, evaluated
+    already (:func:`joined_pass`, by :mod:`numgrad.differences.repeated`): the pass goes on from it as from
+    its own."""
     explicit, given = resolve_step(p, h)
     x0 = np.ravel(p.x).astype(np.float64)
     f0: Any = None
@@ -480,7 +533,8 @@ def difference(  # noqa: PLR0912, PLR0915  (one pass, read top to bottom)
     else:
         key = _last_key(p) if refine and probed is None else None
         length = None if key is None else nm.length_scales(x0)  # the probe's, once for both
-        joined = None if key is None or length is None else _joined(p, x0, length, key)
+        if joined is None and key is not None and length is not None:
+            joined = _joined(p, x0, length, key)
         probed = probed if joined is None else joined.probe
         steps, f_scale, g_scale, f0, nfev, p = _steps(p, x0, probed, length)
         chose, halved = steps, False

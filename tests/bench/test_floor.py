@@ -11,7 +11,7 @@ import pytest
 
 from numgrad.bench import harness as nb
 from numgrad.common.guard import MutatedArgumentError
-from numgrad.differences import steps
+from numgrad.differences import repeated, steps
 from numgrad.differences.gradient import numerical_gradient
 
 _PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "batched_floor.py"
@@ -66,3 +66,16 @@ def test_guarded_floor_validates_and_restores_like_numgrad(workload):
     bad = replace(w, x=x.astype(np.int64))
     with pytest.raises(TypeError, match=r"numerical_gradient: x"):
         floor.guarded(bad, call)
+
+
+def test_general_engine_row_is_numgrads_bits_without_the_repeated_path(workload, monkeypatch):
+    steps._LAST_STEPS.clear()
+    numerical_gradient(workload.batched, workload.x, batched=True)  # the steps a later call keeps
+    expected = numerical_gradient(workload.batched, workload.x, batched=True)
+    taken = []
+    original = repeated.gradient
+    monkeypatch.setattr(repeated, "gradient", lambda *args: taken.append(1) or original(*args))
+    assert floor.general_engine(workload)().tobytes() == expected.tobytes()
+    assert taken == []  # the general engine's own call
+    assert numerical_gradient(workload.batched, workload.x, batched=True).tobytes() == expected.tobytes()
+    assert taken == [1]  # and the row left the path switched on

@@ -1,0 +1,140 @@
+"""The repeated-call path of the engine: a batched f's gradient at a small x, from its second call on.
+
+From a batched f's second call the general engine (:func:`numgrad.differences.steps.difference`) evaluates
+the probe, the pass at the steps f's last call chose, the truncation test's x + 2h and the refinement's
+first points in one call of f, and counts them where the probe and the refinement choose them again
+(``steps._joined``). Where all of that fits one stack (x of up to about 175 elements) the general machinery
+around the call — chunks, points for any stencil and dtype, the records that carry them — costs half of
+what f itself does on the book's softmax-CE (10,10), whose f costs about 1 µs a point. This path builds
+the same stack directly and, where f's values are float64 and finite, the probe chooses the last steps
+again and the truncation test keeps them, assembles the quotients itself and refines them with the engine's
+own refinement. The points, the step rule, the tests and the refinement are the engine's, so the gradient
+is bitwise the general engine's (tests/differences/test_repeated.py).
+
+Anything else (other steps, halved steps, a non-finite or float32 value) is handed to the general engine
+with f's values at the stack (:func:`~numgrad.differences.steps.joined_pass`), which goes on from them
+exactly as from its own call: no point is evaluated twice. A call this path cannot take goes to the general
+engine before f is called.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from numgrad.common import numerics as nm
+from numgrad.common.guard import unchanged
+from numgrad.differences import stacks as st
+from numgrad.differences.engine import Problem, evaluate_stack
+from numgrad.differences.steps import (
+    _check_finite,
+    _halve_if_truncated,
+    _refine,
+    _Refined,
+    _remember,
+    _stencil_points,
+    difference,
+    joined_pass,
+    kept_pass,
+)
+
+__all__ = ["eligible", "gradient"]
+
+_FLOAT64 = np.dtype(np.float64)
+_FUNC = "numerical_gradient"
+
+
+def eligible(f: object, x: object, h: object, method: object, chunk_size: object, executor: object) -> bool:
+    """Whether a batched call of numerical_gradient may take this path: the automatic central step, a
+    float64 array x, f callable, on this machine in the engine's own stacks (no chunk size, no executor)."""
+    return (
+        h is None
+        and type(method) is str
+        and method == "central"
+        and chunk_size is None
+        and executor is None
+        and type(x) is np.ndarray
+        and x.dtype == _FLOAT64
+        and callable(f)
+    )
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """The one stack for x of n elements, as ``steps._joined`` lays it out: the probe's rows, then x with one
+    coordinate set per row — x + h and x − h for every coordinate, then x + 2h at the truncation test's
+    coordinates where the test applies (n of at least TRUNCATION_MIN_N), then the refinement's first
+    points (x ± h/2 at its first suspects)."""
+
+    rows: int  # without the refinement's points
+    capacity: int  # the rows the general engine's first stack holds (chunk_bounds)
+    coords: NDArray[np.intp]  # the coordinate set in each row after the probe's, up to the refinement's
+    sample: NDArray[np.intp] | None  # the truncation test's coordinates, where it applies
+
+
+@functools.lru_cache(maxsize=32)
+def _layout(n: int) -> _Layout | None:
+    """The stack's layout, where the general engine's first stack holds it with the most first suspects the
+    refinement keeps (REFINE_SAMPLE); else None."""
+    sample = nm.truncation_sample(n) if n >= nm.TRUNCATION_MIN_N else None
+    coords = nm.coordinates(n, 2) if sample is None else np.concatenate([nm.coordinates(n, 2), sample])
+    coords.flags.writeable = False
+    rows, capacity = nm.probe_size(n) + len(coords), nm.CHUNK_BYTES // (n * _FLOAT64.itemsize)
+    return _Layout(rows, capacity, coords, sample) if rows + 2 * nm.REFINE_SAMPLE <= capacity else None
+
+
+def gradient(f: Any, x: NDArray[np.float64]) -> NDArray[np.float64] | None:
+    """numerical_gradient(f, x, batched=True) where :func:`eligible` and f's last call at x's shape kept its
+    steps (:func:`~numgrad.differences.steps.kept_pass`); None, before f is called, where it did not (or x
+    is not finite, or too large for one stack): the general path takes the problem from the start."""
+    n = x.size
+    layout = _layout(n) if n else None
+    if layout is None or not np.isfinite(x).all():  # the general path says what is wrong with x
+        return None
+    p = Problem(_FUNC, f, x, None, "central", True, None, None)
+    last = kept_pass(p)
+    if last is None:
+        return None
+    key, steps, head = last
+    sample = layout.sample
+    with unchanged(_FUNC, x):
+        x0 = np.ravel(x).astype(np.float64)  # a copy, as the general path's: f may write into x
+        length = nm.length_scales(x0)
+        up, down = x0 + steps, x0 - steps  # x + c·h for c = ±1: the pass's points (c·h is exact)
+        points = np.concatenate([up, down])
+        moved, coords, first = [points], layout.coords, None
+        if sample is not None:
+            moved.append(x0[sample] + 2 * steps[sample])
+        if head is not None:  # the refinement's first halving at the last call's first suspects
+            half = steps[head] / 2
+            at, tiled = _stencil_points(p, x0, head, half)
+            moved.append(at)
+            coords, first = np.concatenate([coords, tiled]), (head, half, tiled)
+        rows = nm.probe_points(x0, x.dtype, length)
+        stack = st.joined_stack(x0, rows, np.concatenate(moved), coords, x.shape)
+        raw = evaluate_stack(p, stack)
+        del stack
+        if raw.dtype == _FLOAT64 and np.isfinite(raw).all():
+            m = len(rows)
+            chosen, f_scale, _ = nm.steps_from_probe(raw[:m], x0, x.dtype, "central", length, x.dtype)
+            f0, passed = raw[0], raw[m : m + 2 * n]
+            kept = np.array_equal(chosen, steps)
+            if kept and sample is not None:  # the truncation test, on the pass's points and x + 2h
+                test = np.concatenate([passed[sample], passed[n + sample], raw[m + 2 * n : layout.rows]])
+                kept = _halve_if_truncated(p, x0, steps, f_scale, f0, test)[0] is steps
+            if kept:  # difference()'s two-point quotient over the representable displacement, refined
+                plus, minus = passed[:n], passed[n:]
+                deriv = (plus - minus) / ((up - x0) - (down - x0))
+                second = (plus - f0) + (minus - f0)
+                given = None if first is None else _Refined(*first, raw[layout.rows :])
+                deriv, _, _, suspects = _refine(p, x0, steps, deriv, second, f0, f_scale, passed, given)
+                _remember(key, steps, False, suspects)
+                if not np.isfinite(deriv).all():
+                    _check_finite(p, deriv, np.arange(n), "the difference quotient")
+                return np.asarray(deriv, dtype=np.float64).reshape(x.shape)
+        d = difference(p, None, joined=joined_pass(p, steps, points, raw, first))
+    return d.derivative.reshape(x.shape)
