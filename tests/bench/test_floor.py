@@ -2,24 +2,18 @@
 numgrad's gradient bitwise, and its guarded row must do what numgrad's guard does (values only: speed is
 not asserted here)."""
 
-import importlib.util
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
+from bench_scripts import load
 
 from numgrad.bench import harness as nb
 from numgrad.common.guard import MutatedArgumentError
 from numgrad.differences import repeated, steps
 from numgrad.differences.gradient import numerical_gradient
 
-_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "batched_floor.py"
-_SPEC = importlib.util.spec_from_file_location("batched_floor", _PATH)
-assert _SPEC is not None
-assert _SPEC.loader is not None
-floor = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(floor)
+floor = load("batched_floor")
 
 
 @pytest.fixture(scope="module")

@@ -1,21 +1,15 @@
 """benchmarks/repeated_path.py: every row compares the two paths on the same bits (the script asserts it),
 and prints a row per workload with both times and their ratio (values only: speed is not asserted)."""
 
-import importlib.util
 import re
 import sys
-from pathlib import Path
 
 import numpy as np
+from bench_scripts import load
 
 from numgrad.differences import repeated
 
-_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "repeated_path.py"
-_SPEC = importlib.util.spec_from_file_location("repeated_path", _PATH)
-assert _SPEC is not None
-assert _SPEC.loader is not None
-script = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(script)
+script = load("repeated_path")
 
 
 def test_rows_time_both_paths_and_leave_the_path_on(monkeypatch, capsys):
