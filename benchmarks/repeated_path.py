@@ -22,7 +22,9 @@ from numgrad.differences import repeated
 from numgrad.differences.gradient import numerical_gradient
 
 
-def _general(f: Callable[[Any], Any], x: Any) -> Any:
+def general(f: Callable[[Any], Any], x: Any) -> Any:
+    """numerical_gradient(f, x, batched=True) with the repeated-call path switched off: the general
+    engine around the same one call of f (batched_floor.py's row of it too)."""
     eligible = repeated.eligible
     repeated.eligible = lambda *args: False
     try:
@@ -49,9 +51,9 @@ def main() -> None:
     for name, f, x in rows:
         for _ in range(3):
             numerical_gradient(f, x, batched=True)
-        assert _general(f, x).tobytes() == numerical_gradient(f, x, batched=True).tobytes()
+        assert general(f, x).tobytes() == numerical_gradient(f, x, batched=True).tobytes()
         calls = {
-            "general": lambda f=f, x=x: _general(f, x),
+            "general": lambda f=f, x=x: general(f, x),
             "repeated": lambda f=f, x=x: numerical_gradient(f, x, batched=True),
         }
         times = interleaved_calls(calls, args.rounds)

@@ -2,6 +2,7 @@
 package: each script is loaded from its file)."""
 
 import importlib.util
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -9,7 +10,10 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 def load(name: str) -> ModuleType:
-    """benchmarks/<name>.py, imported under `name`."""
+    """benchmarks/<name>.py, imported under `name`, with benchmarks/ on the path as when it runs (its
+    scripts import each other)."""
+    if str(BENCHMARKS) not in sys.path:
+        sys.path.insert(0, str(BENCHMARKS))
     spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
     assert spec is not None
     assert spec.loader is not None

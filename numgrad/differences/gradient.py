@@ -107,7 +107,7 @@ def numerical_gradient(
             return g if x.ndim == 1 else g.reshape(x.shape)  # type: ignore[union-attr]
         except small.Fallback:
             pass  # the general path takes the problem from the start
-    if batched is True and repeated.eligible(f, x, h, method, chunk_size, executor):
+    if repeated.eligible(f, x, h, method, batched, chunk_size, executor):
         kept = repeated.gradient(f, x)  # type: ignore[arg-type]
         if kept is not None:  # f's steps from its last call at x's shape: one call of f, little else
             return kept

@@ -33,10 +33,12 @@ from numgrad.differences.engine import Problem, evaluate_stack
 from numgrad.differences.steps import (
     _check_finite,
     _halve_if_truncated,
+    _pass_points,
     _refine,
     _Refined,
     _remember,
     _stencil_points,
+    _test_points,
     difference,
     joined_pass,
     kept_pass,
@@ -46,13 +48,17 @@ __all__ = ["eligible", "gradient"]
 
 _FLOAT64 = np.dtype(np.float64)
 _FUNC = "numerical_gradient"
+_MOVED = nm.STENCILS["central"].moved  # (1, -1)
 
 
-def eligible(f: object, x: object, h: object, method: object, chunk_size: object, executor: object) -> bool:
-    """Whether a batched call of numerical_gradient may take this path: the automatic central step, a
+def eligible(
+    f: object, x: object, h: object, method: object, batched: object, chunk_size: object, executor: object
+) -> bool:
+    """Whether a call of numerical_gradient may take this path: batched, the automatic central step, a
     float64 array x, f callable, on this machine in the engine's own stacks (no chunk size, no executor)."""
     return (
-        h is None
+        batched is True
+        and h is None
         and type(method) is str
         and method == "central"
         and chunk_size is None
@@ -104,11 +110,10 @@ def gradient(f: Any, x: NDArray[np.float64]) -> NDArray[np.float64] | None:
     with unchanged(_FUNC, x):
         x0 = np.ravel(x).astype(np.float64)  # a copy, as the general path's: f may write into x
         length = nm.length_scales(x0)
-        up, down = x0 + steps, x0 - steps  # x + c·h for c = ±1: the pass's points (c·h is exact)
-        points = np.concatenate([up, down])
+        points = _pass_points(p, x0, steps, _MOVED)  # x + h, then x − h
         moved, coords, first = [points], layout.coords, None
-        if sample is not None:
-            moved.append(x0[sample] + 2 * steps[sample])
+        if sample is not None:  # x ± h are the pass's own points, only x + 2h is the test's
+            moved.append(_test_points(p, x0, steps)[2 * nm.TRUNCATION_SAMPLE :])
         if head is not None:  # the refinement's first halving at the last call's first suspects
             half = steps[head] / 2
             at, tiled = _stencil_points(p, x0, head, half)
@@ -128,7 +133,7 @@ def gradient(f: Any, x: NDArray[np.float64]) -> NDArray[np.float64] | None:
                 kept = _halve_if_truncated(p, x0, steps, f_scale, f0, test)[0] is steps
             if kept:  # difference()'s two-point quotient over the representable displacement, refined
                 plus, minus = passed[:n], passed[n:]
-                deriv = (plus - minus) / ((up - x0) - (down - x0))
+                deriv = (plus - minus) / ((points[:n] - x0) - (points[n:] - x0))
                 second = (plus - f0) + (minus - f0)
                 given = None if first is None else _Refined(*first, raw[layout.rows :])
                 deriv, _, _, suspects = _refine(p, x0, steps, deriv, second, f0, f_scale, passed, given)

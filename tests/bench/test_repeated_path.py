@@ -22,4 +22,4 @@ def test_rows_time_both_paths_and_leave_the_path_on(monkeypatch, capsys):
         assert float(general) > 0
         assert float(fast) > 0
         assert abs(float(ratio.rstrip("x")) - float(general) / float(fast)) < 0.006
-    assert repeated.eligible(abs, np.zeros(3), None, "central", None, None)  # switched back on
+    assert repeated.eligible(abs, np.zeros(3), None, "central", True, None, None)  # switched back on
