@@ -8,7 +8,9 @@ then (float64, n of at least TRUNCATION_MIN_N) on the step's truncation test's 1
 and tests the quotients for truncation; from f's second call the three go in one call of f, built for the
 steps the last call chose (numgrad.differences.repeated builds that call's stack and finishes the pass where
 the common case settles it; `general engine` is the same call with that path switched off, the engine's
-general code around the same call). `minimal` below is the first-call pass and nothing else, in as few NumPy
+general code around the same call). At h = 1e-4 the pass is the bound's own 2n points (numgrad.differences.fixed
+builds their stack and assembles the quotients; `general path` is the same call with that path off), and
+the row below them is those points built in the call and f on them, nothing else. `minimal` below is the first-call pass and nothing else, in as few NumPy
 operations as this script could find: no validation, no mutation guard, no refinement (the test finds
 nothing to refine on this workload), no chunking (one stack of 200 points), and it returns bitwise
 numgrad's gradient (asserted); `minimal_joined_pass` the same for the one-call pass of later calls, and
@@ -27,7 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from repeated_path import general  # the repeated-call path switched off (benchmarks/ is on the path)
+from one_stack_paths import general  # the one-stack paths switched off (benchmarks/ is on the path)
 
 from numgrad.bench import harness as nb
 from numgrad.bench.measure import interleaved_calls
@@ -145,6 +147,21 @@ def guarded(w: Any, call: Callable[[], Any]) -> Any:
         return call()
 
 
+def textbook_stack(w: Any) -> Callable[[], Any]:
+    """The bound's 2n points built in the call (x ± 1e-4 at each coordinate, in one new stack) and f on
+    them: what any pass at an explicit step pays before its quotients."""
+    x, f, n = w.x, w.batched, w.x.size
+    where = np.arange(0, 2 * n * n, n) + nm.coordinates(n, 2)
+
+    def call() -> Any:
+        x0 = x.reshape(-1)
+        stack = np.repeat(x0.reshape(1, -1), 2 * n, axis=0)
+        stack.reshape(-1)[where] = np.concatenate([x0 + 1e-4, x0 - 1e-4])
+        return f(stack.reshape(2 * n, *x.shape))
+
+    return call
+
+
 def general_engine(w: Any) -> Callable[[], Any]:
     """numgrad's batched call with the repeated-call path (:mod:`numgrad.differences.repeated`) switched off:
     the general engine around the same one call of f, which returns the same bits."""
@@ -172,6 +189,8 @@ def main() -> None:
         "numgrad batched, h=1e-4 (no probe)": lambda: numerical_gradient(
             w.batched, w.x, batched=True, h=1e-4
         ),
+        "  the same call, general path (the fixed-step path off)": lambda: general(w.batched, w.x, 1e-4),
+        "  the 2n points at h=1e-4 built and f on them (the least an h=1e-4 pass pays)": textbook_stack(w),
         "minimal pass with numgrad's step rule": minimal,
         "minimal pass, probe, test and pass in one call (numgrad from f's second call)": minimal_joined,
         "  the same with numgrad's argument checks and mutation guard": lambda: guarded(w, minimal_joined),

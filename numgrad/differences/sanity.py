@@ -17,6 +17,13 @@ from numgrad.common.guard import NumericalWarning
 from numgrad.differences.engine import Problem
 
 
+def explicit_step_clears(dtype: np.dtype[Any], top: float, least: float, most: float, reach: int) -> bool:
+    """Whether explicit steps from `least` to `most` move every x_i (|x_i| at most `top`) by within 1% of
+    themselves at every offset up to `reach`, for certain: rounding moves x + c·h by at most eps·|x + c·h|,
+    far below 1% of h in the common case (:func:`explicit_step_moves` checks the points only where not)."""
+    return bool(nm.eps(dtype) * (top + 2 * reach * most) <= nm.EXPLICIT_STEP_WARN * least)
+
+
 def explicit_step_moves(
     p: Problem,
     x0: NDArray[np.float64],
@@ -31,10 +38,8 @@ def explicit_step_moves(
     a warning; both before f is called. Nothing to check for a step numgrad chose (`given` False)."""
     if not given:
         return
-    # rounding moves x + c·h by at most eps·|x + c·h|: far below 1% of h in the common case
-    reach = max(abs(c) for c in moved)
-    top, least = float(np.abs(x0).max()), float(steps.min())
-    if nm.eps(p.x.dtype) * (top + 2 * reach * float(steps.max())) <= nm.EXPLICIT_STEP_WARN * least:
+    reach, top = max(abs(c) for c in moved), float(np.abs(x0).max())
+    if explicit_step_clears(p.x.dtype, top, float(steps.min()), float(steps.max()), reach):
         return
     wanted = np.multiply.outer(np.asarray(moved, dtype=np.float64), steps)
     off = np.abs(values.astype(np.float64, copy=False).reshape(wanted.shape) - x0 - wanted)

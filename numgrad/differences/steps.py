@@ -502,6 +502,17 @@ def _remember(
     _LAST_STEPS[key] = (steps.copy(), halved, None if head is None else head.copy())
 
 
+def weighted_quotient(
+    stencil: nm.Stencil, by_offset: NDArray[Any], f0: Any, steps: NDArray[np.float64]
+) -> NDArray[Any]:
+    """The stencil's weighted sum of f's values over h: f at x + c·h is ``by_offset[moved.index(c)]``
+    (shape (len(moved), n, *out)), f(x) is `f0` (where 0 is an offset)."""
+    moved = stencil.moved
+    total = sum(w * (f0 if c == 0 else by_offset[moved.index(c)])
+                for c, w in zip(stencil.offsets, stencil.weights, strict=True))  # fmt: skip
+    return total / steps.reshape(steps.size, *([1] * (by_offset.ndim - 2)))  # type: ignore[no-any-return]
+
+
 def difference(  # noqa: PLR0912, PLR0915  (one pass, read top to bottom)
     p: Problem,
     h: object,
@@ -578,9 +589,7 @@ def difference(  # noqa: PLR0912, PLR0915  (one pass, read top to bottom)
     shape = (n, *([1] * (vals.ndim - 1)))
     by_offset = vals.reshape(len(moved), n, *vals.shape[1:])
     if given or len(stencil.offsets) != 2:
-        total = sum(w * (f0 if c == 0 else by_offset[moved.index(c)])
-                    for c, w in zip(stencil.offsets, stencil.weights, strict=True))  # fmt: skip
-        deriv = total / steps.reshape(shape)
+        deriv = weighted_quotient(stencil, by_offset, f0, steps)
     else:  # two-point stencil at a chosen step: divide by the representable displacement
         centre = x0 if p.grid is None else on_grid(p, x0).astype(np.float64)  # f(x) is f at this point
         disp = values.astype(np.float64, copy=False).reshape(len(moved), n) - centre

@@ -73,3 +73,18 @@ def test_general_engine_row_is_numgrads_bits_without_the_repeated_path(workload,
     assert taken == []  # the general engine's own call
     assert numerical_gradient(workload.batched, workload.x, batched=True).tobytes() == expected.tobytes()
     assert taken == [1]  # and the row left the path switched on
+
+
+def test_textbook_stack_row_is_the_bounds_points_built_in_the_call(workload):
+    seen = []
+
+    def recorded(s):
+        seen.append(np.array(s))
+        return workload.batched(s)
+
+    vals = floor.textbook_stack(replace(workload, batched=recorded))()
+    bound_grad, evaluations = nb._bound(replace(workload, batched=recorded))
+    assert evaluations == 2 * workload.x.size
+    assert seen[0].tobytes() == seen[1].tobytes()  # the same 2n points as the bound's stack
+    n = workload.x.size
+    assert ((vals[:n] - vals[n:]) / 2e-4).reshape(workload.x.shape).tobytes() == bound_grad.tobytes()

@@ -1,0 +1,100 @@
+"""The fixed-step path of the engine: a batched f's gradient at an explicit step h, where x fits one stack.
+
+At ``numerical_gradient(f, x, batched=True, h=1e-4)`` the engine evaluates exactly the 2n points of the
+textbook's central difference, in one call of f where they fit one cache-sized stack (x of up to about
+180 float64 elements). Around that call the general path (validation, the chunked evaluation, the
+stencil's assembly for any method and dtype) cost about a third of what f itself does on the book's
+softmax-CE (10,10), whose f costs about 1 µs a point. This path builds the one stack directly, calls f on
+it through the engine's own evaluation and checks, and assembles the quotients with the stencil's own
+weights, in the general path's order: the gradient is bitwise the general path's, and f sees the same
+stack (tests/differences/test_fixed.py). Its explicit step is checked as the general path checks it
+(:func:`numgrad.differences.sanity.explicit_step_moves`), and a non-finite value raises the same error.
+
+A call this path cannot take (another method or h, chunks, an executor, a float32 or non-finite x, an x
+too large for one stack) goes to the general path before f is called.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from numgrad.common import numerics as nm
+from numgrad.common.guard import unchanged
+from numgrad.differences import sanity
+from numgrad.differences import stacks as st
+from numgrad.differences.engine import Problem, evaluate_stack
+from numgrad.differences.steps import _check_finite, _pass_points, weighted_quotient
+
+__all__ = ["eligible", "gradient"]
+
+_FLOAT64 = np.dtype(np.float64)
+_FUNC = "numerical_gradient"
+_CENTRAL = nm.STENCILS["central"]
+
+
+def eligible(
+    f: object, x: object, h: object, method: object, batched: object, chunk_size: object, executor: object
+) -> bool:
+    """Whether a call of numerical_gradient may take this path: batched, central, h a positive finite
+    Python float, a float64 array x, f callable, on this machine in the engine's own stacks (no chunk
+    size, no executor)."""
+    return (
+        batched is True
+        and type(h) is float
+        and 0 < h < math.inf
+        and type(method) is str
+        and method == "central"
+        and chunk_size is None
+        and executor is None
+        and type(x) is np.ndarray
+        and x.dtype == _FLOAT64
+        and callable(f)
+    )
+
+
+@functools.lru_cache(maxsize=32)
+def _layout(n: int) -> tuple[NDArray[np.intp], NDArray[np.intp]] | None:
+    """The coordinate set in each of the 2n rows (x + h for every coordinate, then x − h) and its flat
+    position in the stack, where the general path hands the rows to f in one stack
+    (:func:`~numgrad.differences.stacks.chunk_bounds`); else None."""
+    if len(st.chunk_bounds(2 * n, n * _FLOAT64.itemsize, nm.CHUNK_BYTES)) != 1:
+        return None
+    coords = nm.coordinates(n, len(_CENTRAL.moved))
+    where = np.arange(0, 2 * n * n, n) + coords
+    coords.flags.writeable = where.flags.writeable = False
+    return coords, where
+
+
+def gradient(f: Any, x: NDArray[np.float64], h: float) -> NDArray[np.float64] | None:
+    """numerical_gradient(f, x, batched=True, h=h) where :func:`eligible`; None, before f is called, where
+    x is empty, not finite or too large for one stack: the general path takes the problem from the start
+    (and says what is wrong with x)."""
+    n = x.size
+    layout = _layout(n) if n else None
+    if layout is None or not np.isfinite(x).all():
+        return None
+    coords, where = layout
+    p = Problem(_FUNC, f, x, None, "central", True, None, None)
+    moved = _CENTRAL.moved
+    with unchanged(_FUNC, x):
+        x0 = np.ravel(x).astype(np.float64)  # a copy, as the general path's: f may write into x
+        steps = np.full(n, h)
+        values = _pass_points(p, x0, steps, moved)  # x + h, then x − h
+        if not sanity.explicit_step_clears(_FLOAT64, float(np.abs(x0).max()), h, h, max(map(abs, moved))):
+            sanity.explicit_step_moves(p, x0, values, moved, steps, given=True)  # checks the points
+        st.settle_allocator()
+        stack = np.repeat(x0.reshape(1, n), 2 * n, axis=0)  # the general path's one stack, built directly
+        stack.reshape(-1)[where] = values
+        stack.flags.writeable = False
+        vals = evaluate_stack(p, stack.reshape(2 * n, *x.shape)).astype(p.value_dtype, copy=False)
+        del stack
+        _check_finite(p, vals, coords, "x ± h")
+        deriv = weighted_quotient(_CENTRAL, vals.reshape(len(moved), n), None, steps)
+        if not np.isfinite(deriv).all():
+            _check_finite(p, deriv, np.arange(n), "the difference quotient")
+    return np.asarray(deriv, dtype=np.float64).reshape(x.shape)
