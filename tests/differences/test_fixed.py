@@ -43,6 +43,12 @@ def raises(s):
     raise KeyError("inside f")
 
 
+def read_only(a):
+    a = a.copy()
+    a.flags.writeable = False
+    return a
+
+
 CASES = {
     "softmax-CE (10,10), h=1e-4": (softmax_ce, Z, 1e-4),
     "MSE (10,10), h=1e-4": (mse, RNG.random((10, 10)), 1e-4),
@@ -72,6 +78,10 @@ CASES = {
     ),
     "non-finite x (the general path says so)": (lambda s: s.sum(axis=-1), np.array([1.0, np.nan]), 1e-4),
     "wrong shape": (shaped_badly, Z, 1e-4),
+    "a list of values": (lambda s: [float(v) for v in np.sin(s).sum(axis=(-1, -2))], Z, 1e-4),
+    "transposed x (not contiguous)": (mse, RNG.random((10, 10)).T, 1e-4),
+    "read-only x": (softmax_ce, read_only(Z), 1e-4),
+    "empty x": (lambda s: s.sum(axis=-1), np.zeros(0), 1e-4),
     "f raises": (raises, Z, 1e-4),
 }
 
@@ -84,7 +94,7 @@ def outcome(f, x, h, *, path: bool):
         seen.append((s.shape, np.ascontiguousarray(s).tobytes(), s.flags.writeable))
         return f(s)
 
-    x = x.copy()
+    x = x.copy(order="K") if x.flags.writeable else x  # x's layout (a transposed view stays one)
     with pytest.MonkeyPatch.context() as mp, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if not path:
@@ -116,6 +126,8 @@ def test_the_cases_reach_what_they_name():
     assert kinds["overflowing quotient (raises)"][0][0] == "FloatingPointError"
     assert "the difference quotient" in kinds["overflowing quotient (raises)"][0][1]
     assert kinds["f raises"][0][0] == "KeyError"
+    assert kinds["empty x"][0][0] == "ValueError"
+    assert kinds["wrong shape"][0][0] == "ValueError"
     assert (
         kinds["signed zeros"][0][0] == np.zeros(4).tobytes()
     )  # +0.0: 0 + (−0.0) is +0.0 in the stencil's sum
@@ -208,3 +220,16 @@ def test_f_writing_into_its_stack_or_into_x_is_named_and_x_restored():
     with pytest.raises(MutatedArgumentError, match=r"element \(1, 2\) of x changed"):
         numerical_gradient(into_x, x, batched=True, h=1e-4)
     assert x.tobytes() == Z.tobytes()
+
+
+@pytest.mark.parametrize(
+    "name", ["a list of values", "transposed x (not contiguous)", "read-only x", "n=1", "0-d x"]
+)
+def test_the_path_finishes_these_calls(name, monkeypatch):
+    f, x, h = CASES[name]
+    finished = []
+    original = fixed.gradient
+    monkeypatch.setattr(fixed, "gradient", lambda *a: finished.append(original(*a)) or finished[-1])
+    numerical_gradient(f, x, batched=True, h=h)
+    assert len(finished) == 1
+    assert finished[0] is not None
