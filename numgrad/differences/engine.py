@@ -264,6 +264,24 @@ def _on_stacks(p: Problem, stacks: Iterator[tuple[int, int, NDArray[Any]]], tota
     return out if first == out.dtype or coarser_values(p, first) is None else out.astype(first)
 
 
+def one_stack_call(
+    f: object, x: object, method: object, batched: object, chunk_size: object, executor: object
+) -> bool:
+    """Whether a call may take one of the engine's one-stack paths (numgrad.differences.repeated, .fixed),
+    each of which adds its own condition on h: a callable batched f, the central method, a float64 array x,
+    on this machine in the engine's own stacks (no chunk size, no executor)."""
+    return (
+        batched is True
+        and type(method) is str
+        and method == "central"
+        and chunk_size is None
+        and executor is None
+        and type(x) is np.ndarray
+        and x.dtype == _FLOAT64
+        and callable(f)
+    )
+
+
 def joined_fits(p: Problem, rows: int) -> bool:
     """Whether a local batched f's first stack has room for `rows` full rows beside perturbed points
     (:func:`evaluate_joined`)."""

@@ -27,7 +27,7 @@ from numgrad.common import numerics as nm
 from numgrad.common.guard import unchanged
 from numgrad.differences import sanity
 from numgrad.differences import stacks as st
-from numgrad.differences.engine import Problem, evaluate_stack
+from numgrad.differences.engine import Problem, evaluate_stack, one_stack_call
 from numgrad.differences.steps import _check_finite, _pass_points, weighted_quotient
 
 __all__ = ["eligible", "gradient"]
@@ -40,21 +40,11 @@ _CENTRAL = nm.STENCILS["central"]
 def eligible(
     f: object, x: object, h: object, method: object, batched: object, chunk_size: object, executor: object
 ) -> bool:
-    """Whether a call of numerical_gradient may take this path: batched, central, h a positive finite
-    Python float, a float64 array x, f callable, on this machine in the engine's own stacks (no chunk
-    size, no executor)."""
-    return (
-        batched is True
-        and type(h) is float
-        and 0 < h < math.inf
-        and type(method) is str
-        and method == "central"
-        and chunk_size is None
-        and executor is None
-        and type(x) is np.ndarray
-        and x.dtype == _FLOAT64
-        and callable(f)
-    )
+    """Whether a call of numerical_gradient may take this path: h a positive finite Python float, and a
+    batched central call at a float64 array x in the engine's own stacks
+    (:func:`~numgrad.differences.engine.one_stack_call`)."""
+    explicit = type(h) is float and 0 < h < math.inf
+    return explicit and one_stack_call(f, x, method, batched, chunk_size, executor)
 
 
 @functools.lru_cache(maxsize=32)

@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 from numgrad.common import numerics as nm
 from numgrad.common.guard import unchanged
 from numgrad.differences import stacks as st
-from numgrad.differences.engine import Problem, evaluate_stack
+from numgrad.differences.engine import Problem, evaluate_stack, one_stack_call
 from numgrad.differences.steps import (
     _check_finite,
     _halve_if_truncated,
@@ -54,19 +54,10 @@ _MOVED = nm.STENCILS["central"].moved  # (1, -1)
 def eligible(
     f: object, x: object, h: object, method: object, batched: object, chunk_size: object, executor: object
 ) -> bool:
-    """Whether a call of numerical_gradient may take this path: batched, the automatic central step, a
-    float64 array x, f callable, on this machine in the engine's own stacks (no chunk size, no executor)."""
-    return (
-        batched is True
-        and h is None
-        and type(method) is str
-        and method == "central"
-        and chunk_size is None
-        and executor is None
-        and type(x) is np.ndarray
-        and x.dtype == _FLOAT64
-        and callable(f)
-    )
+    """Whether a call of numerical_gradient may take this path: the automatic step, and a batched central
+    call at a float64 array x in the engine's own stacks
+    (:func:`~numgrad.differences.engine.one_stack_call`)."""
+    return h is None and one_stack_call(f, x, method, batched, chunk_size, executor)
 
 
 @dataclass(frozen=True)
