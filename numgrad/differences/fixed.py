@@ -1,8 +1,8 @@
 """The fixed-step path of the engine: a batched f's gradient at an explicit step h, where x fits one stack.
 
 At ``numerical_gradient(f, x, batched=True, h=1e-4)`` the engine evaluates exactly the 2n points of the
-textbook's central difference, in one call of f where they fit one cache-sized stack (x of up to about
-180 float64 elements). Around that call the general path (validation, the chunked evaluation, the
+textbook's central difference, in one call of f where they fit one cache-sized stack (x of up to 181
+float64 elements). Around that call the general path (validation, the chunked evaluation, the
 stencil's assembly for any method and dtype) cost about a third of what f itself does on the book's
 softmax-CE (10,10), whose f costs about 1 µs a point. This path builds the one stack directly, calls f on
 it through the engine's own evaluation and checks, and assembles the quotients with the stencil's own
@@ -35,6 +35,7 @@ __all__ = ["eligible", "gradient"]
 _FLOAT64 = np.dtype(np.float64)
 _FUNC = "numerical_gradient"
 _CENTRAL = nm.STENCILS["central"]
+_REACH = max(abs(c) for c in _CENTRAL.moved)  # the farthest offset: 1
 
 
 def eligible(
@@ -75,7 +76,7 @@ def gradient(f: Any, x: NDArray[np.float64], h: float) -> NDArray[np.float64] | 
         x0 = np.ravel(x).astype(np.float64)  # a copy, as the general path's: f may write into x
         steps = np.full(n, h)
         values = _pass_points(p, x0, steps, moved)  # x + h, then x − h
-        if not sanity.explicit_step_clears(_FLOAT64, float(np.abs(x0).max()), h, h, max(map(abs, moved))):
+        if not sanity.explicit_step_clears(_FLOAT64, float(np.abs(x0).max()), h, h, _REACH):
             sanity.explicit_step_moves(p, x0, values, moved, steps, given=True)  # checks the points
         st.settle_allocator()
         stack = np.repeat(x0.reshape(1, n), 2 * n, axis=0)  # the general path's one stack, built directly
