@@ -8,9 +8,10 @@ then (float64, n of at least TRUNCATION_MIN_N) on the step's truncation test's 1
 and tests the quotients for truncation; from f's second call the three go in one call of f, built for the
 steps the last call chose (numgrad.differences.repeated builds that call's stack and finishes the pass where
 the common case settles it; `general engine` is the same call with that path switched off, the engine's
-general code around the same call). At h = 1e-4 the pass is the bound's own 2n points (numgrad.differences.fixed
-builds their stack and assembles the quotients; `general path` is the same call with that path off), and
-the row below them is those points built in the call and f on them, nothing else. `minimal` below is the first-call pass and nothing else, in as few NumPy
+general code around the same call). At h = 1e-4 the pass is the bound's own 2n points
+(numgrad.differences.fixed builds their stack and assembles the quotients; `general path` is the same call
+with that path off), and the row below them is those points built in the call and f on them, nothing else.
+`minimal` below is the first-call pass and nothing else, in as few NumPy
 operations as this script could find: no validation, no mutation guard, no refinement (the test finds
 nothing to refine on this workload), no chunking (one stack of 200 points), and it returns bitwise
 numgrad's gradient (asserted); `minimal_joined_pass` the same for the one-call pass of later calls, and
