@@ -285,7 +285,7 @@ def steps_from_probe(
     # Values are divided by their largest magnitude u first, so that f up to float64's range neither
     # overflows the squares nor warns; the ratio below is free of u.
     if vals.ndim == 1:  # a scalar f (the common case): a handful of numbers, cheaper as Python floats
-        f0, *rest = np.real(vals).tolist()
+        f0, *rest = vals.real.tolist()
         f_scale = abs(f0)
         finite = math.isfinite(f0) and all(map(math.isfinite, rest))
         u = max(f_scale, *map(abs, rest)) if finite else 1.0
@@ -322,7 +322,7 @@ def steps_from_probe(
     if factor * base > MAX_RELATIVE_STEP:  # else base·max(L, factor) <= MAX_RELATIVE_STEP·L already
         np.minimum(h, MAX_RELATIVE_STEP * length, out=h)
     np.log2(h, out=h)  # powers of two, so that x ± c·h are exact: in place, h is this call's own array
-    np.round(h, out=h)
+    np.rint(h, out=h)  # np.round's own kernel at 0 decimals, without its Python wrapper
     return np.exp2(h, out=h), f_scale, variation
 
 

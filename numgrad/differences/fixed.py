@@ -56,7 +56,7 @@ def _layout(n: int) -> tuple[NDArray[np.intp], NDArray[np.intp]] | None:
     if len(st.chunk_bounds(2 * n, n * _FLOAT64.itemsize, nm.CHUNK_BYTES)) != 1:
         return None
     coords = nm.coordinates(n, len(_CENTRAL.moved))
-    where = np.arange(0, 2 * n * n, n) + coords
+    where = st.joined_positions(0, coords, n)  # row k sets coords[k]
     coords.flags.writeable = where.flags.writeable = False
     return coords, where
 

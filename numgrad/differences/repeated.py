@@ -33,12 +33,10 @@ from numgrad.differences.engine import Problem, evaluate_stack, one_stack_call
 from numgrad.differences.steps import (
     _check_finite,
     _halve_if_truncated,
-    _pass_points,
     _refine,
     _Refined,
     _remember,
     _stencil_points,
-    _test_points,
     difference,
     joined_pass,
     kept_pass,
@@ -67,21 +65,35 @@ class _Layout:
     coordinates where the test applies (n of at least TRUNCATION_MIN_N), then the refinement's first
     points (x ± h/2 at its first suspects)."""
 
+    probe: int  # the probe's rows
     rows: int  # without the refinement's points
-    capacity: int  # the rows the general engine's first stack holds (chunk_bounds)
     coords: NDArray[np.intp]  # the coordinate set in each row after the probe's, up to the refinement's
-    sample: NDArray[np.intp] | None  # the truncation test's coordinates, where it applies
+    offsets: NDArray[np.float64]  # ... and its point, x + offset·h there: 1, −1 (the pass), 2 (the test)
+    where: NDArray[np.intp]  # ... and the flat position of that coordinate in the stack
+    tested: NDArray[np.intp] | None  # the stack's rows at the truncation test's points, where it applies
 
 
 @functools.lru_cache(maxsize=32)
 def _layout(n: int) -> _Layout | None:
     """The stack's layout, where the general engine's first stack holds it with the most first suspects the
     refinement keeps (REFINE_SAMPLE); else None."""
+    m, moved = nm.probe_size(n), np.array(_MOVED, dtype=np.float64)
     sample = nm.truncation_sample(n) if n >= nm.TRUNCATION_MIN_N else None
-    coords = nm.coordinates(n, 2) if sample is None else np.concatenate([nm.coordinates(n, 2), sample])
-    coords.flags.writeable = False
-    rows, capacity = nm.probe_size(n) + len(coords), nm.CHUNK_BYTES // (n * _FLOAT64.itemsize)
-    return _Layout(rows, capacity, coords, sample) if rows + 2 * nm.REFINE_SAMPLE <= capacity else None
+    coords, offsets = nm.coordinates(n, 2), np.repeat(moved, n)
+    tested = None
+    if sample is not None:  # x ± h are the pass's own points, only x + 2h is the test's
+        own = [c for c in nm.TRUNCATION_OFFSETS.tolist() if c not in _MOVED]  # 2: x + 2h
+        coords = np.concatenate([coords, np.tile(sample, len(own))])
+        offsets = np.concatenate([offsets, np.repeat(own, len(sample))])
+        tested = m + np.concatenate([sample, n + sample, 2 * n + np.arange(len(own) * len(sample))])
+    where = st.joined_positions(m, coords, n)
+    for array in (coords, offsets, where, tested):
+        if array is not None:
+            array.flags.writeable = False
+    rows, capacity = m + len(coords), nm.CHUNK_BYTES // (n * _FLOAT64.itemsize)  # chunk_bounds' first
+    if rows + 2 * nm.REFINE_SAMPLE > capacity:
+        return None
+    return _Layout(m, rows, coords, offsets, where, tested)
 
 
 def gradient(f: Any, x: NDArray[np.float64]) -> NDArray[np.float64] | None:
@@ -97,30 +109,29 @@ def gradient(f: Any, x: NDArray[np.float64]) -> NDArray[np.float64] | None:
     if last is None:
         return None
     key, steps, head = last
-    sample = layout.sample
     with unchanged(_FUNC, x):
         x0 = np.ravel(x).astype(np.float64)  # a copy, as the general path's: f may write into x
         length = nm.length_scales(x0)
-        points = _pass_points(p, x0, steps, _MOVED)  # x + h, then x − h
-        moved, coords, first = [points], layout.coords, None
-        if sample is not None:  # x ± h are the pass's own points, only x + 2h is the test's
-            moved.append(_test_points(p, x0, steps)[2 * nm.TRUNCATION_SAMPLE :])
+        coords, where, m = layout.coords, layout.where, layout.probe
+        # the engine's points (steps._pass_points, then _test_points' x + 2h), x + c·h, in one product
+        values = layout.offsets * steps[coords] + x0[coords]
+        points, first = values[: 2 * n], None
         if head is not None:  # the refinement's first halving at the last call's first suspects
             half = steps[head] / 2
             at, tiled = _stencil_points(p, x0, head, half)
-            moved.append(at)
-            coords, first = np.concatenate([coords, tiled]), (head, half, tiled)
+            values, first = np.concatenate([values, at]), (head, half, tiled)
+            coords = np.concatenate([coords, tiled])
+            where = np.concatenate([where, st.joined_positions(layout.rows, tiled, n)])
         rows = nm.probe_points(x0, x.dtype, length)
-        stack = st.joined_stack(x0, rows, np.concatenate(moved), coords, x.shape)
+        stack = st.joined_stack(x0, rows, values, coords, x.shape, where)
         raw = evaluate_stack(p, stack)
         del stack
         if raw.dtype == _FLOAT64 and np.isfinite(raw).all():
-            m = len(rows)
             chosen, f_scale, _ = nm.steps_from_probe(raw[:m], x0, x.dtype, "central", length, x.dtype)
             f0, passed = raw[0], raw[m : m + 2 * n]
             kept = np.array_equal(chosen, steps)
-            if kept and sample is not None:  # the truncation test, on the pass's points and x + 2h
-                test = np.concatenate([passed[sample], passed[n + sample], raw[m + 2 * n : layout.rows]])
+            if kept and layout.tested is not None:  # the truncation test, on the pass's points and x + 2h
+                test = raw[layout.tested]
                 kept = _halve_if_truncated(p, x0, steps, f_scale, f0, test)[0] is steps
             if kept:  # difference()'s two-point quotient over the representable displacement, refined
                 plus, minus = passed[:n], passed[n:]

@@ -200,7 +200,7 @@ def _halve_if_truncated(
         spent = len(raw)
     else:
         raw, spent = given, 0
-    vals = np.real(raw).astype(np.float64, copy=False).tolist()  # real methods: f's values as they are
+    vals = raw.real.astype(np.float64, copy=False).tolist()  # real methods: f's values as they are
     if not all(map(math.isfinite, vals)):
         return h, spent, None
     k, centre = len(coords), float(np.real(f0))
