@@ -16,7 +16,10 @@ operations as this script could find: no validation, no mutation guard, no refin
 nothing to refine on this workload), no chunking (one stack of 200 points), and it returns bitwise
 numgrad's gradient (asserted); `minimal_joined_pass` the same for the one-call pass of later calls, and
 `guarded` that pass with what every public call does around its pass (the arguments validated, x compared
-bitwise before and after): the least a one-call pass can do under numgrad's contract. Each row is the
+bitwise before and after): the least a one-call pass can do under numgrad's contract. The two rows after
+it are what would be left without parts of that contract (`minimal_reused_pass`): later calls without the
+probe, re-using the last steps while x and f keep their scale (as gradient descent does), and without the
+truncation and refinement tests as well. Each row is the
 minimum and the median over the rounds, in µs, of calls taken in turn; the parts (the calls of f on the
 probe's and the truncation test's points alone, the fill of the stack alone) say where the time goes.
 """
@@ -136,6 +139,50 @@ def minimal_joined_pass(w: Any) -> Callable[[], Any]:
     return call
 
 
+def minimal_reused_pass(w: Any, tests: bool = True) -> Callable[[], Any]:
+    """The one-call pass if later calls dropped the probe (the first option left to issue 17's filer): the
+    last call's steps re-used while x's length scales and ``|f(x)| / RMS(g·L)`` stay within the factors
+    gradient descent re-uses them by (numgrad.differences.reuse), checked on this call's own gradient.
+    One call of f on f(x), the pass and (`tests`) the truncation test's x + 2h, then the test and the
+    quotients with the refinement test; without `tests`, f(x) and the pass, the quotients and the check
+    alone. Steps numgrad chose, so numgrad's bits (asserted)."""
+    x, f, n = w.x, w.batched, w.x.size
+    sample = nm.truncation_sample(n)
+    coords = np.concatenate([nm.coordinates(n, 2), sample]) if tests else nm.coordinates(n, 2)
+    where = np.arange(n, (1 + len(coords)) * n, n) + coords  # row 0 is x itself
+    last = np.ravel(numerical_gradient(f, x, batched=True))
+    x_last = x.reshape(-1).astype(np.float64)
+    length_last = np.maximum(np.abs(x_last), 1.0)
+    probe = nm._signed_probe_directions(n) * (S * length_last) + x_last
+    probe[0] = x_last
+    h = _step_rule(f(probe.reshape(len(probe), *x.shape)).tolist(), length_last, n)  # numgrad's steps
+    ratio_last = abs(f(x[None])[0]) / math.sqrt(np.mean(np.square(last * length_last)))
+    grow, factor = nm.REUSE_LENGTH_FACTOR, nm.REUSE_RATIO_FACTOR
+
+    def call() -> Any:
+        x0 = x.reshape(-1).astype(np.float64)
+        length = np.maximum(np.abs(x0), 1.0)
+        if not ((length <= grow * length_last).all() and (length_last <= grow * length).all()):
+            raise RuntimeError("x's scale moved: the step would be probed afresh")
+        rows = np.repeat(x0.reshape(1, -1), 1 + len(coords), axis=0)
+        moved = [x0 + h, x0 - h] + ([x0[sample] + 2 * h[sample]] if tests else [])
+        rows.reshape(-1)[where] = np.concatenate(moved)
+        vals = f(rows.reshape(len(rows), *x.shape))
+        f0, up, down = vals[0], vals[1 : 1 + n], vals[1 + n : 1 + 2 * n]
+        if tests:
+            assert not _truncated(up[sample], down[sample], vals[1 + 2 * n :], f0, h[sample])  # kept
+            deriv = _quotients(up, down, f0, h)
+        else:
+            deriv = (up - down) / (2 * h)
+        ratio = abs(f0) / math.sqrt(np.mean(np.square(deriv * length)))
+        if not 1 / factor <= ratio / ratio_last <= factor:
+            raise RuntimeError("f's scale moved: the step would be probed afresh")
+        return deriv.reshape(x.shape)
+
+    assert call().tobytes() == last.reshape(x.shape).tobytes()
+    return call
+
+
 def guarded(w: Any, call: Callable[[], Any]) -> Any:
     """`call` with what every public call of numgrad does around its pass: the arguments validated
     (:func:`~numgrad.differences.engine.make_problem`) and x compared bitwise before and after
@@ -176,6 +223,7 @@ def main() -> None:
     w = nb._softmax_ce(10)
     n = w.x.size
     minimal, minimal_joined = minimal_pass(w), minimal_joined_pass(w)
+    reused, bare = minimal_reused_pass(w), minimal_reused_pass(w, tests=False)
     assert minimal().tobytes() == numerical_gradient(w.batched, w.x, batched=True).tobytes()
     probe = np.repeat(w.x.reshape(1, -1), 6, axis=0).reshape(6, *w.x.shape)
     twelve = np.repeat(w.x.reshape(1, -1), 12, axis=0).reshape(12, *w.x.shape)
@@ -195,6 +243,12 @@ def main() -> None:
         "minimal pass with numgrad's step rule": minimal,
         "minimal pass, probe, test and pass in one call (numgrad from f's second call)": minimal_joined,
         "  the same with numgrad's argument checks and mutation guard": lambda: guarded(w, minimal_joined),
+        "  without the probe (the last steps re-used while x and f keep their scale), guarded": (
+            lambda: guarded(w, reused)
+        ),
+        "  nor the truncation and refinement tests (f(x), the pass, the scale check), guarded": (
+            lambda: guarded(w, bare)
+        ),
         "  part: f on the probe's 6 points": lambda: w.batched(probe),
         "  part: f on the truncation test's 12 points": lambda: w.batched(twelve),
         "  part: filling the 2n-point stack": lambda: np.repeat(w.x.reshape(1, -1), 2 * n, axis=0),

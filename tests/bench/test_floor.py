@@ -44,6 +44,42 @@ def test_minimal_joined_pass_is_numgrads_bits_in_one_call_of_f(workload):
     assert got.tobytes() == numerical_gradient(workload.batched, workload.x, batched=True).tobytes()
 
 
+@pytest.mark.parametrize("tests", [True, False])
+def test_reused_step_floor_is_numgrads_bits_in_one_call_of_f_without_the_probe(workload, tests):
+    calls = []
+
+    def counted(s):
+        calls.append(np.array(s))
+        return workload.batched(s)
+
+    w = replace(workload, batched=counted)
+    call = floor.minimal_reused_pass(w, tests=tests)  # asserts numgrad's bits itself
+    calls.clear()
+    got = call()
+    n = w.n
+    assert [len(s) for s in calls] == [1 + 2 * n + (4 if tests else 0)]  # f(x), the pass (and x + 2h)
+    flat = calls[0].reshape(len(calls[0]), -1)
+    x0 = workload.x.reshape(-1)
+    assert flat[0].tobytes() == x0.tobytes()  # f(x) itself, no probe point
+    changed = (flat[1:] != x0).sum(axis=1)
+    assert (changed == 1).all()  # every other row moves one coordinate
+    assert got.tobytes() == numerical_gradient(workload.batched, workload.x, batched=True).tobytes()
+
+
+def test_reused_step_floor_stops_where_x_or_f_changes_scale(workload):
+    x = workload.x.copy()
+    call = floor.minimal_reused_pass(replace(workload, x=x))
+    x *= 3.0  # |x_i| three times larger: beyond REUSE_LENGTH_FACTOR
+    with pytest.raises(RuntimeError, match="x's scale moved"):
+        call()
+    offset = [0.0]
+    shifted = replace(workload, batched=lambda s: workload.batched(s) + offset[0])
+    call = floor.minimal_reused_pass(shifted)
+    offset[0] = 1e3  # |f| / RMS(g·L) ~400 times larger: beyond REUSE_RATIO_FACTOR
+    with pytest.raises(RuntimeError, match="f's scale moved"):
+        call()
+
+
 def test_guarded_floor_validates_and_restores_like_numgrad(workload):
     x = workload.x.copy()
     w = replace(workload, x=x)
