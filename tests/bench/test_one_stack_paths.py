@@ -25,7 +25,10 @@ def test_rows_time_both_paths_and_leave_the_paths_on(monkeypatch, capsys):
         general, fast, ratio = (cell.strip() for cell in row.strip("|").split("|")[1:])
         assert float(general) > 0
         assert float(fast) > 0
-        assert abs(float(ratio.rstrip("x")) - float(general) / float(fast)) < 0.006
+        # the ratio is printed to 0.01 from the unrounded times, the times to 0.1 µs: what the cells allow
+        shown = float(general) / float(fast)
+        slack = 0.005 + shown * (0.05 / float(general) + 0.05 / float(fast)) * 1.01
+        assert abs(float(ratio.rstrip("x")) - shown) <= slack
     assert repeated.eligible(abs, np.zeros(3), None, "central", True, None, None)  # switched back on
     assert fixed.eligible(abs, np.zeros(3), 1e-4, "central", True, None, None)
 
