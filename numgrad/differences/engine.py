@@ -323,7 +323,8 @@ def _joined_stacks(
     m, total = len(rows), len(rows) + len(values)
     bounds = st.chunk_bounds(total, flat_x.size * flat_x.itemsize, nm.CHUNK_BYTES)
     split = bounds[0][1]
-    yield 0, split, st.joined_stack(flat_x, rows, values[: split - m], coords[: split - m], p.x.shape)
+    where = st.joined_positions(m, coords[: split - m], flat_x.size)
+    yield 0, split, st.joined_stack(flat_x, rows, values[: split - m], where, p.x.shape)
     if len(bounds) > 1:
         rest = [(a - split, b - split) for a, b in bounds[1:]]
         others = st.perturbed_stacks(flat_x, values[split - m :], coords[split - m :], rest, p.x.shape)

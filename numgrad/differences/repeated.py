@@ -120,10 +120,9 @@ def gradient(f: Any, x: NDArray[np.float64]) -> NDArray[np.float64] | None:
             half = steps[head] / 2
             at, tiled = _stencil_points(p, x0, head, half)
             values, first = np.concatenate([values, at]), (head, half, tiled)
-            coords = np.concatenate([coords, tiled])
             where = np.concatenate([where, st.joined_positions(layout.rows, tiled, n)])
         rows = nm.probe_points(x0, x.dtype, length)
-        stack = st.joined_stack(x0, rows, values, coords, x.shape, where)
+        stack = st.joined_stack(x0, rows, values, where, x.shape)
         raw = evaluate_stack(p, stack)
         del stack
         if raw.dtype == _FLOAT64 and np.isfinite(raw).all():

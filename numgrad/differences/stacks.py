@@ -101,26 +101,24 @@ def joined_stack(
     base: NDArray[Any],
     rows: NDArray[Any],
     values: NDArray[Any],
-    coords: NDArray[np.intp],
+    where: NDArray[np.intp],
     shape: tuple[int, ...],
-    where: NDArray[np.intp] | None = None,
 ) -> NDArray[Any]:
     """One read-only stack ``(len(rows) + len(values), *shape)``: the full `rows` first, then `base` (flat
-    x) with coordinate ``coords[k]`` set to ``values[k]`` per row (what two calls would get, in one);
-    `where`: the flat position of each of those coordinates in the stack, where the caller has it."""
+    x) with one coordinate set to ``values[k]`` per row (what two calls would get, in one); `where`: the
+    flat position of each in the stack (:func:`joined_positions`)."""
     settle_allocator()
-    m, n = len(rows), base.size
-    stack = np.repeat(base.reshape(1, -1), m + len(values), axis=0)
-    stack[:m] = rows
-    stack.reshape(-1)[joined_positions(m, coords, n) if where is None else where] = values
+    stack = np.repeat(base.reshape(1, -1), len(rows) + len(values), axis=0)
+    stack[: len(rows)] = rows
+    stack.reshape(-1)[where] = values
     out = stack.reshape(len(stack), *shape)
     out.flags.writeable = False
     return out
 
 
 def joined_positions(m: int, coords: NDArray[np.intp], n: int) -> NDArray[np.intp]:
-    """The flat position in a :func:`joined_stack` of `m` full rows of each set coordinate: row ``m + k``
-    sets ``coords[k]``."""
+    """The flat position of each set coordinate in a stack of rows of n after `m` full rows
+    (:func:`joined_stack`): row ``m + k`` sets ``coords[k]``."""
     return _diagonal(len(coords), n) + (m * n + coords)
 
 
