@@ -245,21 +245,13 @@ def _on_stacks(p: Problem, stacks: Iterator[tuple[int, int, NDArray[Any]]], tota
     """A local batched f on each stack of :mod:`~numgrad.differences.stacks`; its values, checked and
     copied out of the stack (which the next chunk re-uses), shape (total, *out)."""
     out = np.empty((total, *(p.out_shape or ())), dtype=p.value_dtype)
-    f, first = p.f, out.dtype
+    first = out.dtype
     with np.errstate(all="ignore"):  # non-finite values are reported by the engine, not as warnings
         for a, b, stack in stacks:
-            try:
-                part = f(stack)
-            except Exception as exc:
-                wrote = st.wrote_into(exc, p.func, b - a)
-                if wrote is not None:
-                    raise wrote from exc
-                exc.add_note(f"{p.func}: raised by a batched f on a stack of {b - a} points; x is unchanged")
-                raise
-            checked = _check_stack(p, part, b - a)
+            checked = _check_stack(p, _call_on_stack(p, stack), b - a)
             first = checked.dtype if a == 0 else first
             out[a:b] = checked
-            del stack, part, checked  # nothing of this stack is held while the next is built
+            del stack, checked  # nothing of this stack is held while the next is built
     # values coarser than x (f casts to float32) come back in their dtype, as evaluate_points_typed says
     return out if first == out.dtype or coarser_values(p, first) is None else out.astype(first)
 
@@ -310,7 +302,24 @@ def evaluate_stack(p: Problem, stack: NDArray[Any]) -> NDArray[Any]:
     """A local batched f on one read-only stack of points, as :func:`evaluate_joined` evaluates its first:
     f's values, checked, shape (len(stack), *out), in float64 or in the coarser dtype f returned."""
     k = len(stack)
-    return _on_stacks(p, iter(((0, k, stack),)), k)
+    with np.errstate(all="ignore"):  # non-finite values are reported by the engine, not as warnings
+        checked = _check_stack(p, _call_on_stack(p, stack), k)
+    out = np.array(checked, dtype=p.value_dtype)  # ours: f may keep what it returned
+    got = checked.dtype
+    # values coarser than x (f casts to float32) come back in their dtype, as evaluate_points_typed says
+    return out if got == out.dtype or coarser_values(p, got) is None else out.astype(got)
+
+
+def _call_on_stack(p: Problem, stack: NDArray[Any]) -> Any:
+    """A local batched f on one read-only stack, with what it raised told where it was raised."""
+    try:
+        return p.f(stack)
+    except Exception as exc:
+        wrote = st.wrote_into(exc, p.func, len(stack))
+        if wrote is not None:
+            raise wrote from exc
+        exc.add_note(f"{p.func}: raised by a batched f on a stack of {len(stack)} points; x is unchanged")
+        raise
 
 
 def _joined_stacks(

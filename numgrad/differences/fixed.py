@@ -4,10 +4,11 @@ At ``numerical_gradient(f, x, batched=True, h=1e-4)`` the engine evaluates exact
 textbook's central difference, in one call of f where they fit one cache-sized stack (x of up to 181
 float64 elements). Around that call the general path (validation, the chunked evaluation, the
 stencil's assembly for any method and dtype) cost about a third of what f itself does on the book's
-softmax-CE (10,10), whose f costs about 1 µs a point. This path builds the one stack directly, calls f on
-it through the engine's own evaluation and checks, and assembles the quotients with the stencil's own
-weights, in the general path's order: the gradient is bitwise the general path's, and f sees the same
-stack (tests/differences/test_fixed.py). Its explicit step is checked as the general path checks it
+softmax-CE (10,10), whose f costs about 1 µs a point. This path builds the one stack directly (x + h and
+x − h written onto the diagonals of its two halves), calls f on it through the engine's own evaluation
+and checks, and assembles the quotients with the stencil's own weights, in the general path's order: the
+gradient is bitwise the general path's, and f sees the same stack (tests/differences/test_fixed.py). Its
+explicit step is checked as the general path checks it
 (:func:`numgrad.differences.sanity.explicit_step_moves`), and a non-finite value raises the same error.
 
 A call this path cannot take (another method or h, chunks, an executor, a float32 or non-finite x, an x
@@ -28,14 +29,15 @@ from numgrad.common.guard import unchanged
 from numgrad.differences import sanity
 from numgrad.differences import stacks as st
 from numgrad.differences.engine import Problem, evaluate_stack, one_stack_call
-from numgrad.differences.steps import _check_finite, _pass_points, weighted_quotient
+from numgrad.differences.steps import _check_finite, _pass_points
 
 __all__ = ["eligible", "gradient"]
 
 _FLOAT64 = np.dtype(np.float64)
 _FUNC = "numerical_gradient"
 _CENTRAL = nm.STENCILS["central"]
-_REACH = max(abs(c) for c in _CENTRAL.moved)  # the farthest offset: 1
+_MOVED, _WEIGHTS = _CENTRAL.moved, _CENTRAL.weights  # (1, −1) and (1/2, −1/2): no f(x) in the sum
+_REACH = max(abs(c) for c in _MOVED)  # the farthest offset: 1
 
 
 def eligible(
@@ -49,16 +51,13 @@ def eligible(
 
 
 @functools.lru_cache(maxsize=32)
-def _layout(n: int) -> tuple[NDArray[np.intp], NDArray[np.intp]] | None:
-    """The coordinate set in each of the 2n rows (x + h for every coordinate, then x − h) and its flat
-    position in the stack, where the general path hands the rows to f in one stack
-    (:func:`~numgrad.differences.stacks.chunk_bounds`); else None."""
+def _layout(n: int) -> NDArray[np.intp] | None:
+    """The coordinate set in each of the 2n rows (x + h for every coordinate, then x − h), where the
+    general path hands the rows to f in one stack (:func:`~numgrad.differences.stacks.chunk_bounds`); else
+    None."""
     if len(st.chunk_bounds(2 * n, n * _FLOAT64.itemsize, nm.CHUNK_BYTES)) != 1:
         return None
-    coords = nm.coordinates(n, len(_CENTRAL.moved))
-    where = st.joined_positions(0, coords, n)  # row k sets coords[k]
-    coords.flags.writeable = where.flags.writeable = False
-    return coords, where
+    return nm.coordinates(n, len(_MOVED))  # read-only
 
 
 def gradient(f: Any, x: NDArray[np.float64], h: float) -> NDArray[np.float64] | None:
@@ -66,26 +65,26 @@ def gradient(f: Any, x: NDArray[np.float64], h: float) -> NDArray[np.float64] | 
     x is empty, not finite or too large for one stack: the general path takes the problem from the start
     (and says what is wrong with x)."""
     n = x.size
-    layout = _layout(n) if n else None
-    if layout is None or not np.isfinite(x).all():
+    coords = _layout(n) if n else None
+    if coords is None or not np.isfinite(x).all():
         return None
-    coords, where = layout
     p = Problem(_FUNC, f, x, None, "central", True, None, None)
-    moved = _CENTRAL.moved
     with unchanged(_FUNC, x):
         x0 = np.ravel(x).astype(np.float64)  # a copy, as the general path's: f may write into x
-        steps = np.full(n, h)
-        values = _pass_points(p, x0, steps, moved)  # x + h, then x − h
-        if not sanity.explicit_step_clears(_FLOAT64, float(np.abs(x0).max()), h, h, _REACH):
-            sanity.explicit_step_moves(p, x0, values, moved, steps, given=True)  # checks the points
+        if not sanity.explicit_step_clears(_FLOAT64, float(np.max(np.abs(x0))), h, h, _REACH):
+            steps = np.full(n, h)  # checks the points the general path would build (x + h, then x − h)
+            sanity.explicit_step_moves(p, x0, _pass_points(p, x0, steps, _MOVED), _MOVED, steps, given=True)
         st.settle_allocator()
-        stack = np.repeat(x0.reshape(1, n), 2 * n, axis=0)  # the general path's one stack, built directly
-        stack.reshape(-1)[where] = values
+        stack = np.repeat(x0.reshape(1, n), 2 * n, axis=0)  # the general path's one stack, built directly:
+        flat = stack.reshape(-1)  # row k sets coordinate k mod n, on the diagonals of its two halves
+        np.add(x0, _MOVED[0] * h, out=flat[: n * n : n + 1])  # c·h + x, as the general path's points
+        np.add(x0, _MOVED[1] * h, out=flat[n * n :: n + 1])
         stack.flags.writeable = False
         vals = evaluate_stack(p, stack.reshape(2 * n, *x.shape)).astype(p.value_dtype, copy=False)
-        del stack
+        del stack, flat
         _check_finite(p, vals, coords, "x ± h")
-        deriv = weighted_quotient(_CENTRAL, vals.reshape(len(moved), n), None, steps)
+        # weighted_quotient's sum, term by term from 0 (so also its signed zeros), over the one step h
+        deriv = (0 + _WEIGHTS[0] * vals[:n] + _WEIGHTS[1] * vals[n:]) / h
         if not np.isfinite(deriv).all():
             _check_finite(p, deriv, np.arange(n), "the difference quotient")
-    return np.asarray(deriv, dtype=np.float64).reshape(x.shape)
+    return deriv.reshape(x.shape)

@@ -105,7 +105,10 @@ def outcome(f, x, h, *, path: bool):
             got: tuple[object, ...] = (grad.tobytes(), grad.shape, grad.dtype)
         except Exception as exc:  # the same error, whichever it is
             got = (type(exc).__name__, str(exc), getattr(exc, "__notes__", None))
-    said = [(w.category, str(w.message), w.filename) for w in caught]
+    # numgrad's own warnings name the caller's line (their stacklevel); NumPy's floating-point ones the
+    # line of the operation that overflowed, which is each path's own
+    said = [(w.category, str(w.message), w.filename if w.category is NumericalWarning else "")
+            for w in caught]  # fmt: skip
     return got, said, seen, x.tobytes()
 
 
