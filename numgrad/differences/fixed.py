@@ -34,6 +34,7 @@ from numgrad.differences.steps import _check_finite, _pass_points
 __all__ = ["eligible", "gradient"]
 
 _FLOAT64 = np.dtype(np.float64)
+_MAX, _ALL = np.maximum.reduce, np.logical_and.reduce  # the reductions without ndarray's method wrappers
 _FUNC = "numerical_gradient"
 _CENTRAL = nm.STENCILS["central"]
 _MOVED, _WEIGHTS = _CENTRAL.moved, _CENTRAL.weights  # (1, −1) and (1/2, −1/2): no f(x) in the sum
@@ -69,9 +70,11 @@ def gradient(f: Any, x: NDArray[np.float64], h: float) -> NDArray[np.float64] | 
     if coords is None or not np.isfinite(x).all():
         return None
     p = Problem(_FUNC, f, x, None, "central", True, None, None)
-    with unchanged(_FUNC, x):
-        x0 = np.ravel(x).astype(np.float64)  # a copy, as the general path's: f may write into x
-        if not sanity.explicit_step_clears(_FLOAT64, float(np.max(np.abs(x0))), h, h, _REACH):
+    guard = unchanged(_FUNC, x)
+    with guard:
+        # a copy, as the general path's (f may write into x): the guard's own, which nothing writes into
+        x0 = np.ravel(x).astype(np.float64) if guard.saved is None else guard.saved.reshape(-1)
+        if not sanity.explicit_step_clears(_FLOAT64, float(_MAX(np.abs(x0))), h, h, _REACH):
             steps = np.full(n, h)  # checks the points the general path would build (x + h, then x − h)
             sanity.explicit_step_moves(p, x0, _pass_points(p, x0, steps, _MOVED), _MOVED, steps, given=True)
         st.settle_allocator()
@@ -80,11 +83,14 @@ def gradient(f: Any, x: NDArray[np.float64], h: float) -> NDArray[np.float64] | 
         np.add(x0, _MOVED[0] * h, out=flat[: n * n : n + 1])  # c·h + x, as the general path's points
         np.add(x0, _MOVED[1] * h, out=flat[n * n :: n + 1])
         stack.flags.writeable = False
-        vals = evaluate_stack(p, stack.reshape(2 * n, *x.shape)).astype(p.value_dtype, copy=False)
+        vals = evaluate_stack(p, stack.reshape(2 * n, *x.shape))
         del stack, flat
-        _check_finite(p, vals, coords, "x ± h")
+        if vals.dtype != _FLOAT64:  # f's coarser values, as the general path takes them
+            vals = vals.astype(_FLOAT64)
+        if not _ALL(np.isfinite(vals)):
+            _check_finite(p, vals, coords, "x ± h")
         # weighted_quotient's sum, term by term from 0 (so also its signed zeros), over the one step h
         deriv = (0 + _WEIGHTS[0] * vals[:n] + _WEIGHTS[1] * vals[n:]) / h
-        if not np.isfinite(deriv).all():
+        if not _ALL(np.isfinite(deriv)):
             _check_finite(p, deriv, np.arange(n), "the difference quotient")
     return deriv.reshape(x.shape)
