@@ -252,8 +252,7 @@ def _on_stacks(p: Problem, stacks: Iterator[tuple[int, int, NDArray[Any]]], tota
             first = checked.dtype if a == 0 else first
             out[a:b] = checked
             del stack, checked  # nothing of this stack is held while the next is built
-    # values coarser than x (f casts to float32) come back in their dtype, as evaluate_points_typed says
-    return out if first == out.dtype or coarser_values(p, first) is None else out.astype(first)
+    return _in_their_dtype(p, out, first)
 
 
 def one_stack_call(
@@ -304,9 +303,13 @@ def evaluate_stack(p: Problem, stack: NDArray[Any]) -> NDArray[Any]:
     k = len(stack)
     with np.errstate(all="ignore"):  # non-finite values are reported by the engine, not as warnings
         checked = _check_stack(p, _call_on_stack(p, stack), k)
-    out = np.array(checked, dtype=p.value_dtype)  # ours: f may keep what it returned
-    got = checked.dtype
-    # values coarser than x (f casts to float32) come back in their dtype, as evaluate_points_typed says
+    out = np.array(checked, dtype=p.value_dtype)  # a copy of our own: f may keep what it returned
+    return _in_their_dtype(p, out, checked.dtype)
+
+
+def _in_their_dtype(p: Problem, out: NDArray[Any], got: np.dtype[Any]) -> NDArray[Any]:
+    """f's values `out` (in the problem's value dtype) in the dtype `got` that f returned where that is
+    coarser than x's (f casts to float32), as evaluate_points_typed says; else `out` itself."""
     return out if got == out.dtype or coarser_values(p, got) is None else out.astype(got)
 
 

@@ -29,7 +29,7 @@ from numgrad.common.guard import unchanged
 from numgrad.differences import sanity
 from numgrad.differences import stacks as st
 from numgrad.differences.engine import Problem, evaluate_stack, one_stack_call
-from numgrad.differences.steps import _check_finite, _pass_points
+from numgrad.differences.steps import _check_finite, _pass_points, weighted_quotient
 
 __all__ = ["eligible", "gradient"]
 
@@ -37,7 +37,7 @@ _FLOAT64 = np.dtype(np.float64)
 _MAX, _ALL = np.maximum.reduce, np.logical_and.reduce  # the reductions without ndarray's method wrappers
 _FUNC = "numerical_gradient"
 _CENTRAL = nm.STENCILS["central"]
-_MOVED, _WEIGHTS = _CENTRAL.moved, _CENTRAL.weights  # (1, −1) and (1/2, −1/2): no f(x) in the sum
+_MOVED = _CENTRAL.moved  # (1, −1): no f(x) in the quotient
 _REACH = max(abs(c) for c in _MOVED)  # the farthest offset: 1
 
 
@@ -89,8 +89,8 @@ def gradient(f: Any, x: NDArray[np.float64], h: float) -> NDArray[np.float64] | 
             vals = vals.astype(_FLOAT64)
         if not _ALL(np.isfinite(vals)):
             _check_finite(p, vals, coords, "x ± h")
-        # weighted_quotient's sum, term by term from 0 (so also its signed zeros), over the one step h
-        deriv = (0 + _WEIGHTS[0] * vals[:n] + _WEIGHTS[1] * vals[n:]) / h
+        # the one step h for every coordinate: a step array of one, broadcast in the division
+        deriv = weighted_quotient(_CENTRAL, vals.reshape(len(_MOVED), n), None, np.array([h]))
         if not _ALL(np.isfinite(deriv)):
             _check_finite(p, deriv, np.arange(n), "the difference quotient")
     return deriv.reshape(x.shape)
