@@ -9,10 +9,15 @@ beside the same figures measured warm (issue 17).
 A user's first calls run in a process that has not yet allocated and freed a large block, where glibc
 still maps every large temporary fresh from the system and page-faults on it; a benchmark that has already
 run other work hides that. Here each sample is a new interpreter that builds the workload, makes one
-untimed call (imports, caches), then times CALLS calls of one method and reports their median; samples of
-all methods are taken in turn (A B C, C B A, ...), and each row's ratio is the median of the textbook
-loop's fresh samples over the median of the method's. The warm column times the same calls in one process,
-after a 64 MiB block was allocated and freed, interleaved as in bench_gradient.py.
+untimed call of one method (imports, caches), then times CALLS calls of it and takes their median; then
+does the same for the textbook loop in the same interpreter (before the method in every other sample).
+The loop's arrays are small, so it leaves glibc's thresholds as a new process has them. Samples of all
+rows are taken in turn (A B C, C B A, ...), and each row's ratio is the median over its interpreters of
+each one's loop time over its method time: a ratio against a baseline run in the same process, which
+holds on a machine whose speed moves by 2x from one second to the next (as this shared one does), where a
+ratio of two rows' separate medians moved by a third. The warm column times the same calls in one
+process, after a 64 MiB block was allocated and freed, interleaved as in bench_gradient.py. A second table
+gives each row's fresh ratios' quartiles.
 
 Functions are written the natural way: ``take_along_axis`` for the batched softmax cross-entropy,
 ``sum(axis=(-1, -2))`` for the batched MSE.
@@ -34,6 +39,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -172,39 +178,78 @@ def _times(call: Callable[[], Any], calls: int, clock: Callable[[], float]) -> l
     return times
 
 
-def child(workload: str, method: str, clock: str = "wall") -> None:
-    """A fresh interpreter's sample: one untimed call, then the median and the minimum of CALLS calls
-    (seconds, one line each)."""
-    call = make_call(workload, method)
-    call()
-    times = _times(call, CALLS, CLOCKS[clock])
-    print(repr(statistics.median(times)))
-    print(repr(min(times)))
+def child(workload: str, method: str, clock: str = "wall", loop_first: bool = False) -> None:
+    """A fresh interpreter's sample: one untimed call of the method, then CALLS calls of it, one after
+    another as a user's repeated calls; and the same for the textbook loop, the baseline, in the same
+    interpreter, before or after the method (samples alternate: neither always has the other's leftovers).
+    The loop's arrays are small: glibc's thresholds stay as a new process has them either way. Prints the
+    method's median and minimum, then the loop's (seconds, one line each)."""
+    times = {}
+    for name in ("textbook", method) if loop_first else (method, "textbook"):
+        call = make_call(workload, name)
+        call()
+        times[name] = _times(call, CALLS, CLOCKS[clock])
+    for name in (method, "textbook"):
+        print(repr(statistics.median(times[name])))
+        print(repr(min(times[name])))
 
 
 def rows(which: str = "all") -> list[tuple[str, str]]:
-    gradient = [(w, m) for w in WORKLOADS for m in GRADIENT_METHODS]
-    small = [(w, m) for w in SMALL for m in SMALL_METHODS]
+    gradient = [(w, m) for w in WORKLOADS for m in GRADIENT_METHODS[1:]]
+    small = [(w, m) for w in SMALL for m in SMALL_METHODS[1:]]
     return {"all": gradient + small, "gradient": gradient, "small": small}[which]
 
 
-def fresh_medians(
-    samples: int, which: str = "all", statistic: str = "median", clock: str = "wall"
-) -> dict[tuple[str, str], float]:
-    """Each row's median over `samples` interpreters of each interpreter's median (or minimum) call."""
+@dataclass(frozen=True)
+class Fresh:
+    """Fresh samples: for each row (workload, method) every interpreter's ratio of the textbook loop's
+    time to the method's, both timed in that interpreter; for each workload every interpreter's loop time."""
+
+    ratios: dict[tuple[str, str], list[float]]
+    textbook: dict[str, list[float]]
+
+    def times(self) -> dict[tuple[str, str], float]:
+        """The times :func:`table` reads: each workload's loop at the median of its interpreters, each
+        method at that over the median of its ratios (so the table's ratios are those medians)."""
+        out: dict[tuple[str, str], float] = {}
+        for w, loops in self.textbook.items():
+            out[(w, "textbook")] = statistics.median(loops)
+        for (w, m), ratios in self.ratios.items():
+            out[(w, m)] = out[(w, "textbook")] / statistics.median(ratios)
+        return out
+
+
+def fresh_samples(samples: int, which: str = "all", statistic: str = "median", clock: str = "wall") -> Fresh:
+    """`samples` interpreters per row, rows in turn (A B C, C B A, ...); each interpreter's median (or
+    minimum) call of the method and of the textbook loop."""
     order = rows(which)
-    got: dict[tuple[str, str], list[float]] = {key: [] for key in order}
+    fresh = Fresh({key: [] for key in order}, {w: [] for w, _ in order})
+    pick = 0 if statistic == "median" else 1
     for r in range(samples):
         for key in order if r % 2 == 0 else reversed(order):
+            first = ["--loop-first"] if r % 2 else []
             out = subprocess.run(
-                [sys.executable, __file__, "--clock", clock, "--child", *key],
+                [sys.executable, __file__, "--clock", clock, *first, "--child", *key],
                 capture_output=True,
                 text=True,
                 check=True,
             )
-            median, least = map(float, out.stdout.split())
-            got[key].append(median if statistic == "median" else least)
-    return {key: statistics.median(v) for key, v in got.items()}
+            values = [float(v) for v in out.stdout.split()]  # method median, min; loop median, min
+            method, loop = values[pick], values[2 + pick]
+            fresh.ratios[key].append(loop / method)
+            fresh.textbook[key[0]].append(loop)
+    return fresh
+
+
+def spread(fresh: Fresh) -> str:
+    """Each row's per-interpreter ratios: median and quartiles (times faster than the loop for gradients,
+    times slower for the small problems, as in the table)."""
+    lines = ["| workload | method | interpreters | median | quartiles |", "|---|---|---|---|---|"]
+    for (w, m), ratios in fresh.ratios.items():
+        values = ratios if w not in SMALL else [1 / r for r in ratios]
+        q1, _, q3 = statistics.quantiles(values, n=4) if len(values) > 1 else values * 3
+        lines.append(f"| {w} | {m} | {len(values)} | {statistics.median(values):.2f}x | {q1:.2f}–{q3:.2f}x |")
+    return "\n".join(lines)
 
 
 def warm_medians(samples: int, which: str = "all", clock: str = "wall") -> dict[tuple[str, str], float]:
@@ -265,16 +310,20 @@ def main() -> None:
     parser.add_argument("--clock", choices=tuple(CLOCKS), default="wall",
                         help="wall time (default) or this thread's CPU time (a machine shared with other jobs)")  # fmt: skip
     parser.add_argument("--child", nargs=2, metavar=("WORKLOAD", "METHOD"), help=argparse.SUPPRESS)
+    parser.add_argument("--loop-first", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(*args.child, args.clock)
+        child(*args.child, args.clock, args.loop_first)
         return
     from numgrad.bench.harness import machine_info
 
-    print(f"machine: {machine_info()}; fresh: median of {args.samples} interpreters, each the {args.statistic} "
-          f"of {CALLS} calls after one; warm: one process; clock: {args.clock}\n")  # fmt: skip
-    fresh = fresh_medians(args.samples, args.rows, args.statistic, args.clock)
-    print(table(fresh, warm_medians(args.samples, args.rows, args.clock)))
+    print(f"machine: {machine_info()}; fresh: per row, the median over {args.samples} interpreters of each one's "
+          f"textbook loop over the method, each the {args.statistic} of {CALLS} calls after one untimed call; "
+          f"warm: one process; clock: {args.clock}\n")  # fmt: skip
+    fresh = fresh_samples(args.samples, args.rows, args.statistic, args.clock)
+    print(table(fresh.times(), warm_medians(args.samples, args.rows, args.clock)))
+    print(f"\nFresh ratios, one per interpreter ({args.statistic} of its calls):\n")
+    print(spread(fresh))
 
 
 if __name__ == "__main__":

@@ -18,5 +18,6 @@ def load(name: str) -> ModuleType:
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # as an import registers it (dataclasses look their module up there)
     spec.loader.exec_module(module)
     return module

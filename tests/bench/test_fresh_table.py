@@ -32,3 +32,30 @@ def test_cells_are_the_ratios_their_headers_name():
     assert len(lines[1].split("|")) == len(lines[0].split("|"))  # the separator spans every column
     small = [c.strip() for c in lines[6].strip("|").split("|")]
     assert small == [script.SMALL[0], "5.0 / 10.0 µs", "1.20x / 1.20x slower", "2.40x / 2.40x slower"]
+
+
+def test_fresh_ratios_are_the_medians_of_each_interpreters_own_ratio():
+    w = script.WORKLOADS[0]
+    fresh = script.Fresh(
+        {
+            (w, "element"): [0.9, 1.0, 0.5],
+            (w, "batched"): [20.0, 10.0, 30.0],
+            (w, "bound"): [40.0, 50.0, 45.0],
+        },
+        {w: [10e-3, 30e-3, 20e-3, 40e-3, 50e-3, 60e-3, 70e-3, 80e-3, 90e-3]},
+    )
+    times = fresh.times()
+    assert times[(w, "textbook")] == 50e-3  # the loop's median over every interpreter of the workload
+    assert times[(w, "textbook")] / times[(w, "element")] == 0.9
+    assert times[(w, "textbook")] / times[(w, "batched")] == 20.0
+    assert times[(w, "bound")] / times[(w, "batched")] == 20.0 / 45.0  # bound / batched from the two medians
+
+
+def test_spread_gives_each_rows_median_and_quartiles_in_the_tables_sense():
+    w, small = script.WORKLOADS[0], script.SMALL[0]
+    fresh = script.Fresh(
+        {(w, "batched"): [4.0, 5.0, 6.0, 7.0, 8.0], (small, "numgrad"): [0.5, 0.25, 0.5]}, {}
+    )
+    lines = script.spread(fresh).splitlines()
+    assert lines[2] == f"| {w} | batched | 5 | 6.00x | 4.50–7.50x |"
+    assert lines[3].startswith(f"| {small} | numgrad | 3 | 2.00x |")  # times slower: the inverse ratio
