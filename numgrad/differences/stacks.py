@@ -5,7 +5,9 @@ The local batched path (:mod:`numgrad.differences.engine`) and an executor's wor
 coordinate changed per row) or :func:`row_stacks` (full rows, as the probe's), in chunks of
 :func:`chunk_bounds`. One buffer of the largest chunk is filled with x once; each chunk sets its changed
 coordinates, f reads a read-only view, the coordinates are put back. A stack costs O(k) per chunk instead of
-a fresh O(k·n) copy, and f's own temporaries, of the chunk's size, are reused from the heap.
+a fresh O(k·n) copy, and f's own temporaries, of the chunk's size, are reused from the heap. Each buffer
+is placed so that the block after it, where f's first temporary lands, starts on a cache line
+(:func:`repeated_rows`).
 """
 
 from __future__ import annotations
@@ -41,6 +43,31 @@ def settle_allocator() -> None:
         del block
 
 
+def _heap_chunk(nbytes: int) -> int:
+    """The bytes glibc's malloc takes for a request of `nbytes`: with its 8-byte size field, rounded up to
+    16, at least 32. The next block it hands out from the top of the heap starts that far on."""
+    return max(32, (nbytes + 8 + 15) & ~15)
+
+
+def repeated_rows(base: NDArray[Any], count: int) -> NDArray[Any]:
+    """`count` copies of flat `base` as rows, ``(count, base.size)``: ``np.repeat(base.reshape(1, -1), count,
+    axis=0)``, in a buffer a few bytes longer where that makes the heap block after it start on a cache line
+    (``numerics.STACK_FOLLOWER_ALIGNMENT``), where f's first temporary of the stack's size lands. Other
+    allocators than glibc's just get the few bytes more."""
+    line, size = nm.STACK_FOLLOWER_ALIGNMENT, count * base.nbytes
+    raw = np.empty(size, dtype=np.uint8)
+    for _ in range(2):  # the longer request takes the same address, unless the heap had a hole just its size
+        miss = (raw.ctypes.data + _heap_chunk(size)) % line
+        if not miss:
+            break
+        size += line - miss
+        del raw
+        raw = np.empty(size, dtype=np.uint8)
+    rows = raw[: count * base.nbytes].view(base.dtype).reshape(count, base.size)
+    rows[...] = base.reshape(1, -1)
+    return rows
+
+
 def chunk_bounds(total: int, row_bytes: int, budget: int, parts: int = 1) -> list[tuple[int, int]]:
     """Nearly equal chunks ``(a, b)`` of ``range(total)``, each within `budget` bytes of rows, and at least
     `parts` of them where there are that many rows (an executor's tasks)."""
@@ -73,7 +100,7 @@ def perturbed_stacks(
     """
     settle_allocator()
     n, width = base.size, max(b - a for a, b in bounds)
-    rows = np.repeat(base.reshape(1, -1), width, axis=0)
+    rows = repeated_rows(base, width)
     flat = rows.reshape(-1)
     if len(bounds) == 1:  # one stack (small problems, the probe's and tests' few points): nothing re-used
         flat[_diagonal(len(coords), n) + coords] = values
@@ -108,7 +135,7 @@ def joined_stack(
     x) with one coordinate set to ``values[k]`` per row (what two calls would get, in one); `where`: the
     flat position of each in the stack (:func:`joined_positions`)."""
     settle_allocator()
-    stack = np.repeat(base.reshape(1, -1), len(rows) + len(values), axis=0)
+    stack = repeated_rows(base, len(rows) + len(values))
     stack[: len(rows)] = rows
     stack.reshape(-1)[where] = values
     out = stack.reshape(len(stack), *shape)

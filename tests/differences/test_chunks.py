@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import platform
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -75,3 +79,43 @@ def test_the_allocator_is_settled_once_per_process(monkeypatch):
         numerical_gradient(mse, np.zeros((100, 10)), batched=True, h=1e-4)
     assert sizes.count(nm.ALLOCATOR_SETTLE_BYTES) == 1
     assert stacks._allocator_settled is True
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.complex128])
+@pytest.mark.parametrize("count", [1, 3, 65])
+def test_repeated_rows_are_np_repeats_rows_in_a_buffer_a_few_bytes_longer(dtype, count):
+    from numgrad.differences import stacks
+
+    base = (np.arange(1, 8) / 3).astype(dtype)
+    rows = stacks.repeated_rows(base, count)
+    expected = np.repeat(base.reshape(1, -1), count, axis=0)
+    assert rows.shape == expected.shape
+    assert rows.dtype == expected.dtype
+    assert rows.tobytes() == expected.tobytes()
+    assert rows.flags.c_contiguous
+    assert rows.flags.writeable
+    buffer = rows
+    while buffer.base is not None:
+        buffer = buffer.base
+    assert rows.nbytes <= buffer.nbytes < rows.nbytes + 2 * nm.STACK_FOLLOWER_ALIGNMENT
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="placement follows glibc's malloc")
+def test_f_first_temporary_of_the_stacks_size_lands_on_a_cache_line():
+    """In a new process, a temporary the size of a stack (what a natural batched f allocates first) is the
+    heap block after the stack's buffer: it starts on a line (np.repeat's buffer left it 16 or 48 bytes off)."""
+    code = (
+        "import numpy as np\n"
+        "from numgrad.differences import stacks\n"
+        "stacks.settle_allocator()\n"
+        "base = np.random.default_rng(0).random(1000)\n"
+        "out = []\n"
+        "for count in (64, 65, 210, 362):\n"  # MSE (100,10)'s chunks, softmax-CE (10,10)'s one stack, ...
+        "    rows = stacks.repeated_rows(base, count)\n"
+        "    temp = np.empty((count, 1000))\n"
+        "    out.append(temp.ctypes.data % " + str(nm.STACK_FOLLOWER_ALIGNMENT) + ")\n"
+        "    del temp, rows\n"
+        "print(out)\n"
+    )
+    got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert got.strip() == "[0, 0, 0, 0]"
