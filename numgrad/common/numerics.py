@@ -114,12 +114,12 @@ CHUNK_BYTES = 512 * 2**10
 # this size once per process (numgrad.differences.engine._settle_allocator), as any process that has
 # freed a large array has done.
 ALLOCATOR_SETTLE_BYTES = 8 * 2**20
-# ... and each stack's buffer is sized so that the heap block glibc hands out next starts on a cache line of
-# this many bytes: that is where a batched f's first temporary of the stack's size lands (the block after
-# the stack, from the top of the heap). NumPy's elementwise loops write a line-aligned output ~20% faster
-# here (f's input's alignment does not matter), and where the block lands 16 or 48 bytes off a line, as the
-# allocation history of a new process decides, batched MSE (100,10) written naturally read 3.5-3.7x the
-# textbook loop instead of 4.0-4.3x (README, "Batched MSE (100,10) in a new process").
+# ... and the chunked path's re-used stack buffer is sized so that the heap block glibc hands out next
+# starts on a line of this many bytes: that is where a batched f's first temporary of the stack's size lands
+# (the block after the stack, from the top of the heap). NumPy's elementwise loops write a line-aligned
+# output ~20% faster here (f's input's alignment does not matter), and where the block lands 16 or 48 bytes
+# off a line, as the allocation history of a new process decides, batched MSE (100,10) written naturally
+# read 3.5-3.7x the textbook loop instead of 3.9-4.2x (README, "Batched MSE (100,10) in a new process").
 STACK_FOLLOWER_ALIGNMENT = 64
 # A local batched f whose probe, pass and truncation test fit one stack of CHUNK_BYTES gets them in one call
 # while the steps its last calls at x's shape chose still hold (differences.steps, _joined): the steps of

@@ -78,7 +78,7 @@ def gradient(f: Any, x: NDArray[np.float64], h: float) -> NDArray[np.float64] | 
             steps = np.full(n, h)  # checks the points the general path would build (x + h, then x − h)
             sanity.explicit_step_moves(p, x0, _pass_points(p, x0, steps, _MOVED), _MOVED, steps, given=True)
         st.settle_allocator()
-        stack = st.repeated_rows(x0, 2 * n)  # the general path's one stack, built directly:
+        stack = np.repeat(x0.reshape(1, n), 2 * n, axis=0)  # the general path's one stack, built directly:
         flat = stack.reshape(-1)  # row k sets coordinate k mod n, on the diagonals of its two halves
         np.add(x0, _MOVED[0] * h, out=flat[: n * n : n + 1])  # c·h + x, as the general path's points
         np.add(x0, _MOVED[1] * h, out=flat[n * n :: n + 1])

@@ -5,7 +5,7 @@ The local batched path (:mod:`numgrad.differences.engine`) and an executor's wor
 coordinate changed per row) or :func:`row_stacks` (full rows, as the probe's), in chunks of
 :func:`chunk_bounds`. One buffer of the largest chunk is filled with x once; each chunk sets its changed
 coordinates, f reads a read-only view, the coordinates are put back. A stack costs O(k) per chunk instead of
-a fresh O(k·n) copy, and f's own temporaries, of the chunk's size, are reused from the heap. Each buffer
+a fresh O(k·n) copy, and f's own temporaries, of the chunk's size, are reused from the heap. That buffer
 is placed so that the block after it, where f's first temporary lands, starts on a cache line
 (:func:`repeated_rows`).
 """
@@ -53,7 +53,9 @@ def repeated_rows(base: NDArray[Any], count: int) -> NDArray[Any]:
     """`count` copies of flat `base` as rows, ``(count, base.size)``: ``np.repeat(base.reshape(1, -1), count,
     axis=0)``, in a buffer a few bytes longer where that makes the heap block after it start on a cache line
     (``numerics.STACK_FOLLOWER_ALIGNMENT``), where f's first temporary of the stack's size lands. Other
-    allocators than glibc's just get the few bytes more."""
+    allocators than glibc's just get the few bytes more. For the chunked path's buffer, re-used by every
+    chunk of a call: a single stack (:func:`joined_stack`, the one-stack paths) is np.repeat's, where the
+    placement measured slower (MSE (10,10), one stack of 200 points: 66 µs against 57 at h=1e-4)."""
     line, size = nm.STACK_FOLLOWER_ALIGNMENT, count * base.nbytes
     raw = np.empty(size, dtype=np.uint8)
     for _ in range(2):  # the longer request takes the same address, unless the heap had a hole just its size
@@ -135,7 +137,7 @@ def joined_stack(
     x) with one coordinate set to ``values[k]`` per row (what two calls would get, in one); `where`: the
     flat position of each in the stack (:func:`joined_positions`)."""
     settle_allocator()
-    stack = repeated_rows(base, len(rows) + len(values))
+    stack = np.repeat(base.reshape(1, -1), len(rows) + len(values), axis=0)
     stack[: len(rows)] = rows
     stack.reshape(-1)[where] = values
     out = stack.reshape(len(stack), *shape)

@@ -101,21 +101,29 @@ def test_repeated_rows_are_np_repeats_rows_in_a_buffer_a_few_bytes_longer(dtype,
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="placement follows glibc's malloc")
-def test_f_first_temporary_of_the_stacks_size_lands_on_a_cache_line():
-    """In a new process, a temporary the size of a stack (what a natural batched f allocates first) is the
-    heap block after the stack's buffer: it starts on a line (np.repeat's buffer left it 16 or 48 bytes off)."""
+def test_f_first_temporary_of_its_stacks_size_lands_on_a_cache_line():
+    """In a new process, a batched MSE's temporary ``s - T`` (the heap block after the chunked path's stack
+    buffer) starts on a line in every chunk from the re-used buffer (np.repeat's buffer left it 32 bytes off
+    in every one); only the first stack of an automatic-step call, the probe's joined one, is np.repeat's."""
     code = (
         "import numpy as np\n"
-        "from numgrad.differences import stacks\n"
-        "stacks.settle_allocator()\n"
-        "base = np.random.default_rng(0).random(1000)\n"
-        "out = []\n"
-        "for count in (64, 65, 210, 362):\n"  # MSE (100,10)'s chunks, softmax-CE (10,10)'s one stack, ...
-        "    rows = stacks.repeated_rows(base, count)\n"
-        "    temp = np.empty((count, 1000))\n"
-        "    out.append(temp.ctypes.data % " + str(nm.STACK_FOLLOWER_ALIGNMENT) + ")\n"
-        "    del temp, rows\n"
-        "print(out)\n"
+        "from numgrad import numerical_gradient\n"
+        "rng = np.random.default_rng(0)\n"
+        "Y, T = rng.random((100, 10)), rng.random((100, 10))\n"
+        "seen = []\n"
+        "def f(s):\n"
+        "    d = s - T\n"
+        "    seen.append(d.ctypes.data % " + str(nm.STACK_FOLLOWER_ALIGNMENT) + ")\n"
+        "    d **= 2\n"
+        "    return 0.5 * d.sum(axis=(-1, -2))\n"
+        "for h in (1e-4, None, None):\n"
+        "    seen.clear()\n"
+        "    numerical_gradient(f, Y, batched=True, h=h)\n"
+        "    print(sorted(set(seen[0 if h else 1 :])), len(seen))\n"
     )
     got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert got.strip() == "[0, 0, 0, 0]"
+    lines = got.splitlines()
+    assert len(lines) == 3
+    for line in lines:
+        assert line.startswith("[0] ")  # every chunk's temporary on a line
+        assert int(line.split()[-1]) >= 31  # 2000 points and more in stacks of at most 64
