@@ -102,9 +102,11 @@ def perturbed_stacks(
     """
     settle_allocator()
     n, width = base.size, max(b - a for a, b in bounds)
-    rows = repeated_rows(base, width)
+    single = len(bounds) == 1
+    # the re-used buffer is placed for f's temporaries (repeated_rows); a single stack is np.repeat's
+    rows = np.repeat(base.reshape(1, -1), width, axis=0) if single else repeated_rows(base, width)
     flat = rows.reshape(-1)
-    if len(bounds) == 1:  # one stack (small problems, the probe's and tests' few points): nothing re-used
+    if single:  # one stack (small problems, the probe's and tests' few points): nothing re-used
         flat[_diagonal(len(coords), n) + coords] = values
         only = rows.reshape(width, *shape)
         only.flags.writeable = False
