@@ -29,7 +29,7 @@ from numgrad.common.guard import unchanged
 from numgrad.differences import sanity
 from numgrad.differences import stacks as st
 from numgrad.differences.engine import Problem, evaluate_stack, one_stack_call
-from numgrad.differences.steps import _check_finite, _pass_points, weighted_quotient
+from numgrad.differences.steps import _check_finite, _pass_points
 
 __all__ = ["eligible", "gradient"]
 
@@ -67,14 +67,17 @@ def gradient(f: Any, x: NDArray[np.float64], h: float) -> NDArray[np.float64] | 
     (and says what is wrong with x)."""
     n = x.size
     coords = _layout(n) if n else None
-    if coords is None or not np.isfinite(x).all():
+    if coords is None:
+        return None
+    top = float(_MAX(np.abs(x), axis=None))  # NaN where any x_i is: x is finite where top < inf
+    if not top < math.inf:
         return None
     p = Problem(_FUNC, f, x, None, "central", True, None, None)
     guard = unchanged(_FUNC, x)
     with guard:
         # a copy, as the general path's (f may write into x): the guard's own, which nothing writes into
         x0 = np.ravel(x).astype(np.float64) if guard.saved is None else guard.saved.reshape(-1)
-        if not sanity.explicit_step_clears(_FLOAT64, float(_MAX(np.abs(x0))), h, h, _REACH):
+        if not sanity.explicit_step_clears(_FLOAT64, top, h, h, _REACH):
             steps = np.full(n, h)  # checks the points the general path would build (x + h, then x − h)
             sanity.explicit_step_moves(p, x0, _pass_points(p, x0, steps, _MOVED), _MOVED, steps, given=True)
         st.settle_allocator()
@@ -87,10 +90,20 @@ def gradient(f: Any, x: NDArray[np.float64], h: float) -> NDArray[np.float64] | 
         del stack, flat
         if vals.dtype != _FLOAT64:  # f's coarser values, as the general path takes them
             vals = vals.astype(_FLOAT64)
-        if not _ALL(np.isfinite(vals)):
+        deriv = _quotient(vals, n, h)
+        if not _ALL(np.isfinite(deriv)):  # every value is in one quotient: a non-finite one makes it so
             _check_finite(p, vals, coords, "x ± h")
-        # the one step h for every coordinate: a step array of one, broadcast in the division
-        deriv = weighted_quotient(_CENTRAL, vals.reshape(len(_MOVED), n), None, np.array([h]))
-        if not _ALL(np.isfinite(deriv)):
             _check_finite(p, deriv, np.arange(n), "the difference quotient")
     return deriv.reshape(x.shape)
+
+
+def _quotient(vals: NDArray[np.float64], n: int, h: float) -> NDArray[np.float64]:
+    """:func:`~numgrad.differences.steps.weighted_quotient` of the 2n values (x + h, then x − h) at the
+    one step h, operation for operation (so bit for bit), in one buffer: the stencil's sum starts at 0
+    (0 + w·f turns −0.0 into +0.0), adds w·f at each offset in turn and divides by h."""
+    (w_up, w_down), up, down = _CENTRAL.weights, vals[:n], vals[n:]
+    total = np.multiply(up, w_up)
+    total += 0.0
+    total += np.multiply(down, w_down)
+    total /= h
+    return total
