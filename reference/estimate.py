@@ -13,6 +13,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from numgrad_reference.gradient import autodiff
 from numpy.typing import ArrayLike
 
 from numgrad.common import numerics as nm
@@ -51,7 +52,7 @@ def estimate_gradient(
     executor: Executor | None = None,
 ) -> Estimate:
     """``jax.grad(f)(x)`` as an :class:`Estimate`."""
-    return _record(x, jax.grad(_scalar(f, batched))(_jax(x)))
+    return _record(x, autodiff(jax.grad, _scalar(f, batched), _jax(x)))
 
 
 def estimate_jacobian(
@@ -65,7 +66,7 @@ def estimate_jacobian(
     executor: Executor | None = None,
 ) -> Estimate:
     """``jax.jacrev(f)(x)`` as an :class:`Estimate`."""
-    return _record(x, jax.jacrev(_scalar(f, batched))(_jax(x)))
+    return _record(x, autodiff(jax.jacrev, _scalar(f, batched), _jax(x)))
 
 
 def estimate_hessian(
@@ -78,4 +79,4 @@ def estimate_hessian(
     executor: Executor | None = None,
 ) -> Estimate:
     """``jax.hessian(f)(x)`` as an :class:`Estimate`."""
-    return _record(x, jax.hessian(_scalar(f, batched))(_jax(x)))
+    return _record(x, autodiff(jax.hessian, _scalar(f, batched), _jax(x)))

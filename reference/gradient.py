@@ -32,16 +32,42 @@ __all__ = [
 ]
 
 
+# Autodiff run eagerly on small arrays spends nearly all its time compiling one XLA kernel per operation
+# (a pytree Hessian: seconds); under jit it is one compilation. Eager autodiff also lets f's Python control
+# flow read x's values (``if x[0] > 0``), which tracing for jit does not: such an f runs eagerly.
+# As with _jit_vmap below, the compiled derivative of an f keeps the arrays f closes over as they were at
+# its first call; a new f (a new lambda) sees their values now.
+_NEEDS_VALUES = (jax.errors.ConcretizationTypeError, jax.errors.TracerIntegerConversionError)
+
+
+@lru_cache(maxsize=64)  # one compilation per (derivative, f), not per call
+def _jit_of(transform: Callable[..., Any], f: Callable[..., Any]) -> Callable[..., Any]:
+    return jax.jit(transform(f))
+
+
+def autodiff(transform: Callable[..., Any], f: Callable[..., Any], *args: Any) -> Any:
+    """``transform(f)(*args)`` (``transform`` such as ``jax.grad``), compiled; eagerly where f needs
+    concrete values of its argument (then f is traced twice)."""
+    try:
+        compiled = _jit_of(transform, f)
+    except TypeError:  # an unhashable callable: compiled afresh each call
+        compiled = jax.jit(transform(f))
+    try:
+        return compiled(*args)
+    except _NEEDS_VALUES:
+        return transform(f)(*args)
+
+
 def exact_gradient(f: Callable[..., Any], x: ArrayLike) -> NDArray[Any]:
     """``jax.grad(f)(x)`` as a NumPy array of x's dtype."""
     xa = np.asarray(x)
-    return np.asarray(jax.grad(f)(jnp.asarray(xa))).astype(xa.dtype)
+    return np.asarray(autodiff(jax.grad, f, jnp.asarray(xa))).astype(xa.dtype)
 
 
 def exact_jacobian(f: Callable[..., Any], x: ArrayLike) -> NDArray[Any]:
     """``jax.jacrev(f)(x)``: shape ``f(x).shape + x.shape``."""
     xa = np.asarray(x)
-    return np.asarray(jax.jacrev(f)(jnp.asarray(xa))).astype(xa.dtype)
+    return np.asarray(autodiff(jax.jacrev, f, jnp.asarray(xa))).astype(xa.dtype)
 
 
 @lru_cache(maxsize=64)  # one compilation per f, not per call

@@ -88,7 +88,7 @@ def points(draw):
 @given(points())
 def test_hessian_agrees_with_jax_hessian(x):
     """Within the promised normwise accuracy of the dtype (float64 x: 1e-6; float32: 3e-2)."""
-    exact = np.asarray(jax.hessian(lambda z: smooth(z, jnp))(jnp.asarray(x, dtype=jnp.float64)))
+    exact = np.asarray(jax.jit(jax.hessian(lambda z: smooth(z, jnp)))(jnp.asarray(x, dtype=jnp.float64)))
     H = hessian(lambda z: smooth(z.astype(np.float64)), x)
     assert H.shape == x.shape * 2
     assert H.dtype == x.dtype
@@ -101,13 +101,14 @@ def test_hessian_agrees_with_jax_hessian(x):
 def test_hvp_agrees_with_jvp_of_grad(x, seed):
     v = np.random.default_rng(seed).standard_normal(x.shape).astype(x.dtype)
     xj, vj = jnp.asarray(x, dtype=jnp.float64), jnp.asarray(v, dtype=jnp.float64)
-    exact = np.asarray(jax.jvp(jax.grad(lambda z: smooth(z, jnp)), (xj,), (vj,))[1])
-    H = np.asarray(jax.hessian(lambda z: smooth(z, jnp))(xj)).reshape(x.size, x.size)
+    jgrad = jax.jit(jax.grad(lambda z: smooth(z, jnp)))  # jit: one compilation, not one per operation
+    exact = np.asarray(jax.jit(lambda z, w: jax.jvp(jgrad, (z,), (w,))[1])(xj, vj))
+    H = np.asarray(jax.jit(jax.hessian(lambda z: smooth(z, jnp)))(xj)).reshape(x.size, x.size)
     # an HVP's error scales with the Hessian and v, not with H·v (which can vanish)
     scale = max(float(np.max(np.abs(exact), initial=0.0)), float(np.abs(H).max() * np.abs(v).max()))
 
     def grad(z):
-        return np.asarray(jax.grad(lambda w: smooth(w, jnp))(jnp.asarray(z, dtype=jnp.float64)))
+        return np.asarray(jgrad(jnp.asarray(z, dtype=jnp.float64)))
 
     from_f = hessian_vector_product(lambda z: smooth(z.astype(np.float64)), x, v)
     from_grad = hessian_vector_product(smooth, x, v, grad=grad)
