@@ -377,7 +377,7 @@ def _evaluate_in_place(
         holder, point = p.x, p.x
     unravel = holder.ndim != 1 or holder.size != p.n
     fast = _FAST_RESULTS if p.out_shape is None and p.method != "complex" else ()
-    if fast and not unravel and holder.dtype in _MEMORYVIEW_FORMATS:
+    if fast and not unravel and holder.flags.c_contiguous and holder.dtype in _MEMORYVIEW_FORMATS:
         return _evaluate_scalar_in_place(p, values, coords, holder, point)
     f, j = p.f, -1
     try:

@@ -172,10 +172,16 @@ def test_restores_when_f_raises():
     assert any("numerical_gradient: raised by f" in n for n in info.value.__notes__)
 
 
-@pytest.mark.parametrize("layout", ["fortran", "strided"])
+@pytest.mark.parametrize("layout", ["fortran", "strided", "column", "every other", "reversed"])
 def test_non_contiguous_views_are_perturbed_in_place(layout):
+    """2-D views and 1-D ones (a column, a step, a reversed view: one axis, so no unravelling, but no
+    contiguous memory to read as floats) are perturbed in place, scalar results on the fast path too."""
     base = np.arange(1.0, 13.0).reshape(3, 4)
-    x = np.asfortranarray(base) if layout == "fortran" else base[:, ::2]
+    x = {
+        "fortran": np.asfortranarray(base), "strided": base[:, ::2], "column": base[:, 1],
+        "every other": base.reshape(-1)[::2], "reversed": base.reshape(-1)[::-1],
+    }[layout]  # fmt: skip
+    assert not x.flags.c_contiguous
     before = x.copy()
     g = numerical_gradient(lambda _v: float(np.sum(x**2)), x)  # reads the closure, not its argument
     np.testing.assert_allclose(g, 2 * before, rtol=1e-9)
