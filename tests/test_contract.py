@@ -183,6 +183,22 @@ case("check_gradient-executor-writes", lambda x: ng.check_gradient(writes_other,
      {"x": X.copy()}, ng.MutatedArgumentError, "wrote into")  # fmt: skip
 case("assert_gradient_close-writes", lambda x: ng.assert_gradient_close(writes_first, x, 2 * x),
      {"x": X.copy()}, ng.MutatedArgumentError, "wrote into")  # fmt: skip
+# check_vjp / check_jvp / check_jacobian: f writing at its first call (x itself, before any perturbation),
+# and the user's vjp, jvp or jac(x) writing into x (through a closure or its argument)
+VECTOR_CHECKS = {
+    "check_vjp": lambda f, x, d: ng.check_vjp(f, x, lambda u: d(x) * u),
+    "check_jvp": lambda f, x, d: ng.check_jvp(f, x, lambda t: d(x) * t),
+    "check_jacobian": lambda f, x, d: ng.check_jacobian(f, x, lambda v: np.diag(d(v))),
+}
+for name, check in VECTOR_CHECKS.items():
+    for mode in ("full", "fast"):
+        case(f"{name}-f-writes-{mode}", lambda x, c=check: c(lambda v: writes_first(v) * v, x, grad_square),
+             {"x": X.copy()}, ng.MutatedArgumentError, f"{name}: f wrote into")  # fmt: skip
+    who = {"check_vjp": "vjp", "check_jvp": "jvp", "check_jacobian": "jac"}[name]
+    case(f"{name}-{who}-writes", lambda x, c=check: c(np.square, x, grad_writes), {"x": X.copy()},
+         ng.MutatedArgumentError, f"{name}: {who} wrote into")  # fmt: skip
+case("check_vjp-f-writes-pytree", lambda w: ng.check_vjp(lambda t: writes_first(t["w"]) * t["w"], {"w": w},
+     lambda u: {"w": 2 * u}), {"w": X.copy()}, ng.MutatedArgumentError, r"x\['w'\] has been restored")  # fmt: skip
 case("gradient_descent-writes", lambda x: ng.gradient_descent(writes_other, x, step_num=3),
      {"x": X.copy()}, ng.MutatedArgumentError, "wrote into")  # fmt: skip
 case("gradient_descent-writes-h", lambda x: ng.gradient_descent(writes_first, x, step_num=3, h=1e-4),

@@ -26,6 +26,7 @@ from numgrad.checking import check as _check
 from numgrad.checking.core import Checked, check_flat
 from numgrad.checking.fast import Linear
 from numgrad.checking.report import GradientReport
+from numgrad.common.guard import unchanged_tree
 from numgrad.common.trees import Flat, match
 from numgrad.common.validate import callable_arg
 from numgrad.differences.engine import make_problem
@@ -90,10 +91,17 @@ def _setup(func: str, f: object, x: Any, other: object, arg: str, opts: dict[str
         callable_arg(other, func, arg)
     low, high = _check._bound(opts["rtol"], "rtol", func), _check._bound(opts["atol"], "atol", func)
     rng = _check._generator(opts["seed"], func)
-    y = _output(fn(flat.unflatten(flat.leaves)), func)
+    with _guard(func, flat, "f"):
+        y = _output(fn(flat.unflatten(flat.leaves)), func)
     if y.dtype.kind == "c":
         raise TypeError(f"{func}: f must return a real floating array; got {y.dtype}")
     return _Setup(fn, flat, meth, md, low, high, rng, y, cotangent(y, rng))
+
+
+def _guard(func: str, flat: Flat, who: str) -> Any:
+    """Every call of the user's f, vjp, jvp or jac outside the core check: the caller's leaves bitwise
+    unchanged afterwards, restored and a MutatedArgumentError naming `who` if they were not."""
+    return unchanged_tree(func, flat.leaves, flat.paths, who=who)
 
 
 def _run(s: _Setup, func: str, kind: str, analytic: list[NDArray[Any]], start: float, extra: int,
@@ -177,7 +185,9 @@ def check_vjp(
     start = time.perf_counter()
     opts = {"method": method, "mode": mode, "rtol": rtol, "atol": atol, "seed": seed}
     s = _setup("check_vjp", f, x, vjp, "vjp", opts)
-    analytic = _leaves(s.flat, vjp(s.u.copy()), "check_vjp", "vjp(u)")
+    with _guard("check_vjp", s.flat, "vjp"):
+        value = vjp(s.u.copy())
+    analytic = _leaves(s.flat, value, "check_vjp", "vjp(u)")
     return _run(s, "check_vjp", "vjp", analytic, start, extra=1)
 
 
@@ -230,7 +240,8 @@ def check_jvp(
     x : array or pytree of float arrays
     jvp : callable
         ``jvp(v) -> J·v``, an array of f(x)'s shape, for a tangent v in x's structure (float64 leaves).
-        Full mode calls it once per input element (with the unit tangents), fast mode twice.
+        Full mode calls it once per input element (with the unit tangents), fast mode twice; each
+        call gets a tangent of its own.
     method, mode, rtol, atol, seed
         As in :func:`check_vjp`.
 
@@ -254,8 +265,9 @@ def check_jvp(
     flat = s.flat
 
     def along(v: NDArray[np.float64]) -> float:
-        tangent = flat.unflatten(flat.views(v))  # views: n unit tangents without n² copies
-        out = _output(jvp(tangent), "check_jvp")
+        tangent = flat.unflatten(flat.views(v.copy()))  # jvp's own copy: it may write into it
+        with _guard("check_jvp", flat, "jvp"):
+            out = _output(jvp(tangent), "check_jvp")
         if out.shape != s.y.shape:
             raise ValueError(f"check_jvp: jvp(v) must have f(x)'s shape {s.y.shape}; got shape {out.shape}")
         return float(np.sum(u * out))
@@ -352,7 +364,11 @@ def check_jacobian(
     start = time.perf_counter()
     opts = {"method": method, "mode": mode, "rtol": rtol, "atol": atol, "seed": seed}
     s = _setup("check_jacobian", f, x, jac, "jac", opts)
-    value = jac(s.flat.unflatten(s.flat.leaves)) if callable(jac) else jac
+    if callable(jac):
+        with _guard("check_jacobian", s.flat, "jac"):
+            value = jac(s.flat.unflatten(s.flat.leaves))
+    else:
+        value = jac
     out = s.y.shape
     arg = "jac(x)" if callable(jac) else "jac"
     full = _leaves(s.flat, value, "check_jacobian", arg, lambda k: (*out, *s.flat.leaves[k].shape))
@@ -382,7 +398,8 @@ def _locate_output(
         "check_jacobian", column, np.array(leaf[j], dtype=work), out_shape=s.y.shape, method="central",
         batched=False, chunk_size=None, executor=None,
     )  # fmt: skip
-    d = difference(p, None)
+    with _guard("check_jacobian", flat, "f"):  # the other leaves are the caller's own arrays
+        d = difference(p, None)
     numerical = d.derivative.reshape(s.y.shape)
     where: tuple[Any, ...] = (Ellipsis, *j)
     analytic = full[k][where].astype(np.float64)

@@ -209,6 +209,24 @@ def test_the_vjp_receives_a_copy_of_the_cotangent():
     assert check_vjp(tanh_layer, X, vjp).passed
 
 
+@pytest.mark.parametrize("mode", ["full", "fast"])
+def test_each_jvp_call_receives_a_tangent_of_its_own(mode):
+    """A jvp that uses its tangent as scratch space afterwards leaves the next tangent as it was."""
+    x = np.linspace(-1.0, 1.0, 6)
+    seen = []
+
+    def jvp(v):
+        seen.append(v.copy())
+        out = np.cos(x) * v
+        v.fill(3.0)  # scratch, after use
+        return out
+
+    report = check_jvp(np.sin, x, jvp, mode=mode)
+    assert report.passed, report
+    if mode == "full":
+        np.testing.assert_array_equal(np.array(seen), np.eye(6))  # the unit tangents, each fresh
+
+
 # --------------------------------------------------------------------------------------------------
 # Verdicts
 
