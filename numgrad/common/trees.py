@@ -11,6 +11,7 @@ reads it; a list or tuple holding an array, a dict or another such container is 
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,9 +28,14 @@ CONTAINERS = (dict, list, tuple)
 class Node:
     """The structure of a pytree without its leaves: a leaf, or a container of child nodes."""
 
-    kind: type | None  # None for a leaf; dict, list, tuple, or a namedtuple's class
+    kind: type | None  # None for a leaf; dict, list, tuple, or a subclass (OrderedDict, a namedtuple's class)
     keys: tuple[Any, ...]  # dict keys (in x's order) or positions
     children: tuple[Node, ...]
+    factory: Any = None  # a defaultdict's default_factory
+
+    @property
+    def mapping(self) -> bool:
+        return self.kind is not None and issubclass(self.kind, dict)
 
 
 def path_str(path: Sequence[Any]) -> str:
@@ -57,14 +63,23 @@ def _items(node: Any) -> list[tuple[Any, Any]]:
     return list(enumerate(node))
 
 
-def _build(kind: type, keys: tuple[Any, ...], values: list[Any]) -> Any:
+def _build(node: Node, values: list[Any]) -> Any:
+    """A container of node's type holding `values` (f sees the kind of container it was given)."""
+    kind, keys = node.kind, node.keys
+    assert kind is not None
     if kind is dict:
         return dict(zip(keys, values, strict=True))
     if kind is list:
         return values
     if kind is tuple:
         return tuple(values)
-    return kind(*values)  # a namedtuple
+    if issubclass(kind, defaultdict):
+        return kind(node.factory, zip(keys, values, strict=True))
+    if issubclass(kind, dict):
+        return kind(zip(keys, values, strict=True))  # OrderedDict, and dict subclasses built alike
+    if hasattr(kind, "_fields"):
+        return kind(*values)  # a namedtuple
+    return kind(values)  # a list or tuple subclass
 
 
 @dataclass(frozen=True)
@@ -96,7 +111,7 @@ class Flat:
         def build(node: Node) -> Any:
             if node.kind is None:
                 return next(it)
-            return _build(node.kind, node.keys, [build(c) for c in node.children])
+            return _build(node, [build(c) for c in node.children])
 
         return build(self.node)
 
@@ -179,7 +194,8 @@ def flatten(x: Any, func: str, arg: str = "x", *, leaf: Callable[[Any, str], Any
                 f"{func}: {arg}{path_str(path)} is an empty {type(node).__name__}; a pytree needs leaves"
             )
         children = tuple(walk(v, (*path, k)) for k, v in items)
-        return Node(type(node), tuple(k for k, _ in items), children)
+        factory = node.default_factory if isinstance(node, defaultdict) else None
+        return Node(type(node), tuple(k for k, _ in items), children, factory)
 
     node = walk(x, ())
     return Flat(node, tuple(leaves), tuple(paths))
@@ -229,8 +245,8 @@ def match(
             k = next(counter)
             out.append(_numeric_leaf(value, want(k), func, where, flat.leaves[k]))
             return
-        expected = "a dict" if node.kind is dict else f"a {node.kind.__name__} of {len(node.keys)} items"
-        if node.kind is dict:
+        expected = "a dict" if node.mapping else f"a {node.kind.__name__} of {len(node.keys)} items"
+        if node.mapping:
             if not isinstance(value, dict):
                 raise ValueError(f"{func}: {where} must be {expected} like x; got {describe(value)}")
             missing = [k for k in node.keys if k not in value]

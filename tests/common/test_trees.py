@@ -46,6 +46,53 @@ def test_namedtuples_are_rebuilt_as_themselves():
     assert flat.paths == ("[0]", "[1]")
 
 
+class Params(dict):
+    """A dict subclass, as a user's parameter store might be."""
+
+
+class Stack(list):
+    pass
+
+
+@pytest.mark.parametrize(
+    "container",
+    [
+        collections.OrderedDict(W=np.ones(2), b=np.zeros(1)),
+        collections.defaultdict(list, W=np.ones(2), b=np.zeros(1)),
+        Params(W=np.ones(2), b=np.zeros(1)),
+        Stack([np.ones(2), np.zeros(1)]),
+    ],
+    ids=["OrderedDict", "defaultdict", "dict-subclass", "list-subclass"],
+)
+def test_dict_and_list_subclasses_are_rebuilt_as_themselves(container):
+    flat = flatten(container, "f")
+    out = flat.unflatten([np.zeros(2), np.ones(1)])
+    assert type(out) is type(container)
+    assert list(out.keys() if isinstance(out, dict) else range(len(out))) == list(
+        container.keys() if isinstance(container, dict) else range(2)
+    )
+    np.testing.assert_array_equal(out["b" if isinstance(out, dict) else 1], [1.0])
+    if isinstance(out, collections.defaultdict):
+        assert out.default_factory is list
+    plain = (
+        {"W": np.full(2, 3.0), "b": np.full(1, 4.0)} if isinstance(out, dict) else [np.ones(2), np.ones(1)]
+    )
+    assert [leaf.shape for leaf in match(flat, plain, "check_gradient", "grad")] == [(2,), (1,)]
+
+
+def test_numgrad_differentiates_an_ordered_dict_of_parameters():
+    from numgrad import check_gradient, numerical_gradient
+
+    p = collections.OrderedDict(W=np.array([1.0, -2.0]), b=np.array([0.5]))
+    loss = lambda q: float(np.sum(q["W"] ** 2) + 3 * q["b"][0])  # noqa: E731
+    g = numerical_gradient(loss, p)
+    assert type(g) is collections.OrderedDict
+    assert list(g) == ["W", "b"]
+    np.testing.assert_allclose(g["W"], [2.0, -4.0], rtol=1e-9)
+    np.testing.assert_allclose(g["b"], [3.0], rtol=1e-9)
+    assert check_gradient(loss, p, {"W": 2 * p["W"], "b": np.array([3.0])}).passed
+
+
 def test_replaced_swaps_one_leaf_only():
     t = tree()
     flat = flatten(t, "f")
