@@ -77,9 +77,8 @@ def _build(node: Node, values: list[Any]) -> Any:
         return kind(node.factory, zip(keys, values, strict=True))
     if issubclass(kind, dict):
         return kind(zip(keys, values, strict=True))  # OrderedDict, and dict subclasses built alike
-    if hasattr(kind, "_fields"):
-        return kind(*values)  # a namedtuple
-    return kind(values)  # a list or tuple subclass
+    cls: Any = kind
+    return cls(*values) if hasattr(cls, "_fields") else cls(values)  # a namedtuple, or a list subclass
 
 
 @dataclass(frozen=True)
