@@ -19,11 +19,17 @@ from numpy.typing import ArrayLike, NDArray
 
 from numgrad.checking.report import GradientReport
 from numgrad.checking.vector import check_vjp
-from numgrad.common.validate import real_floating_array
+from numgrad.common import numerics as nm
+from numgrad.common.guard import MutatedArgumentError, NumericalWarning, changed_at
+from numgrad.common.validate import real_floating_array, seed_generator
 
 __all__ = ["LayerCheck", "LayersReport", "check_layers", "layer_parameters"]
 
 FUNC = "check_layers"
+ONLY_READ = (
+    "check_layers needs forward and backward to only read the parameters, the input and t: update "
+    "parameters outside backward (an optimizer's step), and copy an input before modifying it (x = x.copy())"
+)
 
 
 @dataclass(frozen=True)
@@ -150,20 +156,44 @@ class _Isolated:
     name: str
     index: int
 
+    def call(self, method: str, arg: Any) -> Any:
+        """``layer.forward(arg, *extra)`` or ``layer.backward(arg)``; afterwards the parameters (the arrays
+        and the attributes bound to them), forward's input and t are as before — put back, and a
+        MutatedArgumentError naming the layer, the method and the array if the user's code changed them.
+        backward may write into dout: it is check_vjp's copy of the cotangent."""
+        bound = [(p, getattr(self.layer, p)) for p in self.params]
+        watched = [(f"its parameter {p}", p, a) for p, a in bound]
+        watched += [("the targets t", "t", t) for t in self.extra]  # backward may write into self.t
+        if method == "forward":
+            watched.append(("its input x", "x", arg))
+        saved = [a.copy() for *_, a in watched]
+        where = f"{FUNC}: layers[{self.index}] ({self.name}): {method}"
+        try:
+            out = getattr(self.layer, method)(arg, *(self.extra if method == "forward" else ()))
+        except BaseException as exc:
+            if (what := _put_back(self.layer, bound, watched, saved)) is not None:
+                if isinstance(exc, NumericalWarning | FloatingPointError):  # a verdict on corrupted values
+                    raise MutatedArgumentError(f"{where} {what}. {ONLY_READ}") from exc
+                exc.add_note(f"{where} also {what}")
+            raise
+        if (what := _put_back(self.layer, bound, watched, saved)) is not None:
+            raise MutatedArgumentError(f"{where} {what}. {ONLY_READ}")
+        return out
+
     def forward(self, tree: dict[str, Any]) -> Any:
         saved = {p: getattr(self.layer, p) for p in self.params}
         try:
             for p in self.params:
                 setattr(self.layer, p, tree[p])
-            return self.layer.forward(tree["x"], *self.extra)
+            return self.call("forward", tree["x"])
         finally:
             for p, value in saved.items():
                 setattr(self.layer, p, value)
 
     def vjp(self, x: NDArray[Any]) -> Callable[[Any], dict[str, Any]]:
         def pullback(dout: Any) -> dict[str, Any]:
-            self.layer.forward(x.copy(), *self.extra)  # caches at the layer's own input
-            grads = {"x": self.layer.backward(dout)}
+            self.call("forward", x.copy())  # caches at the layer's own input
+            grads = {"x": self.call("backward", dout)}
             for p in self.params:
                 g = getattr(self.layer, f"d{p}")
                 if g is None:
@@ -175,6 +205,27 @@ class _Isolated:
             return grads
 
         return pullback
+
+
+def _put_back(
+    layer: Any, bound: list[tuple[str, Any]], watched: list[tuple[str, str, Any]], saved: list[Any]
+) -> str | None:
+    """Rebind the parameters and restore the watched arrays bitwise; what the user's code did, or None."""
+    done = None
+    for p, a in bound:
+        if getattr(layer, p) is not a:
+            setattr(layer, p, a)
+            done = done or f"replaced its parameter {p} (self.{p} = ...); the layer's {p} has been put back"
+    for (label, name, a), old in zip(watched, saved, strict=True):
+        if (j := changed_at(a, old)) is not None:
+            was, now = old.reshape(-1)[j].item(), a.reshape(-1)[j].item()
+            np.copyto(a, old)
+            at = tuple(int(i) for i in np.unravel_index(j, a.shape))
+            done = done or (
+                f"wrote into {label} (element {at} changed from {was!r} to {now!r}); {name} has been "
+                f"restored bitwise"
+            )
+    return done
 
 
 def _where(r: GradientReport) -> str:
@@ -217,6 +268,10 @@ def check_layers(
     ------
     TypeError
         If a layer lacks forward or backward, or x is not a float array.
+    MutatedArgumentError
+        If a layer's forward or backward wrote into (or rebound) a parameter or t, or forward into its
+        input; the message names the layer, the method and the array, which has been put back bitwise.
+        backward gets a copy of dout, so it may write into it (as the book's Relu does).
 
     Examples
     --------
@@ -231,21 +286,24 @@ def check_layers(
     start = time.perf_counter()
     stack = _validated(layers)
     h = real_floating_array(x, FUNC, "x").copy()
-    extra = () if t is None else (np.asarray(t),)
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    extra = () if t is None else (np.array(t),)  # a copy: the caller's t is never handed to a layer
+    rng = seed_generator(seed, FUNC, default=nm.DEFAULT_CHECK_SEED)  # as check_vjp: the same report every run
+    isos = [
+        _Isolated(layer, params, extra if i == len(stack) - 1 else (), name, i)
+        for i, (name, layer, params) in enumerate(stack)
+    ]
     inputs = []
-    for i, (_, layer, _) in enumerate(stack):
+    for iso in isos:
         inputs.append(h.copy())
-        h = np.asarray(layer.forward(h, *(extra if i == len(stack) - 1 else ())))
+        h = np.asarray(iso.call("forward", h))
     checks, nfev = [], len(stack)
-    for i, ((name, layer, params), seen) in enumerate(zip(stack, inputs, strict=True)):
-        iso = _Isolated(layer, params, extra if i == len(stack) - 1 else (), name, i)
-        tree = {"x": seen.copy(), **{p: getattr(layer, p) for p in params}}
+    for iso, seen in zip(isos, inputs, strict=True):
+        tree = {"x": seen.copy(), **{p: getattr(iso.layer, p) for p in iso.params}}
         report = check_vjp(iso.forward, tree, iso.vjp(seen), mode=mode, rtol=rtol, atol=atol, seed=rng)
-        checks.append(LayerCheck(i, name, params, report))
+        checks.append(LayerCheck(iso.index, iso.name, iso.params, report))
         nfev += report.nfev
-    for i, ((_, layer, _), seen) in enumerate(zip(stack, inputs, strict=True)):
-        layer.forward(seen.copy(), *(extra if i == len(stack) - 1 else ()))  # caches as after a plain pass
+    for iso, seen in zip(isos, inputs, strict=True):
+        iso.call("forward", seen.copy())  # caches as after a plain pass
     wrong = next((c for c in checks if not c.passed), None)
     if wrong is None:
         message = f"every layer's backward ok ({len(checks)} layers, {nfev} layer evaluations)"

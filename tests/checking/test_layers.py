@@ -11,6 +11,7 @@ from layer_zoo import BUGS, ZOO, Affine, Dropout, LayerNorm, Sigmoid, as_functio
 
 from numgrad.checking.layers import check_layers, layer_parameters
 from numgrad.checking.vector import check_vjp
+from numgrad.common.guard import MutatedArgumentError
 
 DTYPES = [np.float64, np.float32]
 
@@ -165,6 +166,148 @@ def test_parameters_are_left_bitwise_unchanged():
     assert x.tobytes() == x0.tobytes()
 
 
+# --------------------------------------------------------------------------------------------------
+# The caller's parameters, x and t come back bitwise, whatever forward and backward write into
+
+
+class SgdInBackward(Affine):
+    """An SGD step folded into backward, in place."""
+
+    def backward(self, dout):
+        dx = super().backward(dout)
+        self.W -= 0.01 * self.dW
+        return dx
+
+
+class SgdRebindsW(Affine):
+    """An SGD step folded into backward, binding a new W."""
+
+    def backward(self, dout):
+        dx = super().backward(dout)
+        self.W = self.W - 0.01 * self.dW
+        return dx
+
+
+class ForwardScalesB(Affine):
+    def forward(self, x):
+        self.b *= 1.5
+        return super().forward(x)
+
+
+class ForwardWritesWLater(Affine):
+    """Writes into W on its fifth forward: inside check_vjp's differencing, while W is perturbed."""
+
+    calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        if self.calls == 5:
+            self.W[0, 0] += 1.0
+        return super().forward(x)
+
+
+class InPlaceRelu(Relu):
+    def forward(self, x):
+        self.mask = x <= 0
+        x[self.mask] = 0
+        return x
+
+
+class LossWritesTargets(SoftmaxWithLoss):
+    def forward(self, x, t):
+        out = super().forward(x, t)
+        t[0] = 1 - t[0]
+        return out
+
+
+class LossBackwardWritesTargets(SoftmaxWithLoss):
+    def backward(self, dout=1):
+        dx = super().backward(dout)
+        self.t[0] = 1 - self.t[0]
+        return dx
+
+
+class SgdThenRaises(SgdInBackward):
+    def backward(self, dout):
+        super().backward(dout)
+        raise RuntimeError("backward failed")
+
+
+def snapshot(layers, x, t):
+    """Every array the caller owns, with the attribute it is bound to: (owner, name, array, its copy)."""
+    owned = [(layer, p, getattr(layer, p)) for layer in layers for p in layer_parameters(layer)]
+    return [(o, p, a, a.copy()) for o, p, a in owned] + [(None, "x", x, x.copy()), (None, "t", t, t.copy())]
+
+
+def assert_unchanged(saved):
+    for owner, name, a, old in saved:
+        assert owner is None or getattr(owner, name) is a, f"{name} rebound"
+        assert a.tobytes() == old.tobytes(), f"{name} changed"
+
+
+def with_loss(loss):
+    layers, x = stack()
+    return [*layers, loss], x
+
+
+def one(cls):
+    return [cls(np.random.default_rng(0), np.float64)], np.random.default_rng(1).standard_normal((3, 4))
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda: one(SgdInBackward), r"layers\[0\] \(SgdInBackward\): backward wrote into its parameter W \(element \(0, 0\)"),
+        (lambda: one(SgdRebindsW), r"layers\[0\] \(SgdRebindsW\): backward replaced its parameter W"),
+        (lambda: one(ForwardScalesB), r"layers\[0\] \(ForwardScalesB\): forward wrote into its parameter b .*; b has been restored bitwise"),
+        (lambda: one(ForwardWritesWLater), r"layers\[0\] \(ForwardWritesWLater\): forward wrote into its parameter W \(element \(0, 0\)"),
+        (lambda: ([*stack()[0][:3], InPlaceRelu()], stack()[1]), r"layers\[3\] \(InPlaceRelu\): forward wrote into its input x"),
+        (lambda: with_loss(LossWritesTargets()), r"layers\[5\] \(LossWritesTargets\): forward wrote into the targets t \(element \(0,\) changed from 0 to 1\)"),
+        (lambda: with_loss(LossBackwardWritesTargets()), r"layers\[5\] \(LossBackwardWritesTargets\): backward wrote into the targets t"),
+    ],
+    ids=["backward-writes-W", "backward-rebinds-W", "forward-writes-b", "forward-writes-W-while-perturbed",
+         "forward-writes-x", "loss-forward-writes-t", "loss-backward-writes-t"],
+)  # fmt: skip
+def test_a_layer_writing_into_what_the_caller_owns_is_named_and_undone(make, match, mode):
+    layers, x = make()
+    t = np.array([0, 1, 0])
+    saved = snapshot(layers, x, t)
+    with pytest.raises(MutatedArgumentError, match=rf"^check_layers: {match}"):
+        check_layers(layers, x, t=t if isinstance(layers[-1], SoftmaxWithLoss) else None, mode=mode)
+    assert_unchanged(saved)
+
+
+def test_a_layer_that_raises_after_writing_is_undone_and_says_so():
+    layers, x = one(SgdThenRaises)
+    saved = snapshot(layers, x, np.zeros(1))
+    with pytest.raises(RuntimeError, match="backward failed") as info:
+        check_layers(layers, x)
+    assert "check_layers: layers[0] (SgdThenRaises): backward also wrote into its parameter W" in "".join(
+        info.value.__notes__
+    )
+    assert_unchanged(saved)
+
+
+class ScribblesOnItsOwnCopies(Affine):
+    """Writes into dout and its cache self.x in backward, after using them: both are copies of its own."""
+
+    def backward(self, dout):
+        dx = super().backward(dout)
+        self.x[...] = 0.0
+        dout[...] = 0.0
+        return dx
+
+
+def test_backward_may_write_into_dout_and_its_cached_input():
+    layers, x = one(ScribblesOnItsOwnCopies)
+    layers = [*layers, Relu(), *one(ScribblesOnItsOwnCopies)[0]]  # the book's Relu writes into dout too
+    saved = snapshot(layers, x, np.zeros(1))
+    r = check_layers(layers, x)
+    assert r.passed, str(r)
+    assert_unchanged(saved)
+
+
 class NoBackward:
     def forward(self, x):
         return x
@@ -208,3 +351,15 @@ def test_input_validation(layers, error, match):
 def test_integer_input_is_refused():
     with pytest.raises(TypeError, match="check_layers: x must be a floating array"):
         check_layers([Relu()], np.ones((2, 2), dtype=int))
+
+
+def test_the_default_seed_gives_the_same_report_every_run_and_a_seed_picks_another():
+    """As check_vjp: seed=None is numgrad's fixed check seed (the README's printed report reproduces), not
+    fresh entropy; an explicit seed draws other cotangents; a bad seed is named."""
+    layers, x = stack(bug_at=1, bug="dx-no-one-minus")
+    first, again = check_layers(layers, x), check_layers(layers, x)
+    assert str(first) == str(again)
+    other = check_layers(layers, x, seed=1)
+    assert other.layers[1].report.pair_analytic != first.layers[1].report.pair_analytic
+    with pytest.raises(TypeError, match="check_layers: seed must be a non-negative int"):
+        check_layers(layers, x, seed="a")
