@@ -2,7 +2,8 @@
 
 The blocks share one namespace (a later block continues an earlier one, as the README reads). Each top-level
 statement runs on its own; one whose comment names an exception (``# AssertionError: ...``, ``# raises
-GradcheckError``) may raise that exception and no other. A block that uses names only the next block
+GradcheckError``) may raise that exception and no other; a block that prints and is followed by the
+```text block of what it prints must print those lines (timings aside). A block that uses names only the next block
 defines (the API summary before its worked example) runs after that block. Blocks that need torch run where
 torch is installed. The few that train nets for minutes, or start process pools and a Dask cluster, are
 compiled always and run with ``NUMGRAD_README_ALL=1`` (``NUMGRAD_README_ALL=1 uv run pytest
@@ -12,7 +13,9 @@ tests/test_readme.py``); :data:`LONG` says which and why.
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib.util
+import io
 import os
 import re
 import subprocess
@@ -60,6 +63,30 @@ def readme_blocks() -> list[Block]:
 BLOCKS = readme_blocks()
 
 
+def printed_outputs() -> dict[int, str]:
+    """The ```text block shown right after a Python block that prints (at most one line of prose between),
+    by that Python block's first line: what the example says it prints."""
+    text = README.read_text(encoding="utf-8")
+    fence = r"((?:(?!```).)*?)"  # a block's body: no fence inside
+    shown = rf"^```python\n{fence}^```\n\n(?:[^`\n][^\n]*\n\n)?```text\n{fence}^```"
+    return {
+        text[: m.start(1)].count("\n") + 1: m.group(2)
+        for m in re.finditer(shown, text, flags=re.S | re.M)
+        if "print(" in m.group(1)
+    }
+
+
+def _same_output(shown: str, printed: str) -> list[str]:
+    """The shown lines missing from what the block printed (`...` elides lines; timings may differ)."""
+    seconds = re.compile(r"\b\d+\.\d+ s\b")
+    got = {seconds.sub("T s", line.rstrip()) for line in printed.splitlines()}
+    return [
+        line
+        for line in shown.splitlines()
+        if line.strip() != "..." and seconds.sub("T s", line.rstrip()) not in got
+    ]
+
+
 def _allowed(lines: list[str]) -> set[str]:
     """Exception names in the comments of a statement's lines."""
     comments = " ".join(line.partition("#")[2] for line in lines if "#" in line)
@@ -99,6 +126,7 @@ def test_every_readme_example_runs(tmp_path, monkeypatch):
     namespace: dict[str, object] = {"__name__": "readme"}
     pending: Block | None = None  # a summary block waiting for the example after it
     ran, skipped = [], []
+    printed: dict[int, str] = {}
     for block in BLOCKS:
         if block.source.startswith((SCRIPT, CONTINUES_SCRIPT)):
             continue  # test_the_scale_out_script_runs
@@ -106,18 +134,26 @@ def test_every_readme_example_runs(tmp_path, monkeypatch):
             skipped.append(block)
             continue
         try:
-            _run_block(block, namespace)
+            with contextlib.redirect_stdout(out := io.StringIO()):
+                _run_block(block, namespace)
         except AssertionError as exc:
             if pending is None and isinstance(exc.__cause__, NameError):
                 pending = block
                 continue
             raise
         ran.append(block)
+        printed[block.line] = out.getvalue()
         if pending is not None:
             _run_block(pending, namespace)
             ran.append(pending)
             pending = None
     assert pending is None, f"{pending} uses names no later block defines"
+    shown = printed_outputs()
+    assert len(shown) >= 3, sorted(shown)
+    for line, text in shown.items():
+        if line in printed:  # (a block that needs torch, where torch is missing, did not run)
+            missing = _same_output(text, printed[line])
+            assert not missing, f"README.md:{line} prints other lines than it shows: {missing}"
     assert len(ran) + len(skipped) == sum(not b.source.startswith((SCRIPT, CONTINUES_SCRIPT)) for b in BLOCKS)
     assert len(ran) >= 15, [str(b) for b in skipped]
 
@@ -131,6 +167,15 @@ def test_the_scale_out_script_runs(tmp_path):
     run = subprocess.run([sys.executable, "blackbox.py"], cwd=tmp_path, capture_output=True, text=True,
                          timeout=600, check=False)  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
+
+
+def test_shown_output_is_compared_line_by_line():
+    shown = "report WRONG at 3 of 4\n  ...\n  evaluations 75 of f in 0.010 s\n"
+    assert _same_output(shown, "report WRONG at 3 of 4\n  x\n  evaluations 75 of f in 0.004 s\n") == []
+    assert _same_output(shown, "report WRONG at 2 of 4\n  evaluations 66 of f in 0.004 s\n") == [
+        "report WRONG at 3 of 4",
+        "  evaluations 75 of f in 0.010 s",
+    ]
 
 
 def test_a_wrong_example_fails_the_test(tmp_path, monkeypatch):
