@@ -19,14 +19,15 @@ from numpy.typing import ArrayLike, NDArray
 from numgrad.checking.core import point
 from numgrad.checking.hessian_fast import fast_hessian
 from numgrad.checking.hessian_report import judge, report
-from numgrad.checking.hessian_tree import check_tree
+from numgrad.checking.hessian_tree import check_tree, numerical
 from numgrad.checking.measure import promotable
 from numgrad.checking.report import GradientReport
 from numgrad.common import numerics as nm
 from numgrad.common.guard import unchanged_tree
 from numgrad.common.trees import is_tree, match
-from numgrad.common.validate import callable_arg, choice, real_floating_array, seed_generator
-from numgrad.differences.estimate import Estimate, estimate_hessian, estimate_jacobian
+from numgrad.common.validate import callable_arg, choice, seed_generator
+from numgrad.differences.engine import make_problem
+from numgrad.differences.estimate import Estimate, hessian_estimate
 from numgrad.differences.joined import matched_square
 
 __all__ = ["assert_hessian_close", "check_hessian"]
@@ -62,6 +63,7 @@ def check_hessian(
     grad : callable, optional
         ``grad(x) -> array of x's shape``, the user's gradient: `hess` is then checked against numgrad's
         Jacobian of `grad` (``gradgradcheck``: is the second derivative the derivative of the first?).
+        Called on copies of x, which it must only read; every value is checked in both modes.
     mode : {"full", "fast"}
         ``"full"``: every entry, ``2·(n² + n) + 10`` evaluations of f (one more for a float32 x).
         ``"fast"``: ``uᵀHw`` along ``HESSIAN_FAST_PAIRS`` (3) seeded random direction pairs, 24
@@ -84,9 +86,14 @@ def check_hessian(
     Raises
     ------
     TypeError
-        If `f` or `grad` is not callable, x is not a real floating array, or `hess` is not numeric.
+        If `f` or `grad` is not callable, x is not a real floating array, `hess` is not numeric, or f
+        (``grad(x)``) returns something other than a real number (real array of x's shape).
     ValueError
-        If `hess` (or ``hvp(v)``) has the wrong shape, or a tolerance is negative.
+        If x is not finite, `hess` (or ``hvp(v)``, ``grad(x)``) has the wrong shape, f is not scalar, or
+        a tolerance is negative; ``MutatedArgumentError`` (a ValueError) if f or grad writes into its
+        argument (the caller's x is restored bitwise).
+    FloatingPointError
+        If f or grad is not finite at x, or near it where no step avoids it.
 
     Examples
     --------
@@ -110,7 +117,8 @@ def check_hessian(
         return _fast(fn, gfn, x, hess, low, high, rng, start)
     if is_tree(x):
         return check_tree(fn, gfn, x, hess, low, high, start)
-    xa = real_floating_array(x, FUNC, "x")
+    flat = point(x, FUNC)
+    xa = flat.leaves[0]
     if xa.size == 0:
         raise ValueError(f"{FUNC}: x must have at least one element; got shape {xa.shape}")
     if gfn is None and not xa.flags.writeable:
@@ -119,7 +127,10 @@ def check_hessian(
             f"from a closure sees the perturbation); pass x.copy()"
         )
     analytic = _analytic(hess, xa)
-    est, working, nfev = _numerical(fn, gfn, xa, analytic)
+    if gfn is None:
+        est, working, nfev = _numerical(fn, xa, analytic)
+    else:  # grad on copies of x, each value checked as fast mode checks it
+        est, working, nfev = numerical(fn, gfn, flat, analytic)
     judged = judge(analytic.reshape(xa.size, xa.size), est, x_dtype=xa.dtype, analytic_dtype=analytic.dtype,
                    working=working, gradgrad=gfn is not None, rtol=low, atol=high)  # fmt: skip
     return report(judged, est, xa, working, nfev, time.perf_counter() - start)
@@ -235,21 +246,18 @@ def _analytic(hess: object, x: NDArray[Any]) -> NDArray[Any]:
     return H.copy() if H.dtype.kind == "f" else H.astype(np.float64)
 
 
-def _numerical(
-    f: Callable[..., Any], grad: Callable[..., Any] | None, x: NDArray[Any], analytic: NDArray[Any]
-) -> tuple[Estimate, str, int]:
-    """numgrad's Hessian (of f, or the Jacobian of grad) with its error; where it was differenced; nfev."""
-    target = f if grad is None else grad
+def _numerical(f: Callable[..., Any], x: NDArray[Any], analytic: NDArray[Any]) -> tuple[Estimate, str, int]:
+    """numgrad's Hessian of f with its error (flat: (n, n)); where it was differenced; nfev."""
 
-    def estimate(point: NDArray[Any]) -> Estimate:
-        if grad is None:
-            return estimate_hessian(f, point)
-        return estimate_jacobian(grad, point)
+    def estimate(at: NDArray[Any]) -> Estimate:
+        p = make_problem(FUNC, f, at, out_shape=None, method="central", batched=False, chunk_size=None,
+                         executor=None)  # fmt: skip
+        return hessian_estimate(p, None)
 
     nfev = 0
     if promotable(x, "central"):
         wide = x.astype(np.float64)
-        probe = np.asarray(target(wide.copy()))
+        probe = np.asarray(f(wide.copy()))
         nfev += 1
         if probe.dtype == np.float64:
             est = estimate(wide)
@@ -257,5 +265,5 @@ def _numerical(
             if np.any(est.derivative) or not np.any(analytic):
                 return est, "float64", nfev
             # nothing moved when the float64 copy moved: f reads x from a closure. Difference in place.
-    est = estimate(x if grad is None else x.copy())
+    est = estimate(x)
     return est, est.working_dtype or str(x.dtype), nfev + est.nfev  # float32 where f casts a float64 x

@@ -11,6 +11,7 @@ of grad per pair. u ≠ w, so a Hessian wrong only in its antisymmetric part is 
 needs only ``H·w`` (an hvp is called once per pair). The scale a pair is judged against is ``‖u‖·‖H·w‖``,
 which bounds ``|uᵀHw|``. Where f (or grad) returns float32 values for a float64 x (it casts its argument),
 the first value says so: the steps, points and rounding then follow float32, one evaluation more.
+Every value of grad, in either mode, is checked by :func:`grad_leaves`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from numpy.typing import NDArray
 from numgrad.checking.measure import promotable
 from numgrad.checking.report import GradientReport, ratio_to_tolerance
 from numgrad.common import numerics as nm
+from numgrad.common.guard import unchanged_tree
 from numgrad.common.trees import Flat, match
 from numgrad.differences.engine import (
     Problem,
@@ -37,7 +39,7 @@ from numgrad.differences.engine import (
 )
 from numgrad.differences.joined import joined, joined_dtype
 
-__all__ = ["fast_hessian"]
+__all__ = ["fast_hessian", "grad_leaves", "value_dtypes"]
 
 FUNC = "check_hessian"
 
@@ -51,6 +53,24 @@ class Pairs:
     step: float
     nfev: int
     working: str
+
+
+def grad_leaves(grad: Callable[..., Any], flat: Flat, parts: list[NDArray[Any]]) -> list[NDArray[Any]]:
+    """grad at the point whose leaves are `parts` (fresh arrays), checked as both modes check it: grad
+    only reads its argument (else a MutatedArgumentError), and returns x's structure and leaf shapes in
+    real numbers (else a ValueError or TypeError naming ``grad(x)`` and the path). Its leaves, floating."""
+    with unchanged_tree(FUNC, parts, flat.paths, who="grad"):
+        out = grad(flat.unflatten(parts))
+    return match(flat, out, FUNC, "grad(x)")
+
+
+def value_dtypes(
+    f: Callable[..., Any], grad: Callable[..., Any] | None, flat: Flat, parts: list[NDArray[Any]]
+) -> list[np.dtype[Any]]:
+    """The dtypes f's value (or grad's leaves) come in at the point whose leaves are `parts`: one call."""
+    if grad is None:
+        return [np.asarray(f(flat.unflatten(parts))).dtype]
+    return [leaf.dtype for leaf in grad_leaves(grad, flat, parts)]
 
 
 def directions(
@@ -154,14 +174,8 @@ def _numerical(
     else in place on the caller's leaves (the closure idiom)."""
     extra = 0
     if all(promotable(leaf, "central") for leaf in flat.leaves):
-        wide = [leaf.astype(np.float64) for leaf in flat.leaves]
-        probe = (f if grad is None else grad)(flat.unflatten(wide))
+        kinds = value_dtypes(f, grad, flat, [leaf.astype(np.float64) for leaf in flat.leaves])
         extra = 1
-        kinds = (
-            [np.asarray(probe).dtype]
-            if grad is None
-            else [a.dtype for a in match(flat, probe, FUNC, "grad(x)")]
-        )
         if all(k == np.float64 for k in kinds):
             pairs = _pairs(f, grad, flat, u, w, np.dtype(np.float64))
             if np.any(pairs.value) or not np.any(analytic):
@@ -181,7 +195,7 @@ def _pairs(
         vector = flat.concatenate(flat.leaves, vdtype)
 
         def g(v: NDArray[Any]) -> tuple[NDArray[Any], np.dtype[Any]]:
-            leaves = match(flat, grad(flat.unflatten(flat.split(v))), FUNC, "grad(x)")
+            leaves = grad_leaves(grad, flat, flat.split(v))
             return flat.concatenate(leaves), max((leaf.dtype for leaf in leaves), key=nm.eps)
 
         return _of_grad(g, vector, u, w)

@@ -20,6 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from numgrad.checking.core import point
+from numgrad.checking.hessian_fast import grad_leaves, value_dtypes
 from numgrad.checking.hessian_report import Judged, judge, report
 from numgrad.checking.measure import promotable
 from numgrad.checking.report import GradientReport, LeafSummary, index_of, ratio_to_tolerance
@@ -28,7 +29,7 @@ from numgrad.common.trees import Flat, match
 from numgrad.differences.estimate import Estimate, estimate_jacobian, hessian_estimate
 from numgrad.differences.joined import joined, joined_dtype, matched_square, tree_index, tree_name
 
-__all__ = ["check_tree"]
+__all__ = ["check_tree", "numerical"]
 
 FUNC = "check_hessian"
 
@@ -45,7 +46,7 @@ def check_tree(
     flat = point(x, FUNC)
     with unchanged_tree(FUNC, flat.leaves, flat.paths, who="hess" if callable(hess) else "f"):
         analytic, analytic_dtype = _analytic(hess, flat)
-    est, working, nfev = _numerical(f, grad, flat, analytic)
+    est, working, nfev = numerical(f, grad, flat, analytic)
     dtype = joined_dtype(flat)
     judged = judge(analytic, est, x_dtype=dtype, analytic_dtype=analytic_dtype, working=working,
                    gradgrad=grad is not None, rtol=rtol, atol=atol)  # fmt: skip
@@ -72,17 +73,17 @@ def _analytic(hess: Any, flat: Flat) -> tuple[NDArray[Any], Any]:
     return np.stack(columns, axis=1), coarsest
 
 
-def _numerical(
+def numerical(
     f: Callable[..., Any], grad: Callable[..., Any] | None, flat: Flat, analytic: NDArray[Any]
 ) -> tuple[Estimate, str, int]:
     """numgrad's Hessian over the joined coordinates (of f, or the Jacobian of grad), where it was
-    differenced, and nfev: in float64 when every leaf is narrower and f (or grad) computes in float64."""
+    differenced, and nfev: in float64 when every leaf is narrower and f (or grad) computes in float64.
+    One array x takes this path too with `grad` (grad is differenced on copies of x)."""
     nfev = 0
     if all(promotable(leaf, "central") for leaf in flat.leaves):
-        wide = flat.unflatten([leaf.astype(np.float64) for leaf in flat.leaves])
-        probe = (f if grad is None else grad)(wide)
+        kinds = value_dtypes(f, grad, flat, [leaf.astype(np.float64) for leaf in flat.leaves])
         nfev += 1
-        if _float64(flat, probe, grad is not None):
+        if all(k == np.float64 for k in kinds):
             est = _estimate(f, grad, flat, np.float64)
             if np.any(est.derivative) or not np.any(analytic):
                 return est, "float64", nfev + est.nfev
@@ -91,24 +92,55 @@ def _numerical(
     return est, est.working_dtype or str(joined_dtype(flat)), nfev + est.nfev  # float32 where f casts
 
 
-def _float64(flat: Flat, probe: Any, gradient: bool) -> bool:
-    if not gradient:
-        return bool(np.asarray(probe).dtype == np.float64)
-    return all(leaf.dtype == np.float64 for leaf in match(flat, probe, FUNC, "grad(x)"))
-
-
 def _estimate(f: Callable[..., Any], grad: Callable[..., Any] | None, flat: Flat, dtype: Any) -> Estimate:
     if grad is None:
         with joined(FUNC, f, flat, dtype=dtype) as p:
             return hessian_estimate(p, None, tree_name(flat))
+    return _jacobian_of_grad(grad, flat, dtype)
+
+
+def _jacobian_of_grad(grad: Callable[..., Any], flat: Flat, dtype: Any) -> Estimate:
+    """numgrad's Jacobian of grad over the joined vector, each value checked as fast mode checks it. The
+    engine shrinks steps whose points give non-finite values; where it gives up (or grad is not finite at
+    x itself), the error names grad, the element of grad(x) and the point."""
     vector = flat.concatenate(flat.leaves, dtype or joined_dtype(flat))
     kinds = None if dtype is not None else [leaf.dtype for leaf in flat.leaves]
+    x0 = vector.copy()
+    bad: list[tuple[NDArray[Any], NDArray[Any]]] = []  # the last point where grad was not finite, and grad
 
     def joined_grad(v: NDArray[Any]) -> NDArray[Any]:
-        leaves = match(flat, grad(flat.unflatten(flat.split(v, kinds))), FUNC, "grad(x)")
-        return flat.concatenate(leaves, np.result_type(*leaves))
+        leaves = grad_leaves(grad, flat, flat.split(v, kinds))
+        out = flat.concatenate(leaves, np.result_type(*leaves))
+        if not np.all(np.isfinite(out)):
+            if np.array_equal(v, x0):  # no step can avoid x itself
+                raise FloatingPointError(_not_finite(flat, x0, v, out))
+            bad[:] = [(np.array(v), out)]
+        return out
 
-    return estimate_jacobian(joined_grad, vector)
+    try:
+        return estimate_jacobian(joined_grad, vector)
+    except FloatingPointError as exc:
+        if not bad or str(exc).startswith(f"{FUNC}:"):  # nothing to add, or ours (grad at x itself)
+            raise
+        raise FloatingPointError(_not_finite(flat, x0, *bad[0])) from exc
+
+
+def _not_finite(flat: Flat, x0: NDArray[Any], at: NDArray[Any], value: NDArray[Any]) -> str:
+    name = tree_name(flat)
+    i = int(np.flatnonzero(~np.isfinite(value))[0])
+    where = f"grad(x){name(i)[1:]}"
+    moved = np.flatnonzero(at != x0)
+    if moved.size == 0:
+        return (
+            f"{FUNC}: grad returned a non-finite value ({value[i]}) at x itself, in {where}; the second "
+            f"derivative there is undefined"
+        )
+    j = int(moved[0])
+    return (
+        f"{FUNC}: grad returned a non-finite value ({value[i]}) near x, in {where} at a step of "
+        f"{float(at[j] - x0[j]):.1e} along {name(j)}, and the steps shrunk toward x did not avoid it: "
+        f"the second derivative there is undefined. Check grad's domain near x"
+    )
 
 
 def _named(base: GradientReport, flat: Flat, j: Judged) -> GradientReport:

@@ -13,6 +13,7 @@ from hypothesis.extra import numpy as hnp
 
 from numgrad.checking.hessian import assert_hessian_close, check_hessian
 from numgrad.checking.report import GradientReport
+from numgrad.common.guard import MutatedArgumentError
 
 RNG = np.random.default_rng(7)
 A = RNG.standard_normal((5, 5))  # not symmetric: the Hessian of v·A·v is A + Aᵀ
@@ -178,6 +179,67 @@ def test_assert_hessian_close_raises_with_the_report():
 def test_input_validation(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def grad_writing_into_its_argument(v):
+    g = grad(v)
+    v[1] = 7.0
+    return g
+
+
+def grad_finite_only_at_x(v):
+    return grad(v) if np.array_equal(v, X) else np.full(5, np.nan)
+
+
+SHAPE = r"check_hessian: grad\(x\) must have shape \(5,\); got shape "
+NUMERIC = r"check_hessian: grad\(x\) must be a real numeric array of shape \(5,\); got "
+BAD_GRADS = {  # what grad returns: both modes say so, in the same words
+    "short": (lambda v: grad(v)[:2], ValueError, SHAPE + r"\(2,\)"),
+    "column": (lambda v: grad(v)[:, None], ValueError, SHAPE + r"\(5, 1\)"),
+    "scalar": (lambda v: 1.0, ValueError, SHAPE + r"\(\)"),
+    "none": (lambda v: None, TypeError, NUMERIC + "NoneType"),
+    "str": (lambda v: "abc", TypeError, NUMERIC + "str"),
+    "complex": (lambda v: grad(v) + 1j, TypeError, NUMERIC + "complex128 array"),
+    "nan": (lambda v: grad(v) * np.nan, FloatingPointError, "check_hessian: grad returned a non-finite value"),
+    "writes": (grad_writing_into_its_argument, MutatedArgumentError, r"check_hessian: grad wrote into its argument \(element \(1,\) of x"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize(("bad", "error", "match"), list(BAD_GRADS.values()), ids=list(BAD_GRADS))
+def test_a_bad_result_of_grad_is_named_in_both_modes(bad, error, match, dtype, mode):
+    x = X.astype(dtype)
+    before = x.copy()
+    with pytest.raises(error, match=match):
+        check_hessian(f, x, hess(X), grad=bad, mode=mode)
+    assert x.tobytes() == before.tobytes()
+
+
+def f_writing_into_its_argument(v):
+    v[0] += 1.0
+    return f(v)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda x: check_hessian(lambda v: v, x, hess(X)), ValueError, r"check_hessian: f must return a scalar; got an array of shape \(5,\)"),
+        (lambda x: check_hessian(lambda v: None, x, hess(X)), TypeError, "check_hessian: f must return a number; got NoneType"),
+        (lambda x: check_hessian(lambda v: np.nan, x, hess(X)), FloatingPointError, r"check_hessian: f is not finite at x itself \(nan\)"),
+        (lambda x: check_hessian(f_writing_into_its_argument, x, hess(X)), MutatedArgumentError, r"check_hessian: f wrote into its argument \(element \(0,\) of x"),
+        (lambda x: check_hessian(f, np.r_[x[:4], np.nan], hess(X)), ValueError, r"check_hessian: x must be finite .*; got nan at index \(4,\)"),
+        (lambda x: check_hessian(f, np.r_[x[:4], np.nan], hess(X), grad=grad), ValueError, r"check_hessian: x must be finite .*; got nan at index \(4,\)"),
+        (lambda x: check_hessian(f, x, hess(X), grad=lambda v: np.where(np.arange(5) == 3, np.nan, grad(v))), FloatingPointError, r"check_hessian: grad returned a non-finite value \(nan\) at x itself, in grad\(x\)\[3\]; the second derivative there is undefined"),
+        (lambda x: check_hessian(f, x, hess(X), grad=grad_finite_only_at_x), FloatingPointError, r"check_hessian: grad returned a non-finite value \(nan\) near x, in grad\(x\)\[0\] at a step of .* along x\[\d\]"),
+    ],
+    ids=["f-vector", "f-none", "f-nan", "f-writes", "x-nan", "x-nan-grad", "grad-nan-at-x", "grad-nan-near-x"],
+)  # fmt: skip
+def test_full_mode_errors_name_check_hessian_and_whether_f_or_grad(call, error, match):
+    x = X.copy()
+    with pytest.raises(error, match=match):
+        call(x)
+    assert x.tobytes() == X.tobytes()
 
 
 def smooth(x, xp=np):

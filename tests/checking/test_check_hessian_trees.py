@@ -12,6 +12,7 @@ from hypothesis import given, settings
 
 import numgrad.testing as nt
 from numgrad.checking.hessian import check_hessian
+from numgrad.common.guard import MutatedArgumentError
 
 tu = jax.tree_util
 
@@ -157,3 +158,53 @@ def test_input_validation(hess, error, match):
         check_hessian(loss, x, hess())
     for k in x:
         assert x[k].tobytes() == before[k].tobytes()
+
+
+def loss_grad(p):
+    b0 = p["b"][0]
+    gb = 3 * p["b"] ** 2
+    gb[0] += np.sum(p["W"] ** 2) + np.cos(b0) * np.sum(p["W"])
+    return {"W": 2 * p["W"] * b0 + np.sin(b0), "b": gb}
+
+
+def _grad_with(**leaves):
+    return lambda p: {**loss_grad(p), **{k: v(p) for k, v in leaves.items()}}
+
+
+def _grad_writing_into_b(p):
+    g = loss_grad(p)
+    p["b"][1] = 5.0
+    return g
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+@pytest.mark.parametrize(
+    ("grad", "error", "match"),
+    [
+        (_grad_with(W=lambda p: np.ones((2, 1))), ValueError, r"check_hessian: grad\(x\)\['W'\] must have shape \(2, 2\); got shape \(2, 1\)"),
+        (lambda p: {"W": loss_grad(p)["W"]}, ValueError, r"check_hessian: grad\(x\) is missing the key 'b' at \['b'\]"),
+        (_grad_with(b=lambda p: None), TypeError, r"check_hessian: grad\(x\)\['b'\] must be a real numeric array of shape \(2,\); got NoneType"),
+        (lambda p: None, ValueError, r"check_hessian: grad\(x\) must be a dict like x; got NoneType"),
+        (_grad_with(b=lambda p: np.array([0.0, np.nan])), FloatingPointError, "check_hessian: grad returned a non-finite value"),
+        (_grad_writing_into_b, MutatedArgumentError, r"check_hessian: grad wrote into its argument \(element \(1,\) of x\['b'\]"),
+    ],
+    ids=["leaf-shape", "missing-key", "none-leaf", "none", "nan", "writes"],
+)  # fmt: skip
+def test_a_bad_result_of_grad_is_named_by_path_in_both_modes(grad, error, match, mode):
+    x = point()
+    before = {k: v.copy() for k, v in x.items()}
+    assert check_hessian(loss, x, exact(x), grad=loss_grad, mode=mode).passed
+    with pytest.raises(error, match=match):
+        check_hessian(loss, x, exact(x), grad=grad, mode=mode)
+    for k in x:
+        assert x[k].tobytes() == before[k].tobytes()
+
+
+def test_a_non_finite_grad_at_x_is_located_in_full_mode():
+    x = point(np.float32)
+    bad = _grad_with(b=lambda p: np.array([0.0, np.inf]))
+    with pytest.raises(
+        FloatingPointError,
+        match=r"check_hessian: grad returned a non-finite value \(inf\) at x itself, in grad\(x\)\['b'\]\[1\]",
+    ):
+        check_hessian(loss, x, exact(x), grad=bad)
