@@ -63,6 +63,7 @@ _REFINE_SAMPLE, _MAX_REFINE_HALVINGS = nm.REFINE_SAMPLE, nm.MAX_REFINE_HALVINGS
 _GAIN = 2.0**_CENTRAL.order  # Richardson: (gain·D(h/2) − D(h)) / (gain − 1)
 _NOISE_UNIT = nm.REFINE_NOISE["float64"] * _CENTRAL.rounding_gain * nm.eps(np.float64)  # × max(|f|, 1e-300)
 _UNRESOLVED_FRACTION = nm.UNRESOLVED_FRACTION
+_GROWTH_MARGIN = nm.REFINE_GROWTH_MARGIN
 _ROUNDED_AWAY = nm.EXPLICIT_STEP_WARN  # x + h that rounds h by more than this share: the engine warns
 # below h = max|x|·_ROUNDING_BOUND, x ± h is within a quarter of that share of h (it rounds by ≤ eps·|x + h|)
 _ROUNDING_BOUND = 4 * nm.eps(np.float64) / nm.EXPLICIT_STEP_WARN
@@ -705,9 +706,10 @@ def _refined(
     """steps._refine on floats, operation for operation: re-measure the flagged coordinates at h/2, h/4,
     ... (Richardson), the worst-predicted REFINE_SAMPLE first; returns the derivatives, the evaluations
     spent and whether a change exceeded the rounding of f at the points (`f_size`: max |f| there).
-    Fallback (x restored) if a refined point is not finite, or where truncation beyond rounding is left
-    after the halvings: the engine then retries at steps relative to |x_i| and warns (a superset of its
-    test: rounding at the perturbed points is taken as f's own, never louder)."""
+    Fallback (x restored) if a refined point is not finite, where a change grows far above rounding (the
+    engine halves on there), or where truncation beyond rounding is left after the halvings: the engine
+    then retries at steps relative to |x_i| and warns (a superset of its test: rounding at the perturbed
+    points is taken as f's own, never louder)."""
     active, waiting = flagged[:_REFINE_SAMPLE], flagged[_REFINE_SAMPLE:]
     out, prev, step = list(deriv), list(deriv), list(hs)
     n = len(x0)
@@ -741,6 +743,8 @@ def _refined(
             noise = noise_unit / b
             score = change + noise
             truncated = change > noise
+            if not score < best[j] and change > _GROWTH_MARGIN * noise:
+                raise Fallback  # grew far above rounding: the engine halves on (steps._refine)
             if score < best[j]:
                 if truncated:
                     out[j] = (gain * d_half - prev[j]) / (gain - 1)

@@ -247,7 +247,7 @@ def _rows_known(n: int) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
     return rows, others
 
 
-def _refine(
+def _refine(  # noqa: PLR0915  (one loop over the halvings, read top to bottom)
     p: Problem,
     x0: NDArray[np.float64],
     h: NDArray[np.float64],
@@ -295,6 +295,7 @@ def _refine(
     step[active] = half
     gain = 2.0**stencil.order
     found = False
+    growing = np.zeros(p.n, dtype=bool)  # the last change grew, far above rounding
     for halving in range(nm.MAX_REFINE_HALVINGS):
         if active.size == 0:
             break
@@ -317,12 +318,18 @@ def _refine(
         found = found or bool(np.any(change[better] > loud[better]))
         prev[active] = d_half
         truncated = change > noise
+        wild = ~better & (change > nm.REFINE_GROWTH_MARGIN * noise)  # grew far above rounding: go on
+        growing[active] = wild
+        keep = (better & truncated) | wild
         if waiting.size and truncated.any():
             rest = nm.worst_first(waiting, waiting_key, nm.REFINE_SAMPLE)
-            active = np.concatenate([active[better & truncated], rest])
+            active = np.concatenate([active[keep], rest])
             waiting = waiting[:0]
         else:
-            active = active[better & truncated]
+            active = active[keep]
+    # still growing when the halvings ran out: the best pair so far may be aliasing's coincidence
+    unsettled = active[growing[active]]
+    best_trunc[unsettled] = np.maximum(best_trunc[unsettled], np.abs(prev[unsettled] - out[unsettled]))
     coarse = best_trunc > nm.UNRESOLVED_FRACTION * float(np.max(np.abs(out)))  # normwise, as ACCURACY
     unresolved, spent = _relative_retry(p, x0, f0, out, np.flatnonzero(coarse))
     sanity.warn_if_unresolved(p, unresolved, "halving the step did not settle the difference quotient")
