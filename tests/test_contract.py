@@ -286,6 +286,19 @@ case(
     ValueError,
     "must be a scalar",
 )
+case("numerical_gradient-ragged-list", lambda: NG(square, [[1.0, 2.0], [3.0]]), {}, ValueError,
+     "numerical_gradient: x must be an array of numbers; got a ragged list")  # fmt: skip
+case("check_gradient-ragged-list", lambda: ng.check_gradient(square, [[1.0], [2.0, 3.0]], grad_square), {},
+     ValueError, "check_gradient: x must be an array of numbers; got a ragged list")  # fmt: skip
+case("numerical_diff-int-beyond-float64", lambda: ng.numerical_diff(np.sin, 10**400), {}, ValueError,
+     "numerical_diff: x must be within float64's range")  # fmt: skip
+case("softmax-no-classes", lambda: ng.softmax(np.zeros((2, 0))), {}, ValueError,
+     r"softmax: x's last axis \(the classes\) is empty; got shape \(2, 0\)")  # fmt: skip
+case("check_jvp-jvp-returns-none", lambda x: ng.check_jvp(np.sin, x, lambda v: None), {"x": X.copy()},
+     TypeError, r"check_jvp: jvp\(v\) must return a floating array; got NoneType")  # fmt: skip
+case("plot_gradient_errors-directory",
+     lambda x: ng.plot_gradient_errors(ng.check_gradient(square, x, grad_square), os.path.dirname(__file__)),
+     {"x": X.copy()}, IsADirectoryError, "plot file .* is a directory; give a file name in it")  # fmt: skip
 case(
     "numerical_diff-h-tiny",
     lambda: ng.numerical_diff(np.sin, 1e8, h=1e-12),

@@ -79,6 +79,8 @@ def softmax(x: ArrayLike) -> NDArray[Any]:
     array([0.0182, 0.2451, 0.7367])
     """
     a = as_float_array(x, "softmax", "x")
+    if a.ndim and a.shape[-1] == 0:
+        raise ValueError(f"softmax: x's last axis (the classes) is empty; got shape {a.shape}")
     shifted = a - np.max(np.real(a), axis=-1, keepdims=True)
     e = np.exp(shifted)
     out: NDArray[Any] = e / np.sum(e, axis=-1, keepdims=True)

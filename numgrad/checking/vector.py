@@ -57,10 +57,11 @@ class Projected:
         return np.float32(total) if out.dtype == np.float32 else total
 
 
-def _output(value: Any, func: str) -> NDArray[Any]:
+def _output(value: Any, func: str, who: str = "f") -> NDArray[Any]:
     out = np.asarray(value)
     if out.dtype.kind not in "fc":
-        raise TypeError(f"{func}: f must return a floating array; got {out.dtype} of shape {out.shape}")
+        got = type(value).__name__ if out.dtype.kind == "O" else f"{out.dtype} of shape {out.shape}"
+        raise TypeError(f"{func}: {who} must return a floating array; got {got}")
     return out
 
 
@@ -267,7 +268,7 @@ def check_jvp(
     def along(v: NDArray[np.float64]) -> float:
         tangent = flat.unflatten(flat.views(v.copy()))  # jvp's own copy: it may write into it
         with _guard("check_jvp", flat, "jvp"):
-            out = _output(jvp(tangent), "check_jvp")
+            out = _output(jvp(tangent), "check_jvp", "jvp(v)")
         if out.shape != s.y.shape:
             raise ValueError(f"check_jvp: jvp(v) must have f(x)'s shape {s.y.shape}; got shape {out.shape}")
         return float(np.sum(u * out))

@@ -42,7 +42,14 @@ def save_figure(fig: Any, path: str | Path, *, dpi: float, make_parents: bool = 
     """
     fmt = figure_format(path)
     out = Path(path)
-    if make_parents:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, format=fmt, dpi=dpi, bbox_inches="tight", pad_inches=0.1)
+    if out.is_dir():
+        raise IsADirectoryError(
+            f"plot file {str(path)!r} is a directory; give a file name in it ({str(out / 'plot.png')!r})"
+        )
+    try:
+        if make_parents:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out, format=fmt, dpi=dpi, bbox_inches="tight", pad_inches=0.1)
+    except OSError as exc:  # a missing folder (without make_parents), no permission, a full disk
+        raise type(exc)(exc.errno, f"plot file {str(path)!r} could not be written: {exc.strerror}") from None
     return out

@@ -13,9 +13,22 @@ def _kind(a: NDArray[Any]) -> str:
     return f"{a.dtype} array of shape {a.shape}"
 
 
+def _asarray(x: ArrayLike, func: str, arg: str) -> NDArray[Any]:
+    """np.asarray(x), with a ragged nested list (rows of different lengths) named as such."""
+    try:
+        return np.asarray(x)
+    except ValueError as exc:
+        if "inhomogeneous" not in str(exc):
+            raise
+        raise ValueError(
+            f"{func}: {arg} must be an array of numbers; got a ragged {type(x).__name__} (rows of different "
+            f"lengths). For parameters of several shapes pass a dict or list of arrays (a pytree)"
+        ) from None
+
+
 def as_float_array(x: ArrayLike, func: str, arg: str) -> NDArray[Any]:
     """`x` as a floating (or complex) array; integers and booleans become float64 (a new array)."""
-    a = np.asarray(x)
+    a = _asarray(x, func, arg)
     if a.dtype.kind in "biu":
         return a.astype(np.float64)
     if a.dtype.kind not in "fc":
@@ -25,7 +38,7 @@ def as_float_array(x: ArrayLike, func: str, arg: str) -> NDArray[Any]:
 
 def real_floating_array(x: ArrayLike, func: str, arg: str) -> NDArray[np.floating[Any]]:
     """`x` as a real floating array, without conversion: the point at which derivatives are taken."""
-    a = np.asarray(x)
+    a = _asarray(x, func, arg)
     if a.dtype.kind in "biu":
         raise TypeError(
             f"{func}: {arg} must be a floating array (float32 or float64); got {_kind(a)}. "

@@ -9,6 +9,7 @@ evaluation) and :mod:`numgrad.differences.steps` (steps, assembly, refinement); 
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any
@@ -146,6 +147,9 @@ def numerical_diff(
     # A Python number is a point on the real line (the book calls numerical_diff(f, 5)); arrays keep
     # their dtype, so an integer array is still refused.
     plain = isinstance(x, float | int) and not isinstance(x, bool)
+    if plain and isinstance(x, int) and abs(x) > sys.float_info.max:  # (an exact comparison)
+        digits = len(str(abs(x)))
+        raise ValueError(f"numerical_diff: x must be within float64's range (±1.8e308); got {digits} digits")
     x0 = np.array(float(x)) if plain else real_floating_array(x, "numerical_diff", "x")  # type: ignore[arg-type]
     if x0.ndim != 0:
         raise ValueError(
