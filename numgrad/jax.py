@@ -146,7 +146,7 @@ def _level(
     with _x64():
         # second derivatives are checked as one vector (see numgrad.checking.projected.run)
         together = opts["mode"] == "fast" or level > 1
-        return projected.run(problem, together=together, count=lambda: calls[0], **opts)
+        return projected.run_apart(problem, together=together, count=lambda: calls[0], **opts)
 
 
 def _analytic(

@@ -261,8 +261,8 @@ def _check(
     checked = _checked(name, items, only)
     with _state() as run:
         problem = _problem(name, func, items, checked, projected.stream(seed), run, what, labels)
-        return projected.run(problem, mode=md, method=method, rtol=rtol, atol=atol, seed=seed,
-                             together=together, count=lambda: run.calls)  # fmt: skip
+        return projected.run_apart(problem, mode=md, method=method, rtol=rtol, atol=atol, seed=seed,
+                                   together=together, count=lambda: run.calls)  # fmt: skip
 
 
 @dataclass

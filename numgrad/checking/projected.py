@@ -35,7 +35,17 @@ from numgrad.checking.report import GradientReport
 from numgrad.common import numerics as nm
 from numgrad.common.validate import ANY_SEED, choice, seed_int
 
-__all__ = ["Finding", "FrameworkReport", "Problem", "StructureError", "cotangent", "run", "seed_of", "stream"]
+__all__ = [
+    "Finding",
+    "FrameworkReport",
+    "Problem",
+    "StructureError",
+    "cotangent",
+    "run",
+    "run_apart",
+    "seed_of",
+    "stream",
+]
 
 Evaluate = Callable[[tuple[NDArray[Any], ...]], tuple[NDArray[Any], ...]]
 
@@ -153,6 +163,74 @@ def stream(seed: int | np.random.Generator, offset: int = 0) -> np.random.Genera
 def cotangent(shape: tuple[int, ...], rng: np.random.Generator) -> NDArray[np.float64]:
     """A seeded standard-normal cotangent (the caller rounds it to the output's dtype)."""
     return np.asarray(rng.standard_normal(shape), dtype=np.float64)
+
+
+def run_apart(problem: Problem, *, together: bool, count: Callable[[], int], **opts: Any) -> FrameworkReport:
+    """:func:`run`, with the inputs (in full mode) in groups differenced apart, each with the other inputs
+    exactly as the user gave them: the float64 ones; the float32 ones f computes in float64 for (widened
+    together, as run does); those whose outputs stay float32 when they alone are widened (f casts them
+    down: kept in float32). Widening one input must not decide another's precision: widened float32
+    inputs make f's outputs float64 while a float64 input's (or another input's) path still rounds to
+    float32, which float64 steps then miss. One report, findings in the order of the inputs."""
+    parts = (problem,) if together else _parts(problem)
+    reports = [run(part, together=together, count=count, **opts) for part in parts]
+    if len(reports) == 1:
+        return reports[0]
+    names = problem.input_names
+    return replace(
+        reports[0],
+        passed=all(r.passed for r in reports),
+        findings=tuple(sorted((f for r in reports for f in r.findings), key=lambda f: names.index(f.input))),
+        nfev=count(),
+        seconds=sum(r.seconds for r in reports),
+        notes=tuple(dict.fromkeys(n for r in reports for n in r.notes)),
+    )
+
+
+def _parts(p: Problem) -> tuple[Problem, ...]:
+    """The groups of :func:`run_apart` (p itself where every input is in one widened group)."""
+    narrow = [j for j, v in enumerate(p.inputs) if v.dtype != np.float64]
+    alone = {j: _widens(p, j) for j in narrow} if len(narrow) > 1 else {}  # one: run's own test
+    groups = [
+        (tuple(j for j, v in enumerate(p.inputs) if v.dtype == np.float64), False),
+        (tuple(j for j in narrow if alone.get(j) is not False), False),
+        (tuple(j for j in narrow if alone.get(j) is False), True),
+    ]
+    groups = [(js, keep) for js, keep in groups if js]
+    if len(groups) == 1 and not groups[0][1]:
+        return (p,)
+    return tuple(_part(p, js, keep) for js, keep in groups)
+
+
+def _widens(p: Problem, j: int) -> bool | None:
+    """Whether f returns float64 outputs with input j alone in float64 (None: f cannot mix dtypes, as
+    torch's matmul: j is then widened with the other float32 inputs, as f's float64 test decides)."""
+    values = tuple(v.astype(np.float64) if i == j else v for i, v in enumerate(p.inputs))
+    try:
+        out = p.evaluate(values)
+    except StructureError:
+        raise
+    except Exception:  # e.g. torch's RuntimeError of mixed dtypes: the test of all of them decides
+        return None
+    return all(o.dtype == np.float64 for o in out)
+
+
+def _part(p: Problem, js: tuple[int, ...], keep: bool) -> Problem:
+    """`p` for the inputs `js`, the others held as the user gave them (`keep`: js in their own dtype)."""
+
+    def evaluate(values: tuple[NDArray[Any], ...]) -> tuple[NDArray[Any], ...]:
+        point = list(p.inputs)
+        for j, v in zip(js, values, strict=True):
+            point[j] = v.astype(p.inputs[j].dtype) if keep else v
+        return p.evaluate(tuple(point))
+
+    return replace(
+        p,
+        inputs=tuple(p.inputs[j] for j in js),
+        input_names=tuple(p.input_names[j] for j in js),
+        evaluate=evaluate,
+        vjps=tuple(tuple(row[j] for j in js) for row in p.vjps),
+    )
 
 
 def run(

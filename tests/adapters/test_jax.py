@@ -147,6 +147,44 @@ def test_pytrees_name_the_leaf():
     assert "args[0]['w']" not in str(info.value).split("FAILED")[1].split("\n")[1]
 
 
+def _cast_down(factor=1.0):
+    """sin(w) + cos(x) cast to float32, its VJP rule's gradient of x `factor` times the right one."""
+
+    @jax.custom_vjp
+    def f(w, x):
+        return jnp.sin(w) + jnp.cos(x).astype(jnp.float32)
+
+    def bwd(res, g):
+        w, x = res
+        return jnp.cos(w) * g, (-jnp.sin(x) * g * factor).astype(x.dtype)
+
+    f.defvjp(lambda w, x: (f(w, x), (w, x)), bwd)
+    return f
+
+
+CAST_ARGS = (jnp.linspace(0.1, 1.0, 5), np.linspace(0.1, 1.0, 5))  # float32; float64 where x64 is on
+
+
+@pytest.mark.parametrize("x64", [False, True], indirect=True, ids=["x64-off", "x64-on"])
+def test_a_leaf_that_f_casts_to_float32_passes(x64):
+    """f(w, x) = sin(w) + cos(x) cast to float32: widening w made the output float64 while x's path still
+    rounded to float32, and float64 steps saw 'numerical 0' for x (a float64 leaf with x64 on, a float32
+    one with it off)."""
+    report = nj.check_grads(lambda w, x: jnp.sin(w) + jnp.cos(x).astype(jnp.float32), CAST_ARGS, 1)
+    assert report.passed
+    assert [f.report.working_dtype for f in report.findings] == ["float64", "float32"] * 2
+    assert nj.check_grads(_cast_down(), CAST_ARGS, 1, modes=("rev",)).passed
+    assert bool(jax.config.jax_enable_x64) is x64
+
+
+@pytest.mark.parametrize("x64", [False, True], indirect=True, ids=["x64-off", "x64-on"])
+def test_a_leaf_that_f_casts_to_float32_still_catches_a_wrong_rule(x64):
+    wrong = r"VJP \(rev\): output 0 w.r.t. args\[1\]: gradient WRONG"
+    with pytest.raises(AssertionError, match=wrong) as info:
+        nj.check_grads(_cast_down(1.01), CAST_ARGS, 1, modes=("rev",))
+    assert "args[0]: gradient WRONG" not in str(info.value)
+
+
 def test_order_2_on_plain_jax_and_arrays_unchanged():
     x = np.linspace(0.1, 1.0, 6)
     before = x.copy()

@@ -231,6 +231,59 @@ def test_inputs_of_mixed_dtypes_are_checked_one_at_a_time():
     assert [f.input for f in bad.failures] == ["inputs[1]"], str(bad)
 
 
+def _cast_down(wrong=None):
+    """w.sum() + cos(x) rounded to float32 (x float64, w float32: a float32 output) by hand; the backward
+    of input `wrong` is 1% off."""
+
+    class CastDown(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, w):
+            ctx.save_for_backward(x, w)
+            return w.sum() + torch.cos(x).float().sum()
+
+        @staticmethod
+        def backward(ctx, g):
+            x, w = ctx.saved_tensors
+            grads = [-torch.sin(x) * g.double(), torch.ones_like(w) * g]
+            return tuple(d * 1.01 if j == wrong else d for j, d in enumerate(grads))
+
+    return CastDown.apply
+
+
+def _mixed():
+    torch.manual_seed(0)
+    return torch.randn(4, 3, dtype=torch.float64, requires_grad=True), torch.randn(3, 2, requires_grad=True)
+
+
+def test_mixed_dtypes_with_a_float32_output_pass():
+    """A float64 input whose path rounds to float32 beside a float32 one: widening the float32 input must
+    not hide that rounding (it made the output float64 and float64 steps saw 'numerical 0')."""
+    x, w = _mixed()
+    report = nt.check_backward(lambda a, b: b.sum() + a.cos().float().sum(), (x, w))
+    assert report.passed, str(report)
+    assert [(f.input, f.report.working_dtype) for f in report.findings] == [
+        ("inputs[0]", "float32"),
+        ("inputs[1]", "float64"),
+    ]
+    assert nt.gradcheck(_cast_down(), (x, w))
+    assert nt.check_backward(lambda a, b: b.sum() + a.cos().float().sum(), (x, w), mode="fast").passed
+
+
+@pytest.mark.parametrize("wrong", [0, 1], ids=["in-x", "in-w"])
+def test_mixed_dtypes_with_a_float32_output_catch_a_wrong_backward(wrong):
+    report = nt.check_backward(_cast_down(wrong), _mixed())
+    assert [f.input for f in report.failures] == [f"inputs[{wrong}]"], str(report)
+
+
+def test_a_float32_input_that_f_casts_down_is_differenced_in_float32():
+    """Two float32 inputs: widening both makes the output float64 while b's path rounds to float32, so
+    each input's precision is taken from f with that input alone widened."""
+    a, b = torch.linspace(-1, 1, 5, requires_grad=True), torch.linspace(0, 2, 4, requires_grad=True)
+    report = nt.check_backward(lambda u, v: u.sin().sum() + v.float().cos().sum(), (a, b))
+    assert report.passed, str(report)
+    assert [f.report.working_dtype for f in report.findings] == ["float64", "float32"]
+
+
 def test_tensors_and_global_state_are_left_alone():
     layer = LAYERS[2]
     xs = tl.inputs(layer, torch.float32)
