@@ -222,6 +222,10 @@ def _failure(func: str, fut: Future[Any], i: int, chunks: int) -> BaseException:
     if type(exc).__name__ == "KilledWorker":  # dask.distributed, after its retries
         exc.add_note(f"{func}: Dask workers died while evaluating f ({died}) and Dask gave up; {done}")
         return exc
+    if isinstance(exc, MutatedArgumentError) and not str(exc).startswith(f"{func}: "):
+        named = MutatedArgumentError(f"{func}: {exc} (in an executor worker, chunk {i + 1} of {chunks})")
+        named.__cause__ = exc.__cause__
+        return named  # as every other MutatedArgumentError, it names the public function
     exc.add_note(f"{func}: f raised in an executor worker (chunk {i + 1} of {chunks}); {done}")
     return exc
 
