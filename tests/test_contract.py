@@ -286,6 +286,10 @@ case(
     ValueError,
     "must be a scalar",
 )
+for kind, leaf, words in [("empty", np.array([]), "must have at least one element"),
+                          ("nan", np.array([1.0, np.nan]), "must be finite")]:  # fmt: skip
+    case(f"numerical_gradient-pytree-{kind}-leaf", lambda b: NG(lambda t: np.sum(t["a"] ** 2), {"a": X.copy(), "b": b}),
+         {"b": leaf}, ValueError, rf"numerical_gradient: x\['b'\] {words}")  # fmt: skip
 case("numerical_gradient-ragged-list", lambda: NG(square, [[1.0, 2.0], [3.0]]), {}, ValueError,
      "numerical_gradient: x must be an array of numbers; got a ragged list")  # fmt: skip
 case("check_gradient-ragged-list", lambda: ng.check_gradient(square, [[1.0], [2.0, 3.0]], grad_square), {},

@@ -18,10 +18,11 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from numgrad.common.guard import unchanged
-from numgrad.common.trees import WithLeaf, float_leaves, is_tree
+from numgrad.common.trees import WithLeaf, is_tree
 from numgrad.common.validate import callable_arg, finite_point, real_floating_array
 from numgrad.differences import fixed, repeated, small
 from numgrad.differences.engine import make_problem
+from numgrad.differences.joined import refuse_batched, tree_argument, tree_step
 from numgrad.differences.steps import difference
 
 __all__ = ["directional_derivative", "jacobian", "numerical_diff", "numerical_gradient"]
@@ -248,12 +249,7 @@ def _per_leaf(
 ) -> Any:
     """`one(f_k, leaf_k, h_k)` for every leaf of the pytree x, as x's structure."""
     fn = callable_arg(f, func)
-    flat = float_leaves(x, func)
-    if batched is not False:
-        raise ValueError(
-            f"{func}: batched=True needs x to be a single array (a stack of points has no pytree form); got "
-            f"a pytree of {len(flat.leaves)} leaves. Use batched=False, or an executor"
-        )
-    if h is not None and not (isinstance(h, int | float) and not isinstance(h, bool)):
-        raise ValueError(f"{func}: h must be a number or None when x is a pytree; got {type(h).__name__}")
+    flat = tree_argument(x, func)  # an empty or non-finite leaf is named by its path
+    refuse_batched(func, flat, batched)
+    tree_step(func, h)
     return flat.unflatten([one(WithLeaf(fn, flat, k), leaf, h) for k, leaf in enumerate(flat.leaves)])
