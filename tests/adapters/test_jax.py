@@ -162,7 +162,10 @@ def _cast_down(factor=1.0):
     return f
 
 
-CAST_ARGS = (jnp.linspace(0.1, 1.0, 5), np.linspace(0.1, 1.0, 5))  # float32; float64 where x64 is on
+def cast_args():
+    """(w, x): w float32; x float64 where x64 is on. Built in the test, under its x64 setting (a module
+    constant would take whatever x64 setting the tests imported before it left)."""
+    return jnp.linspace(0.1, 1.0, 5, dtype=jnp.float32), np.linspace(0.1, 1.0, 5)
 
 
 @pytest.mark.parametrize("x64", [False, True], indirect=True, ids=["x64-off", "x64-on"])
@@ -170,10 +173,10 @@ def test_a_leaf_that_f_casts_to_float32_passes(x64):
     """f(w, x) = sin(w) + cos(x) cast to float32: widening w made the output float64 while x's path still
     rounded to float32, and float64 steps saw 'numerical 0' for x (a float64 leaf with x64 on, a float32
     one with it off)."""
-    report = nj.check_grads(lambda w, x: jnp.sin(w) + jnp.cos(x).astype(jnp.float32), CAST_ARGS, 1)
+    report = nj.check_grads(lambda w, x: jnp.sin(w) + jnp.cos(x).astype(jnp.float32), cast_args(), 1)
     assert report.passed
     assert [f.report.working_dtype for f in report.findings] == ["float64", "float32"] * 2
-    assert nj.check_grads(_cast_down(), CAST_ARGS, 1, modes=("rev",)).passed
+    assert nj.check_grads(_cast_down(), cast_args(), 1, modes=("rev",)).passed
     assert bool(jax.config.jax_enable_x64) is x64
 
 
@@ -181,7 +184,7 @@ def test_a_leaf_that_f_casts_to_float32_passes(x64):
 def test_a_leaf_that_f_casts_to_float32_still_catches_a_wrong_rule(x64):
     wrong = r"VJP \(rev\): output 0 w.r.t. args\[1\]: gradient WRONG"
     with pytest.raises(AssertionError, match=wrong) as info:
-        nj.check_grads(_cast_down(1.01), CAST_ARGS, 1, modes=("rev",))
+        nj.check_grads(_cast_down(1.01), cast_args(), 1, modes=("rev",))
     assert "args[0]: gradient WRONG" not in str(info.value)
 
 
