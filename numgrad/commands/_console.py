@@ -9,6 +9,8 @@ is wider than that is printed with abbreviated headers and cells, then without i
 from __future__ import annotations
 
 import errno
+import json
+import math
 import os
 import shutil
 import sys
@@ -92,6 +94,33 @@ def fit_table(
         if console.measure(table, options=wide_open).maximum <= console.width:
             break
     return table, [columns[i].header for i in everything if i not in keep]
+
+
+def progress_hidden(console: Console, *, as_json: bool = False) -> bool:
+    """Whether a command's progress display stays off: with --json, or off a terminal (rich's Progress
+    ends with a blank line on a pipe or a file, and nobody watches it there)."""
+    return as_json or not console.is_interactive
+
+
+def print_plain(console: Console, text: str) -> None:
+    """`text` as written, not as markup: a user's path may hold brackets (``plots/[bold]a.png``)."""
+    console.print(Text(text))
+
+
+def strict_json(data: object) -> object:
+    """`data` with every NaN and ±inf (a NaN gradient, a diverged loss) as None: JSON has no such numbers."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: strict_json(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [strict_json(v) for v in data]
+    return data
+
+
+def print_json(data: object) -> None:
+    """`data` as strict JSON, alone on stdout (every command's --json)."""
+    print(json.dumps(strict_json(data), indent=2, allow_nan=False))
 
 
 def print_error(console: Console, command: str, message: object) -> None:

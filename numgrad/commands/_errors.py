@@ -16,6 +16,9 @@ from pathlib import Path
 # Arrays the CLI would allocate (x of --shape, a net's weights, a batch of images) above this many
 # elements are refused up front: 2**27 float64 numbers are 1 GiB, and a gradient needs several copies.
 MAX_ELEMENTS = 2**27
+# A trial of `numgrad sweep` (its settings, its result, Optuna's record) is Python objects, not an array:
+# about 1 KiB, counted as that many float64 numbers against MAX_ELEMENTS.
+TRIAL_NUMBERS = 128
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 EXIT_OUTPUT_CLOSED = 141  # 128 + SIGPIPE, as a shell reports a writer whose reader went away
@@ -48,7 +51,7 @@ def run_command(name: str, run: Callable[[argparse.Namespace], int], args: argpa
         return fail(name, "out of memory: pass smaller sizes (--shape, --batch-size, --hidden)")
     except SystemExit as exc:  # a user's module or function called sys.exit: not a pass, not a failure
         return fail(name, f"the user's code called sys.exit({exc.code!r}) while numgrad was running it")
-    except Exception as exc:
+    except BaseException as exc:  # GeneratorExit or a bare BaseException from a user's code: as any other
         return fail(name, f"{type(exc).__name__}: {first_line(exc)}")
 
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
 
-from numgrad.commands._console import print_error
+from numgrad.commands._console import print_error, print_json, print_plain, progress_hidden
 
 COMPARE_STYLE = {  # method: (label, colour, marker) — told apart by colour, marker and line style
     "grid": ("grid search", "tab:blue", "s"),
@@ -101,13 +100,18 @@ def run_search(
         if args.compare is not None:
             return _compare(args, console, x_train, t_train, ranges, base)
         return _bayes(args, console, (x_train, t_train), ranges, base, plot)
+    except BrokenPipeError:  # the reader of the output went away: run_command ends quietly
+        raise
     except (OSError, ValueError, TypeError) as exc:
         _fail(errors, str(exc))
         return 2
     except KeyboardInterrupt:
         where = _where(args)
-        kept = "" if where is None else f"; the finished trials are in study {where[1]!r} at {where[0]}"
-        _fail(errors, f"interrupted{kept}: run the same command to continue")
+        if where is None:  # nothing was kept: a rerun starts again
+            _fail(errors, "interrupted (the trials are not kept without --storage)")
+        else:
+            _fail(errors, f"interrupted; the finished trials are in study {where[1]!r} at {where[0]}: "
+                          f"run the same command to continue")  # fmt: skip
         return 130
 
 
@@ -116,17 +120,18 @@ def _fail(errors: Console, message: str) -> None:
     print_error(errors, "sweep", message)
 
 
-def _progress(console: Console, disable: bool) -> Any:
+def _progress(console: Console, as_json: bool) -> Any:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    return Progress(*columns, console=console, transient=True, disable=disable)
+    hidden = progress_hidden(console, as_json=as_json)
+    return Progress(*columns, console=console, transient=True, disable=hidden)
 
 
 def _bayes(
     args: argparse.Namespace, console: Console, data: Any, ranges: Any, base: Any,
     plot: Callable[[Any, str], None],
-) -> int:
+) -> int:  # fmt: skip
     from numgrad.book.search import sweep
 
     where = _where(args)
@@ -145,7 +150,7 @@ def _bayes(
         plot(result, args.plot)
     kept = {"storage": None, "study": None} if where is None else {"storage": where[0], "study": where[1]}
     if args.json:
-        print(json.dumps({**result.to_dict(), "search": "bayes", **kept, "plot": args.plot}, indent=2))
+        print_json({**result.to_dict(), "search": "bayes", **kept, "plot": args.plot})
         return 0
     pruned, runs = sum(r.pruned_at is not None for r in result.results), len(result.results)
     study = "" if where is None else f", study {where[1]!r} in {where[0]}"
@@ -156,7 +161,7 @@ def _bayes(
         f"sweep: {runs} Bayesian trials ({pruned} pruned)",
     ])  # fmt: skip
     if args.plot:
-        console.print(f"plot: {args.plot}")
+        print_plain(console, f"plot: {args.plot}")
     return 0
 
 
@@ -179,7 +184,7 @@ def _compare(args: argparse.Namespace, console: Console, x: Any, t: Any, ranges:
     if args.plot:
         save_figure(compare_figure(comparison), args.plot, dpi=FIGURE_DPI)
     if args.json:
-        print(json.dumps({**comparison.to_dict(), "plot": args.plot}, indent=2))
+        print_json({**comparison.to_dict(), "plot": args.plot})
         return 0
     columns = [
         Column("search", justify="left"), Column("trials"), Column("best val acc", "best"),
@@ -201,5 +206,5 @@ def _compare(args: argparse.Namespace, console: Console, x: Any, t: Any, ranges:
         f"grid, random and Bayesian search: {comparison.budget} trials each",
     ], columns, cells)  # fmt: skip
     if args.plot:
-        console.print(f"plot: {args.plot}")
+        print_plain(console, f"plot: {args.plot}")
     return 0

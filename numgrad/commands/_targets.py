@@ -44,7 +44,7 @@ def _import(name: str) -> Any:
             return module
         with _cwd_on_path():
             return importlib.import_module(name)
-    except TargetError:
+    except (TargetError, KeyboardInterrupt):
         raise
     except SystemExit as exc:  # else `numgrad check` would exit 0 with no output: a CI gate's pass
         raise TargetError(
@@ -53,7 +53,7 @@ def _import(name: str) -> Any:
         ) from None
     except ImportError as exc:
         raise TargetError(f"cannot import module {name!r} ({exc})") from None
-    except Exception as exc:
+    except BaseException as exc:  # a bare BaseException or GeneratorExit too: one line, not a traceback
         raise TargetError(f"importing {name!r} raised {type(exc).__name__}: {first_line(exc)}") from None
 
 

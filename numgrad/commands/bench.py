@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from typing import Any
 
@@ -34,7 +33,8 @@ def register(sub: Any) -> None:
     add_wide_option(p)
     p.add_argument(
         "--plot", metavar="PATH", type=plot_path,
-        help="write time against n (scaling family) to PATH, .png, .svg or .pdf (default: none)",
+        help="write time against n of the scaling family to PATH, .png, .svg or .pdf; with --family, one "
+        "of them must be scaling (default: none)",
     )  # fmt: skip
     p.set_defaults(run=run)
 
@@ -44,17 +44,32 @@ def run(args: argparse.Namespace) -> int:
 
     from numgrad.bench import measure
     from numgrad.bench.harness import _chosen, machine_info, run_benchmarks, scaling_exponent
-    from numgrad.commands._console import Column, fit_line, make_console, print_table
-    from numgrad.commands._errors import positive_count
+    from numgrad.commands._console import (
+        Column,
+        fit_line,
+        make_console,
+        print_json,
+        print_table,
+        progress_hidden,
+    )
+    from numgrad.commands._errors import BadInputError, elements, output_file, positive_count
     from numgrad.common.extras import require
 
-    require("scipy", needed_by="numgrad bench")  # before minutes of timing, not after them
     families = tuple(args.family) if args.family else None
     positive_count(args.repeats, "--repeats")
+    elements(args.repeats, f"--repeats {args.repeats} (the timing samples of a row)")
+    output_file(args.plot)  # before minutes of timing, not after them
+    if args.plot and families is not None and "scaling" not in families:
+        raise BadInputError(
+            f"--plot draws time against n of the scaling family, which --family {' '.join(families)} "
+            "leaves out: add --family scaling, or drop --plot"
+        )
+    require("scipy", needed_by="numgrad bench")  # before minutes of timing, not after them
     console = make_console(stderr=args.json, wide=args.wide, min_width=170)
     rows = []
     total = len(_chosen(args.full, families))
-    with Progress(console=console, transient=True, disable=args.json) as progress:
+    hidden = progress_hidden(console, as_json=args.json)
+    with Progress(console=console, transient=True, disable=hidden) as progress:
         task = progress.add_task("benchmarking", total=total)
         seen: set[str] = set()
         budget = measure.TIME_BUDGET if args.full else measure.QUICK_TIME_BUDGET
@@ -69,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
 
         plot_scaling(rows, args.plot)
     if args.json:
-        print(json.dumps({"machine": machine_info(), "rows": [r.to_dict() for r in rows]}, indent=2))
+        print_json({"machine": machine_info(), "rows": [r.to_dict() for r in rows]})
         return 0
     columns = (
         Column("workload", justify="left"), Column("method", justify="left"), Column("median"),

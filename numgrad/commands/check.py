@@ -10,10 +10,12 @@ numgrad check mymod:loss --shapes '{"W": [3, 4], "b": [4]}' --hvp mymod:loss_hvp
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import sys
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from numgrad.commands._options import add_command, add_wide_option, plot_path
@@ -22,6 +24,12 @@ from numgrad.commands._targets import TargetError, first_line, load
 DEFAULT_EXAMPLES = 5  # random inputs per dtype in target mode: enough to meet an input-dependent bug
 TARGET_ONLY = ("shape", "grad", "mode", "examples", "plot", "vjp", "jvp", "shapes", "hessian", "hvp")
 SECOND_ORDER = ("hessian", "hvp")  # a Hessian has no heatmap of x's shape
+# Warnings of numgrad's own that tell a user of the CLI nothing (the report and the picture say it all):
+# (message, category, module). A user's f and gradient keep every warning of theirs.
+QUIET = (
+    ("overflow encountered in divide", RuntimeWarning, r"numgrad\.checking\.report"),  # error / tolerance
+    ("constrained_layout not applied", UserWarning, ""),  # a long title on a small heatmap: laid out anyway
+)
 
 
 def register(sub: Any) -> None:
@@ -117,21 +125,22 @@ def _run_builtins(args: argparse.Namespace) -> int:
 
     from numgrad.checking.catalog import CASES
     from numgrad.checking.twins import DTYPES, check_builtins
-    from numgrad.commands._console import Column, make_console, print_table
+    from numgrad.commands._console import Column, make_console, print_json, print_table, progress_hidden
     from numgrad.common.extras import require
 
     require("jax", needed_by="numgrad check")  # before the progress bar starts
     dtypes = tuple(args.dtype) if args.dtype else DTYPES
     console = make_console(stderr=args.json, wide=args.wide)
     rows = []
-    with Progress(console=console, transient=True, disable=args.json) as progress:
+    hidden = progress_hidden(console, as_json=args.json)
+    with Progress(console=console, transient=True, disable=hidden) as progress:
         task = progress.add_task("checking against JAX", total=len(CASES) * len(dtypes))
         for row in check_builtins(seed=args.seed, dtypes=dtypes):
             rows.append(row)
             progress.advance(task)
     failed = [r for r in rows if not r.passed]
     if args.json:
-        print(json.dumps({"passed": not failed, "rows": [r.to_dict() for r in rows]}, indent=2))
+        print_json({"passed": not failed, "rows": [r.to_dict() for r in rows]})
         return 1 if failed else 0
     titles = ("numgrad vs JAX twins (values, and numerical gradient vs jax.grad)", "numgrad vs JAX twins")
     cells: list[list[Any]] = [
@@ -160,6 +169,9 @@ def _run_builtins(args: argparse.Namespace) -> int:
 def _run_target(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from numgrad.commands._console import print_json
+    from numgrad.commands._errors import elements
+
     f = load(args.target, "target")
     kind = _kind(args)
     grad = load(getattr(args, kind), f"--{kind}") if getattr(args, kind) else None
@@ -175,15 +187,18 @@ def _run_target(args: argparse.Namespace) -> int:
     if args.plot and (mode == "fast" or not shape):
         raise TargetError("--plot draws one cell per element: it needs --mode full and a non-scalar --shape")
     dtypes = tuple(args.dtype) if args.dtype else ("float64",)
+    size = _size(spec) if spec is not None else math.prod(shape)
+    per = f"{size:,} numbers" + (f" in each of {len(dtypes)} dtypes" if len(dtypes) > 1 else "")
+    elements(examples * len(dtypes) * size, f"--examples {examples} of x ({per})")  # drawn up front
     rng = np.random.default_rng(args.seed)
     points = [(d, k, _draw(rng, spec, shape, d)) for d in dtypes for k in range(examples)]
     analytic = grad if grad is not None else jax_gradient(f, args.target, points[0][2])
     reports = _check_all(f, analytic, points, mode, args, kind)
     worst = max(reports, key=lambda r: (not r[2].passed, r[2].max_rel_error))
-    plotted = _plot(worst, args) if args.plot else None
+    plotted = _plot(worst, args, kind) if args.plot else None
     passed = all(r.passed for _, _, r in reports)
     if args.json:
-        print(json.dumps(_json(args, shape, mode, reports, passed, plotted), indent=2))
+        print_json(_json(args, kind, shape, mode, reports, passed, plotted))
     else:
         _print_target(args, reports, worst, plotted)
     return 0 if passed else 1
@@ -212,7 +227,17 @@ def _spec(args: argparse.Namespace) -> Any:
         example = '{"W": [3, 4], "b": [4]}'
         raise TargetError(f"--shapes must be JSON like '{example}'; got {text!r} ({exc.msg})") from None
     _check_spec(spec, "--shapes")
+    from numgrad.commands._errors import elements
+
+    elements(_size(spec), f"--shapes {text} (all its leaves)")  # the cap of --shape, on their total
     return spec
+
+
+def _size(spec: Any) -> int:
+    """The number of elements of all the leaves of a checked --shapes spec."""
+    if _is_shape(spec):
+        return math.prod(spec)
+    return sum(_size(v) for v in (spec.values() if isinstance(spec, dict) else spec))
 
 
 def _is_shape(node: Any) -> bool:
@@ -307,12 +332,13 @@ def _check_all(
     args: argparse.Namespace,
     kind: str = "grad",
 ) -> list[Any]:
+    from rich.markup import escape
     from rich.progress import Progress
 
     from numgrad.checking.check import check_gradient
     from numgrad.checking.hessian import check_hessian
     from numgrad.checking.vector import check_jvp, check_vjp
-    from numgrad.commands._console import make_console
+    from numgrad.commands._console import make_console, progress_hidden
 
     def checked(x: Any, seed: int) -> Any:
         if kind == "grad":
@@ -326,12 +352,16 @@ def _check_all(
 
     reports, failure = [], None
     errors = make_console(stderr=True)  # off a terminal a transient display would leave a blank line
-    with Progress(console=errors, transient=True, disable=args.json or not errors.is_terminal) as progress:
-        task = progress.add_task(f"checking {args.target}", total=len(points))
+    hidden = progress_hidden(errors, as_json=args.json)
+    with Progress(console=errors, transient=True, disable=hidden) as progress:
+        task = progress.add_task(f"checking {escape(args.target)}", total=len(points))
         for dtype, k, x in points:
             try:
-                report = checked(x, args.seed + k)
-            except (Exception, SystemExit) as exc:
+                with _quiet():
+                    report = checked(x, args.seed + k)
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # SystemExit, GeneratorExit too: the user's code, in one line
                 shown = f"shape {x.shape}" if hasattr(x, "shape") else f"shapes {args.shapes}"
                 where = f"{args.target} at x of {shown} ({dtype})"
                 what = f"called sys.exit({exc.code!r})" if isinstance(exc, SystemExit) else type(exc).__name__
@@ -344,21 +374,44 @@ def _check_all(
     return reports
 
 
-def _plot(worst: Any, args: argparse.Namespace) -> str:
-    """The heatmap of the worst example; its title names the function, the gradient and the example."""
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """The warnings of QUIET off while numgrad checks and draws; every other warning as it was."""
+    with warnings.catch_warnings():
+        for message, category, module in QUIET:
+            warnings.filterwarnings("ignore", message, category, module)
+        yield
+
+
+def _checked(args: argparse.Namespace, kind: str) -> str:
+    """What was checked against numgrad: ``jax.grad``, the --grad target, or ``vjp MOD:VJP`` and the like."""
+    if kind == "grad":
+        return str(args.grad or "jax.grad")
+    return f"{kind} {getattr(args, kind)}"
+
+
+def _plot(worst: Any, args: argparse.Namespace, kind: str) -> str:
+    """The heatmap of the worst example; its title names the function, what was checked and the example."""
     from numgrad.checking.check import plot_gradient_errors
 
     _, k, report = worst
-    title = f"{args.target} against {args.grad or 'jax.grad'}, example {k} (seed {args.seed + k})"
-    return str(plot_gradient_errors(report, args.plot, title=title))
+    title = f"{args.target} against {_checked(args, kind)}, example {k} (seed {args.seed + k})"
+    with _quiet():
+        return str(plot_gradient_errors(report, args.plot, title=title))
 
 
 def _json(
-    args: argparse.Namespace, shape: tuple[int, ...], mode: str, reports: list[Any], passed: bool, plot: Any
+    args: argparse.Namespace,
+    kind: str,
+    shape: tuple[int, ...],
+    mode: str,
+    reports: list[Any],
+    passed: bool,
+    plot: Any,
 ) -> dict[str, Any]:
     return {
         "target": args.target,
-        "grad": args.grad or "jax.grad",
+        "grad": _checked(args, kind) if kind == "grad" else None,  # the gradient checked, if one was
         "vjp": getattr(args, "vjp", None),
         "jvp": getattr(args, "jvp", None),
         "hessian": getattr(args, "hessian", None),
@@ -376,7 +429,7 @@ def _json(
 def _print_target(args: argparse.Namespace, reports: list[Any], worst: Any, plotted: str | None) -> None:
     from rich.markup import escape
 
-    from numgrad.commands._console import Column, make_console, print_table
+    from numgrad.commands._console import Column, make_console, print_plain, print_table
 
     console = make_console(wide=args.wide)
     grad = args.grad or "jax.grad"
@@ -395,7 +448,7 @@ def _print_target(args: argparse.Namespace, reports: list[Any], worst: Any, plot
     cells: list[list[Any]] = [
         [
             (f"{dtype} #{k}", f"{dtype.replace('float', 'f')} #{k}"), f"{r.max_abs_error:.1e}",
-            f"{r.max_rel_error:.1e}", f"{r.tolerance:.1e}", f"{r.worst_leaf} {r.worst_index}".strip(),
+            f"{r.max_rel_error:.1e}", f"{r.tolerance:.1e}", escape(f"{r.worst_leaf} {r.worst_index}".strip()),
             str(r.kink_count), str(r.nfev), "[green]ok[/]" if r.passed else "[red]WRONG[/]",
             f"{r.seconds:.2f}s",
         ]
@@ -409,4 +462,4 @@ def _print_target(args: argparse.Namespace, reports: list[Any], worst: Any, plot
     failed = sum(not r.passed for _, _, r in reports)
     console.print(f"{len(reports) - failed} passed, {failed} failed")
     if plotted:
-        console.print(f"heatmap: {plotted}")
+        print_plain(console, f"heatmap: {plotted}")

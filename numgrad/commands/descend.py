@@ -4,8 +4,6 @@ how each ended, and optionally the picture (contours, −∇f arrows, the paths)
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import sys
 from typing import Any
 
@@ -40,7 +38,7 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--lr", type=float, nargs="+", metavar="LR",
         help="learning rates (default: the function's; book 0.1 10 1e-10; MODULE:FUNC 0.1)",
-    )
+    )  # fmt: skip
     p.add_argument(
         "--steps", type=int, metavar="N",
         help="steps per run (default: the function's; 100 for book and MODULE:FUNC)",
@@ -90,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--plot draws functions of two variables; the start has {start.size}")
         lrs = args.lr or (classic.lrs if classic else DEFAULT_LRS)
         steps = args.steps if args.steps is not None else classic.steps if classic else DEFAULT_STEPS
+        # each run records its path, (steps + 1) points and values: refused before it could not fit
+        _errors.elements(len(lrs) * (steps + 1) * (start.size + 1), f"--steps {steps} (the recorded paths)")
         runs = [(lr, gradient_descent(f, start, lr, steps, h=args.h, tol=args.tol)) for lr in lrs]
     except (ValueError, TypeError, ImportError, AttributeError) as exc:
         print(f"numgrad descend: {exc}", file=sys.stderr)
@@ -107,7 +107,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"numgrad descend: cannot write the picture: {exc}", file=sys.stderr)
             return 2
     if args.json:
-        print(json.dumps(_report(name, formula, start, steps, args, runs), indent=2))
+        from numgrad.commands._console import print_json
+
+        print_json(_report(name, formula, start, steps, args, runs))
     else:
         own = classic is not None and args.lr is None and args.start is None  # the lesson's own runs
         _table(title, steps, args, runs, classic.lesson if own else None)
@@ -133,10 +135,6 @@ def _point(x: Any) -> str:
     return f"({', '.join(vals)}{more})"
 
 
-def _finite(v: float) -> float | None:
-    return v if math.isfinite(v) else None
-
-
 def _report(name: str, formula: str, start: Any, steps: int, args: Any, runs: Any) -> dict[str, Any]:
     return {
         "function": name,
@@ -149,8 +147,8 @@ def _report(name: str, formula: str, start: Any, steps: int, args: Any, runs: An
         "runs": [
             {
                 "lr": lr,
-                "x": [_finite(v) for v in r.x.reshape(-1).tolist()],
-                "f": _finite(float(r.values[-1])),
+                "x": r.x.reshape(-1).tolist(),
+                "f": float(r.values[-1]),  # NaN and ±inf: null, as in every command's --json
                 "status": r.status,
                 "steps": r.steps,
             }
@@ -160,7 +158,7 @@ def _report(name: str, formula: str, start: Any, steps: int, args: Any, runs: An
 
 
 def _table(title: str, steps: int, args: Any, runs: Any, lesson: str | None) -> None:
-    from numgrad.commands._console import Column, make_console, print_table
+    from numgrad.commands._console import Column, make_console, print_plain, print_table
 
     colour = {"converged": "green", "max_steps": "yellow", "diverged": "red"}
     h = "auto" if args.h is None else f"{args.h:g}"
@@ -178,4 +176,4 @@ def _table(title: str, steps: int, args: Any, runs: Any, lesson: str | None) -> 
     if lesson:
         console.print(lesson)
     if args.plot:
-        console.print(f"picture written to {args.plot}")
+        print_plain(console, f"picture written to {args.plot}")

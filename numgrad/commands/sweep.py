@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,6 +11,13 @@ from typing import Any
 from numgrad.commands._options import add_command, add_wide_option, plot_path
 
 COUNT_AXES = ("hidden", "batch_size", "iters")
+# numbers a run holds per unit of a count axis: a hidden unit's weights, an image, an iteration's loss
+NUMBERS_PER = {"hidden": 794, "batch_size": 784, "iters": 1}
+HELD = {
+    "hidden": "the weights W1, W2",
+    "batch_size": "one batch of images",
+    "iters": "the loss of each iteration",
+}
 
 
 def _axis_name(text: str) -> str:
@@ -74,7 +80,7 @@ def register(sub: Any) -> None:
     how.add_argument(
         "--grid", nargs="+", type=grid_axis, metavar="NAME=V1,V2",
         help="values of each axis (no default: --grid, --random, --bayes or --compare is needed)",
-    )
+    )  # fmt: skip
     how.add_argument(
         "--random", type=int, metavar="N", help="N random settings from --ranges (no default: or --grid)"
     )  # fmt: skip
@@ -124,7 +130,7 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--data", metavar="DIR",
         help="MNIST directory: mnist.pkl or the four IDX .gz files (default: the embedded 5,000 images)",
-    )
+    )  # fmt: skip
     p.add_argument(
         "--plot", metavar="PATH", type=plot_path,
         help="write validation accuracy against lr (--compare: best so far against trials) to PATH, .png, "
@@ -185,23 +191,49 @@ def plot_sweep(result: Any, path: str | Path) -> Any:
     return fig
 
 
+def _validate(args: argparse.Namespace) -> None:
+    """The options, before any work: one value per axis, finite positive values, sizes that fit."""
+    from numgrad.commands import _errors
+    from numgrad.commands._errors import TRIAL_NUMBERS, BadInputError
+
+    _errors.seed(args.seed)
+    _errors.output_file(args.plot)
+    if args.grid is not None and args.ranges is not None:
+        raise BadInputError("--ranges goes with --random, --bayes and --compare; --grid takes the values "
+                            "themselves (--grid lr=0.1,1 hidden=20,50)")  # fmt: skip
+    for flag, axes in (("--grid", args.grid or ()), ("--ranges", args.ranges or ())):
+        names = [axis for axis, _ in axes]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise BadInputError(f"{flag} gives {', '.join(twice)} more than once; give each axis once")
+    for axis, numbers in args.grid or ():
+        if not all(math.isfinite(v) and v > 0 for v in numbers):
+            raise BadInputError(f"--grid {axis} values must be positive and finite; got {numbers}")
+        if axis in NUMBERS_PER:
+            top = int(max(numbers))
+            _errors.elements(top * NUMBERS_PER[axis], f"--grid {axis}={top} ({HELD[axis]})")
+    for axis, (lo, hi) in args.ranges or ():
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            raise BadInputError(f"--ranges {axis} bounds must be finite; got {lo:g}:{hi:g}")
+        if axis in NUMBERS_PER:
+            top = int(max(lo, hi))
+            _errors.elements(top * NUMBERS_PER[axis], f"--ranges {axis}={lo:g}:{hi:g} ({HELD[axis]})")
+    _errors.elements(args.iters, f"--iters {args.iters} ({HELD['iters']})")
+    for flag, trials in (("--random", args.random), ("--bayes", args.bayes), ("--compare", args.compare)):
+        searches = 3 if flag == "--compare" else 1  # --compare runs grid, random and Bayesian search
+        if trials is not None:
+            _errors.elements(trials * searches * TRIAL_NUMBERS, f"{flag} {trials} (the trials and results)")
+
+
 def run(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from numgrad.book.data import load_mnist
     from numgrad.book.tuning import sweep
-    from numgrad.commands import _errors
-    from numgrad.commands._console import make_console, print_error
+    from numgrad.commands._console import make_console, print_error, print_json, print_plain, progress_hidden
     from numgrad.commands._search import print_ranked
 
-    _errors.seed(args.seed)
-    _errors.output_file(args.plot)
-    for axis, numbers in args.grid or ():
-        if not all(math.isfinite(v) and v > 0 for v in numbers):
-            raise _errors.BadInputError(f"--grid {axis} values must be positive and finite; got {numbers}")
-        size = {"hidden": 794, "batch_size": 784}.get(axis)  # numbers per unit: weights, or one image
-        if size:
-            _errors.elements(int(max(numbers)) * size, f"--grid {axis}={int(max(numbers))}")
+    _validate(args)
     console, errors = make_console(stderr=args.json, wide=args.wide), make_console(stderr=True)
     if args.bayes is not None or args.compare is not None or args.storage or args.study:
         from numgrad.commands._search import run_search
@@ -215,7 +247,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     total = sum(t.iters for t in trials)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True, disable=args.json) as progress:
+    hidden = progress_hidden(console, as_json=args.json)
+    with Progress(*columns, console=console, transient=True, disable=hidden) as progress:
         task = progress.add_task(f"{len(trials)} runs", total=total)
 
         def show(index: int, step: Any) -> None:
@@ -231,7 +264,7 @@ def run(args: argparse.Namespace) -> int:
         plot_sweep(result, args.plot)
     if args.json:
         search = "grid" if args.grid is not None else "random"
-        print(json.dumps({**result.to_dict(), "search": search, "plot": args.plot}, indent=2))
+        print_json({**result.to_dict(), "search": search, "plot": args.plot})
         return 0
     titles = [
         f"sweep: {len(trials)} runs, {result.gradient} gradient, scored on {result.n_validation} validation "
@@ -241,5 +274,5 @@ def run(args: argparse.Namespace) -> int:
     ]
     print_ranked(console, result, titles)
     if args.plot:
-        console.print(f"plot: {args.plot}")
+        print_plain(console, f"plot: {args.plot}")
     return 0

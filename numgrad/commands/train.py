@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -119,13 +118,23 @@ def _validate(args: argparse.Namespace) -> None:
     _errors.output_file(args.plot)
     _errors.elements(args.hidden * 794, f"--hidden {args.hidden} (the weights W1, W2)")
     _errors.elements(args.batch_size * 784, f"--batch-size {args.batch_size} (one batch of images)")
+    _errors.elements(args.iters, f"--iters {args.iters} (the loss of each iteration)")
 
 
 def run(args: argparse.Namespace) -> int:
+    from rich.text import Text
+
     from numgrad.book.data import load_mnist
     from numgrad.book.nets import TwoLayerNet
     from numgrad.book.training import train
-    from numgrad.commands._console import Column, make_console, print_error, print_table
+    from numgrad.commands._console import (
+        Column,
+        make_console,
+        print_error,
+        print_json,
+        print_table,
+        progress_hidden,
+    )
 
     _validate(args)
     console = make_console(stderr=args.json, wide=args.wide)
@@ -135,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError, TypeError) as exc:
         print_error(make_console(stderr=True), "train", exc)
         return 2
-    with _progress(console, args.json) as progress:
+    with _progress(console, progress_hidden(console, as_json=args.json)) as progress:
         task = progress.add_task(f"training ({args.gradient})", total=args.iters, **START_FIELDS)
 
         def show(step: Any) -> None:
@@ -153,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         plot_history(history, args.plot, data=data)
     if args.json:
-        print(json.dumps({**history.to_dict(), "plot": args.plot}, indent=2))
+        print_json({**history.to_dict(), "plot": args.plot})
         return 0
     cells: list[list[Any]] = [
         [f"{row[0]:g}", f"{row[1]:.2%}", f"{row[2]:.2%}", f"{row[3]:.4f}", f"{row[4]:.4f}"]
@@ -165,8 +174,10 @@ def run(args: argparse.Namespace) -> int:
     print_table(console, [settings_line(history, data), f"{short}, {data}", short], columns, cells)
     per = 1000 * history.gradient_seconds / history.iters
     console.print(
-        f"test accuracy [bold]{history.final_test_acc:.2%}[/] after {history.iters} iterations in "
-        f"{history.seconds:.1f} s ({per:.1f} ms per {history.gradient} gradient)"
-        + (f"; plot: {args.plot}" if args.plot else "")
-    )
+        Text.assemble(
+            "test accuracy ", (f"{history.final_test_acc:.2%}", "bold"), f" after {history.iters} iterations "
+            f"in {history.seconds:.1f} s ({per:.1f} ms per {history.gradient} gradient)",
+            f"; plot: {args.plot}" if args.plot else "",  # as written: a path may hold brackets
+        )
+    )  # fmt: skip
     return 0
