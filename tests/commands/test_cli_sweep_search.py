@@ -10,7 +10,6 @@ import sys
 import numpy as np
 import pytest
 from matplotlib.colors import to_hex
-from mnist_fixtures import write_pickle
 
 from numgrad.book.data import load_mnist
 from numgrad.book.search import compare_searches
@@ -19,15 +18,6 @@ from numgrad.commands._search import compare_figure
 from numgrad.commands.cli import main
 
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture(scope="module")
-def mnist_dir(tmp_path_factory):
-    """The book's mnist.pkl holding 20 embedded training images of each digit (and 10 test images)."""
-    (x, t), (xt, tt) = load_mnist(normalize=False)
-    keep = np.concatenate([np.flatnonzero(t == d)[:20] for d in range(10)])
-    data = {"train_img": x[keep], "train_label": t[keep], "test_img": xt[:10], "test_label": tt[:10]}
-    return write_pickle(tmp_path_factory.mktemp("mnist"), data)
 
 
 def tiny(mnist_dir, *extra):

@@ -9,25 +9,12 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
-from mnist_fixtures import write_pickle
-
-from numgrad.book.data import load_mnist
 
 TRIALS = 6
 ITERS = 1500  # ~1.4 s a trial here: the first of two processes started together needs ~7 s before it can
 # claim the last trial, far more than the two can differ in start-up (at 60 iterations one once took all 6)
 WAIT_S = 600  # far beyond what a run takes (~15 s alone, ~140 s on a machine loaded 5x); only a hung process gets near it
-
-
-@pytest.fixture(scope="module")
-def mnist_dir(tmp_path_factory):
-    """The book's mnist.pkl holding 20 embedded training images of each digit (and 10 test images)."""
-    (x, t), (xt, tt) = load_mnist(normalize=False)
-    keep = np.concatenate([np.flatnonzero(t == d)[:20] for d in range(10)])
-    data = {"train_img": x[keep], "train_label": t[keep], "test_img": xt[:10], "test_label": tt[:10]}
-    return write_pickle(tmp_path_factory.mktemp("mnist"), data)
 
 
 def command(mnist_dir, db):
