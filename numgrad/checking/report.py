@@ -212,7 +212,7 @@ _SCALARS = (
 
 def ratio_to_tolerance(err: NDArray[Any], tol: NDArray[Any], kinks: NDArray[Any]) -> NDArray[np.float64]:
     """error / tolerance, kinks ranked last (0 tolerance: inf when there is an error)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # 1e308 over a tiny tolerance: inf
         r = np.where(tol > 0, err / tol, np.where(err > 0, np.inf, 0.0))
     return np.asarray(np.where(kinks, -1.0, r), dtype=np.float64)
 
