@@ -216,6 +216,7 @@ def full_check(
         h_rm = noisy_steps(p, suspect, d.h[suspect], sigma, d.f0)
         m = remeasure(p, suspect, h_rm, at_h if np.array_equal(h_rm, d.h[suspect]) else None)
         m = replace(m, estimate=m.estimate + NOISE_GAIN * sigma / m.h)  # f's measured noise, amplified
+        m = relative_retry(p, suspect, m)  # (its estimate holds its own noise: two quotients' difference)
         # where x − h left f's domain (never visited by a one-sided pass) the first pass stands
         ok = np.isfinite(m.value) & np.isfinite(m.estimate)
         numerical[suspect[ok]], steps[suspect[ok]] = m.value[ok], m.h[ok]
@@ -318,7 +319,10 @@ def gross_misses(
     with np.errstate(invalid="ignore"):
         between = (a >= np.minimum(forward, backward) - t) & (a <= np.maximum(forward, backward) + t)
         far = np.abs(a - central) > t + nm.GROSS_MISS * estimate
-        gross = np.isfinite(estimate) & np.isfinite(central) & far & ~between
+        # where the one-sided slopes differ by more than the central value, f bends within the step (its
+        # length scale is shorter: log1p((x/1e-8)²) at 1e-8, steps of 0.06) and their gap bounds nothing
+        resolved = np.abs(forward - backward) <= np.abs(central)
+        gross = np.isfinite(estimate) & np.isfinite(central) & far & ~between & resolved
     return gross, t, np.where(src == ESTIMATE, SLOPES, src)
 
 
@@ -452,6 +456,34 @@ def remeasure(
     r = remeasure(p, idx[retry], h[retry] / 4, None, shrinks - 1, np.where(finite, m.estimate, np.inf)[retry])
     take = np.zeros(idx.size, dtype=bool)
     take[retry] = ~finite[retry] | (np.isfinite(r.value) & (r.estimate < m.estimate[retry]))
+    return m.replaced(take, r.subset(take[retry]), extra=r.nfev)
+
+
+def relative_retry(p: Problem, idx: NDArray[np.intp], m: Remeasured) -> Remeasured:
+    """Elements whose estimate stays coarse after the step shrank (above COARSE_STEP of the value) and
+    with 0 < |x_i| < 1: f may vary on the scale of x_i itself (log1p((x/1e-8)²) at x = 1e-8). Re-measured
+    at steps relative to |x_i| (base·|x_i|, the engine's own retry), taken where it settles there."""
+    x0 = np.ravel(p.x).astype(np.float64)[idx]
+    with np.errstate(invalid="ignore"):
+        coarse = ~(m.estimate <= nm.COARSE_STEP * np.abs(m.value))
+    small = coarse & (x0 != 0) & (np.abs(x0) < 1)
+    if not small.any():
+        return m
+    h = np.exp2(np.round(np.log2(nm.base_step("central", p.work_dtype) * np.abs(x0[small]))))
+    retry = np.zeros(idx.size, dtype=bool)
+    retry[small] = h < m.h[small]
+    if not retry.any():
+        return m
+    r = remeasure(p, idx[retry], h[retry[small]], None, shrinks=0)
+    # f's noise measured at each retried element's own step (the check's sigma was measured at another
+    # coordinate's, far larger, step): a quotient of noise can settle by coincidence, one of f cannot
+    noise = [noise_level(p, int(j), float(hj)) for j, hj in zip(idx[retry], r.h, strict=True)]
+    r = replace(r, estimate=r.estimate + NOISE_GAIN * np.array([s for s, _ in noise]) / r.h,
+                nfev=r.nfev + sum(k for _, k in noise))  # fmt: skip
+    take = np.zeros(idx.size, dtype=bool)
+    with np.errstate(invalid="ignore"):  # settled there (not coarse itself; pure noise never is)
+        settled = r.estimate <= nm.COARSE_STEP * np.abs(r.value)
+    take[retry] = np.isfinite(r.value) & np.isfinite(r.estimate) & settled
     return m.replaced(take, r.subset(take[retry]), extra=r.nfev)
 
 

@@ -483,3 +483,28 @@ def test_gross_misses_are_confirmed_without_a_second_step():
     noise = len(nm.NOISE_OFFSETS)
     assert report.nfev == len(calls) == z.size + nm.probe_size(z.size) + noise + report.failures
     assert report.numerical_values[3] == pytest.approx(right[3], abs=1e-6 * np.abs(right).max())
+
+
+@pytest.mark.parametrize("method", ["auto", "central"])
+def test_an_element_whose_length_scale_is_its_own_size_is_remeasured_there(method):
+    """log1p((x/1e-8)²) at x_0 = 1e-8 bends on the scale of x_0, far inside the steps of max(|x|, 1): at
+    0.0625 the one-sided slopes are ±490 and the central one 2.6e-5 against the slope 1e8. Their gap
+    bounds nothing there, so the element is not 'wrong beyond doubt': it is re-measured, and at steps
+    relative to |x_0| (as numerical_gradient retries) the exact gradient passes; a 0.1% bug is caught."""
+    s = 1e-8
+    x = np.array([1e-8, 1.0])
+    f = lambda v: np.sum(np.log1p((v / s) ** 2))  # noqa: E731
+    exact = 2 * (x / s**2) / (1 + (x / s) ** 2)
+    ok = check_gradient(f, x, exact, method=method)
+    assert ok.passed, ok
+    wrong = exact * np.array([1.001, 1.0])
+    bad = check_gradient(f, x, wrong, method=method)
+    assert (bad.passed, bad.failures, bad.worst_index) == (False, 1, (0,))
+    assert bad.numerical == pytest.approx(1e8, rel=1e-6)  # the re-measured slope, not 2.6e-5
+
+
+def test_a_gradient_near_float64s_limit_is_reported_without_numpys_overflow_warning():
+    """error / tolerance overflows to inf for an analytic value of 1e308: ranked worst, no RuntimeWarning
+    (the suite turns warnings into errors)."""
+    r = check_gradient(lambda v: float(np.sum(v**2)), np.array([1.0, 2.0]), np.array([1e308, 4.0]))
+    assert (r.passed, r.failures, r.worst_index) == (False, 1, (0,))
