@@ -27,7 +27,6 @@ SECOND_ORDER = ("hessian", "hvp")  # a Hessian has no heatmap of x's shape
 # Warnings of numgrad's own that tell a user of the CLI nothing (the report and the picture say it all):
 # (message, category, module). A user's f and gradient keep every warning of theirs.
 QUIET = (
-    ("overflow encountered in divide", RuntimeWarning, r"numgrad\.checking\.report"),  # error / tolerance
     ("constrained_layout not applied", UserWarning, ""),  # a long title on a small heatmap: laid out anyway
 )
 
