@@ -466,10 +466,10 @@ def relative_retry(p: Problem, idx: NDArray[np.intp], m: Remeasured) -> Remeasur
     x0 = np.ravel(p.x).astype(np.float64)[idx]
     with np.errstate(invalid="ignore"):
         coarse = ~(m.estimate <= nm.COARSE_STEP * np.abs(m.value))
-    small = coarse & (x0 != 0) & (np.abs(x0) < 1)
+    small = coarse & nm.below_unit(x0)
     if not small.any():
         return m
-    h = np.exp2(np.round(np.log2(nm.base_step("central", p.work_dtype) * np.abs(x0[small]))))
+    h = nm.relative_steps(x0[small], "central", p.work_dtype)
     retry = np.zeros(idx.size, dtype=bool)
     retry[small] = h < m.h[small]
     if not retry.any():

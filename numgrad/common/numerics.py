@@ -176,6 +176,17 @@ def base_step(method: str, dtype: DTypeLike) -> float:
     return _base_step(method, np.dtype(dtype))
 
 
+def below_unit(x: NDArray[np.float64]) -> NDArray[np.bool_]:
+    """Elements with 0 < |x_i| < 1, where f may vary on the scale of x_i itself (x ~ 1e-8) and the steps
+    of max(|x_i|, 1) cannot resolve it: the engine's and the checks' retries at :func:`relative_steps`."""
+    return np.asarray((x != 0) & (np.abs(x) < 1))
+
+
+def relative_steps(x: NDArray[np.float64], method: str, dtype: DTypeLike) -> NDArray[np.float64]:
+    """Steps relative to |x_i| (``base·|x_i|``, a power of two) for elements of :func:`below_unit`."""
+    return np.asarray(np.exp2(np.round(np.log2(base_step(method, dtype) * np.abs(x)))))
+
+
 @functools.lru_cache(maxsize=64)
 def _base_step(method: str, dtype: np.dtype[Any]) -> float:
     if method == "complex":

@@ -354,11 +354,11 @@ def _relative_retry(
     """Coordinates that did not settle and lie within (0, 1) in size: f may vary on the scale of x_i itself
     (x ~ 1e-8). Retry at steps relative to |x_i| (``base·|x_i|`` and half of it, Richardson); a pair that
     agrees replaces `out` in place. Returns the coordinates still unresolved and the evaluations spent."""
-    small = idx[(x0[idx] != 0) & (np.abs(x0[idx]) < 1)]
+    small = idx[nm.below_unit(x0[idx])]
     if small.size == 0:
         return idx, 0
     order = nm.STENCILS[p.method].order
-    h = np.exp2(np.round(np.log2(nm.base_step(p.method, p.work_dtype) * np.abs(x0[small]))))
+    h = nm.relative_steps(x0[small], p.method, p.work_dtype)
     try:
         d1, s1 = _stencil_at(p, x0, f0, small, h)
         d2, s2 = _stencil_at(p, x0, f0, small, h / 2)
