@@ -65,11 +65,14 @@ def check_hessian(
         Jacobian of `grad` (``gradgradcheck``: is the second derivative the derivative of the first?).
         Called on copies of x, which it must only read; every value is checked in both modes.
     mode : {"full", "fast"}
-        ``"full"``: every entry, ``2·(n² + n) + 10`` evaluations of f (one more for a float32 x).
+        ``"full"``: every entry, ``2·(n² + n) + 10`` evaluations of f (one more for a float32 x; as many
+        again where a step is not small against f's length scale and is taken again at the unit scale).
         ``"fast"``: ``uᵀHw`` along ``HESSIAN_FAST_PAIRS`` (3) seeded random direction pairs, 24
         evaluations (with `grad`: 12 calls of grad) whatever n, one more where f (or grad) returns
         float32 values for a float64 x (its steps then follow float32); `hess` as a callable is called
-        once per pair. It finds that the Hessian is wrong, not where: run full mode for that.
+        once per pair. Where a pair's step is not small against f's length scale (sin at x = 1e8), the
+        pairs are taken again with every x_i moving at the unit scale: 24 evaluations and a call of `hess`
+        per pair more. It finds that the Hessian is wrong, not where: run full mode for that.
     rtol, atol : float, optional
         Override the estimated tolerance with ``atol + rtol·|numerical|`` per entry (or pair).
     seed : int or numpy.random.Generator, optional

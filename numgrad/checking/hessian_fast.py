@@ -12,6 +12,11 @@ needs only ``H·w`` (an hvp is called once per pair). The scale a pair is judged
 which bounds ``|uᵀHw|``. Where f (or grad) returns float32 values for a float64 x (it casts its argument),
 the first value says so: the steps, points and rounding then follow float32, one evaluation more.
 Every value of grad, in either mode, is checked by :func:`grad_leaves`.
+
+The directions move x_i by up to ``max(1, |x_i|)`` per unit step. Where a pair's mixed difference is a
+sizable share of f (the step is not small against f's length scale: sin at x = 1e8), the pairs are taken
+again with the moves at the unit scale, rounded to whole multiples of x's spacing so that the corners are
+exact; a pair whose two steps still disagree there has no error estimate and is judged by the floor alone.
 """
 
 from __future__ import annotations
@@ -53,6 +58,8 @@ class Pairs:
     step: float
     nfev: int
     working: str
+    bent: NDArray[np.bool_] | None = None  # pairs whose step is not small against f's length scale
+    coarse: NDArray[np.bool_] | None = None  # ... and whose two steps disagree: no error estimate
 
 
 def grad_leaves(grad: Callable[..., Any], flat: Flat, parts: list[NDArray[Any]]) -> list[NDArray[Any]]:
@@ -121,9 +128,12 @@ def _of_f(p: Problem, u: NDArray[Any], w: NDArray[Any]) -> Pairs:
     small, large = (np.tensordot(weights, v[i], axes=1) / (4 * c * c) for i, c in enumerate((s, 2 * s)))
     rounding = (nm.ESTIMATE_ROUNDING_ULPS * nm.eps(p.work_dtype) * np.max(np.abs(v), axis=(0, 1)) / (s * s)
                 * nm.HESSIAN_EXTRAPOLATION_ROUNDING)  # fmt: skip
-    truncation = np.abs(small - large) / 3
-    return Pairs((4 * small - large) / 3, nm.ESTIMATE_TRUNCATION_SAFETY * truncation + rounding, s,
-                 len(vals) + spent, str(p.work_dtype))  # fmt: skip
+    value, truncation = (4 * small - large) / 3, np.abs(small - large) / 3
+    # as second._bends and _coarse: a mixed difference a sizable share of f; and a pair that disagrees
+    bent = 4 * s * s * np.abs(small) > nm.HESSIAN_COARSE_BEND * np.max(np.abs(v), axis=(0, 1))
+    coarse = bent & (np.abs(small - large) > nm.UNRELIABLE_FRACTION * np.abs(value))
+    return Pairs(value, nm.ESTIMATE_TRUNCATION_SAFETY * truncation + rounding, s, len(vals) + spent,
+                 str(p.work_dtype), bent, coarse)  # fmt: skip
 
 
 def _of_grad(
@@ -184,7 +194,7 @@ def _numerical(
 
 
 def _spent(p: Pairs, extra: int, working: str | None) -> Pairs:
-    return Pairs(p.value, p.error, p.step, p.nfev + extra, working or p.working)
+    return replace(p, nfev=p.nfev + extra, working=working or p.working)
 
 
 def _pairs(
@@ -227,6 +237,17 @@ def fast_hessian(
     hw = np.stack([times_w(wk) for wk in w])
     analytic = np.einsum("kn,kn->k", u, hw)
     pairs = _numerical(f, grad, flat, u, w, analytic)
+    length = np.maximum(1.0, np.abs(x0))
+    if pairs.bent is not None and pairs.bent.any() and np.any(length >= nm.HESSIAN_UNIT_RETRY):
+        # f varies on a scale shorter than max(1, |x_i|) (sin at x = 1e8): the same pairs at the unit
+        # scale, every x_i moving by at most 1 per unit step; H·w again for the new w
+        u, w = (_exact(x0, v / length, pairs.step, pairs.working) for v in (u, w))
+        hw = np.stack([times_w(wk) for wk in w])
+        analytic = np.einsum("kn,kn->k", u, hw)
+        first, pairs = pairs, _numerical(f, grad, flat, u, w, analytic)
+        pairs = replace(pairs, nfev=pairs.nfev + first.nfev)
+    if pairs.coarse is not None:  # still coarse: no estimate, the floor alone judges the pair
+        pairs = replace(pairs, error=np.where(pairs.coarse, 0.0, pairs.error))
     x_dtype = joined_dtype(flat)
     coarser = analytic_dtype() if nm.eps(analytic_dtype()) > nm.eps(x_dtype) else x_dtype
     accuracy = (
@@ -244,6 +265,15 @@ def fast_hessian(
     return _report(
         analytic, pairs, err, np.asarray(tol), scale, flat, seconds(), explicit, floor, grad is not None
     )
+
+
+def _exact(x0: NDArray[np.float64], v: NDArray[Any], s: float, dtype: str) -> NDArray[Any]:
+    """Directions whose moves c·v_i (c = s, 2s) are whole multiples of x_i's spacing in `dtype`, so that
+    every corner x ± c·u ± c·w is the point the difference assumes: at x = 1e8 a unit-scale move of 1e-4
+    is only 7e3 ulps, and rounding the corners would cost a relative 1e-4 of the result."""
+    top = 2 * np.maximum(1.0, np.abs(x0))  # the binade a corner reaches at most
+    q = np.spacing(top.astype(dtype)).astype(np.float64)
+    return np.asarray(np.round(s * v / q) * q / s)
 
 
 def _report(

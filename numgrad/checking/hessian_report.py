@@ -55,11 +55,18 @@ def judge(
     if explicit:
         tol = (atol or 0.0) + (rtol or 0.0) * np.abs(num)
     else:
-        tol = np.maximum(nm.ESTIMATE_SAFETY * np.asarray(est.error).reshape(n, n), floor * scale)
+        tol = np.maximum(_known(np.asarray(est.error).reshape(n, n)) * nm.ESTIMATE_SAFETY, floor * scale)
     how = "differences of grad at h and h/2" if gradgrad else "second differences at h and 2h"
     err = np.abs(a - num)
     err = np.where(np.isnan(err), np.inf, err)
     return Judged(a, num, err, np.asarray(tol, dtype=np.float64), explicit, floor, how)
+
+
+def _known(error: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The error estimate where there is one; 0 where it is unknown (inf: the step is coarse against f's
+    length scale, numgrad.differences.second), so that such an entry is judged by the floor alone and a
+    check never passes an entry for want of an estimate."""
+    return np.where(np.isinf(error), 0.0, error)
 
 
 def report(
@@ -75,7 +82,7 @@ def report(
     scale = float(np.max(np.abs(num), initial=0.0)) or float(np.max(np.abs(a), initial=0.0))
     if explicit:
         source = "atol + rtol·|numerical| (given)"
-    elif nm.ESTIMATE_SAFETY * np.asarray(est.error).reshape(a.shape)[i, k] >= floor * scale:
+    elif nm.ESTIMATE_SAFETY * _known(np.asarray(est.error).reshape(a.shape))[i, k] >= floor * scale:
         source = f"{nm.ESTIMATE_SAFETY:g} × the error estimate from {how}"
     else:
         source = f"floor {floor:.1e} × max|H| ({how} in {working})"

@@ -608,6 +608,16 @@ HESSIAN_EXTRAPOLATION_ROUNDING = (4.0 + 0.25) / 3.0
 # Normwise relative accuracy a check of second derivatives may not ask below, by the dtype differences are
 # taken in: rounding of a second difference at the default step is ~eps**(1/2) of |f| / |H|.
 HESSIAN_ACCURACY: dict[str, float] = {"float64": 1e-6, "float32": 3e-2}
+# A second difference at the smaller step above this share of f's largest |value| at the points: the step
+# is not small against f's length scale ℓ (the share is ~(h/ℓ)², 1.5e-8·(max(1, |x_i|)/ℓ)² at the default
+# step), so where D(h) and D(2h) also disagree their difference is no error estimate (aliasing: sin at
+# x = 1e8) and the entry's truncation is unknown. A quadratic's pair agrees; 1e-3 still sees a sine of
+# amplitude 1 on an offset of 100.
+HESSIAN_COARSE_BEND = 1e-3
+# ... and a coordinate's step that bends so is taken again at the unit scale eps**(1/4) where it is at least
+# this many unit steps (|x_i| ≥ 64): far from 0, f may vary on a scale of 1, not |x_i|; closer, the two
+# steps differ too little for the retry to resolve what the first could not
+HESSIAN_UNIT_RETRY = 64.0
 # The estimate record's error: truncation from the pair (h, h/2) (or (h, 2h)) and rounding, each with a
 # safety factor, so that the error it reports bounds the true error (a function's rounding is a few ulps of
 # |f|, not one: sums over a batch carry several).

@@ -15,6 +15,12 @@ A point outside f's domain (f non-finite there, or raising ``FloatingPointError`
 sqrt or log near 0) shrinks the chosen steps of its coordinates, as the first-order engine does — a
 quarter, and at most ``eps**(1/6)·|x_i|``, the step for a function whose length scale is the distance to an
 edge at 0 — and the pass is taken again (at most ``MAX_STEP_SHRINKS`` times); a given step never changes.
+
+A step that is not small against f's length scale (a second difference that is a sizable share of f, with
+D(h) and D(2h) apart: sin at x = 1e8, whose step is thousands of periods) makes the pair's difference no
+error estimate. A coordinate whose second difference is that large is differenced again at the unit scale
+``eps**(1/4)`` where |x_i| ≥ HESSIAN_UNIT_RETRY (64); an entry whose pair is then still apart gets an
+unknown (infinite) truncation, so it is flagged.
 """
 
 from __future__ import annotations
@@ -87,10 +93,10 @@ def second_difference(
         )
     nfev, raised = 1, list[Exception]()
     for shrinks in range(nm.MAX_STEP_SHRINKS + 1):
-        small, spent, bad = _pass(p, x0, steps, f0, raised)
+        small, spent, bad, f_size = _pass(p, x0, steps, f0, raised)
         nfev += spent
         if not bad.any():
-            large, spent, bad = _pass(p, x0, 2 * steps, f0, raised)
+            large, spent, bad, _ = _pass(p, x0, 2 * steps, f0, raised)
             nfev += spent
         if not bad.any():
             break
@@ -101,10 +107,70 @@ def second_difference(
         steps[bad] = shrunk(x0[bad], steps[bad], p.work_dtype)
     value = (4 * small - large) / 3
     truncation = np.abs(small - large) / 3
+    bends = _bends(small, steps, f_size)
+    if explicit is None and np.diagonal(bends).any():  # the pair may agree by aliasing's coincidence
+        retry, spent = _unit_retry(p, x0, steps, f0, np.diagonal(bends), raised)
+        nfev += spent
+        if retry is not None:
+            small, large, steps, f_size = retry
+            value, truncation = (4 * small - large) / 3, np.abs(small - large) / 3
+            bends = _bends(small, steps, f_size)
+    truncation[_coarse(small, large, value, bends)] = np.inf
     model = nm.ESTIMATE_ROUNDING_ULPS * nm.eps(p.work_dtype) * abs(f0)
     gain = nm.HESSIAN_ROUNDING_GAIN * nm.HESSIAN_EXTRAPOLATION_ROUNDING / np.multiply.outer(steps, steps)
     rounding = gain * max(model, nm.NOISE_SIGMAS * noise)
     return SecondDifference(value, truncation, rounding, steps, nfev, gain * model, p.grid)
+
+
+def _unit_retry(
+    p: Problem,
+    x0: NDArray[np.float64],
+    steps: NDArray[np.float64],
+    f0: float,
+    bent: NDArray[np.bool_],
+    raised: list[Exception],
+) -> tuple[tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], float] | None, int]:
+    """The pair again with the `bent` coordinates' steps at the unit scale (``eps**(1/4)``, as for
+    |x_i| ≤ 1: f may vary on a scale of 1 far from 0, as sin at x = 1e8): the second differences at h and
+    2h, the steps h and f's size at the points; and the evaluations spent. None where no bent coordinate's
+    step is HESSIAN_UNIT_RETRY unit steps or more, or the retry leaves f's domain (the first pair stands)."""
+    unit = nm.hessian_steps(np.zeros(1), p.work_dtype)[0]
+    retried = bent & (steps >= nm.HESSIAN_UNIT_RETRY * unit)
+    if not retried.any():
+        return None, 0
+    again = steps.copy()
+    again[retried] = unit
+    small, spent, bad, f_size = _pass(p, x0, again, f0, raised)
+    if bad.any():
+        return None, spent
+    large, more, bad, _ = _pass(p, x0, 2 * again, f0, raised)
+    return (None if bad.any() else (small, large, again, f_size)), spent + more
+
+
+def _bends(small: NDArray[np.float64], steps: NDArray[np.float64], f_size: float) -> NDArray[np.bool_]:
+    """Entries whose second difference at h (a mixed one: half of it) is above HESSIAN_COARSE_BEND of f's
+    size: the step is not small against f's length scale there."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.asarray(np.abs(small) * np.multiply.outer(steps, steps) > nm.HESSIAN_COARSE_BEND * f_size)
+
+
+def _coarse(
+    small: NDArray[np.float64],
+    large: NDArray[np.float64],
+    value: NDArray[np.float64],
+    bends: NDArray[np.bool_],
+) -> NDArray[np.bool_]:
+    """Entries whose pair says nothing of their error: a step not small against f's length scale
+    (:func:`_bends`) and D(h), D(2h) apart by more than UNRELIABLE_FRACTION of the value; and the row and
+    column of a coordinate whose diagonal entry is coarse (they difference along the same step), but for
+    entries zero at both steps (f does not couple the two). A quadratic bends and its pair agrees; sin at
+    x = 1e8, whose step 1.6e4 is thousands of periods, has both, its pair's difference as small as the
+    aliased values themselves (1e-8 for a curvature of 0.8): its truncation is unknown, not small."""
+    with np.errstate(invalid="ignore"):
+        coarse = bends & (np.abs(small - large) > nm.UNRELIABLE_FRACTION * np.abs(value))
+    along = np.diagonal(coarse)
+    exact = (small == 0) & (large == 0)
+    return np.asarray(coarse | ((along[:, None] | along[None, :]) & ~exact))
 
 
 def shrunk(x: NDArray[np.float64], h: NDArray[np.float64], dtype: Any) -> NDArray[np.float64]:
@@ -151,9 +217,10 @@ def blocks(index: tuple[NDArray[np.intp], ...], rows: int) -> Iterator[tuple[NDA
 
 def _pass(
     p: Problem, x0: NDArray[np.float64], s: NDArray[np.float64], f0: float, raised: list[Exception]
-) -> tuple[NDArray[Any], int, NDArray[np.bool_]]:
+) -> tuple[NDArray[Any], int, NDArray[np.bool_], float]:
     """The second differences at steps s: (n, n), symmetric; evaluations; the coordinates whose points
-    gave a non-finite value (their entries are not finite then). Domain errors f raised go to `raised`."""
+    gave a non-finite value (their entries are not finite then); the largest |f| at x and the points.
+    Domain errors f raised go to `raised`."""
     n, dtype = p.n, p.x.dtype
     up, down = (x0 + s).astype(dtype), (x0 - s).astype(dtype)  # the same displaced values everywhere
     diag = np.arange(n)
@@ -164,7 +231,7 @@ def _pass(
     pairs = np.zeros(n, dtype=bool)  # coordinates of bad mixed points whose own axis points were fine
     H = np.empty((n, n))
     H[diag, diag] = (plus - 2 * f0 + minus) / (s * s)
-    nfev = 2 * n
+    nfev, size = 2 * n, max(abs(f0), _largest(plus), _largest(minus))
     for i, j in blocks(np.triu_indices(n, 1), rows):
         both_up = _at(p, x0, (i, j), up, raised)
         both_down = _at(p, x0, (i, j), down, raised)
@@ -172,8 +239,13 @@ def _pass(
         H[i, j] = H[j, i] = rise / (2 * s[i] * s[j])
         off = ~(np.isfinite(both_up) & np.isfinite(both_down)) & ~bad[i] & ~bad[j]
         pairs[i[off]] = pairs[j[off]] = True
-        nfev += 2 * len(i)
-    return H, nfev, bad | pairs
+        nfev, size = nfev + 2 * len(i), max(size, _largest(both_up), _largest(both_down))
+    return H, nfev, bad | pairs, size
+
+
+def _largest(values: NDArray[np.float64]) -> float:
+    """The largest finite |value| (0 for none)."""
+    return float(np.max(np.abs(values), initial=0.0, where=np.isfinite(values)))
 
 
 def _at(

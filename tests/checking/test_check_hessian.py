@@ -286,3 +286,42 @@ def test_report_serialises_and_draws_as_a_matrix(tmp_path):
     assert plain["checks"] == 25
     assert plain["worst"][0]["index"] in ([1, 2], [2, 1])
     assert plot_gradient_errors(report, tmp_path / "hessian.png").stat().st_size > 0
+
+
+def _sine_product_hessian(x):
+    s0, c0, s1, c1 = np.sin(x[0]), np.cos(x[0]), np.sin(x[1]), np.cos(x[1])
+    return np.array([[-s0 * s1, c0 * c1], [c0 * c1, -s0 * s1]])
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+def test_a_step_coarse_against_f_neither_false_alarms_nor_hides_an_error(mode):
+    # at x = 1e8 the default steps (1.6e4 in full mode, moves of 1e8 per unit in fast mode) alias sin:
+    # the exact Hessian was called WRONG; now the steps are taken again at the unit scale
+    def f(v):
+        return np.sin(v[0]) * np.sin(v[1])
+
+    x = np.array([1e8, 1.0])
+    exact = _sine_product_hessian(x)
+    assert check_hessian(f, x, exact, mode=mode).passed
+    for entry in [(0, 0), (0, 1), (1, 1)]:
+        wrong = exact.copy()
+        wrong[entry] *= 1.01
+        wrong[entry[::-1]] = wrong[entry]
+        assert not check_hessian(f, x, wrong, mode=mode).passed, entry
+
+
+def test_an_entry_without_an_error_estimate_is_judged_by_the_floor():
+    # sin(1e6·x) at x = 3e4 is coarse even at the unit step: its error is unknown (inf), which must not
+    # widen its tolerance to infinity (a wrong entry there passed)
+    def f(v):
+        return np.sin(1e6 * v[0]) + v[1] ** 2
+
+    x = np.array([3e4, 1.0])
+    numerical = __import__("numgrad").estimate_hessian(f, x)
+    assert np.isinf(numerical.error[0, 0])
+    wrong = numerical.derivative * np.array([[1.5, 1.0], [1.0, 1.0]])
+    report = check_hessian(f, x, wrong)
+    assert not report.passed
+    assert report.worst_index == (0, 0)
+    assert np.isfinite(report.tolerance)
+    assert "floor" in report.tolerance_source

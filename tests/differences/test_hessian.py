@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numgrad_reference  # noqa: F401  (float64 in JAX)
@@ -231,3 +233,34 @@ def test_an_unreliable_hessian_is_not_returned_without_a_word():
         RuntimeWarning, match=r"hessian: 1 of 4 entries are unreliable .* first at d²f / dx\[0\] dx\[0\]"
     ):
         hessian(tiny_scale, np.array([1e-8, 1.0]))
+
+
+@pytest.mark.parametrize("x0", [1e6, 1e8, -3e7])
+def test_a_step_coarse_against_f_is_taken_again_at_the_unit_scale(x0):
+    # sin's default step at |x| = 1e8 is 1.6e4, thousands of periods: D(h) and D(2h) both ~1e-8, and the
+    # pair's difference said the entry was reliable to 1e-8 while the curvature is 0.8
+    def f(v):
+        return 100.0 + np.sin(v[0]) * np.sin(v[1])
+
+    x = np.array([x0, 1.0])
+    s0, c0, s1, c1 = np.sin(x0), np.cos(x0), np.sin(1.0), np.cos(1.0)
+    exact = np.array([[-s0 * s1, c0 * c1], [c0 * c1, -s0 * s1]])
+    est = __import__("numgrad").estimate_hessian(f, x)
+    assert est.reliable
+    assert np.all(np.abs(est.derivative - exact) <= est.error)
+    assert np.max(np.abs(est.derivative - exact)) < 1e-4  # f's rounding: 100·eps / h² ~ 1e-6
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning: every entry is resolved
+        np.testing.assert_allclose(hessian(f, x), exact, atol=1e-4)
+
+
+def test_an_entry_still_coarse_at_the_unit_scale_has_no_finite_error():
+    # f varies on a scale of 1e-6 far from 0: the unit step 1.2e-4 is still a hundred of its periods
+    def f(v):
+        return np.sin(1e6 * v[0]) + v[1] ** 2
+
+    est = __import__("numgrad").estimate_hessian(f, np.array([3e4, 1.0]))
+    assert np.isinf(est.error[0, 0])
+    assert est.unreliable[0, 0]
+    assert not est.unreliable[1, 1]
+    assert est.derivative[1, 1] == pytest.approx(2.0, rel=1e-6)
