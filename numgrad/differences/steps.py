@@ -31,6 +31,7 @@ from numgrad.differences.engine import (
     resolve_step,
 )
 from numgrad.differences.noise import noise_level
+from numgrad.differences.outputs import refine_outputs
 
 
 def _check_finite(p: Problem, vals: NDArray[Any], coords: NDArray[np.intp] | None, what: str) -> None:
@@ -611,6 +612,13 @@ def difference(  # noqa: PLR0912, PLR0915  (one pass, read top to bottom)
         nfev += extra
         if key is not None and p.grid is None:
             _remember(key, chose, halved, head)
+    elif refine and moved[:2] == (1, -1) and not given and 0 not in stencil.offsets and f0 is not None:
+        second = (by_offset[0] - f0) + (by_offset[1] - f0)  # an array-valued f: its Jacobian's rows
+        deriv, extra = refine_outputs(
+            p, x0, steps, deriv, second, lambda: _rounding_unit(p, f_scale),
+            lambda c, s: _stencil_points(p, x0, c, s),
+        )  # fmt: skip
+        nfev += extra
     if not np.isfinite(deriv).all():
         _check_finite(p, deriv, np.arange(n), "the difference quotient")
     kept = vals.reshape(len(moved), n) if p.out_shape is None else None  # float64: real methods
