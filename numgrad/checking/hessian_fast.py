@@ -238,7 +238,7 @@ def fast_hessian(
     analytic = np.einsum("kn,kn->k", u, hw)
     pairs = _numerical(f, grad, flat, u, w, analytic)
     length = np.maximum(1.0, np.abs(x0))
-    if pairs.bent is not None and pairs.bent.any() and np.any(length >= nm.HESSIAN_UNIT_RETRY):
+    if pairs.bent is not None and pairs.bent.any() and np.any(length >= nm.UNIT_RETRY):
         # f varies on a scale shorter than max(1, |x_i|) (sin at x = 1e8): the same pairs at the unit
         # scale, every x_i moving by at most 1 per unit step; H·w again for the new w
         u, w = (_exact(x0, v / length, pairs.step, pairs.working) for v in (u, w))

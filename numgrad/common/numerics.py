@@ -176,15 +176,29 @@ def base_step(method: str, dtype: DTypeLike) -> float:
     return _base_step(method, np.dtype(dtype))
 
 
+# Far from 0 (|x_i| at least this), f may vary on a scale of 1 rather than |x_i| (sin at x = 1e8, whose
+# step max(|x_i|, 1)·base is many periods): an element there that does not settle is retried at the unit
+# step (below_unit). Closer to 1 the unit step differs too little from the first for the retry to
+# resolve what the first could not.
+UNIT_RETRY = 64.0
+
+
 def below_unit(x: NDArray[np.float64]) -> NDArray[np.bool_]:
-    """Elements with 0 < |x_i| < 1, where f may vary on the scale of x_i itself (x ~ 1e-8) and the steps
-    of max(|x_i|, 1) cannot resolve it: the engine's and the checks' retries at :func:`relative_steps`."""
-    return np.asarray((x != 0) & (np.abs(x) < 1))
+    """Elements with 0 < |x_i| < 1, where f may vary on the scale of x_i itself (x ~ 1e-8), and with
+    |x_i| ≥ UNIT_RETRY, where it may vary on a scale of 1 (sin at x = 1e8): the steps of max(|x_i|, 1)
+    resolve neither. The engine's and the checks' retries at :func:`relative_steps`."""
+    size = np.abs(x)
+    return np.asarray(((x != 0) & (size < 1)) | (size >= UNIT_RETRY))
 
 
 def relative_steps(x: NDArray[np.float64], method: str, dtype: DTypeLike) -> NDArray[np.float64]:
-    """Steps relative to |x_i| (``base·|x_i|``, a power of two) for elements of :func:`below_unit`."""
-    return np.asarray(np.exp2(np.round(np.log2(base_step(method, dtype) * np.abs(x)))))
+    """The retry's steps for elements of :func:`below_unit`: relative to min(|x_i|, 1) (``base·|x_i|``
+    below 1, the unit step ``base`` far from 0), powers of two; and at least 4 spacings of x_i in `dtype`,
+    so that x ± h/2 are points of their own (float32 at x = -1e5 is 0.0078 apart, the unit step 0.0039:
+    both quotients were 0, and agreed)."""
+    size = np.abs(x)
+    h = np.exp2(np.round(np.log2(base_step(method, dtype) * np.minimum(size, 1.0))))
+    return np.asarray(np.maximum(h, 4 * np.spacing(size.astype(dtype)).astype(np.float64)))
 
 
 @functools.lru_cache(maxsize=64)
@@ -614,10 +628,8 @@ HESSIAN_ACCURACY: dict[str, float] = {"float64": 1e-6, "float32": 3e-2}
 # x = 1e8) and the entry's truncation is unknown. A quadratic's pair agrees; 1e-3 still sees a sine of
 # amplitude 1 on an offset of 100.
 HESSIAN_COARSE_BEND = 1e-3
-# ... and a coordinate's step that bends so is taken again at the unit scale eps**(1/4) where it is at least
-# this many unit steps (|x_i| ≥ 64): far from 0, f may vary on a scale of 1, not |x_i|; closer, the two
-# steps differ too little for the retry to resolve what the first could not
-HESSIAN_UNIT_RETRY = 64.0
+# ... and a coordinate's step that bends so is taken again at the unit scale eps**(1/4) where |x_i| is at
+# least UNIT_RETRY (as first differences are: below_unit)
 # The estimate record's error: truncation from the pair (h, h/2) (or (h, 2h)) and rounding, each with a
 # safety factor, so that the error it reports bounds the true error (a function's rounding is a few ulps of
 # |f|, not one: sums over a batch carry several).

@@ -82,9 +82,35 @@ def refine_outputs(
     worst = np.abs(prev[unsettled] - out[unsettled]).max(axis=1, initial=0.0)
     best_trunc[unsettled] = np.maximum(best_trunc[unsettled], worst)
     coarse = best_trunc > nm.UNRESOLVED_FRACTION * float(np.max(np.abs(out), initial=0.0))
+    unresolved, spent = _relative_retry(p, x0, out, np.flatnonzero(coarse), stencil_points)
     detail = "halving the step did not settle the difference quotient"
-    sanity.warn_if_unresolved(p, np.flatnonzero(coarse), detail)
-    return out.reshape(deriv.shape), extra
+    sanity.warn_if_unresolved(p, unresolved, detail)
+    return out.reshape(deriv.shape), extra + spent
+
+
+def _relative_retry(
+    p: Problem,
+    x0: NDArray[np.float64],
+    out: NDArray[np.float64],
+    idx: NDArray[np.intp],
+    stencil_points: Callable[[NDArray[np.intp], NDArray[np.float64]], tuple[NDArray[Any], NDArray[np.intp]]],
+) -> tuple[NDArray[np.intp], int]:
+    """Rows that did not settle, retried at the scalar engine's steps relative to min(|x_i|, 1)
+    (:func:`~numgrad.common.numerics.relative_steps`, and half of them, Richardson); a row whose pair agrees
+    replaces `out` in place. The rows still unresolved, and the evaluations spent."""
+    retried = idx[nm.below_unit(x0[idx])]
+    if retried.size == 0:
+        return idx, 0
+    stencil = nm.STENCILS[p.method]
+    h = nm.relative_steps(x0[retried], p.method, p.work_dtype)
+    d1 = _quotients(p, stencil, retried, h, stencil_points)
+    d2 = _quotients(p, stencil, retried, h / 2, stencil_points)
+    gain = 2.0**stencil.order
+    value = (gain * d2 - d1) / (gain - 1)
+    with np.errstate(invalid="ignore"):
+        settled = np.abs(d2 - d1).max(axis=1) <= nm.UNRESOLVED_FRACTION * np.abs(value).max(axis=1)
+    out[retried[settled]] = value[settled]
+    return np.setdiff1d(idx, retried[settled]), 2 * len(stencil.moved) * retried.size
 
 
 def _suspects(

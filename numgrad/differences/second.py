@@ -19,7 +19,7 @@ edge at 0 — and the pass is taken again (at most ``MAX_STEP_SHRINKS`` times); 
 A step that is not small against f's length scale (a second difference that is a sizable share of f, with
 D(h) and D(2h) apart: sin at x = 1e8, whose step is thousands of periods) makes the pair's difference no
 error estimate. A coordinate whose second difference is that large is differenced again at the unit scale
-``eps**(1/4)`` where |x_i| ≥ HESSIAN_UNIT_RETRY (64); an entry whose pair is then still apart gets an
+``eps**(1/4)`` where |x_i| ≥ UNIT_RETRY (64); an entry whose pair is then still apart gets an
 unknown (infinite) truncation, so it is flagged.
 """
 
@@ -133,9 +133,9 @@ def _unit_retry(
     """The pair again with the `bent` coordinates' steps at the unit scale (``eps**(1/4)``, as for
     |x_i| ≤ 1: f may vary on a scale of 1 far from 0, as sin at x = 1e8): the second differences at h and
     2h, the steps h and f's size at the points; and the evaluations spent. None where no bent coordinate's
-    step is HESSIAN_UNIT_RETRY unit steps or more, or the retry leaves f's domain (the first pair stands)."""
+    step is UNIT_RETRY unit steps or more, or the retry leaves f's domain (the first pair stands)."""
     unit = nm.hessian_steps(np.zeros(1), p.work_dtype)[0]
-    retried = bent & (steps >= nm.HESSIAN_UNIT_RETRY * unit)
+    retried = bent & (steps >= nm.UNIT_RETRY * unit)
     if not retried.any():
         return None, 0
     again = steps.copy()

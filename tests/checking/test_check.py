@@ -503,6 +503,22 @@ def test_an_element_whose_length_scale_is_its_own_size_is_remeasured_there(metho
     assert bad.numerical == pytest.approx(1e8, rel=1e-6)  # the re-measured slope, not 2.6e-5
 
 
+@pytest.mark.parametrize("method", ["auto", "central"])
+@pytest.mark.parametrize("big", [1e8, -3e7, 1e10])
+def test_an_element_far_from_0_on_a_unit_length_scale_is_remeasured_at_the_unit_step(method, big):
+    """sin at x_0 = 1e8: the steps of max(|x|, 1) (512 there) are many periods, and halving them ten times
+    does not reach sin's scale: the exact gradient was called WRONG. Re-measured at the unit step (as
+    numerical_gradient retries), it passes, and a 1% bug is caught there."""
+    x = np.array([big, 1.0])
+    f = lambda v: np.sin(v[0]) * np.sin(v[1])  # noqa: E731
+    exact = np.array([np.cos(x[0]) * np.sin(x[1]), np.sin(x[0]) * np.cos(x[1])])
+    ok = check_gradient(f, x, exact, method=method)
+    assert ok.passed, ok
+    bad = check_gradient(f, x, exact * np.array([1.01, 1.0]), method=method)
+    assert (bad.passed, bad.failures, bad.worst_index) == (False, 1, (0,))
+    assert bad.numerical == pytest.approx(exact[0], rel=1e-6)
+
+
 def test_a_gradient_near_float64s_limit_is_reported_without_numpys_overflow_warning():
     """error / tolerance overflows to inf for an analytic value of 1e308: ranked worst, no RuntimeWarning
     (the suite turns warnings into errors)."""
