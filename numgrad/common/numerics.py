@@ -198,7 +198,8 @@ def relative_steps(x: NDArray[np.float64], method: str, dtype: DTypeLike) -> NDA
     both quotients were 0, and agreed)."""
     size = np.abs(x)
     h = np.exp2(np.round(np.log2(base_step(method, dtype) * np.minimum(size, 1.0))))
-    return np.asarray(np.maximum(h, 4 * np.spacing(size.astype(dtype)).astype(np.float64)))
+    near = np.minimum(size, float(np.finfo(dtype).max) / 4).astype(dtype)  # casts and spacing stay finite
+    return np.asarray(np.maximum(h, 4 * np.spacing(near).astype(np.float64)))
 
 
 @functools.lru_cache(maxsize=64)

@@ -47,3 +47,20 @@ def test_every_coordinate_flagged_orders_as_when_one_is_not(seed, head):
     )
     for a, b in zip(every, gathered, strict=True):
         assert a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_retry_steps_are_powers_of_two_that_move_x(dtype):
+    """relative_steps: base·|x| below 1, the unit step far from 0, and never under 4 spacings of x in the
+    dtype f's values come in, up to float64's range (no overflow casting 1e300 to float32)."""
+    x = np.array([1e-8, 0.5, -1e5, 1e8, 1e300])
+    assert nm.below_unit(x).all()
+    assert not nm.below_unit(np.array([0.0, 1.0, 63.0])).any()
+    h = nm.relative_steps(x, "central", dtype)
+    assert np.all(np.exp2(np.round(np.log2(h))) == h)
+    base = nm.base_step("central", dtype)
+    assert 0.5 * base * 1e-8 <= h[0] <= 2 * base * 1e-8
+    near = np.minimum(np.abs(x), float(np.finfo(dtype).max) / 4).astype(dtype)
+    assert np.all(h >= 4 * np.spacing(near).astype(np.float64))
+    if dtype == np.float64:
+        assert h[3] == 2.0**-17  # the unit step: 1e8's spacing (1.5e-8) is far below it
