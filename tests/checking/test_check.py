@@ -519,6 +519,23 @@ def test_an_element_far_from_0_on_a_unit_length_scale_is_remeasured_at_the_unit_
     assert bad.numerical == pytest.approx(exact[0], rel=1e-6)
 
 
+@pytest.mark.parametrize("big", [1e8, -3e7, 1e10])
+def test_fast_mode_far_from_0_measures_its_directions_again_at_the_unit_scale(big):
+    """Fast mode's directions move x_0 = 1e8 by 1e8 per unit step: sin aliased, and the exact gradient was
+    WRONG along both directions. Measured again at the unit scale (6 more evaluations, only where a
+    direction misses), the exact gradient passes and a 1% bug in the large element is caught."""
+    x = np.array([big, 1.0])
+    f = lambda v: np.sin(v[0]) * np.sin(v[1])  # noqa: E731
+    exact = np.array([np.cos(x[0]) * np.sin(x[1]), np.sin(x[0]) * np.cos(x[1])])
+    ok = check_gradient(f, x, exact, mode="fast")
+    assert ok.passed, ok
+    assert ok.nfev == 12
+    assert not check_gradient(f, x, exact * np.array([1.01, 1.0]), mode="fast").passed
+    near = check_gradient(f, np.array([0.3, 1.0]), np.array([np.cos(0.3) * np.sin(1.0), 0.0]), mode="fast")
+    assert not near.passed
+    assert near.nfev == 6  # no retry near 0: a miss there is the gradient's
+
+
 def test_a_gradient_near_float64s_limit_is_reported_without_numpys_overflow_warning():
     """error / tolerance overflows to inf for an analytic value of 1e308: ranked worst, no RuntimeWarning
     (the suite turns warnings into errors)."""
