@@ -241,7 +241,7 @@ def _summary(flat: Flat, k: int, o: gc.Outcome) -> LeafSummary:
         dtype=str(leaf.dtype),
         working_dtype=o.working_dtype,
         checks=int(err.size),
-        failures=int((judged & ~(err <= o.tolerance)).sum()),
+        failures=int(o.beyond.sum()),
         kinks=int(o.kinks.sum()),
         max_abs_error=float(np.max(err[judged], initial=0.0)),
         worst_index=index_of(worst, tuple(leaf.shape)),
@@ -342,9 +342,7 @@ def array_report(
     seconds: float,
     kind: str = "gradient",
 ) -> GradientReport:
-    err, tol = o.abs_error, o.tolerance
-    judged = ~o.kinks
-    beyond = judged & ~(err <= tol)
+    err, tol, beyond, judged = o.abs_error, o.tolerance, o.beyond, ~o.kinks
     worst = int(np.argmax(ratio_to_tolerance(err, tol, o.kinks)))
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.where(o.scale > 0, err / o.scale, np.where(err > 0, np.inf, 0.0))

@@ -115,7 +115,7 @@ def fast_check(
     w = directions(x0, rng)
     first = _along_directions(f, x, a, tol, w, func)
     far = np.abs(x0) >= nm.UNIT_RETRY
-    if not far.any() or np.all((first.abs_error <= first.tolerance) | first.kinks):
+    if not far.any() or not first.beyond.any():
         return first
     retry = _along_directions(f, x, a, tol, _unit_scale(w, x0, x.dtype), func)
     return replace(retry, nfev=first.nfev + retry.nfev)

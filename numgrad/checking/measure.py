@@ -91,6 +91,11 @@ class Outcome:
         err = np.abs(self.analytic - self.numerical)
         return np.where(np.isnan(err), np.inf, err)
 
+    @property
+    def beyond(self) -> NDArray[np.bool_]:
+        """The checks that fail: beyond their tolerance (NaN included), kinks excepted."""
+        return np.asarray(~self.kinks & ~(self.abs_error <= self.tolerance))
+
 
 # --------------------------------------------------------------------------------------------------
 # Where differences are taken
