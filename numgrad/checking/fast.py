@@ -122,11 +122,12 @@ def fast_check(
 
 
 def _unit_scale(w: NDArray[np.float64], x0: NDArray[np.float64], dtype: np.dtype[Any]) -> NDArray[np.float64]:
-    """The directions with every x_i moving at the unit scale, and by at least 4 of its spacings per step
-    t/2 (at x = 1e10 a unit move of t·w_i, 6e-6 or less, rounds to a few ulps or to nothing, and a bug in
-    that element went unseen)."""
+    """The directions with every x_i moving at the unit scale, and by at least FAST_LEAST_SPACINGS / 2 of
+    its spacings per step t/2 (at x = 1e10 a unit move of t·w_i, 6e-6 or less, rounds to a few ulps or to
+    nothing, and a bug in that element went unseen)."""
     v = w / np.maximum(1.0, np.abs(x0))
-    least = 8 * np.spacing(np.abs(x0).astype(dtype)).astype(np.float64) / nm.base_step("central", dtype)
+    spacing = np.spacing(np.abs(x0).astype(dtype)).astype(np.float64)
+    least = nm.FAST_LEAST_SPACINGS * spacing / nm.base_step("central", dtype)
     return np.asarray(np.where(v < 0, -1.0, 1.0) * np.maximum(np.abs(v), least))
 
 

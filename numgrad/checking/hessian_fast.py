@@ -15,8 +15,9 @@ Every value of grad, in either mode, is checked by :func:`grad_leaves`.
 
 The directions move x_i by up to ``max(1, |x_i|)`` per unit step. Where a pair's mixed difference is a
 sizable share of f (the step is not small against f's length scale: sin at x = 1e8), the pairs are taken
-again with the moves at the unit scale, rounded to whole multiples of x's spacing so that the corners are
-exact; a pair whose two steps still disagree there has no error estimate and is judged by the floor alone.
+again with the moves at the unit scale (and at least a few of x's spacings, which far out are larger),
+rounded to whole multiples of x's spacing so that the corners are exact; a pair whose two steps still
+disagree there has no error estimate and is judged by the floor alone.
 """
 
 from __future__ import annotations
@@ -268,12 +269,20 @@ def fast_hessian(
 
 
 def _exact(x0: NDArray[np.float64], v: NDArray[Any], s: float, dtype: str) -> NDArray[Any]:
-    """Directions whose moves c·v_i (c = s, 2s) are whole multiples of x_i's spacing in `dtype`, so that
-    every corner x ± c·u ± c·w is the point the difference assumes: at x = 1e8 a unit-scale move of 1e-4
-    is only 7e3 ulps, and rounding the corners would cost a relative 1e-4 of the result."""
-    top = 2 * np.maximum(1.0, np.abs(x0))  # the binade a corner reaches at most
-    q = np.spacing(top.astype(dtype)).astype(np.float64)
-    return np.asarray(np.round(s * v / q) * q / s)
+    """Unit-scale directions (rows of `v`, no x_i moving by more than 1 per unit step) for steps c = s, 2s:
+    every component moves by half to all of the largest move (random signs and sizes, none lost: at
+    x = 1e12 a unit move of a small component rounded to none, and a Hessian wrong in that entry passed),
+    the largest at least 2·FAST_LEAST_SPACINGS spacings of the coarsest x_i (beyond 1e12 the unit step is
+    below x's spacing), and every move a whole multiple of x_i's spacing in `dtype`, so that each corner
+    x ± c·u ± c·w is the point the difference assumes (at x = 1e8 a unit-scale move of 1e-4 is only 7e3
+    ulps, and rounding the corners would cost a relative 1e-4 of the result)."""
+    size = np.abs(v) / np.max(np.abs(v), axis=-1, keepdims=True)
+    far, largest = np.maximum(1.0, np.abs(x0)), 0.0
+    for _ in range(2):  # x_i's spacing, then the spacing where its farthest corner (4 moves out) lies
+        q = np.spacing((far + 4 * largest).astype(dtype)).astype(np.float64)
+        largest = max(s * float(np.max(np.abs(v))), 2 * nm.FAST_LEAST_SPACINGS * float(np.max(q)))
+    moves = np.round(largest * np.clip(size, 0.5, 1.0) / q) * q
+    return np.asarray(np.where(v < 0, -1.0, 1.0) * moves / s)
 
 
 def _report(

@@ -196,10 +196,17 @@ def relative_steps(x: NDArray[np.float64], method: str, dtype: DTypeLike) -> NDA
     below 1, the unit step ``base`` far from 0), powers of two; and at least 4 spacings of x_i in `dtype`,
     so that x ± h/2 are points of their own (float32 at x = -1e5 is 0.0078 apart, the unit step 0.0039:
     both quotients were 0, and agreed)."""
-    size = np.abs(x)
-    h = np.exp2(np.round(np.log2(base_step(method, dtype) * np.minimum(size, 1.0))))
-    near = np.minimum(size, float(np.finfo(dtype).max) / 4).astype(dtype)  # casts and spacing stay finite
-    return np.asarray(np.maximum(h, 4 * np.spacing(near).astype(np.float64)))
+    h = np.exp2(np.round(np.log2(base_step(method, dtype) * np.minimum(np.abs(x), 1.0))))
+    return spaced(h, x, dtype)
+
+
+def spaced(
+    h: NDArray[np.float64], x: NDArray[np.float64], dtype: DTypeLike, k: int = 4
+) -> NDArray[np.float64]:
+    """The steps h, and at least k spacings of x_i in `dtype` (a power of two where k is): far from 0 a
+    unit step is below x_i's spacing, and x ± h would be x itself."""
+    near = np.minimum(np.abs(x), float(np.finfo(dtype).max) / 4).astype(dtype)  # cast, spacing stay finite
+    return np.asarray(np.maximum(h, k * np.spacing(near).astype(np.float64)))
 
 
 @functools.lru_cache(maxsize=64)
@@ -585,6 +592,9 @@ FAST_DIRECTIONS = 2  # fast mode: both at step t, then the one that missed most 
 FAST_EVALUATIONS = 6  # fast mode's budget of f evaluations (two per central difference), whatever n
 # ... and one more for a float32 (float16) x: f at x as float64, which says where f computes and is f(x)
 FAST_DTYPE_PROBE = 1
+# Both fast modes' retry at the unit scale (far from 0) moves each x_i by at least this many of its spacings
+# per step: a unit move there may round to a few ulps or to none, and a bug in that element go unseen
+FAST_LEAST_SPACINGS = 8
 # Fast mode's rounding of a directional derivative at step t is at least this many times f's noise
 # measured at five points on the direction (one sample: the factor covers its low draws) over t.
 FAST_NOISE_GAIN = 3.0
@@ -668,6 +678,13 @@ def hessian_base_step(dtype: DTypeLike) -> float:
 def hessian_steps(x0: NDArray[np.float64], dtype: DTypeLike) -> NDArray[np.float64]:
     """Per-coordinate steps ``eps**(1/4)·max(1, |x_i|)``, as powers of two (x ± h exact)."""
     return np.asarray(np.exp2(np.round(np.log2(hessian_base_step(dtype) * length_scales(x0)))))
+
+
+def unit_hessian_steps(x0: NDArray[np.float64], dtype: DTypeLike) -> NDArray[np.float64]:
+    """The unit-scale retry's steps ``eps**(1/4)`` (a power of two), and at least 4 spacings of x_i in
+    `dtype` (at x = 1e13 the unit step is 1.2e-4, x's spacing 2e-3: x ± h was x, and the zero difference
+    "agreed")."""
+    return spaced(hessian_steps(np.zeros_like(x0), dtype), x0, dtype)
 
 
 def hessian_accuracy(dtype: DTypeLike) -> float:

@@ -131,15 +131,16 @@ def _unit_retry(
     raised: list[Exception],
 ) -> tuple[tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], float] | None, int]:
     """The pair again with the `bent` coordinates' steps at the unit scale (``eps**(1/4)``, as for
-    |x_i| ≤ 1: f may vary on a scale of 1 far from 0, as sin at x = 1e8): the second differences at h and
-    2h, the steps h and f's size at the points; and the evaluations spent. None where no bent coordinate's
-    step is UNIT_RETRY unit steps or more, or the retry leaves f's domain (the first pair stands)."""
-    unit = nm.hessian_steps(np.zeros(1), p.work_dtype)[0]
+    |x_i| ≤ 1, and at least 4 spacings of x_i: f may vary on a scale of 1 far from 0, as sin at x = 1e8):
+    the second differences at h and 2h, the steps h and f's size at the points; and the evaluations spent.
+    None where no bent coordinate's step is UNIT_RETRY unit steps or more, or the retry leaves f's domain
+    (the first pair stands)."""
+    unit = nm.unit_hessian_steps(x0, p.work_dtype)
     retried = bent & (steps >= nm.UNIT_RETRY * unit)
     if not retried.any():
         return None, 0
     again = steps.copy()
-    again[retried] = unit
+    again[retried] = unit[retried]
     small, spent, bad, f_size = _pass(p, x0, again, f0, raised)
     if bad.any():
         return None, spent

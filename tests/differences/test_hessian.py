@@ -235,10 +235,11 @@ def test_an_unreliable_hessian_is_not_returned_without_a_word():
         hessian(tiny_scale, np.array([1e-8, 1.0]))
 
 
-@pytest.mark.parametrize("x0", [1e6, 1e8, -3e7])
+@pytest.mark.parametrize("x0", [1e6, 1e8, -3e7, -1e12, 1e13])
 def test_a_step_coarse_against_f_is_taken_again_at_the_unit_scale(x0):
     # sin's default step at |x| = 1e8 is 1.6e4, thousands of periods: D(h) and D(2h) both ~1e-8, and the
     # pair's difference said the entry was reliable to 1e-8 while the curvature is 0.8
+    # (beyond 1e12 the unit step is below x's spacing: x ± h was x, a Hessian of 0 "reliable")
     def f(v):
         return 100.0 + np.sin(v[0]) * np.sin(v[1])
 
