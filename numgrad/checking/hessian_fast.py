@@ -158,7 +158,7 @@ def _of_grad(
     def at(point: NDArray[np.float64]) -> NDArray[Any]:
         return g(point.astype(work).astype(x.dtype) if work != x.dtype else point.astype(x.dtype))[0]
 
-    quotients, size = [], np.zeros(len(u))
+    quotients, size, first = [], np.zeros(len(u)), np.zeros(len(u))
     for c in (t, 2 * t):
         plus = np.stack([head if c == t and k == 0 else at(x0 + c * wk) for k, wk in enumerate(w)])
         minus = np.stack([at(x0 - c * wk) for wk in w])
@@ -166,11 +166,15 @@ def _of_grad(
             raise FloatingPointError(f"{FUNC}: grad returned a non-finite value at x ± t·w (fast mode)")
         quotients.append(np.einsum("kn,kn->k", u, plus - minus) / (2 * c))
         size = np.maximum(size, np.einsum("kn,kn->k", np.abs(u), np.abs(plus) + np.abs(minus)))
+        first = size if c == t else first
     small, large = quotients
     rounding = nm.ESTIMATE_ROUNDING_ULPS * nm.eps(work) * size / t
-    truncation = np.abs(small - large) / 3
-    return Pairs((4 * small - large) / 3, nm.ESTIMATE_TRUNCATION_SAFETY * truncation + rounding, t,
-                 4 * len(u) + spent, str(work))  # fmt: skip
+    value, truncation = (4 * small - large) / 3, np.abs(small - large) / 3
+    # as _of_f's: grad changing by a sizable share across x ± t·w; and a pair that disagrees
+    bent = 2 * t * np.abs(small) > nm.GRADIENT_COARSE_BEND * first
+    coarse = bent & (np.abs(small - large) > nm.UNRELIABLE_FRACTION * np.abs(value))
+    return Pairs(value, nm.ESTIMATE_TRUNCATION_SAFETY * truncation + rounding, t, 4 * len(u) + spent,
+                 str(work), bent, coarse)  # fmt: skip
 
 
 def _numerical(

@@ -24,6 +24,7 @@ from numgrad.checking.hessian_fast import grad_leaves, value_dtypes
 from numgrad.checking.hessian_report import Judged, judge, report
 from numgrad.checking.measure import promotable
 from numgrad.checking.report import GradientReport, LeafSummary, index_of, ratio_to_tolerance
+from numgrad.common import numerics as nm
 from numgrad.common.guard import unchanged_tree
 from numgrad.common.trees import Flat, match
 from numgrad.differences.estimate import Estimate, estimate_jacobian, hessian_estimate
@@ -118,11 +119,46 @@ def _jacobian_of_grad(grad: Callable[..., Any], flat: Flat, dtype: Any) -> Estim
         return out
 
     try:
-        return estimate_jacobian(joined_grad, vector)
+        return _unit_retry(joined_grad, vector, estimate_jacobian(joined_grad, vector))
     except FloatingPointError as exc:
         if not bad or str(exc).startswith(f"{FUNC}:"):  # nothing to add, or ours (grad at x itself)
             raise
         raise FloatingPointError(_not_finite(flat, x0, *bad[0])) from exc
+
+
+def _unit_retry(g: Callable[[NDArray[Any]], NDArray[Any]], x0: NDArray[Any], est: Estimate) -> Estimate:
+    """The Jacobian of g with its flagged columns of coordinates far from 0 (or within (0, 1)) taken again
+    at the unit scale (:func:`~numgrad.common.numerics.relative_steps`), as numerical_gradient retries its
+    elements: at x = 1e8 the step 6e2 spans a hundred of cos's periods, and the exact Hessian of
+    sin(x0)·sin(x1) was called WRONG. A column replaces the first where the retry is reliable there."""
+    x = np.ravel(x0).astype(np.float64)
+    cols = np.flatnonzero(np.asarray(est.unreliable).reshape(-1, x.size).any(axis=0) & nm.below_unit(x))
+    if cols.size == 0:
+        return est
+    work = est.working_dtype or str(x0.dtype)
+
+    calls = [0]
+
+    def on_cols(v: NDArray[Any]) -> NDArray[Any]:
+        point = x0.copy()
+        point[cols] = v
+        calls[0] += 1
+        return g(point)
+
+    try:
+        again = estimate_jacobian(on_cols, x0[cols], h=nm.relative_steps(x[cols], "central", work))
+    except FloatingPointError:  # the retry left grad's domain: the first columns stand, flagged
+        return replace(est, nfev=est.nfev + calls[0])
+    settled = ~np.asarray(again.unreliable).reshape(-1, cols.size).any(axis=0)
+    taken = cols[settled]
+    fields: dict[str, Any] = {}
+    for name in ("derivative", "error", "unreliable"):
+        whole = np.array(getattr(est, name)).reshape(-1, x.size)
+        whole[:, taken] = np.asarray(getattr(again, name)).reshape(-1, cols.size)[:, settled]
+        fields[name] = whole.reshape(np.shape(getattr(est, name)))
+    step = np.array(est.step).reshape(-1)
+    step[taken] = np.asarray(again.step).reshape(-1)[settled]
+    return replace(est, **fields, step=step.reshape(np.shape(est.step)), nfev=est.nfev + calls[0])
 
 
 def _not_finite(flat: Flat, x0: NDArray[Any], at: NDArray[Any], value: NDArray[Any]) -> str:

@@ -641,6 +641,9 @@ HESSIAN_ACCURACY: dict[str, float] = {"float64": 1e-6, "float32": 3e-2}
 HESSIAN_COARSE_BEND = 1e-3
 # ... and a coordinate's step that bends so is taken again at the unit scale eps**(1/4) where |x_i| is at
 # least UNIT_RETRY (as first differences are: below_unit)
+# check_hessian's fast mode with `grad`: a change of grad across x ± t·w above this share of grad's size at
+# the points (~h/ℓ, against f's (h/ℓ)² above: the same length scale ℓ)
+GRADIENT_COARSE_BEND = HESSIAN_COARSE_BEND**0.5
 # The estimate record's error: truncation from the pair (h, h/2) (or (h, 2h)) and rounding, each with a
 # safety factor, so that the error it reports bounds the true error (a function's rounding is a few ulps of
 # |f|, not one: sums over a batch carry several).

@@ -318,6 +318,44 @@ def test_a_step_coarse_against_f_neither_false_alarms_nor_hides_an_error(mode, x
         assert not check_hessian(f, x, wrong, mode=mode).passed, entry
 
 
+@pytest.mark.parametrize(
+    ("x", "bug"),
+    [([1e8, 1.0], 0.01), ([1e12, 1.0], 0.01), ([1e13, 1e13 + 3.7], 0.05)],
+    ids=["1e8", "1e12", "1e13"],
+)
+@pytest.mark.parametrize("mode", ["full", "fast"])
+def test_gradgradcheck_far_from_zero_neither_false_alarms_nor_hides_an_error(mode, x, bug):
+    # with grad, the steps (6e2 at x = 1e8 in full mode, moves of 6e2 per unit in fast mode) spanned a
+    # hundred of cos's periods: the exact Hessian was called WRONG in both modes
+    def f(v):
+        return np.sin(v[0]) * np.sin(v[1])
+
+    def grad(v):
+        return np.array([np.cos(v[0]) * np.sin(v[1]), np.sin(v[0]) * np.cos(v[1])])
+
+    x = np.array(x)
+    exact = _sine_product_hessian(x)
+    right = check_hessian(f, x, exact, grad=grad, mode=mode)
+    assert right.passed
+    assert right.nfev == {"full": 36 if x[1] == 1.0 else 40, "fast": 24}[mode]  # the retry counted
+    for entry in [(0, 0), (0, 1), (1, 1)]:
+        wrong = exact.copy()
+        wrong[entry] *= 1 + bug
+        wrong[entry[::-1]] = wrong[entry]
+        assert not check_hessian(f, x, wrong, grad=grad, mode=mode).passed, entry
+
+
+def test_gradgradcheck_near_zero_spends_no_retry():
+    def grad(v):
+        return np.array([np.cos(v[0]) * np.sin(v[1]), np.sin(v[0]) * np.cos(v[1])])
+
+    x = np.array([100.0, 1.0])  # far enough for UNIT_RETRY, near enough for the default step
+    exact = _sine_product_hessian(x)
+    f = lambda v: np.sin(v[0]) * np.sin(v[1])  # noqa: E731
+    assert check_hessian(f, x, exact, grad=grad, mode="fast").nfev == 12
+    assert check_hessian(f, x, exact, grad=grad).nfev == 22
+
+
 def test_an_entry_without_an_error_estimate_is_judged_by_the_floor():
     # sin(1e6·x) at x = 3e4 is coarse even at the unit step: its error is unknown (inf), which must not
     # widen its tolerance to infinity (a wrong entry there passed)
