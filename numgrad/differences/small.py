@@ -743,13 +743,14 @@ def _refined(
             noise = noise_unit / b
             score = change + noise
             truncated = change > noise
-            if not score < best[j] and change > _GROWTH_MARGIN * noise:
+            loud = noise if noise > noise * loudness else noise * loudness  # rounding at the points
+            if not score < best[j] and change > _GROWTH_MARGIN * loud:
                 raise Fallback  # grew far above rounding: the engine halves on (steps._refine)
             if score < best[j]:
                 if truncated:
                     out[j] = (gain * d_half - prev[j]) / (gain - 1)
                     kept.append(j)
-                    found = found or change > (noise if noise > noise * loudness else noise * loudness)
+                    found = found or change > loud
                 best[j] = score
                 left[j] = change if truncated else 0.0
             prev[j] = d_half

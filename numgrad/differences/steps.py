@@ -319,7 +319,7 @@ def _refine(  # noqa: PLR0915  (one loop over the halvings, read top to bottom)
         found = found or bool(np.any(change[better] > loud[better]))
         prev[active] = d_half
         truncated = change > noise
-        wild = ~better & (change > nm.REFINE_GROWTH_MARGIN * noise)  # grew far above rounding: go on
+        wild = ~better & (change > nm.REFINE_GROWTH_MARGIN * loud)  # grew far above rounding: go on
         growing[active] = wild
         keep = (better & truncated) | wild
         if waiting.size and truncated.any():

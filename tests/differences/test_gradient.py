@@ -16,7 +16,9 @@ from hypothesis.extra import numpy as hnp
 from numgrad.book.losses import softmax_cross_entropy
 from numgrad.common import numerics as nm
 from numgrad.common.guard import NumericalWarning
+from numgrad.differences import gradient as gradient_module
 from numgrad.differences.gradient import directional_derivative, jacobian, numerical_diff, numerical_gradient
+from numgrad.differences.steps import difference
 
 METHODS = nm.METHODS
 
@@ -465,3 +467,21 @@ def test_a_slope_that_aliases_at_the_steps_scale_is_resolved_or_flagged(big, n, 
     assert not flagged, [str(w.message) for w in flagged]
     assert err <= 1e-3 * abs(math.cos(big)), (g[0], math.cos(big))
     np.testing.assert_allclose(g[1:], math.cos(1.0), rtol=1e-8)
+
+
+def test_growth_within_the_rounding_at_the_points_ends_the_halving(monkeypatch):
+    """Near a minimum f's values at x ± h (~h²) round far above |f(x)|: x0² + x1² along the book's descent
+    to 1e-9. Changes between halvings that rounding at the points explains are not the aliasing growth
+    above; before, they were taken for it at 20 of the 100 iterates: the small path handed over to the
+    general engine, which halved on (up to 69 evaluations for a call, now at most 35; 2.3x the descent's
+    time). Now the small path settles every iterate."""
+    general = []
+    monkeypatch.setattr(
+        gradient_module, "difference", lambda *a, **k: general.append(1) or difference(*a, **k)
+    )
+    x = np.array([-3.0, 4.0])
+    for _ in range(100):
+        g = numerical_gradient(lambda v: v[0] ** 2 + v[1] ** 2, x)
+        np.testing.assert_allclose(g, 2 * x, rtol=1e-8)
+        x = x - 0.1 * g
+    assert not general
