@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 
 from numgrad.checking.measure import ESTIMATE, FLOOR, FUNC, Outcome, Tolerance, in_place, promotable, promoted
 from numgrad.common import numerics as nm
-from numgrad.differences.engine import Problem, _call, evaluate_points
+from numgrad.differences.engine import Problem, _call, evaluate_points, on_float32_grid
 
 
 def directions(x0: NDArray[np.float64], rng: np.random.Generator) -> NDArray[np.float64]:
@@ -143,9 +143,12 @@ def _along_directions(
     grid = p.x.dtype
     t = nm.base_step("central", grid)
     if not measured and grid.itemsize >= 8:
-        measured.append(measure(p, w[0], a, t))
-        if seen.narrow:  # a float64 x, but f computes in float32: difference on float32's grid
-            grid, measured, spent = seen.narrow, [], 2
+        points = pair(p, w[0], t)
+        raw = evaluate_points(p, points)
+        measured.append(along(p, raw, points, a, t))
+        narrow = seen.narrow or (np.dtype(np.float32) if on_float32_grid(raw) else None)
+        if narrow:  # a float64 x, but f computes in float32 (it returns float32, or float32 numbers)
+            grid, measured, spent = narrow, [], 2  # difference on float32's grid
             t = nm.base_step("central", grid)
     pairs = (nm.FAST_EVALUATIONS + nm.FAST_DTYPE_PROBE - spent) // 2  # a float64 first pair included
     for k in range(len(measured), min(nm.FAST_DIRECTIONS, pairs - 1)):  # one pair is kept for t/2

@@ -40,6 +40,7 @@ from numgrad.differences.engine import (
     coarser_values,
     evaluate_points,
     evaluate_points_typed,
+    float32_numbers,
     make_problem,
     on_grid,
 )
@@ -106,18 +107,22 @@ def _corners(p: Problem, x0: NDArray[np.float64], u: NDArray[Any], w: NDArray[An
 def _of_f(p: Problem, u: NDArray[Any], w: NDArray[Any]) -> Pairs:
     """The mixed differences at s and 2s. f's value at the first point says which precision its values
     carry: where it is coarser than x (f casts a float64 x to float32), the step and points follow it,
-    and the points are taken again (that first value is spent); else the other points follow it."""
+    and the points are taken again (that first value is spent); else the other points follow it, and
+    where they are all float32 numbers (f returns float32's values as float64) they are spent."""
     x0 = np.ravel(p.x).astype(np.float64)
     s = _power_of_two(nm.hessian_base_step(p.x.dtype))
     rows = _corners(p, x0, u, w, s)
     head, dtype = evaluate_points_typed(p, rows[:1])
-    grid = coarser_values(p, dtype)
+    grid, spent = coarser_values(p, dtype), 1
     if grid is None:
-        raw, spent = np.concatenate([head, evaluate_points(p, rows[1:])]), 0
+        raw = np.concatenate([head, evaluate_points(p, rows[1:])])
+        grid, spent = coarser_values(p, dtype, raw), len(raw)  # f's float64 values float32 numbers?
+    if grid is None:
+        spent = 0
     else:
         p = replace(p, grid=grid)
         s = _power_of_two(nm.hessian_base_step(p.work_dtype))
-        raw, spent = evaluate_points(p, _corners(p, x0, u, w, s)), 1
+        raw = evaluate_points(p, _corners(p, x0, u, w, s))
     vals = np.real(raw).astype(np.float64)
     if not np.all(np.isfinite(vals)):
         raise FloatingPointError(
@@ -144,13 +149,14 @@ def _of_grad(
     w: NDArray[Any],
 ) -> Pairs:
     """The differences of grad at t and 2t. `g(point)`: grad there (flat, float64) and the coarsest dtype
-    it came in. Where its first value is coarser than x (grad casts a float64 x to float32), the step
-    and points follow that precision and the first point is taken again (that call is spent)."""
+    it came in. Where its first value is coarser than x (grad casts a float64 x to float32, or returns
+    float32 numbers as float64), the step and points follow that precision and the first point is taken
+    again (that call is spent)."""
     x0 = np.ravel(x).astype(np.float64)
     work, t = x.dtype, _power_of_two(nm.base_step("central", x.dtype))
     head, dtype = g((x0 + t * w[0]).astype(x.dtype))
     spent = 0
-    grid = coarser_than(dtype, x.dtype)
+    grid = coarser_than(dtype, x.dtype) or float32_numbers(head, x.dtype)
     if grid is not None:
         work, t, spent = grid, _power_of_two(nm.base_step("central", grid)), 1
         head, _ = g((x0 + t * w[0]).astype(dtype).astype(x.dtype))

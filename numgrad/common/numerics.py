@@ -284,6 +284,14 @@ def _signed_probe_directions(n: int) -> NDArray[np.float64]:
     return signed
 
 
+def irregular_point(x0: NDArray[np.float64], dtype: DTypeLike) -> NDArray[Any]:
+    """x moved by the probe's scale along a fixed-seed Gaussian direction: every coordinate's digits are
+    arbitrary there (whatever x is: 0, integers), so a float64 f's value is not a float32 number (the
+    Hessian's and hvp's points, x ± powers of two, can be: x² at 0, a linear f at integers)."""
+    z = np.random.default_rng(PROBE_SEED).standard_normal(x0.size)
+    return np.asarray((x0 + probe_scale(dtype) * length_scales(x0) * z).astype(dtype))
+
+
 @functools.lru_cache(maxsize=32)
 def truncation_sample(n: int) -> NDArray[np.intp]:
     """The coordinates of the step's truncation test: :data:`TRUNCATION_SAMPLE` of ``0..n-1``, seeded."""
@@ -594,6 +602,9 @@ FAST_DIRECTIONS = 2  # fast mode: both at step t, then the one that missed most 
 FAST_EVALUATIONS = 6  # fast mode's budget of f evaluations (two per central difference), whatever n
 # ... and one more for a float32 (float16) x: f at x as float64, which says where f computes and is f(x)
 FAST_DTYPE_PROBE = 1
+# f returning float64 values that are float32 numbers at this many points near x (besides x itself)
+# computes in float32 (numgrad.differences.engine.on_float32_grid): its steps and rounding follow float32
+FLOAT32_GRID_POINTS = 2
 # Both fast modes' retry at the unit scale (far from 0) moves each x_i by at least this many of its spacings
 # per step: a unit move there may round to a few ulps or to none, and a bug in that element go unseen
 FAST_LEAST_SPACINGS = 8

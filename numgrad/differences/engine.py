@@ -447,10 +447,36 @@ def _unchanged_copy(p: Problem, flat_x: NDArray[Any]) -> None:
         raise _wrote(p, j, np.ravel(p.x)[j], flat_x[j])
 
 
-def coarser_values(p: Problem, dtype: np.dtype[Any]) -> np.dtype[Any] | None:
+def coarser_values(
+    p: Problem, dtype: np.dtype[Any], near: NDArray[Any] | None = None
+) -> np.dtype[Any] | None:
     """The dtype of f's values when they are real floats coarser than x's (f casts a float64 x to
-    float32 inside, or rounds its result): their rounding, not x's, bounds what differences resolve."""
-    return None if p.method == "complex" else coarser_than(dtype, p.x.dtype)
+    float32 inside, or rounds its result): their rounding, not x's, bounds what differences resolve.
+    Where f returns float64 for a float64 x, `near` (f's values at points near x, not x itself) may say
+    so instead: float32 where they all lie on float32's grid (:func:`on_float32_grid`)."""
+    if p.method == "complex":
+        return None
+    coarser = coarser_than(dtype, p.x.dtype)
+    return coarser if coarser is not None or near is None else float32_numbers(near, p.x.dtype)
+
+
+def float32_numbers(values: NDArray[Any], x_dtype: np.dtype[Any]) -> np.dtype[Any] | None:
+    """float32 where a float64 x's function (or gradient) gives float64 `values` that are float32
+    numbers (:func:`on_float32_grid`), else None."""
+    return np.dtype(np.float32) if x_dtype == _FLOAT64 and on_float32_grid(values) else None
+
+
+def on_float32_grid(near: NDArray[Any]) -> bool:
+    """Whether f's float64 values at points near x (not x itself: 25.0 at (3, 4) says nothing) are float32
+    numbers: f computes in float32 and returns a Python float (``tensor.item()``, ``float(np.sum(a32))``)
+    or casts back. At least FLOAT32_GRID_POINTS of them, each finite and exactly a float32, not all equal
+    (a flat f says nothing). A float64 f's value at an arbitrary point is a float32 with odds ~2**-29."""
+    v = np.asarray(np.real(near), dtype=np.float64).reshape(len(near), -1)
+    if v.shape[0] < nm.FLOAT32_GRID_POINTS or not np.isfinite(v).all():
+        return False
+    with np.errstate(over="ignore"):
+        exact = bool(np.all(v.astype(np.float32).astype(np.float64) == v))
+    return exact and bool(np.any(v != v[0]))
 
 
 def coarser_than(dtype: np.dtype[Any], x_dtype: np.dtype[Any]) -> np.dtype[Any] | None:

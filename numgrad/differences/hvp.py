@@ -24,6 +24,7 @@ from numgrad.differences.engine import (
     coarser_values,
     evaluate_points,
     evaluate_points_typed,
+    float32_numbers,
     make_problem,
     on_grid,
 )
@@ -127,6 +128,8 @@ def _with_grad(grad_at: Gradient, x: NDArray[Any], v: NDArray[Any], h: float | N
     t = _power_of_two(h if h is not None else nm.base_step("central", x.dtype))
     g_plus, dtype = grad_at((base + t * unit).astype(x.dtype))
     grid = coarser_than(dtype, x.dtype) if h is None else None
+    if h is None and grid is None and float32_numbers(g_plus, x.dtype) is not None:  # and at an irregular
+        grid = float32_numbers(grad_at(nm.irregular_point(base, x.dtype))[0], x.dtype)  # point too
     if grid is not None:
         t = _power_of_two(nm.base_step("central", grid))
         g_plus, _ = grad_at((base + t * unit).astype(grid).astype(x.dtype))
@@ -154,7 +157,8 @@ def _with_values(
 ) -> NDArray[np.float64]:
     """The mixed differences. f's value at the first point (element by element; a batched f: at its first
     block) says which precision its values carry: where it is coarser than x (f casts a float64 x to
-    float32), the steps and points follow it and are taken again (that value is spent)."""
+    float32), the steps and points follow it and are taken again (that value is spent); so where the
+    first block's values are float32 numbers (f returns them as float64: the block is spent)."""
     base, unit, scale = _direction(p.x, v)
 
     def steps(q: Problem) -> tuple[float, NDArray[np.float64]]:
@@ -166,6 +170,12 @@ def _with_values(
     first = next(points)
     head, dtype = evaluate_points_typed(p, first[2] if p.batched else first[2][:1])
     grid = coarser_values(p, dtype)
+    if grid is None:  # float64 values: the rest of the first block, which may be float32 numbers; so
+        head = _rest(p, first[2], head)  # must f's value be at an irregular point (x ± powers of two
+        if coarser_values(p, dtype, head) is not None:  # can give float32 numbers: x⁴ at 0)
+            irregular = nm.irregular_point(np.ravel(p.x).astype(np.float64), p.x.dtype)
+            at = np.real(evaluate_points(p, irregular[None])).ravel()
+            grid = coarser_values(p, dtype, np.concatenate([head, at]))
     if grid is None:
         points = iter([first, *points])
     else:

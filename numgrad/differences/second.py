@@ -91,10 +91,18 @@ def second_difference(
         raise FloatingPointError(
             f"{p.func}: f is not finite at x itself ({f0}); the second derivative there is undefined"
         )
-    nfev, raised = 1, list[Exception]()
+    nfev, raised, axis = 1, list[Exception](), list[NDArray[np.float64]]()
     for shrinks in range(nm.MAX_STEP_SHRINKS + 1):
-        small, spent, bad, f_size = _pass(p, x0, steps, f0, raised)
+        small, spent, bad, f_size = _pass(p, x0, steps, f0, raised, axis if shrinks == 0 else None)
         nfev += spent
+        if shrinks == 0 and grid is None and not bad.any():
+            grid, spent = _float32_numbers(p, x0, dtype, axis[0])
+            nfev += spent
+            if grid is not None:  # f computes in float32 and returns float64 numbers (tensor.item()):
+                p = replace(p, grid=grid)  # float32's steps and rounding, the pass taken again
+                steps = nm.hessian_steps(x0, p.work_dtype) if explicit is None else explicit
+                small, spent, bad, f_size = _pass(p, x0, steps, f0, raised)
+                nfev += spent
         if not bad.any():
             large, spent, bad, _ = _pass(p, x0, 2 * steps, f0, raised)
             nfev += spent
@@ -120,6 +128,18 @@ def second_difference(
     gain = nm.HESSIAN_ROUNDING_GAIN * nm.HESSIAN_EXTRAPOLATION_ROUNDING / np.multiply.outer(steps, steps)
     rounding = gain * max(model, nm.NOISE_SIGMAS * noise)
     return SecondDifference(value, truncation, rounding, steps, nfev, gain * model, p.grid)
+
+
+def _float32_numbers(
+    p: Problem, x0: NDArray[np.float64], dtype: np.dtype[Any], axis: NDArray[np.float64]
+) -> tuple[np.dtype[Any] | None, int]:
+    """float32 where f's float64 values at x ± h_i·e_i are float32 numbers and so is its value at
+    :func:`~numgrad.common.numerics.irregular_point` (those points are x ± powers of two: a float64 f's
+    values there can be float32 numbers, x² at 0), and the evaluations spent (that one, where taken)."""
+    if coarser_values(p, dtype, axis) is None:
+        return None, 0
+    at = evaluate_points(p, nm.irregular_point(x0, p.x.dtype)[None])
+    return coarser_values(p, dtype, np.concatenate([axis, np.real(at).ravel()])), 1
 
 
 def _unit_retry(
@@ -217,11 +237,16 @@ def blocks(index: tuple[NDArray[np.intp], ...], rows: int) -> Iterator[tuple[NDA
 
 
 def _pass(
-    p: Problem, x0: NDArray[np.float64], s: NDArray[np.float64], f0: float, raised: list[Exception]
+    p: Problem,
+    x0: NDArray[np.float64],
+    s: NDArray[np.float64],
+    f0: float,
+    raised: list[Exception],
+    axis: list[NDArray[np.float64]] | None = None,
 ) -> tuple[NDArray[Any], int, NDArray[np.bool_], float]:
     """The second differences at steps s: (n, n), symmetric; evaluations; the coordinates whose points
     gave a non-finite value (their entries are not finite then); the largest |f| at x and the points.
-    Domain errors f raised go to `raised`."""
+    Domain errors f raised go to `raised`; f at x ± s_i·e_i to `axis` where given."""
     n, dtype = p.n, p.x.dtype
     up, down = (x0 + s).astype(dtype), (x0 - s).astype(dtype)  # the same displaced values everywhere
     diag = np.arange(n)
@@ -229,6 +254,8 @@ def _pass(
     plus = np.concatenate([_at(p, x0, (i,), up, raised) for (i,) in blocks((diag,), rows)])
     minus = np.concatenate([_at(p, x0, (i,), down, raised) for (i,) in blocks((diag,), rows)])
     bad = ~(np.isfinite(plus) & np.isfinite(minus))
+    if axis is not None:
+        axis.append(np.concatenate([plus, minus]))
     pairs = np.zeros(n, dtype=bool)  # coordinates of bad mixed points whose own axis points were fine
     H = np.empty((n, n))
     H[diag, diag] = (plus - 2 * f0 + minus) / (s * s)

@@ -219,6 +219,8 @@ def gradient(  # noqa: PLR0912, PLR0915  (one frame on purpose: see the comment 
                 # the probe's directions are not coordinate vectors, or c·0 + x_i is not x_i (a −0.0 in
                 # x becomes 0.0): the probe's full rows, then the differences at its steps
                 probed = _evaluate_probe(func, f, x, mv, x0, length)
+                if _float32_numbers(probed[1:]):  # f computes in float32: as at the plain rule
+                    raise Fallback
                 nfev = len(probed)
                 hs, variation = _probe_steps(func, probed, length)
                 steps = tuple.__new__(SmallSteps, (hs, abs(probed[0]), variation))
@@ -266,6 +268,8 @@ def gradient(  # noqa: PLR0912, PLR0915  (one frame on purpose: see the comment 
                         f"{func}: f returned a non-finite value ({f0}) at x; the derivative there is "
                         f"undefined. Pass a smaller h or check f's domain"
                     )
+                if _float32_numbers(vals):  # f computes in float32 and returns floats: the general
+                    raise Fallback  # path's probe says so, and takes float32's steps
                 # the probe's ratio |f| / variation (numerics.steps_from_probe), estimated from central
                 # slopes (RMS of g_i·L_i) and the weighted second difference along x_0 (f''·L_0²)
                 deriv, slope, rms = [], [], 0.0
@@ -370,6 +374,18 @@ def gradient(  # noqa: PLR0912, PLR0915  (one frame on purpose: see the comment 
                 _restore(func, x, mv, before, sys.exc_info()[1])
         finally:
             mv.release()
+
+
+def _float32_numbers(vals: list[float]) -> bool:
+    """engine.on_float32_grid on Python floats: every value exactly a float32 (24 significant bits, in
+    float32's normal range) and not all equal. A float64 f's first value almost surely is not: one test."""
+    first, varied = vals[0], False
+    for v in vals:
+        m, e = frexp(v)
+        if e < -125 or e > 128 or ldexp(m, 24) % 1.0:  # nan and inf: nan % 1.0 is nan, true
+            return False
+        varied = varied or v != first
+    return varied
 
 
 def flat_view(x: NDArray[np.float64]) -> Doubles:

@@ -67,7 +67,7 @@ def probe(
     x0 = np.ravel(p.x).astype(np.float64) if x0 is None else x0
     points = nm.probe_points(x0, p.x.dtype, length)
     vals, dtype = evaluate_points_typed(p, points)
-    return Probe(vals, coarser_values(p, dtype), len(points))
+    return Probe(vals, coarser_values(p, dtype, vals[1:]), len(points))
 
 
 def _steps(
@@ -468,7 +468,7 @@ def _joined_record(
         test = own if halved else np.concatenate([passed[sample], passed[n + sample], own])
     if refined is not None:
         first = _Refined(*refined, vals[tested_to:])
-    probed = Probe(at_probe, coarser_values(p, dtype), len(at_probe))
+    probed = Probe(at_probe, coarser_values(p, dtype, at_probe[1:]), len(at_probe))
     return _Joined(probed, steps, halved, points, passed, test, first, len(vals))
 
 
