@@ -34,6 +34,7 @@ from numgrad.checking.core import array_report
 from numgrad.checking.report import GradientReport
 from numgrad.common import numerics as nm
 from numgrad.common.validate import ANY_SEED, choice, seed_int
+from numgrad.differences.engine import on_float32_grid
 
 __all__ = [
     "Finding",
@@ -432,6 +433,10 @@ def _weights(p: Problem, inputs: Sequence[int] | range) -> NDArray[np.float64]:
         return np.where(sizes > 0, 1.0 / np.where(sizes > 0, sizes, 1.0), 1.0)
 
 
+def _float32_numbers(out: Sequence[NDArray[Any]]) -> bool:
+    return on_float32_grid(np.concatenate([np.ravel(o).astype(np.float64) for o in out] or [np.zeros(0)]))
+
+
 def _coarsest(arrays: Sequence[NDArray[Any]]) -> np.dtype[Any]:
     """The dtype with the largest epsilon among the analytic VJPs (their rounding sets the floor)."""
     dtypes = [a.dtype for a in arrays if a.dtype.kind == "f"] or [np.dtype(np.float64)]
@@ -462,6 +467,7 @@ class _Cached:
         self.p = p
         self.base: dict[tuple[str, ...], tuple[NDArray[Any], ...]] = {}
         self.promote = False
+        self.float32: bool | None = None  # float64 outputs that are float32 numbers (see narrow)
 
     def computes_in_float64(self) -> bool:
         """Whether the function returns float64 outputs for float64 inputs (then float32 inputs are
@@ -496,14 +502,37 @@ class _Cached:
             self.base[key] = out
         return out
 
-    def project(self, out: tuple[NDArray[Any], ...], weights: NDArray[np.float64]) -> NDArray[Any]:
+    def project(self, values: tuple[NDArray[Any], ...], weights: NDArray[np.float64]) -> NDArray[Any]:
+        """<u, f(values)> in the outputs' dtype; in float32 where float64 outputs at float64 inputs are
+        float32 numbers (:meth:`narrow`), so that check_gradient takes float32's steps (the sum with
+        float64 cotangents has float64 digits, and the steps rounded away inside the function)."""
+        out = self.outputs_at(values)
         value = sum(
             (w * float(np.sum(u * o.astype(np.float64)))
              for w, u, o in zip(weights, self.p.cotangents, out, strict=True) if w),
             0.0,
         )  # fmt: skip
         dtype = np.result_type(*out) if out else np.float64
+        if dtype == np.float64 and all(v.dtype == np.float64 for v in values) and self.narrow(values, out):
+            dtype = np.dtype(np.float32)
         return np.asarray(value, dtype=dtype)
+
+    def narrow(self, values: tuple[NDArray[Any], ...], out: tuple[NDArray[Any], ...]) -> bool:
+        """Whether the function computes in float32 and returns float64 (a float32 module fed float64
+        inputs; a float64 input's gradient computed in float32, cast back by autograd): its outputs are
+        float32 numbers (engine.on_float32_grid) here and at inputs moved off every grid
+        (numerics.irregular_point: at round inputs a float64 function's can be). Decided once; one
+        evaluation, where the first look says float32."""
+        if self.float32 is None:
+            self.float32 = _float32_numbers(out)
+            if self.float32:
+                moved = tuple(
+                    nm.irregular_point(np.ravel(v).astype(np.float64), v.dtype).reshape(v.shape)
+                    for v in values
+                )
+                there = self.p.evaluate(moved)
+                self.float32 = all(o.dtype == np.float64 for o in there) and _float32_numbers(there)
+        return self.float32
 
     def dtypes(self, x: NDArray[Any]) -> list[np.dtype[Any]]:
         """Where each input is computed: all in float64 when x arrived in float64 and the function
@@ -517,7 +546,7 @@ class _Cached:
             values = tuple(
                 (x if i == j else v).astype(dts[i], copy=True) for i, v in enumerate(self.p.inputs)
             )
-            return self.project(self.outputs_at(values), weights)
+            return self.project(values, weights)
 
         return g
 
@@ -531,6 +560,6 @@ class _Cached:
                 piece.reshape(v.shape).astype(dt, copy=True)
                 for piece, v, dt in zip(pieces, self.p.inputs, dts, strict=True)
             )
-            return self.project(self.outputs_at(values), weights)
+            return self.project(values, weights)
 
         return g

@@ -188,6 +188,16 @@ def test_a_leaf_that_f_casts_to_float32_still_catches_a_wrong_rule(x64):
     assert "args[0]: gradient WRONG" not in str(info.value)
 
 
+@pytest.mark.parametrize("x64", [True], indirect=True, ids=["x64-on"])
+def test_a_float64_leaf_computed_in_float32_and_cast_back_passes(x64):
+    """Its outputs are float64 whose digits are float32's: the projections are taken in float32, so the
+    steps are float32's (before, float64 steps rounded away inside f and the exact rule FAILED)."""
+    x = np.linspace(-1.0, 1.0, 5)
+    report = nj.check_grads(lambda v: jnp.tanh(v.astype(jnp.float32)).astype(jnp.float64), (x,), 2)
+    assert report.passed, str(report)
+    assert {f.report.working_dtype for f in report.findings} == {"float32"}
+
+
 def test_order_2_on_plain_jax_and_arrays_unchanged():
     x = np.linspace(0.1, 1.0, 6)
     before = x.copy()

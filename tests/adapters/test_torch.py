@@ -284,6 +284,36 @@ def test_a_float32_input_that_f_casts_down_is_differenced_in_float32():
     assert [f.report.working_dtype for f in report.findings] == ["float64", "float32"]
 
 
+class _Float32Tanh(torch.autograd.Function):
+    """tanh of a float64 tensor computed in float32 and handed back as float64, its backward off by `bug`."""
+
+    bug = 0.0
+
+    @staticmethod
+    def forward(ctx, a):
+        y = torch.tanh(a.float()).double()
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return g * (1 - y**2) * (1 + _Float32Tanh.bug)
+
+
+@pytest.mark.parametrize("bug", [0.0, 1e-2])
+def test_a_float64_input_computed_in_float32_has_no_false_alarm(bug, monkeypatch):
+    """Its outputs are float32 numbers in float64: the projection is taken in float32, so the steps are
+    float32's. Before, float64 steps rounded away inside (numerical 0) and the right backward FAILED."""
+    monkeypatch.setattr(_Float32Tanh, "bug", bug)
+    x = torch.linspace(-1, 1, 5, dtype=torch.float64, requires_grad=True)
+    report = nt.check_backward(_Float32Tanh.apply, (x,))
+    assert report.passed == (bug == 0.0), str(report)
+    assert [f.report.working_dtype for f in report.findings] == ["float32"]
+    assert nt.gradcheck(lambda a: torch.tanh(a.float()).double() * 2, (x,))
+    assert nt.gradgradcheck(lambda a: torch.tanh(a.float()).double() * 2, (x,))
+
+
 def test_tensors_and_global_state_are_left_alone():
     layer = LAYERS[2]
     xs = tl.inputs(layer, torch.float32)
