@@ -159,7 +159,7 @@ def _of_grad(
     grid = coarser_than(dtype, x.dtype) or float32_numbers(head, x.dtype)
     if grid is not None:
         work, t, spent = grid, _power_of_two(nm.base_step("central", grid)), 1
-        head, _ = g((x0 + t * w[0]).astype(dtype).astype(x.dtype))
+        head, _ = g((x0 + t * w[0]).astype(grid).astype(x.dtype))
 
     def at(point: NDArray[np.float64]) -> NDArray[Any]:
         return g(point.astype(work).astype(x.dtype) if work != x.dtype else point.astype(x.dtype))[0]
