@@ -460,6 +460,19 @@ def coarser_values(
     return coarser if coarser is not None or near is None else float32_numbers(near, p.x.dtype)
 
 
+def confirmed_float32(
+    p: Problem, x0: NDArray[np.float64], dtype: np.dtype[Any], near: NDArray[Any]
+) -> tuple[np.dtype[Any] | None, int]:
+    """:func:`coarser_values` for values at points x ± powers of two (the Hessian's, the hvp's), where a
+    float64 f's values can be float32 numbers (x⁴ at 0): float32 only where f's value at
+    :func:`~numgrad.common.numerics.irregular_point` is one too. Also the evaluations spent (that one,
+    taken only where the first look says float32)."""
+    if coarser_values(p, dtype, near) is None:
+        return None, 0
+    at = np.real(evaluate_points(p, nm.irregular_point(x0, p.x.dtype)[None])).ravel()
+    return coarser_values(p, dtype, np.concatenate([np.real(near).ravel(), at])), 1
+
+
 def float32_numbers(values: NDArray[Any], x_dtype: np.dtype[Any]) -> np.dtype[Any] | None:
     """float32 where a float64 x's function (or gradient) gives float64 `values` that are float32
     numbers (:func:`on_float32_grid`), else None."""

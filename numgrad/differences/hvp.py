@@ -22,6 +22,7 @@ from numgrad.differences.engine import (
     Problem,
     coarser_than,
     coarser_values,
+    confirmed_float32,
     evaluate_points,
     evaluate_points_typed,
     float32_numbers,
@@ -170,12 +171,9 @@ def _with_values(
     first = next(points)
     head, dtype = evaluate_points_typed(p, first[2] if p.batched else first[2][:1])
     grid = coarser_values(p, dtype)
-    if grid is None:  # float64 values: the rest of the first block, which may be float32 numbers; so
-        head = _rest(p, first[2], head)  # must f's value be at an irregular point (x ± powers of two
-        if coarser_values(p, dtype, head) is not None:  # can give float32 numbers: x⁴ at 0)
-            irregular = nm.irregular_point(np.ravel(p.x).astype(np.float64), p.x.dtype)
-            at = np.real(evaluate_points(p, irregular[None])).ravel()
-            grid = coarser_values(p, dtype, np.concatenate([head, at]))
+    if grid is None:  # float64 values: the rest of the first block, which may be float32 numbers
+        head = _rest(p, first[2], head)
+        grid, _ = confirmed_float32(p, np.ravel(p.x).astype(np.float64), dtype, head)
     if grid is None:
         points = iter([first, *points])
     else:

@@ -36,6 +36,7 @@ from numgrad.common import numerics as nm
 from numgrad.differences.engine import (
     Problem,
     coarser_values,
+    confirmed_float32,
     evaluate_points,
     evaluate_points_typed,
     resolve_step,
@@ -96,7 +97,7 @@ def second_difference(
         small, spent, bad, f_size = _pass(p, x0, steps, f0, raised, axis if shrinks == 0 else None)
         nfev += spent
         if shrinks == 0 and grid is None and not bad.any():
-            grid, spent = _float32_numbers(p, x0, dtype, axis[0])
+            grid, spent = confirmed_float32(p, x0, dtype, axis[0])  # (x ± h: x⁴ at 0 gives float32s)
             nfev += spent
             if grid is not None:  # f computes in float32 and returns float64 numbers (tensor.item()):
                 p = replace(p, grid=grid)  # float32's steps and rounding, the pass taken again
@@ -128,18 +129,6 @@ def second_difference(
     gain = nm.HESSIAN_ROUNDING_GAIN * nm.HESSIAN_EXTRAPOLATION_ROUNDING / np.multiply.outer(steps, steps)
     rounding = gain * max(model, nm.NOISE_SIGMAS * noise)
     return SecondDifference(value, truncation, rounding, steps, nfev, gain * model, p.grid)
-
-
-def _float32_numbers(
-    p: Problem, x0: NDArray[np.float64], dtype: np.dtype[Any], axis: NDArray[np.float64]
-) -> tuple[np.dtype[Any] | None, int]:
-    """float32 where f's float64 values at x ± h_i·e_i are float32 numbers and so is its value at
-    :func:`~numgrad.common.numerics.irregular_point` (those points are x ± powers of two: a float64 f's
-    values there can be float32 numbers, x² at 0), and the evaluations spent (that one, where taken)."""
-    if coarser_values(p, dtype, axis) is None:
-        return None, 0
-    at = evaluate_points(p, nm.irregular_point(x0, p.x.dtype)[None])
-    return coarser_values(p, dtype, np.concatenate([axis, np.real(at).ravel()])), 1
 
 
 def _unit_retry(
