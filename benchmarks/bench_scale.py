@@ -29,7 +29,7 @@ from numgrad import numerical_gradient
 from numgrad.common import numerics as nm
 
 COST = 0.010  # seconds per call of the black box: the "~10 ms"
-N = 50  # variables: 2n + 6 (probe) ≈ 106 calls, ~1.1 s serial
+N = 50  # variables: 2n + 6 (probe) and the refinement's few, 111 calls, ~1.1 s serial
 FREE_CHUNKS = 200  # chunks of one point each, to measure the executor's own cost per chunk
 BOOK_STEP = 1e-4  # an explicit step: exactly 2n points, no probe, for the per-chunk count
 

@@ -150,6 +150,15 @@ def gradient_descent(
     ([-6.111107928998789e-10, 8.148143905314271e-10], 'converged', (101, 2))
     """
     x0, lr, step_num, tol = _validate(f, init_x, lr, step_num, grad, h, tol)
+    # f and grad may write into the caller's start from a closure: restored, and said (once per run)
+    with unchanged("gradient_descent", init_x, who="f or grad", arg="init_x"):  # type: ignore[arg-type]
+        return _run(f, x0, lr, step_num, grad, h, tol)
+
+
+def _run(
+    f: Callable[..., Any], x0: NDArray[Any], lr: float, step_num: int, grad: Callable[..., Any] | None,
+    h: Any, tol: float | None,
+) -> DescentResult:  # fmt: skip
     f0 = _start_value(f, x0)
     with np.errstate(all="ignore"):  # overflow is reported as status="diverged", not as warnings
         if (
@@ -157,7 +166,7 @@ def gradient_descent(
             and (h is None or type(h) is float)
             and small.eligible(x0, "central", False, None, None)
         ):
-            path, values, status = _descend_small(f, x0, f0, lr, step_num, tol, h)  # type: ignore[arg-type]
+            path, values, status = _descend_small(f, x0, f0, lr, step_num, tol, h)
         else:
             path, values, status = _descend(
                 f, x0, f0, lr, step_num, tol, _gradient_function(f, grad, h, x0.shape)
@@ -282,7 +291,8 @@ def _final_status(path: NDArray[Any], tol: float | None) -> str:
 
 
 def _length(a: NDArray[Any], b: NDArray[Any]) -> float:
-    return float(np.linalg.norm(np.asarray(a, np.float64) - np.asarray(b, np.float64)))
+    with np.errstate(over="ignore"):  # beyond float range: inf, not a warning
+        return float(np.linalg.norm(np.asarray(a, np.float64) - np.asarray(b, np.float64)))
 
 
 # --------------------------------------------------------------------------------------------------

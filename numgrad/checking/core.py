@@ -25,7 +25,7 @@ from numgrad.checking import text as _checktext
 from numgrad.checking.report import GradientReport, LeafSummary, index_of, ratio_to_tolerance
 from numgrad.common import numerics as nm
 from numgrad.common.guard import unchanged_tree
-from numgrad.common.trees import Flat, WithLeaf, flatten
+from numgrad.common.trees import Flat, WithLeaf, disjoint_leaves, flatten
 from numgrad.common.validate import finite_point, real_floating_array
 
 __all__ = ["Checked", "array_report", "check_flat", "point"]
@@ -48,7 +48,7 @@ def point(x: Any, func: str) -> Flat:
             )
         return a
 
-    return flatten(x, func, "x", leaf=leaf)
+    return disjoint_leaves(flatten(x, func, "x", leaf=leaf), func)
 
 
 @dataclass(frozen=True)

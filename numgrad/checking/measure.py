@@ -23,6 +23,7 @@ from numgrad.differences.engine import (
     _call,
     evaluate,
     evaluate_points,
+    float32_input,
     make_problem,
     on_grid,
 )
@@ -162,8 +163,9 @@ def first_pass(p: Problem, method: str) -> tuple[Problem, Difference]:
     if p.method == "complex":
         return p, difference(p, None, refine=False)
     probed = probe(p)
-    work = p.x.dtype if probed.grid is None else probed.grid
-    p = replace(p, method=first_method(method, work), grid=probed.grid)
+    grid = probed.grid if probed.grid is not None else p.grid  # (p's: f casts its input to float32)
+    work = p.x.dtype if grid is None else grid
+    p = replace(p, method=first_method(method, work), grid=grid)
     return p, difference(p, None, refine=False, probed=probed)
 
 
@@ -195,13 +197,33 @@ def full_check(
         # f did not move when the float64 copy moved: it reads x from a closure. Difference in place.
         p, d = first_pass(in_place(f, x, provisional, executor, func), method)
         nfev += d.nfev
+    return _from_first_pass(p, d, a, method, tol, nfev, segments)
+
+
+def _from_first_pass(
+    p: Problem,
+    d: Difference,
+    a: NDArray[np.float64],
+    method: str,
+    tol: Tolerance,
+    nfev: int,
+    segments: tuple[int, ...] | None,
+) -> Outcome:
+    """:func:`full_check` from its first pass `d` on the problem `p` it returned (`nfev`: the evaluations
+    so far, the pass's included)."""
     work, tol = str(p.work_dtype), replace(tol, method=p.method)
     numerical, steps = d.derivative.reshape(-1).copy(), d.h.copy()
     first_rounding = rounding(p, d)
     scale = segment_scales(numerical, a, segments, first_rounding)
     tolerance, source = tol.per_check(first_rounding, tol.elementwise(np.abs(numerical)), scale, work)
-    kinks = np.zeros(a.shape, dtype=bool)
     suspect = np.flatnonzero(~(np.abs(a - numerical) <= tolerance))
+    if suspect.size and d.f0 is not None:  # f casting x to float32 misses everywhere at float64's steps
+        on_float32, spent = float32_input(p, np.ravel(p.x).astype(np.float64), d.f0, d.f_scale, numerical, a)
+        nfev += spent
+        if on_float32:  # the first pass again on float32's grid, and the check from it
+            p, d = first_pass(replace(p, grid=np.dtype(np.float32)), method)
+            return _from_first_pass(p, d, a, method, tol, nfev + d.nfev, segments)
+    kinks = np.zeros(a.shape, dtype=bool)
     sigma = 0.0
     if suspect.size and p.method != "complex":
         # f's noise, measured along the coordinate with the largest step: the one least bent over it

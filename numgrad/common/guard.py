@@ -89,7 +89,9 @@ class unchanged:  # noqa: N801  (used as a context manager, like contextlib's lo
         error = mutation_error(self.func, self.who, self.arg, x.shape, j, saved.reshape(-1)[j].item(), now)
         if exc is None:
             raise error
-        if isinstance(exc, NumericalWarning | FloatingPointError):  # numgrad's verdict on corrupted points
+        # numgrad's verdict on corrupted points, or a write found where x was already changed (its "from"
+        # value is then the changed one): this error, from the copy taken before, says what was there
+        if isinstance(exc, NumericalWarning | FloatingPointError | MutatedArgumentError):
             raise error from exc
         exc.add_note(
             f"{self.func}: {self.who} also wrote into {self.arg}; {self.arg} has been restored bitwise"

@@ -292,6 +292,28 @@ def irregular_point(x0: NDArray[np.float64], dtype: DTypeLike) -> NDArray[Any]:
     return np.asarray((x0 + probe_scale(dtype) * length_scales(x0) * z).astype(dtype))
 
 
+def float32_cell_point(x0: NDArray[np.float64]) -> NDArray[np.float64]:
+    """x with every coordinate moved within its float32 rounding cell: to the other side of its nearest
+    float32 c, a quarter of c's smaller gap from it, so ``float32(x'_i) = float32(x_i)`` and x'_i ≠ x_i.
+    A function that casts its input to float32 sees the same point at x and x'; a float64 one changes by
+    about ``Σ g_i·(x'_i − x_i)`` (:data:`FLOAT32_INPUT_MARGIN`). Coordinates whose float32 is 0, subnormal
+    or beyond float32's range stay (their cells are too small or unbounded to move within)."""
+    with np.errstate(over="ignore"):
+        c = x0.astype(np.float32)
+    size = np.abs(c)
+    normal = np.isfinite(size) & (size >= np.finfo(np.float32).tiny)
+    gap = (size - np.nextafter(size, np.float32(0))).astype(np.float64)  # the smaller gap, below |c|
+    centre = c.astype(np.float64)
+    away = np.where(x0 < centre, 0.25, -0.25) * gap  # to the side of c that x_i is not on
+    return np.where(normal, centre + away, x0)
+
+
+# A float64 x's function whose value at float32_cell_point is f(x) exactly, where its gradient predicts a
+# change of more than this many ulps of |f(x)|, casts its input to float32 (or is no finer than float32
+# at x): its steps, points and rounding follow float32 (see numgrad.differences.engine.float32_input)
+FLOAT32_INPUT_MARGIN = 1e3
+
+
 @functools.lru_cache(maxsize=32)
 def truncation_sample(n: int) -> NDArray[np.intp]:
     """The coordinates of the step's truncation test: :data:`TRUNCATION_SAMPLE` of ``0..n-1``, seeded."""

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.lib.array_utils import byte_bounds
 from numpy.typing import NDArray
 
 __all__ = ["Flat", "WithLeaf", "flatten", "float_leaves", "is_tree", "match", "path_str"]
@@ -172,7 +173,28 @@ def float_leaves(x: Any, func: str) -> Flat:
             )
         return value
 
-    return flatten(x, func, "x", leaf=leaf)
+    return disjoint_leaves(flatten(x, func, "x", leaf=leaf), func)
+
+
+def disjoint_leaves(flat: Flat, func: str) -> Flat:
+    """`flat` itself, where no two of its array leaves share an element; else a ``ValueError`` naming both.
+    Each leaf is perturbed in place, so a leaf given twice (``{"a": w, "b": w}``) or two overlapping views
+    would move together: every derivative of the one would hold the other's too."""
+    arrays = [(byte_bounds(a), k) for k, a in enumerate(flat.leaves) if isinstance(a, np.ndarray) and a.size]
+    arrays.sort()
+    open_: list[tuple[int, int]] = []  # (end, leaf) of the leaves whose bytes reach past this one's start
+    for (start, end), k in arrays:  # in order of their first byte: only bytes that overlap can be shared
+        open_ = [(e, j) for e, j in open_ if e > start]
+        for _, j in open_:
+            if np.shares_memory(flat.leaves[j], flat.leaves[k]):  # exact (interleaved views share none)
+                a, b = flat.paths[j], flat.paths[k]
+                raise ValueError(
+                    f"{func}: leaves x{a} and x{b} share memory (the same array twice, or overlapping "
+                    f"views); each leaf is perturbed in place, so moving one would move the other. Pass "
+                    f"separate arrays (x{b}.copy())"
+                )
+        open_.append((end, k))
+    return flat
 
 
 def flatten(x: Any, func: str, arg: str = "x", *, leaf: Callable[[Any, str], Any] | None = None) -> Flat:

@@ -148,10 +148,12 @@ def _as_value(p: Problem, out: object, what: Callable[[], str]) -> NDArray[Any]:
         raise TypeError(f"{p.func}: f must return a number; got {type(out).__name__} at {what()}")
     expected = () if p.out_shape is None else p.out_shape
     if a.shape != expected:
-        if p.out_shape is None and a.size == 1:
-            return a.reshape(())
-        kind = "a scalar" if p.out_shape is None else f"shape {expected}"
-        raise ValueError(f"{p.func}: f must return {kind}; got an array of shape {a.shape} at {what()}")
+        if not (p.out_shape is None and a.size == 1):
+            kind = "a scalar" if p.out_shape is None else f"shape {expected}"
+            raise ValueError(f"{p.func}: f must return {kind}; got an array of shape {a.shape} at {what()}")
+        a = a.reshape(())  # a one-element array, as a scalar: its dtype is judged below as any value's
+    if a.base is not None:  # a view (of x itself, perhaps: np.ravel), which putting x back would change
+        a = a.copy()
     if p.method != "complex" and a.dtype.kind == "c":
         raise TypeError(_complex_result(p, what()))
     if p.method == "complex" and a.dtype.kind != "c":
@@ -390,9 +392,10 @@ def _evaluate_in_place(
                     out = f(point)
                     if holder[where] != v:  # f wrote into x: O(1) here, the rest is checked by the caller
                         raise _wrote(p, j, original, holder[where])
+                    # stored before x is put back: f may return a view of x (np.ravel)
+                    vals[k] = out if type(out) in fast else _as_value(p, out, _describe(p, j))
                 finally:
                     holder[where] = original
-                vals[k] = out if type(out) in fast else _as_value(p, out, _describe(p, j))
     except Exception as exc:
         _note_raised(p, exc, j)
         raise
@@ -429,9 +432,9 @@ def _evaluate_scalar_in_place(
                     value = f(point)
                     if view[j] != v:  # f wrote into x: O(1) here, the rest is checked by the caller
                         raise _wrote(p, j, original, view[j])
+                    keep(value if type(value) in fast else _as_value(p, value, _describe(p, j)))  # (a view)
                 finally:
                     view[j] = original
-                keep(value if type(value) in fast else _as_value(p, value, _describe(p, j)))
     except Exception as exc:
         _note_raised(p, exc, j)
         raise
@@ -471,6 +474,28 @@ def confirmed_float32(
         return None, 0
     at = np.real(evaluate_points(p, nm.irregular_point(x0, p.x.dtype)[None])).ravel()
     return coarser_values(p, dtype, np.concatenate([np.real(near).ravel(), at])), 1
+
+
+def float32_input(
+    p: Problem, x0: NDArray[np.float64], f0: Any, f_scale: float, *derivs: NDArray[Any]
+) -> tuple[bool, int]:
+    """Whether a float64 x's scalar f casts its input to float32 (or is no finer than float32 at x), where
+    a gradient at x (f(x) = `f0`) predicts it would show: f at
+    :func:`~numgrad.common.numerics.float32_cell_point`, where such an f sees x itself, is f(x) exactly
+    while the gradient predicts a change of more than FLOAT32_INPUT_MARGIN ulps of |f(x)|. `derivs`: the
+    pass's quotients (a check's analytic gradient too: a forward pass below float32's resolution gives
+    0); the largest prediction counts. Also the evaluations spent: that one, only where the prediction is
+    that large. Its values need not be float32 numbers (``np.sum(w64 * np.tanh(x.astype(np.float32)))``),
+    so :func:`float32_numbers` cannot tell."""
+    if p.x.dtype != _FLOAT64 or p.grid is not None or p.method == "complex" or p.out_shape is not None:
+        return False, 0
+    moved = nm.float32_cell_point(x0)
+    with np.errstate(all="ignore"):
+        change = max(abs(float(np.dot(np.ravel(d), moved - x0))) for d in derivs)
+    if not change > nm.FLOAT32_INPUT_MARGIN * nm.eps(_FLOAT64) * max(f_scale, abs(float(np.real(f0)))):
+        return False, 0
+    at = evaluate_points(p, moved[None].astype(p.x.dtype))[0]
+    return bool(at == f0), 1
 
 
 def float32_numbers(values: NDArray[Any], x_dtype: np.dtype[Any]) -> np.dtype[Any] | None:

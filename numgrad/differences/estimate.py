@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from numgrad.common import numerics as nm
-from numgrad.common.guard import unchanged_tree
+from numgrad.common.guard import unchanged, unchanged_tree
 from numgrad.common.trees import Flat, WithLeaf, is_tree
 from numgrad.common.validate import callable_arg, real_floating_array
 from numgrad.differences.engine import Difference, Problem, evaluate_points, make_problem
@@ -118,7 +118,8 @@ def estimate_gradient(
         "estimate_gradient", f, x, out_shape=None, method=method, batched=batched,
         chunk_size=chunk_size, executor=executor,
     )  # fmt: skip
-    return _first_order(p, h, ())
+    with unchanged(p.func, p.x):  # f may write into the caller's x from a closure (batched too)
+        return _first_order(p, h, ())
 
 
 def estimate_jacobian(
@@ -186,7 +187,8 @@ def estimate_hessian(
         func, f, x, out_shape=None, method="central", batched=batched, chunk_size=chunk_size,
         executor=executor,
     )  # fmt: skip
-    e = hessian_estimate(p, h)
+    with unchanged(p.func, p.x):
+        e = hessian_estimate(p, h)
     shape = p.x.shape * 2
     return Estimate(e.derivative.reshape(shape), e.error.reshape(shape), e.step.reshape(p.x.shape), e.nfev,
                     e.unreliable.reshape(shape), e.working_dtype)  # fmt: skip

@@ -12,16 +12,17 @@ import math
 import sys
 from collections.abc import Callable
 from concurrent.futures import Executor
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from numgrad.common.guard import unchanged
+from numgrad.common.guard import changed_at, mutation_error, unchanged
 from numgrad.common.trees import WithLeaf, is_tree
 from numgrad.common.validate import callable_arg, finite_point, real_floating_array
 from numgrad.differences import fixed, repeated, small
-from numgrad.differences.engine import make_problem
+from numgrad.differences.engine import make_problem, resolve_step
 from numgrad.differences.joined import refuse_batched, tree_argument, tree_step
 from numgrad.differences.steps import difference
 
@@ -193,22 +194,21 @@ def jacobian(
             lambda fk, leaf, hk: jacobian(fk, leaf, h=hk, method=method, chunk_size=chunk_size,
                                           executor=executor),
         )  # fmt: skip
-    callable_arg(f, "jacobian")
-    xa = finite_point(real_floating_array(x, "jacobian", "x"), "jacobian", "x")
-    with np.errstate(all="ignore"):  # non-finite values are reported by the engine, not as warnings
-        sample = np.asarray(f(np.array(xa)[None] if batched else np.array(xa)))  # copies: x is the caller's
-    if sample.dtype.kind not in "fiuc" or (batched and sample.ndim == 0):
-        what = "an array of shape (k, ...) for a stack of k points" if batched else "an array of numbers"
-        raise TypeError(f"jacobian: f must return {what}; got {type(sample).__name__} of {sample.dtype}")
-    out_shape = sample.shape[1:] if batched else sample.shape
-    p = make_problem(
-        "jacobian", f, x, out_shape=tuple(out_shape), method=method, batched=batched,
-        chunk_size=chunk_size, executor=executor,
+    p = make_problem(  # every argument validated before f runs; f's output shape from its first call
+        "jacobian", f, x, out_shape=(), method=method, batched=batched, chunk_size=chunk_size,
+        executor=executor,
     )  # fmt: skip
-    with unchanged(p.func, p.x):
-        d = difference(p, h).derivative  # (n, *out)
+    resolve_step(p, h)  # (h too)
+    with unchanged(p.func, p.x):  # f may write into the caller's x from a closure, at its first call too
+        with np.errstate(all="ignore"):  # non-finite values are reported by the engine, not as warnings
+            sample = np.asarray(p.f(np.array(p.x)[None] if batched else np.array(p.x)))  # copies of x
+        if sample.dtype.kind not in "fiuc" or (batched and sample.ndim == 0):
+            what = "an array of shape (k, ...) for a stack of k points" if batched else "an array of numbers"
+            raise TypeError(f"jacobian: f must return {what}; got {type(sample).__name__} of {sample.dtype}")
+        out_shape = tuple(sample.shape[1:] if batched else sample.shape)
+        d = difference(replace(p, out_shape=out_shape), h).derivative  # (n, *out)
     moved = np.moveaxis(d.reshape(p.n, -1), 0, -1)
-    return moved.reshape(*out_shape, *p.x.shape).astype(p.x.dtype)
+    return moved.reshape((*out_shape, *p.x.shape)).astype(p.x.dtype)
 
 
 def directional_derivative(
@@ -234,14 +234,22 @@ def directional_derivative(
     unit = va.astype(np.float64) / scale
 
     def along(t: NDArray[Any]) -> Any:
-        return f((base + t[()] * unit).astype(np.result_type(xa.dtype, t.dtype)))
+        point = (base + t[()] * unit).astype(np.result_type(xa.dtype, t.dtype))
+        kept = point.copy()
+        out = f(point)
+        j = changed_at(point, kept)  # f wrote into its argument (a point of numgrad's, not x)
+        if j is not None:
+            raise mutation_error("directional_derivative", "f", "x", xa.shape, j, kept.flat[j].item(),
+                                 point.flat[j].item())  # fmt: skip
+        return out
 
     t0 = np.zeros((), dtype=xa.dtype)
     p = make_problem(
         "directional_derivative", along, t0, out_shape=None, method=method, batched=False,
         chunk_size=None, executor=None,
     )  # fmt: skip
-    return float(difference(p, h).derivative[0]) * scale
+    with unchanged(p.func, xa), unchanged(p.func, va, arg="v"):  # f may write into them from a closure
+        return float(difference(p, h).derivative[0]) * scale
 
 
 def _per_leaf(

@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from numgrad.common import numerics as nm
+from numgrad.common.guard import NumericalWarning, unchanged
 from numgrad.common.trees import is_tree
 from numgrad.differences.engine import Problem, make_problem
 from numgrad.differences.hvp import hessian_vector_product
@@ -84,7 +85,8 @@ def hessian(
         "hessian", f, x, out_shape=None, method="central", batched=batched, chunk_size=chunk_size,
         executor=executor,
     )  # fmt: skip
-    d = second_difference(p, h)
+    with unchanged(p.func, p.x):  # f may write into the caller's x from a closure (batched too)
+        d = second_difference(p, h)
     _warn_unreliable(p, d)
     return d.value.reshape(p.x.shape * 2).astype(p.x.dtype)
 
@@ -99,7 +101,7 @@ def _warn_unreliable(p: Problem, d: SecondDifference, name: Callable[[int], str]
             f"hessian: {int(flags.sum())} of {flags.size} entries are unreliable by numgrad's own error "
             f"estimate, first at d²f / d{label(i)} d{label(j)}: f varies on a shorter scale than the step "
             f"there. estimate_hessian(f, x) returns each entry's error and flag; a smaller h may help",
-            RuntimeWarning,
+            NumericalWarning,
             stacklevel=3,
         )
 

@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from numgrad.common import numerics as nm
+from numgrad.common.guard import unchanged
 from numgrad.common.trees import Flat, is_tree, match
 from numgrad.common.validate import callable_arg, real_floating_array
 from numgrad.differences.engine import (
@@ -92,12 +93,14 @@ def hessian_vector_product(
     if va.shape != xa.shape:
         raise ValueError(f"{FUNC}: v must have x's shape {xa.shape}; got {va.shape}")
     _nonzero(va.reshape(-1), "v")
-    if grad is not None:
-        out = _with_grad(lambda point: _gradient_at(grad, point.reshape(xa.shape), xa.shape, ""), xa, va, h)
-    else:
-        p = make_problem(FUNC, f, np.array(xa), out_shape=None, method="central", batched=batched,
-                         chunk_size=None, executor=None)  # fmt: skip
-        out = _with_values(p, va.reshape(-1), h, lambda i: f"x{list(p.index(i))}")
+    with unchanged(FUNC, xa), unchanged(FUNC, va, arg="v"):  # f and grad may write into them from a closure
+        if grad is not None:
+            at = lambda point: _gradient_at(grad, point.reshape(xa.shape), xa.shape, "")  # noqa: E731
+            out = _with_grad(at, xa, va, h)
+        else:
+            p = make_problem(FUNC, f, np.array(xa), out_shape=None, method="central", batched=batched,
+                             chunk_size=None, executor=None)  # fmt: skip
+            out = _with_values(p, va.reshape(-1), h, lambda i: f"x{list(p.index(i))}")
     return out.reshape(xa.shape).astype(xa.dtype)
 
 

@@ -31,6 +31,7 @@ from numgrad.common.guard import unchanged
 from numgrad.differences import stacks as st
 from numgrad.differences.engine import Problem, evaluate_stack, one_stack_call
 from numgrad.differences.steps import (
+    Float32Input,
     _check_finite,
     _halve_if_truncated,
     _refine,
@@ -40,6 +41,7 @@ from numgrad.differences.steps import (
     difference,
     joined_pass,
     kept_pass,
+    on_float32_input,
 )
 
 __all__ = ["eligible", "gradient"]
@@ -137,7 +139,10 @@ def gradient(f: Any, x: NDArray[np.float64]) -> NDArray[np.float64] | None:
                 deriv = (plus - minus) / ((points[:n] - x0) - (points[n:] - x0))
                 second = (plus - f0) + (minus - f0)
                 given = None if first is None else _Refined(*first, raw[layout.rows :])
-                deriv, _, _, suspects = _refine(p, x0, steps, deriv, second, f0, f_scale, passed, given)
+                try:
+                    deriv, _, _, suspects = _refine(p, x0, steps, deriv, second, f0, f_scale, passed, given)
+                except Float32Input as found:  # f casts x to float32 (since its last call): on its grid
+                    return on_float32_input(p, None, True, found.spent).derivative.reshape(x.shape)
                 _remember(key, steps, False, suspects)
                 if not np.isfinite(deriv).all():
                     _check_finite(p, deriv, np.arange(n), "the difference quotient")

@@ -88,8 +88,8 @@ class StepReuse:
         if chosen is not None and self.grid is not None:  # re-used float32 steps: f's rounding as probed
             p = replace(p, grid=self.grid)
         d = difference(p, None, chosen=given, refine=refine)
-        if not reuse:
-            self.grid = d.grid
+        if not reuse or (d.grid is not None and self.grid is None):  # a probe (afresh where f was found
+            reuse, self.grid = False, d.grid  # casting x to float32: the pass then probed on its grid)
         g = d.derivative.ravel().tolist()
         steps = small.SmallSteps(d.h.tolist(), d.f_scale, d.g_scale)
         self._passed(reuse, steps, length, fx, g, d.nfev, d.truncation)

@@ -69,6 +69,7 @@ _ROUNDED_AWAY = nm.EXPLICIT_STEP_WARN  # x + h that rounds h by more than this s
 _ROUNDING_BOUND = 4 * nm.eps(np.float64) / nm.EXPLICIT_STEP_WARN
 _CURVATURE_WEIGHT = nm.CURVATURE_WEIGHT
 _MAX_RELATIVE_STEP = nm.MAX_RELATIVE_STEP
+_FLOAT32_INPUT_MARGIN = nm.FLOAT32_INPUT_MARGIN * nm.eps(np.float64)  # × max(|f|, |f(x)|)
 # The variation scale above which the estimate is trusted, per unit of |f| and for n = 0..4: the noise
 # margin times what one rounding unit of f moves the probe's slope scale (a forward difference over
 # s·sqrt(n)·L) or its weighted curvature (a second difference over s·sqrt(n)·L), whichever is larger
@@ -244,8 +245,8 @@ def gradient(  # noqa: PLR0912, PLR0915  (one frame on purpose: see the comment 
                     out = f(x)
                     if mv[j] != v:
                         raise mutation_error(func, "f", "x", x.shape, j, v, mv[j])
+                    append(float(out) if type(out) in fast else _real(out, fast is _PLAIN))  # (a view of x?)
                     mv[j] = c
-                    append(float(out) if type(out) in fast else _real(out, fast is _PLAIN))
             except BaseException as exc:
                 if j >= 0:
                     mv[j] = c
@@ -441,8 +442,8 @@ def explicit_pass(
                 out = f(x)
                 if mv[j] != v:
                     raise mutation_error(func, "f", "x", x.shape, j, v, mv[j])
+                append(float(out) if type(out) in fast else _real(out))  # before x is put back: a view
                 mv[j] = c
-                append(float(out) if type(out) in fast else _real(out))
         except BaseException as exc:
             if j >= 0:
                 mv[j] = c
@@ -561,8 +562,8 @@ def _evaluate(
             out = f(x)
             if mv[j] != v:
                 raise mutation_error(func, "f", "x", x.shape, j, v, mv[j])
+            append(float(out) if type(out) in fast else _real(out))  # before x is put back (a view of x?)
             mv[j] = c
-            append(float(out) if type(out) in fast else _real(out))
     except BaseException as exc:
         if j >= 0:
             mv[j] = c
@@ -684,6 +685,38 @@ def _value(func: str, f: Callable[..., Any], x: NDArray[np.float64]) -> float:
     return f0
 
 
+def _float32_input(
+    func: str, f: Callable[..., Any], x: NDArray[np.float64], mv: Doubles, x0: list[float],
+    deriv: list[float], f0: float, f_scale: float,
+) -> int:  # fmt: skip
+    """engine.float32_input on floats, with x set through `mv`: the evaluations spent (0 or 1); raises
+    Fallback where f casts x to float32 (the general path finds it again and takes float32's grid)."""
+    moved = nm.float32_cell_point(np.array(x0)).tolist()
+    change = abs(math.fsum(g * (b - a) for g, a, b in zip(deriv, x0, moved, strict=True)))
+    if not change > _FLOAT32_INPUT_MARGIN * max(f_scale, abs(f0)):
+        return 0
+    j = next((j for j, a in enumerate(x0) if mv[j] != a), -1)  # f wrote into x at an earlier point
+    if j >= 0:
+        raise mutation_error(func, "f", "x", x.shape, j, x0[j], mv[j])
+    try:
+        for j, b in enumerate(moved):
+            mv[j] = b
+        at = _real(f(x))
+        j = next((j for j, b in enumerate(moved) if mv[j] != b), -1)
+        if j >= 0:
+            raise mutation_error(func, "f", "x", x.shape, j, moved[j], mv[j])
+    except Exception as exc:
+        if not isinstance(exc, Fallback):
+            _note(exc, func, "a probe point near x")
+        raise
+    finally:
+        for j, a in enumerate(x0):
+            mv[j] = a
+    if at == f0:
+        raise Fallback
+    return 1
+
+
 def _suspects(slope: list[float], vals: list[float], hs: list[float], f0: float) -> list[int]:
     """numerics.truncation_suspects for central float64 on floats, as it computes it: the flagged
     coordinates, worst first (a stable sort, as NumPy's). `slope`: |quotient|; `vals`: f at x + h, then
@@ -734,7 +767,7 @@ def _refined(
     gain = _GAIN
     noise_unit = _NOISE_UNIT * max(f_scale, 1e-300)
     extra = 0
-    found = False
+    found = asked = False
     loudness = f_size / max(f_scale, 1e-300)
     for _ in range(_MAX_REFINE_HALVINGS):
         if not active:
@@ -771,6 +804,8 @@ def _refined(
                 left[j] = change if truncated else 0.0
             prev[j] = d_half
             any_truncated = any_truncated or truncated
+        if any_truncated and not asked:  # as steps._refine: a float32 input's rounding? (Fallback if so)
+            asked, extra = True, extra + _float32_input(func, f, x, mv, x0, deriv, f0, f_scale)
         if waiting and any_truncated:
             active, waiting = kept + waiting, []
         else:

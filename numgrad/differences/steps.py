@@ -26,6 +26,7 @@ from numgrad.differences.engine import (
     evaluate_joined,
     evaluate_points,
     evaluate_points_typed,
+    float32_input,
     joined_fits,
     on_grid,
     resolve_step,
@@ -288,6 +289,11 @@ def _refine(  # noqa: PLR0915  (one loop over the halvings, read top to bottom)
     noise = unit * stencil.rounding_gain / half
     if not (change > noise).any():  # no truncation beyond rounding: the pass's quotients stand
         return np.asarray(deriv, dtype=np.float64), extra, False, head
+    # a float32 input's rounding shows as bends and changes that no halving settles: ask before halving on
+    on_float32, tested = float32_input(p, x0, f0, f_scale, deriv)
+    if on_float32:
+        raise Float32Input(extra + tested)
+    extra += tested
     f_size = 0.0 if vals is None else float(np.abs(vals).max())
     out = np.array(deriv, dtype=np.float64)
     best_err = np.full(p.n, np.inf)
@@ -608,7 +614,10 @@ def difference(  # noqa: PLR0912, PLR0915  (one pass, read top to bottom)
     if refine and moved[:2] == (1, -1) and not given and p.out_shape is None:
         second = (by_offset[0] - f0) + (by_offset[1] - f0)  # no overflow for f near float64's range
         first = None if ready is None else ready.refined
-        deriv, extra, truncation, head = _refine(p, x0, steps, deriv, second, f0, f_scale, vals, first)
+        try:
+            deriv, extra, truncation, head = _refine(p, x0, steps, deriv, second, f0, f_scale, vals, first)
+        except Float32Input as found:  # f casts x to float32: the pass again, on float32's grid
+            return on_float32_input(p, h, refine, nfev + found.spent)
         nfev += extra
         if key is not None and p.grid is None:
             _remember(key, chose, halved, head)
@@ -625,6 +634,22 @@ def difference(  # noqa: PLR0912, PLR0915  (one pass, read top to bottom)
     base = float(np.real(f0)) if p.out_shape is None and f0 is not None else None
     derivative = np.asarray(deriv, dtype=np.float64)
     return Difference(derivative, steps, f_scale, g_scale, nfev, kept, base, truncation, p.grid)
+
+
+class Float32Input(Exception):  # noqa: N818  (a hand-over, not an error)
+    """Raised by :func:`_refine` where f casts its float64 input to float32
+    (:func:`~numgrad.differences.engine.float32_input`); `spent`: the evaluations that found it."""
+
+    def __init__(self, spent: int) -> None:
+        super().__init__(spent)
+        self.spent = spent
+
+
+def on_float32_input(p: Problem, h: object, refine: bool, spent: int) -> Difference:
+    """The pass of :func:`difference` from the start on float32's grid (steps, points and rounding), for
+    an f that casts its float64 input to float32; `spent`: the evaluations of the pass that found it."""
+    again = difference(replace(p, grid=np.dtype(np.float32)), h, refine=refine)
+    return replace(again, nfev=again.nfev + spent)
 
 
 def difference_with_error(p: Problem, h: object) -> tuple[Difference, NDArray[np.float64]]:

@@ -7,6 +7,7 @@ import collections
 import numpy as np
 import pytest
 
+import numgrad as ng
 from numgrad.common.trees import WithLeaf, flatten, float_leaves, is_tree, match, path_str
 
 Pair = collections.namedtuple("Pair", ["w", "b"])
@@ -210,3 +211,50 @@ def test_input_validation(other, error, message):
 def test_leaf_validation(x, error, message):
     with pytest.raises(error, match=message):
         float_leaves(x, "f")
+
+
+SHARED = {
+    "the same array twice": lambda base: {"a": base, "b": base},
+    "overlapping views": lambda base: {"a": base[:3], "b": base[2:]},
+    "a view inside a list": lambda base: [base[1:3], {"w": base}],
+}
+
+
+@pytest.mark.parametrize("build", SHARED.values(), ids=SHARED.keys())
+@pytest.mark.parametrize(
+    "call",
+    [
+        ng.numerical_gradient,
+        ng.estimate_gradient,
+        ng.hessian,
+        lambda f, x: ng.check_gradient(f, x, x),
+    ],
+    ids=["numerical_gradient", "estimate_gradient", "hessian", "check_gradient"],
+)
+def test_leaves_that_share_memory_are_refused_by_name(build, call):
+    # each leaf is perturbed in place: a shared one moved both (numerical_gradient doubled, hessian said f
+    # wrote into its argument); now a ValueError names both leaves, and x is left as it was
+    base = np.arange(1.0, 6.0)
+    before = base.copy()
+    x = build(base)
+    flat_sum = lambda p: float(sum(np.sum(leaf**2) for leaf in jax_leaves(p)))  # noqa: E731
+    with pytest.raises(ValueError, match=r"leaves x\S+ and x\S+ share memory"):
+        call(flat_sum, x)
+    assert base.tobytes() == before.tobytes()
+
+
+def test_interleaved_views_that_share_no_element_are_leaves_of_their_own():
+    base = np.arange(4.0)
+    g = ng.numerical_gradient(
+        lambda p: float(np.sum(p["a"]) + 2 * np.sum(p["b"])), {"a": base[::2], "b": base[1::2]}
+    )
+    np.testing.assert_allclose(g["a"], [1.0, 1.0])
+    np.testing.assert_allclose(g["b"], [2.0, 2.0])
+
+
+def jax_leaves(tree):
+    if isinstance(tree, dict):
+        return [leaf for v in tree.values() for leaf in jax_leaves(v)]
+    if isinstance(tree, list | tuple):
+        return [leaf for v in tree for leaf in jax_leaves(v)]
+    return [tree]

@@ -13,7 +13,7 @@ from hypothesis import given, note, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from numgrad import MutatedArgumentError
+from numgrad import MutatedArgumentError, NumericalWarning
 from numgrad.checking.twins import normwise_error
 from numgrad.common import numerics as nm
 from numgrad.differences.hessian import hessian, hessian_vector_product
@@ -230,7 +230,7 @@ def test_an_unreliable_hessian_is_not_returned_without_a_word():
         return np.sum(np.log1p((v / 1e-8) ** 2))
 
     with pytest.warns(
-        RuntimeWarning, match=r"hessian: 1 of 4 entries are unreliable .* first at d²f / dx\[0\] dx\[0\]"
+        NumericalWarning, match=r"hessian: 1 of 4 entries are unreliable .* first at d²f / dx\[0\] dx\[0\]"
     ):
         hessian(tiny_scale, np.array([1e-8, 1.0]))
 
