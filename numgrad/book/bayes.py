@@ -220,6 +220,11 @@ def _sampler(seed: int) -> optuna.samplers.BaseSampler:
 def _storage(url: str) -> optuna.storages.RDBStorage:
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
+    if _in_memory(url):  # each connection its own empty database: the heartbeat thread finds no tables
+        raise ValueError(
+            f"sweep: storage {url!r} is an in-memory SQLite database, which keeps nothing to resume or "
+            f"share; give a file (sqlite:///sweep.db), or leave --storage out for a study in memory"
+        )
     engine = {"connect_args": {"timeout": SQLITE_WAIT_S}} if url.startswith("sqlite") else {}
     for attempt in range(OPEN_ATTEMPTS):
         try:
@@ -235,6 +240,16 @@ def _storage(url: str) -> optuna.storages.RDBStorage:
                 raise ValueError(f"sweep: storage {url!r} cannot be opened: {reason}") from None
             time.sleep(HEARTBEAT_S)
     raise AssertionError("unreachable")
+
+
+def _in_memory(url: str) -> bool:
+    """Whether a SQLAlchemy URL names an in-memory SQLite database (``sqlite://``, ``sqlite:///``,
+    ``sqlite:///:memory:``, with a driver or query string or not)."""
+    scheme, _, rest = url.partition("://")
+    if scheme.split("+", 1)[0] != "sqlite":
+        return False
+    path = rest.split("?", 1)[0]
+    return path in ("", "/") or path.lstrip("/") == ":memory:" or "mode=memory" in rest
 
 
 def _spans_text(ranges: Mapping[str, Sequence[float]]) -> str:

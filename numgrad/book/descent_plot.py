@@ -171,7 +171,8 @@ def _descended(res: DescentResult) -> bool:
 
 def _travelled(res: DescentResult) -> float:
     xy = res.path.reshape(len(res.path), -1).astype(np.float64)
-    return float(np.linalg.norm(xy[-1] - xy[0])) if np.all(np.isfinite(xy[-1])) else np.inf
+    with np.errstate(over="ignore"):  # a run gone to 1e300: its length is inf, not a warning
+        return float(np.linalg.norm(xy[-1] - xy[0])) if np.all(np.isfinite(xy[-1])) else np.inf
 
 
 def _pair(p: Any) -> str:

@@ -126,8 +126,10 @@ def print_json(data: object) -> None:
 def print_error(console: Console, command: str, message: object) -> None:
     """``numgrad COMMAND: message`` on one line however narrow the console (no wrapping), printed as
     written (no markup: a message may hold a user's path with brackets in it). A message that names the
-    library function of the same name (``sweep: ...``) is not prefixed twice."""
-    line = str(message).removeprefix(f"{command}: ")
+    library function of the same name (``sweep: ...``) is not prefixed twice. Of a message of several
+    lines, the first that says something; an exception with no message is named by its type."""
+    lines = [t for t in str(message).strip().splitlines() if t.strip()]
+    line = lines[0].removeprefix(f"{command}: ") if lines else type(message).__name__
     console.print(Text(f"numgrad {command}: ", style="red") + Text(line), soft_wrap=True)
 
 

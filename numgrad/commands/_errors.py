@@ -67,7 +67,8 @@ def output_closed() -> int:
 
 
 def fail(name: str, line: str, *, code: int = EXIT_BAD_INPUT) -> int:
-    print(f"numgrad {name}: {line}", file=sys.stderr)
+    lines = [t for t in line.strip().splitlines() if t.strip()]  # one line, whatever the message held
+    print(f"numgrad {name}: {lines[0] if lines else 'failed (with no message)'}", file=sys.stderr)
     return code
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from rich.console import Console
 
-from numgrad.commands._console import print_error, print_json, print_plain, progress_hidden
+from numgrad.commands._console import make_console, print_error, print_json, print_plain, progress_hidden
 
 COMPARE_STYLE = {  # method: (label, colour, marker) — told apart by colour, marker and line style
     "grid": ("grid search", "tab:blue", "s"),
@@ -124,8 +124,9 @@ def _progress(console: Console, as_json: bool) -> Any:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    hidden = progress_hidden(console, as_json=as_json)
-    return Progress(*columns, console=console, transient=True, disable=hidden)
+    bar = make_console(stderr=True)  # progress on stderr, the table on `console` (stdout)
+    hidden = progress_hidden(bar, as_json=as_json)
+    return Progress(*columns, console=bar, transient=True, disable=hidden)
 
 
 def _bayes(

@@ -52,7 +52,7 @@ def _import(name: str) -> Any:
             f"(put script code under if __name__ == '__main__':)"
         ) from None
     except ImportError as exc:
-        raise TargetError(f"cannot import module {name!r} ({exc})") from None
+        raise TargetError(f"cannot import module {name!r} ({first_line(exc)})") from None
     except BaseException as exc:  # a bare BaseException or GeneratorExit too: one line, not a traceback
         raise TargetError(f"importing {name!r} raised {type(exc).__name__}: {first_line(exc)}") from None
 

@@ -64,12 +64,21 @@ def run(args: argparse.Namespace) -> int:
             f"--plot draws time against n of the scaling family, which --family {' '.join(families)} "
             "leaves out: add --family scaling, or drop --plot"
         )
+    if families is not None:  # a family only the full run has (net-784): say so, not an empty table
+        quick = {fam for fam, _ in _chosen(args.full, None)}
+        missing = [fam for fam in families if fam not in quick]
+        if missing:
+            raise BadInputError(
+                f"--family {' '.join(missing)} runs only with --full (the quick run has "
+                f"{', '.join(sorted(quick))}): add --full"
+            )
     require("scipy", needed_by="numgrad bench")  # before minutes of timing, not after them
     console = make_console(stderr=args.json, wide=args.wide, min_width=170)
     rows = []
     total = len(_chosen(args.full, families))
-    hidden = progress_hidden(console, as_json=args.json)
-    with Progress(console=console, transient=True, disable=hidden) as progress:
+    bar = make_console(stderr=True)  # progress on stderr, the table on stdout
+    hidden = progress_hidden(bar, as_json=args.json)
+    with Progress(console=bar, transient=True, disable=hidden) as progress:
         task = progress.add_task("benchmarking", total=total)
         seen: set[str] = set()
         budget = measure.TIME_BUDGET if args.full else measure.QUICK_TIME_BUDGET

@@ -13,7 +13,6 @@ import argparse
 import contextlib
 import json
 import math
-import sys
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -111,8 +110,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _fail(line: str) -> int:
-    print(f"numgrad check: {line}", file=sys.stderr)
-    return 2
+    from numgrad.commands._errors import fail
+
+    return fail("check", line)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -131,8 +131,9 @@ def _run_builtins(args: argparse.Namespace) -> int:
     dtypes = tuple(args.dtype) if args.dtype else DTYPES
     console = make_console(stderr=args.json, wide=args.wide)
     rows = []
-    hidden = progress_hidden(console, as_json=args.json)
-    with Progress(console=console, transient=True, disable=hidden) as progress:
+    bar = make_console(stderr=True)  # progress on stderr, the table on stdout
+    hidden = progress_hidden(bar, as_json=args.json)
+    with Progress(console=bar, transient=True, disable=hidden) as progress:
         task = progress.add_task("checking against JAX", total=len(CASES) * len(dtypes))
         for row in check_builtins(seed=args.seed, dtypes=dtypes):
             rows.append(row)

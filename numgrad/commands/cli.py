@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
 from collections.abc import Sequence
@@ -43,9 +44,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a numgrad command; returns the process exit code (0 ok, 1 a check failed, 2 bad usage)."""
-    parser = build_parser()
-    args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
-    from numgrad.commands._errors import run_command
+    for stream in (sys.stdout, sys.stderr):  # an ASCII or Latin-1 terminal: "?" for what it cannot show
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            with contextlib.suppress(ValueError, OSError):  # a stream that cannot be changed: as it is
+                reconfigure(errors="replace")
+    if sys.stdout is None:  # started with stdout closed (>&-): no result could be seen
+        if sys.stderr is not None:
+            print("numgrad: standard output is closed; redirect it to a file or /dev/null", file=sys.stderr)
+        return 2
+    try:  # Ctrl-C while the commands' modules load: as later, one line and 130
+        parser = build_parser()
+        args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
+        from numgrad.commands._errors import run_command
+    except KeyboardInterrupt:
+        print("numgrad: interrupted", file=sys.stderr)
+        return 130
 
     def run(parsed: argparse.Namespace) -> int:
         try:

@@ -4,7 +4,6 @@ how each ended, and optionally the picture (contours, −∇f arrows, the paths)
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from numgrad.commands._options import add_command, add_wide_option, plot_path
@@ -92,8 +91,7 @@ def run(args: argparse.Namespace) -> int:
         _errors.elements(len(lrs) * (steps + 1) * (start.size + 1), f"--steps {steps} (the recorded paths)")
         runs = [(lr, gradient_descent(f, start, lr, steps, h=args.h, tol=args.tol)) for lr in lrs]
     except (ValueError, TypeError, ImportError, AttributeError) as exc:
-        print(f"numgrad descend: {exc}", file=sys.stderr)
-        return 2
+        return _errors.fail("descend", str(exc) or type(exc).__name__)
     title = f"Gradient descent on f = {formula} from {_point(start)}"
     if args.plot:
         from numgrad.book.descent_plot import descent_figure
@@ -104,8 +102,7 @@ def run(args: argparse.Namespace) -> int:
                 window=classic.window if classic else None, minimum=classic.minimum if classic else None,
             )  # fmt: skip
         except OSError as exc:
-            print(f"numgrad descend: cannot write the picture: {exc}", file=sys.stderr)
-            return 2
+            return _errors.fail("descend", f"cannot write the picture: {exc}")
     if args.json:
         from numgrad.commands._console import print_json
 

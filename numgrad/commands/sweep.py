@@ -247,8 +247,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     total = sum(t.iters for t in trials)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    hidden = progress_hidden(console, as_json=args.json)
-    with Progress(*columns, console=console, transient=True, disable=hidden) as progress:
+    hidden = progress_hidden(errors, as_json=args.json)  # progress on stderr, the table on stdout
+    with Progress(*columns, console=errors, transient=True, disable=hidden) as progress:
         task = progress.add_task(f"{len(trials)} runs", total=total)
 
         def show(index: int, step: Any) -> None:

@@ -144,7 +144,8 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError, TypeError) as exc:
         print_error(make_console(stderr=True), "train", exc)
         return 2
-    with _progress(console, progress_hidden(console, as_json=args.json)) as progress:
+    bar = make_console(stderr=True)  # progress on stderr, the table on stdout
+    with _progress(bar, progress_hidden(bar, as_json=args.json)) as progress:
         task = progress.add_task(f"training ({args.gradient})", total=args.iters, **START_FIELDS)
 
         def show(step: Any) -> None:

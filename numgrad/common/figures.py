@@ -3,6 +3,7 @@ with nothing it draws cut off."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,15 @@ def save_figure(fig: Any, path: str | Path, *, dpi: float, make_parents: bool = 
     try:
         if make_parents:
             out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, format=fmt, dpi=dpi, bbox_inches="tight", pad_inches=0.1)
+        # PostScript has no transparency: its backend logs that translucent artists (a contour's fill, a
+        # legend's frame) are drawn opaque, on stderr beside the command's own output. They are, quietly.
+        ps_log = logging.getLogger("matplotlib.backends.backend_ps")
+        level = ps_log.level
+        ps_log.setLevel(logging.ERROR)
+        try:
+            fig.savefig(out, format=fmt, dpi=dpi, bbox_inches="tight", pad_inches=0.1)
+        finally:
+            ps_log.setLevel(level)
     except OSError as exc:  # a missing folder (without make_parents), no permission, a full disk
         raise type(exc)(exc.errno, f"plot file {str(path)!r} could not be written: {exc.strerror}") from None
     return out

@@ -335,3 +335,122 @@ def test_a_huge_gradient_is_a_failed_check_without_a_warning(modules, capsys):
     assert err == ""
     assert "WRONG" in out
     assert "0 passed, 1 failed" in out
+
+
+# The fourteenth session's audit of the CLI
+
+
+def _run(*argv: str, env: dict[str, str] | None = None, **kw):
+    import os
+    import subprocess
+    import sys
+
+    full = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "numgrad", *argv], capture_output=True, env=full, check=False, **kw
+    )
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "latin-1"])
+def test_an_output_encoding_without_the_tables_characters_gets_substitutes_not_a_traceback(encoding):
+    # "—" in --help, "²" and "−" in descend's table: a UnicodeEncodeError was a traceback (rc 1) or rc 2
+    env = {"PYTHONIOENCODING": encoding}
+    shown = _run("check", "--help", env=env)
+    assert shown.returncode == 0
+    assert b"Traceback" not in shown.stderr
+    assert b"usage" in shown.stdout
+    ran = _run("descend", "--function", "rosenbrock", env=env)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stderr == b""
+    assert b"lr" in ran.stdout
+
+
+def test_a_closed_stdout_is_one_line_and_exit_2():
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", "import os, sys; os.close(1); sys.stdout = None; "
+         "from numgrad.commands.cli import main; raise SystemExit(main(['descend']))"],
+        stderr=subprocess.PIPE, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert one_line(done.stderr.decode()) == (
+        "numgrad: standard output is closed; redirect it to a file or /dev/null"
+    )
+
+
+def test_a_family_only_the_full_run_has_is_refused_up_front(capsys):
+    assert main(["bench", "--family", "net-784"]) == 2  # before: an empty table, exit 0
+    err = one_line(capsys.readouterr().err)
+    assert err.startswith("numgrad bench: --family net-784 runs only with --full")
+
+
+@pytest.mark.parametrize(
+    "url", ["sqlite://", "sqlite:///", "sqlite:///:memory:", "sqlite+pysqlite:///:memory:"]
+)
+def test_an_in_memory_sqlite_storage_is_refused(url):
+    # each connection saw its own empty database: Optuna's heartbeat thread printed tracebacks, exit 0
+    pytest.importorskip("optuna")
+    from numgrad.book import bayes
+
+    with pytest.raises(ValueError, match="in-memory SQLite database"):
+        bayes._storage(url)
+    assert not bayes._in_memory("sqlite:///sweep.db")
+
+
+def test_a_users_error_of_several_lines_or_none_is_one_line(modules, capsys):
+    (modules / "ml.py").write_text(
+        "def f(x):\n    raise ValueError('first line\\nsecond line\\nthird line')\n"
+        "def empty(x):\n    raise ValueError()\n"
+    )
+    assert main(["descend", "--function", "ml:f", "--start", "1", "2"]) == 2
+    assert one_line(capsys.readouterr().err).endswith("first line")
+    assert main(["descend", "--function", "ml:empty", "--start", "1", "2"]) == 2
+    assert one_line(capsys.readouterr().err) != "numgrad descend:"
+
+
+def test_descend_at_a_learning_rate_that_overflows_prints_no_warning(capsys, tmp_path):
+    assert main(["descend", "--lr", "1e300", "--plot", str(tmp_path / "d.png")]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_a_postscript_plot_is_written_without_the_backends_transparency_message(tmp_path, caplog):
+    import logging
+
+    with caplog.at_level(logging.WARNING):
+        assert main(["descend", "--plot", str(tmp_path / "d.eps")]) == 0
+    assert (tmp_path / "d.eps").stat().st_size > 0
+    assert not [r for r in caplog.records if "transparency" in r.getMessage()]
+
+
+def test_progress_goes_to_stderr_not_to_a_terminal_on_stdout(tmp_path):
+    # stdout a terminal, stderr a pipe: the bar belongs to stderr (off a terminal: not drawn at all), so
+    # stdout holds the table alone. Before, train's bar was drawn on stdout.
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    leader, follower = pty.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "numgrad", "train", *TRAIN], stdout=follower, stderr=subprocess.PIPE,
+            cwd=tmp_path, timeout=300, check=False,
+        )  # fmt: skip
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(leader)
+    out = b"".join(chunks).decode(errors="replace")
+    assert done.returncode == 0, done.stderr
+    assert "training (" not in out  # the bar's description
+    assert "\x1b[?25l" not in out  # a live display hides the cursor first
