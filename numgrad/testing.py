@@ -23,6 +23,7 @@ Needs hypothesis (the ``testing`` extra); the rest of numgrad does not import th
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 import numpy as np
@@ -81,6 +82,18 @@ def _size(value: Size, what: str) -> st.SearchStrategy[int]:
 WIDTHS: dict[str, Literal[16, 32, 64]] = {"float16": 16, "float32": 32, "float64": 64}
 
 
+def _bound(value: object, what: str, dtype: DTypeLike) -> float:
+    """A positive finite bound that `dtype` can hold, else a ValueError naming the argument."""
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < math.inf
+    top = float(np.finfo(np.dtype(dtype)).max) if np.dtype(dtype).kind == "f" else math.inf
+    if not ok or value > top:  # type: ignore[operator]
+        raise ValueError(
+            f"numgrad.testing: {what} must be a positive finite number within {np.dtype(dtype).name}'s "
+            f"range (at most {top:.3g}); got {value!r}"
+        )
+    return float(value)  # type: ignore[arg-type]
+
+
 def _elements(dtype: DTypeLike, low: float, high: float) -> st.SearchStrategy[float]:
     name = np.dtype(dtype).name
     if name not in WIDTHS:
@@ -105,6 +118,13 @@ def shapes(
 
 def batch_sizes(*, min_size: int = 1, max_size: int = 32) -> st.SearchStrategy[int]:
     """Batch sizes N, shrinking towards `min_size` (a batch of one hides missing ``1/N`` factors)."""
+    for value, what in ((min_size, "min_size"), (max_size, "max_size")):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"numgrad.testing: batch_sizes' {what} must be a positive int; got {value!r}")
+    if max_size < min_size:
+        raise ValueError(
+            f"numgrad.testing: batch_sizes needs min_size <= max_size; got {min_size} > {max_size}"
+        )
     return st.integers(min_size, max_size)
 
 
@@ -112,7 +132,9 @@ def float_arrays(
     shape: Shape, *, dtype: DTypeLike = np.float64, bound: float = DEFAULT_BOUND
 ) -> st.SearchStrategy[NDArray[Any]]:
     """Finite, well-scaled float arrays: no NaN, inf or subnormals, every element within ``±bound``."""
-    return hnp.arrays(np.dtype(dtype), shape, elements=_elements(dtype, -bound, bound))
+    _elements(dtype, -1.0, 1.0)  # the dtype first (a TypeError), then the bound in it
+    top = _bound(bound, "float_arrays' bound", dtype)
+    return hnp.arrays(np.dtype(dtype), shape, elements=_elements(dtype, -top, top))
 
 
 def logits(
@@ -156,6 +178,12 @@ def probabilities(
 ) -> st.SearchStrategy[NDArray[Any]]:
     """Rows of probabilities of shape ``(batch, classes)``: each sums to 1, no entry below about
     `min_probability`."""
+    ok = isinstance(min_probability, int | float) and not isinstance(min_probability, bool)
+    if not (ok and 0 <= min_probability < math.inf):
+        raise ValueError(
+            f"numgrad.testing: probabilities' min_probability must be a finite number >= 0; got "
+            f"{min_probability!r}"
+        )
     weights = logits(batch, classes, dtype=np.float64, bound=1.0).map(lambda w: w + 1.0 + min_probability)
     return weights.map(lambda w: (w / w.sum(axis=-1, keepdims=True)).astype(dtype))
 

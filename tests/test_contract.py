@@ -770,3 +770,11 @@ def test_cli_under_warnings_as_errors(tmp_path):
         assert run.returncode == 2, run.stderr
         assert run.stderr.count("\n") == 1, run.stderr
         assert "Warning" not in run.stderr, run.stderr
+
+
+@pytest.mark.parametrize("h", ["1e-4", b"0.1", True, np.array(["a"])])
+def test_a_step_that_is_text_or_a_bool_is_refused(h):
+    # np.asarray read "1e-4" and True as numbers: the call ran with h = 1e-4 or 1
+    for call in (ng.numerical_gradient, ng.jacobian, ng.hessian):
+        with pytest.raises(ValueError, match=r"h must be a positive number"):
+            call(lambda v: np.sum(v**2), np.array([3.0, 4.0]), h=h)

@@ -128,7 +128,7 @@ def _run_builtins(args: argparse.Namespace) -> int:
     from numgrad.common.extras import require
 
     require("jax", needed_by="numgrad check")  # before the progress bar starts
-    dtypes = tuple(args.dtype) if args.dtype else DTYPES
+    dtypes = tuple(dict.fromkeys(args.dtype)) if args.dtype else DTYPES  # (a repeated --dtype: once)
     console = make_console(stderr=args.json, wide=args.wide)
     rows = []
     bar = make_console(stderr=True)  # progress on stderr, the table on stdout
@@ -186,7 +186,7 @@ def _run_target(args: argparse.Namespace) -> int:
         raise TargetError(f"--examples must be at least 1; got {examples}")
     if args.plot and (mode == "fast" or not shape):
         raise TargetError("--plot draws one cell per element: it needs --mode full and a non-scalar --shape")
-    dtypes = tuple(args.dtype) if args.dtype else ("float64",)
+    dtypes = tuple(dict.fromkeys(args.dtype)) if args.dtype else ("float64",)  # (repeated: once)
     size = _size(spec) if spec is not None else math.prod(shape)
     per = f"{size:,} numbers" + (f" in each of {len(dtypes)} dtypes" if len(dtypes) > 1 else "")
     elements(examples * len(dtypes) * size, f"--examples {examples} of x ({per})")  # drawn up front

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import re
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from numgrad import __version__
 from numgrad.common.extras import missing_extra
@@ -25,6 +26,12 @@ COMMANDS: dict[str, str] = {
 class OneLineParser(argparse.ArgumentParser):
     """Bad arguments get one line on stderr (no usage block) and exit 2, in every command: subcommand
     parsers are made of the parent's class."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # a negative number in scientific notation (--lr -1e-3, --start 1 -2e3) is a value, not an option
+        # (Python 3.11's argparse knows -1 and -0.5 only)
+        self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")

@@ -738,7 +738,9 @@ def unreliable(
 ) -> NDArray[np.bool_]:
     """Elements whose error estimate is above :data:`UNRELIABLE_FRACTION` of their value, is truncation
     rather than rounding (`rounding`: the ulp model's rounding term of the estimate), and is above the
-    promised normwise `accuracy`; or that are not finite."""
+    promised normwise `accuracy`; or whose rounding alone is above UNRELIABLE_FRACTION of the largest
+    value (a given step so small that f's rounding over h² is most of what there is: h = 1e-12 for x² at
+    3 gave 0, 1e-15 gave 3e14); or that are not finite."""
     scale = float(np.max(np.abs(value), initial=0.0, where=np.isfinite(value)))
     with np.errstate(invalid="ignore"):
         coarse = (
@@ -746,4 +748,5 @@ def unreliable(
             & (truncation > rounding)
             & (error > accuracy * scale)
         )
-    return np.asarray(coarse | ~np.isfinite(value) | ~np.isfinite(error))
+        noise = rounding > UNRELIABLE_FRACTION * scale
+    return np.asarray(coarse | noise | ~np.isfinite(value) | ~np.isfinite(error))

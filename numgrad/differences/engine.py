@@ -125,6 +125,15 @@ def resolve_step(p: Problem, h: object) -> tuple[NDArray[np.float64] | None, boo
     if type(h) is float and 0 < h < math.inf:  # the common case, without building an array to check
         return np.full(p.n, h), True
     try:
+        kind = np.asarray(h).dtype.kind
+    except (TypeError, ValueError):  # a ragged list: not an array of numbers
+        kind = "O"
+    if isinstance(h, str | bytes | bool | np.bool_) or kind not in "iuf":
+        raise ValueError(  # np.asarray would read "1e-4" and True as numbers (a ValueError, as "big" was)
+            f"{p.func}: h must be a positive number or an array of x's shape {p.x.shape}; got "
+            f"{type(h).__name__} {h!r}"[:300]
+        )
+    try:
         arr = np.asarray(h, dtype=np.float64)
         arr = np.broadcast_to(arr, p.x.shape).reshape(-1).copy()
     except (TypeError, ValueError):

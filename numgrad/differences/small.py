@@ -579,21 +579,37 @@ def _evaluate_probe(
 ) -> list[float]:  # fmt: skip
     """f at x and at the probe's full rows ``c·z + x0`` (c = s·L, z the probe's directions)."""
     s = _PROBE_SCALE
-    vals = []
     try:
         out = f(x)
         if _narrow(out):
             raise Fallback
-        vals.append(float(out) if type(out) in _FAST else _real(out))
+        first = float(out) if type(out) in _FAST else _real(out)
         if mv.tolist() != x0:  # f wrote into x at x itself (the rows below overwrite every element)
             at = next(i for i, (a, b) in enumerate(zip(mv.tolist(), x0, strict=True)) if a != b)
             raise mutation_error(func, "f", "x", x.shape, at, x0[at], mv[at])
-        for z in _directions(len(x0))[1:]:
-            row = [s * a * d + e for a, d, e in zip(length, z, x0, strict=True)]
+    except Exception as exc:
+        if not isinstance(exc, Fallback):
+            _note(exc, func, "a probe point near x")
+        for i, v in enumerate(x0):
+            mv[i] = v
+        raise
+    rows = [[s * a * d + e for a, d, e in zip(length, z, x0, strict=True)] for z in _directions(len(x0))[1:]]
+    return [first, *_at_rows(func, f, x, mv, x0, rows)]
+
+
+def _at_rows(
+    func: str, f: Callable[..., Any], x: NDArray[np.float64], mv: Doubles, x0: list[float],
+    rows: list[list[float]],
+) -> list[float]:  # fmt: skip
+    """f at full rows (every element of x written through `mv`), x put back to `x0` after, also where f
+    raised or wrote into x (said as a MutatedArgumentError)."""
+    vals = []
+    try:
+        for row in rows:
             for i, v in enumerate(row):
                 mv[i] = v
             out = f(x)
-            if mv.tolist() != row:  # a probe row: every element was written
+            if mv.tolist() != row:  # a full row: every element was written
                 now = mv.tolist()
                 at = next(i for i, (a, b) in enumerate(zip(now, row, strict=True)) if a != b)
                 raise mutation_error(func, "f", "x", x.shape, at, row[at], now[at])
@@ -698,20 +714,7 @@ def _float32_input(
     j = next((j for j, a in enumerate(x0) if mv[j] != a), -1)  # f wrote into x at an earlier point
     if j >= 0:
         raise mutation_error(func, "f", "x", x.shape, j, x0[j], mv[j])
-    try:
-        for j, b in enumerate(moved):
-            mv[j] = b
-        at = _real(f(x))
-        j = next((j for j, b in enumerate(moved) if mv[j] != b), -1)
-        if j >= 0:
-            raise mutation_error(func, "f", "x", x.shape, j, moved[j], mv[j])
-    except Exception as exc:
-        if not isinstance(exc, Fallback):
-            _note(exc, func, "a probe point near x")
-        raise
-    finally:
-        for j, a in enumerate(x0):
-            mv[j] = a
+    at = _at_rows(func, f, x, mv, x0, [moved])[0]
     if at == f0:
         raise Fallback
     return 1

@@ -135,3 +135,23 @@ def test_planted_bug_shrinks_to_a_small_failing_input():
     assert labels.tolist() == [0, 0]
     assert "analytic        -0.5" in str(info.value)
     assert "numerical       -0.25" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: nt.batch_sizes(min_size=0), "batch_sizes' min_size must be a positive int; got 0"),
+        (lambda: nt.batch_sizes(min_size=4, max_size=2), "batch_sizes needs min_size <= max_size"),
+        (lambda: nt.probabilities(2, 3, min_probability=-2), "min_probability must be a finite number >= 0"),
+        (lambda: nt.float_arrays((2,), bound=-1), "float_arrays' bound must be a positive finite number"),
+        (lambda: nt.float_arrays((2,), bound=float("nan")), "float_arrays' bound must be a positive finite"),
+        (
+            lambda: nt.float_arrays((2,), dtype=np.float32, bound=1e39),
+            r"float32's range \(at most 3.4e\+38\)",
+        ),
+    ],
+)
+def test_a_strategys_bad_argument_is_named_when_it_is_built(make, message):
+    # before: batch sizes of 0 or below drawn, -0.0 probabilities, or hypothesis' own InvalidArgument
+    with pytest.raises(ValueError, match=message):
+        make()

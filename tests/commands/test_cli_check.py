@@ -209,3 +209,10 @@ def test_builtins_exit_1_when_a_twin_disagrees(few_builtins, monkeypatch, capsys
     monkeypatch.setattr(numgrad.checking.twins, "compare", lambda *args: (0.0, 1.0, 1.0, 1e-9))
     assert main(["check", "--dtype", "float32"]) == 1
     assert "0 passed, 2 failed" in capsys.readouterr().out
+
+
+def test_a_repeated_dtype_is_checked_once(few_builtins, capsys):
+    assert main(["check", "--dtype", "float64", "--dtype", "float64", "--json"]) == 0
+    once = json.loads(capsys.readouterr().out)["rows"]
+    assert main(["check", "--dtype", "float64", "--json"]) == 0
+    assert len(once) == len(json.loads(capsys.readouterr().out)["rows"])

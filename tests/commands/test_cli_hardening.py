@@ -454,3 +454,11 @@ def test_progress_goes_to_stderr_not_to_a_terminal_on_stdout(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "training (" not in out  # the bar's description
     assert "\x1b[?25l" not in out  # a live display hides the cursor first
+
+
+def test_a_negative_number_in_scientific_notation_is_a_value(capsys):
+    # argparse took -1e-3 for an option: "--start: expected at least one argument"
+    assert main(["descend", "--start", "-1e-3", "4", "--steps", "3", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["start"] == [-0.001, 4.0]
+    assert main(["descend", "--lr", "-1e-3"]) == 2
+    assert "lr must be a positive" in one_line(capsys.readouterr().err)

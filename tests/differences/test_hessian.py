@@ -13,6 +13,7 @@ from hypothesis import given, note, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+import numgrad as ng
 from numgrad import MutatedArgumentError, NumericalWarning
 from numgrad.checking.twins import normwise_error
 from numgrad.common import numerics as nm
@@ -265,3 +266,18 @@ def test_an_entry_still_coarse_at_the_unit_scale_has_no_finite_error():
     assert est.unreliable[0, 0]
     assert not est.unreliable[1, 1]
     assert est.derivative[1, 1] == pytest.approx(2.0, rel=1e-6)
+
+
+@pytest.mark.parametrize("h", [1e-7, 1e-12, 1e-15])
+def test_a_given_step_whose_rounding_is_the_value_is_flagged(h):
+    # x² at (3, 4), h so small that f's rounding over h² is most of the second difference: hessian gave
+    # 0 (1e-12) or 3e14 (1e-15) with no warning, and estimate_hessian's error of 1e11 flagged nothing
+    f, x = (lambda v: float(np.sum(v**2))), np.array([3.0, 4.0])
+    with pytest.warns(NumericalWarning, match="unreliable"):
+        ng.hessian(f, x, h=h)
+    assert ng.estimate_hessian(f, x, h=h).unreliable.all()
+
+
+def test_the_default_step_of_a_smooth_hessian_is_not_flagged():
+    e = ng.estimate_hessian(lambda v: float(np.sum(v**2)), np.array([3.0, 4.0]))
+    assert not e.unreliable.any()
