@@ -318,6 +318,13 @@ def _validate(
         _step(h, x0.shape)
     rate = _positive(lr, name, "lr")
     steps = positive_int(step_num, name, "step_num")
+    recorded = (steps + 1) * (x0.size + 1)  # the path and its values, kept for the result
+    if recorded > nm.DESCENT_RECORD_NUMBERS:
+        raise ValueError(
+            f"{name}: step_num={steps} would record {recorded:,} numbers (the path of {x0.size} elements and "
+            f"its values at every step), more than {nm.DESCENT_RECORD_NUMBERS:,} (1 GiB); take fewer steps "
+            f"(a loop of gradient_descent calls, each from the last one's x, runs as long)"
+        )
     return np.array(x0), rate, steps, None if tol is None else _positive(tol, name, "tol")
 
 

@@ -21,7 +21,7 @@ from numgrad.checking import measure as gc
 from numgrad.checking.core import Checked, check_flat, point
 from numgrad.checking.report import GradientReport
 from numgrad.common import numerics as nm
-from numgrad.common.guard import unchanged_tree
+from numgrad.common.guard import MutatedArgumentError, unchanged_tree
 from numgrad.common.trees import Flat, match
 from numgrad.common.validate import callable_arg, choice, seed_generator
 
@@ -120,6 +120,9 @@ def _executor(executor: object) -> Executor | None:
     return executor
 
 
+_RENAMED = (TypeError, ValueError, FloatingPointError, MutatedArgumentError)  # numgrad's, one-argument
+
+
 def assert_gradient_close(
     f: Callable[..., Any],
     x: ArrayLike,
@@ -140,9 +143,18 @@ def assert_gradient_close(
     >>> assert_gradient_close(lambda v: np.sum(v**2), x, 2 * x).passed
     True
     """
-    report = check_gradient(
-        f, x, grad, method=method, mode=mode, rtol=rtol, atol=atol, seed=seed, executor=executor
-    )
+    try:
+        report = check_gradient(
+            f, x, grad, method=method, mode=mode, rtol=rtol, atol=atol, seed=seed, executor=executor
+        )
+    except (TypeError, ValueError, FloatingPointError) as exc:  # numgrad's own, named for this function
+        text = str(exc)
+        if type(exc) not in _RENAMED or not text.startswith(f"{gc.FUNC}: "):
+            raise  # a user's f or grad raised it: as it came
+        renamed = type(exc)("assert_gradient_close: " + text.removeprefix(f"{gc.FUNC}: "))
+        for note in getattr(exc, "__notes__", ()):
+            renamed.add_note(note)
+        raise renamed.with_traceback(exc.__traceback__) from None
     if not report.passed:
         raise AssertionError(f"gradient check failed\n{report}")
     return report

@@ -91,6 +91,12 @@ def output_file(path: str | None, flag: str = "--plot") -> None:
         raise BadInputError(f"{flag} {path!r}: cannot write there (permission denied)")
 
 
+def non_empty(value: str | None, flag: str, what: str) -> None:
+    """An option given with an empty value ("" or spaces), which would otherwise mean "not given"."""
+    if value is not None and not value.strip():
+        raise BadInputError(f"{flag} is empty; give {what} or leave it out")
+
+
 def seed(value: int, flag: str = "--seed") -> int:
     if value < 0:
         raise BadInputError(f"{flag} must be a non-negative integer; got {value}")

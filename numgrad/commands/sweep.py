@@ -198,6 +198,8 @@ def _validate(args: argparse.Namespace) -> None:
 
     _errors.seed(args.seed)
     _errors.output_file(args.plot)
+    _errors.non_empty(args.storage, "--storage", "a URL")  # "" meant the default, silently
+    _errors.non_empty(args.study, "--study", "a name")
     if args.grid is not None and args.ranges is not None:
         raise BadInputError("--ranges goes with --random, --bayes and --compare; --grid takes the values "
                             "themselves (--grid lr=0.1,1 hidden=20,50)")  # fmt: skip

@@ -636,6 +636,12 @@ FAST_NOISE_GAIN = 3.0
 DEFAULT_CHECK_SEED = 0  # fast mode's random directions repeat run to run unless a seed is given
 
 
+# gradient_descent records its path and values (steps + 1 rows of x.size + 1 numbers): a run that would
+# record more than this many float64 numbers (1 GiB) is refused before it starts (step_num=10**12 ran for
+# minutes with its memory growing)
+DESCENT_RECORD_NUMBERS = 2**27
+
+
 def analytic_floor(dtype: DTypeLike) -> float:
     """Normwise relative rounding allowed to an analytic gradient computed in `dtype`."""
     return ANALYTIC_ULPS * eps(dtype)

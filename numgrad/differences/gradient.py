@@ -120,7 +120,7 @@ def numerical_gradient(
             return kept
     if is_tree(x):
         return _per_leaf(  # type: ignore[no-any-return]
-            "numerical_gradient", f, x, h, batched,
+            "numerical_gradient", f, x, h, batched, executor is None and method != "complex",
             lambda fk, leaf, hk: numerical_gradient(fk, leaf, h=hk, method=method, chunk_size=chunk_size,
                                                     executor=executor),
         )  # fmt: skip
@@ -190,7 +190,7 @@ def jacobian(
     """
     if is_tree(x):
         return _per_leaf(  # type: ignore[no-any-return]
-            "jacobian", f, x, h, batched,
+            "jacobian", f, x, h, batched, executor is None and method != "complex",
             lambda fk, leaf, hk: jacobian(fk, leaf, h=hk, method=method, chunk_size=chunk_size,
                                           executor=executor),
         )  # fmt: skip
@@ -253,11 +253,19 @@ def directional_derivative(
 
 
 def _per_leaf(
-    func: str, f: object, x: Any, h: object, batched: object, one: Callable[[Any, Any, Any], Any]
-) -> Any:
-    """`one(f_k, leaf_k, h_k)` for every leaf of the pytree x, as x's structure."""
+    func: str, f: object, x: Any, h: object, batched: object, in_place: bool,
+    one: Callable[[Any, Any, Any], Any],
+) -> Any:  # fmt: skip
+    """`one(f_k, leaf_k, h_k)` for every leaf of the pytree x, as x's structure (`in_place`: the leaves
+    are perturbed in place, so each must be writable; said by its path before f runs)."""
     fn = callable_arg(f, func)
     flat = tree_argument(x, func)  # an empty or non-finite leaf is named by its path
     refuse_batched(func, flat, batched)
     tree_step(func, h)
+    for leaf, path in zip(flat.leaves, flat.paths, strict=True):
+        if in_place and not leaf.flags.writeable:
+            raise ValueError(
+                f"{func}: x{path} is read-only, but each leaf is perturbed in place (so that functions "
+                f"reading it from a closure see the perturbation); pass a copy of that leaf"
+            )
     return flat.unflatten([one(WithLeaf(fn, flat, k), leaf, h) for k, leaf in enumerate(flat.leaves)])

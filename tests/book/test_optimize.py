@@ -322,7 +322,9 @@ def test_print_is_short_and_leads_with_the_final_x():
     assert text == repr(r)
     assert "\n" not in text
     assert len(text) < 160
-    assert text.startswith("DescentResult(x=[-6.11110793e-10,  8.14814391e-10], status='converged', steps=100")
+    assert text.startswith(
+        "DescentResult(x=[-6.11110793e-10,  8.14814391e-10], status='converged', steps=100"
+    )
     assert "path (101, 2)" in text
 
 
@@ -356,3 +358,16 @@ def test_the_result_cannot_be_changed_in_place():
     with pytest.raises(TypeError, match="DescentResult is a record and cannot be changed in place"):
         r += 1
     assert r.x.tolist() == before.tolist()
+
+
+def test_a_run_whose_record_could_not_fit_is_refused_before_it_starts():
+    # step_num=10**12 ran for minutes with its memory growing: the path and values are kept for the result
+    calls = []
+
+    def f(v):
+        calls.append(1)
+        return float(np.sum(v**2))
+
+    with pytest.raises(ValueError, match=r"gradient_descent: step_num=1000000000000 would record"):
+        gradient_descent(f, np.array([3.0, 4.0]), lr=0.1, step_num=10**12)
+    assert calls == []

@@ -12,7 +12,7 @@ from hypothesis import given, note
 from hypothesis import strategies as st
 from zoo import ZOO, softmax
 
-from numgrad import cross_entropy_error, mean_squared_error, softmax_cross_entropy
+from numgrad import MutatedArgumentError, cross_entropy_error, mean_squared_error, softmax_cross_entropy
 from numgrad.checking.check import GradientReport, assert_gradient_close, check_gradient, plot_gradient_errors
 from numgrad.common import numerics as nm
 from numgrad.testing import (
@@ -541,3 +541,17 @@ def test_a_gradient_near_float64s_limit_is_reported_without_numpys_overflow_warn
     (the suite turns warnings into errors)."""
     r = check_gradient(lambda v: float(np.sum(v**2)), np.array([1.0, 2.0]), np.array([1e308, 4.0]))
     assert (r.passed, r.failures, r.worst_index) == (False, 1, (0,))
+
+
+def test_assert_gradient_close_names_itself_in_numgrads_own_errors():
+    x = np.array([3.0, 4.0])
+    with pytest.raises(ValueError, match=r"^assert_gradient_close: mode must be one of"):
+        assert_gradient_close(lambda v: float(np.sum(v**2)), x, 2 * x, mode="x")
+
+    def writes(v):
+        v[0] += 1.0
+        return float(np.sum(v**2))
+
+    with pytest.raises(MutatedArgumentError, match=r"^assert_gradient_close: f wrote into its argument"):
+        assert_gradient_close(writes, x, 2 * x)
+    assert x.tolist() == [3.0, 4.0]

@@ -462,3 +462,24 @@ def test_a_negative_number_in_scientific_notation_is_a_value(capsys):
     assert json.loads(capsys.readouterr().out)["start"] == [-0.001, 4.0]
     assert main(["descend", "--lr", "-1e-3"]) == 2
     assert "lr must be a positive" in one_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["check", "user:loss", "--shape", "3", "--grad", ""], "--grad"),
+        (["check", "user:tree_loss", "--shapes", '{"a": [2]}', "--vjp", " "], "--vjp"),
+        (["sweep", "--bayes", "1", "--storage", ""], "--storage"),
+        (["sweep", "--bayes", "1", "--storage", "--study", ""], "--study"),
+    ],
+)
+def test_an_empty_option_value_is_refused_not_read_as_none_given(modules, capsys, argv, flag):
+    # --grad '' quietly fell back to jax.grad, --vjp '' ran a gradient check, --storage '' was ignored
+    assert main(argv) == 2
+    assert one_line(capsys.readouterr().err).endswith(f"{flag} is empty; " + one_line_rest(flag))
+
+
+def one_line_rest(flag: str) -> str:
+    return {"--storage": "give a URL or leave it out", "--study": "give a name or leave it out"}.get(
+        flag, f"give MODULE:FUNC (or leave {flag} out)"
+    )

@@ -258,3 +258,18 @@ def jax_leaves(tree):
     if isinstance(tree, list | tuple):
         return [leaf for v in tree for leaf in jax_leaves(v)]
     return [tree]
+
+
+@pytest.mark.parametrize("call", [ng.numerical_gradient, ng.jacobian], ids=["numerical_gradient", "jacobian"])
+def test_a_read_only_leaf_is_named_by_its_path_before_f_runs(call):
+    frozen = np.ones(2)
+    frozen.flags.writeable = False
+    calls = []
+
+    def f(p):
+        calls.append(1)
+        return np.atleast_1d(np.sum(p["w"] ** 2)) if call is ng.jacobian else float(np.sum(p["w"] ** 2))
+
+    with pytest.raises(ValueError, match=r"x\['w'\] is read-only"):
+        call(f, {"b": np.ones(1), "w": frozen})
+    assert calls == []
