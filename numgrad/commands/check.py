@@ -99,9 +99,7 @@ def run(args: argparse.Namespace) -> int:
     _errors.seed(args.seed)
     _errors.output_file(args.plot)
     for name in ("grad", "vjp", "jvp", "hessian", "hvp"):  # "" would mean "none given", silently
-        value = getattr(args, name, None)
-        if value is not None and not value.strip():
-            return _fail(f"--{name} is empty; give MODULE:FUNC (or leave --{name} out)")
+        _errors.non_empty(getattr(args, name, None), f"--{name}", "MODULE:FUNC")
     if args.target is None:
         given = [f"--{name}" for name in TARGET_ONLY if getattr(args, name) is not None]
         if given:

@@ -476,10 +476,5 @@ def test_a_negative_number_in_scientific_notation_is_a_value(capsys):
 def test_an_empty_option_value_is_refused_not_read_as_none_given(modules, capsys, argv, flag):
     # --grad '' quietly fell back to jax.grad, --vjp '' ran a gradient check, --storage '' was ignored
     assert main(argv) == 2
-    assert one_line(capsys.readouterr().err).endswith(f"{flag} is empty; " + one_line_rest(flag))
-
-
-def one_line_rest(flag: str) -> str:
-    return {"--storage": "give a URL or leave it out", "--study": "give a name or leave it out"}.get(
-        flag, f"give MODULE:FUNC (or leave {flag} out)"
-    )
+    what = {"--storage": "a URL", "--study": "a name"}.get(flag, "MODULE:FUNC")
+    assert one_line(capsys.readouterr().err).endswith(f"{flag} is empty; give {what} or leave it out")
