@@ -77,3 +77,19 @@ def test_jacobian_validates_its_arguments_before_f_runs():
         with pytest.raises(ValueError, match="jacobian"):
             ng.jacobian(f, np.ones(3), **bad)
     assert calls == []
+
+
+@pytest.mark.parametrize(
+    ("call", "expected"),
+    [
+        (lambda f, x, v, h: ng.directional_derivative(f, x, v, h=h), 6.0),
+        (lambda f, x, v, h: ng.hessian_vector_product(f, x, v, h=h), [2.0, 0.0]),
+    ],
+    ids=["directional_derivative", "hessian_vector_product"],
+)
+def test_a_given_step_that_does_not_move_x_along_v_is_refused(call, expected):
+    # h = 1e-17 at x = (3, 4): x ± h·v is x, and the derivative came back 0 with no word
+    f, x, v = (lambda u: float(np.sum(u**2))), np.array([3.0, 4.0]), np.array([1.0, 0.0])
+    with pytest.raises(ValueError, match=r"h=1e-17 does not move x along v"):
+        call(f, x, v, 1e-17)
+    assert call(f, x, v, 1e-6) == pytest.approx(expected, rel=1e-6, abs=1e-6)

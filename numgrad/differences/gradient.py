@@ -21,7 +21,7 @@ from numpy.typing import ArrayLike, NDArray
 from numgrad.common.guard import changed_at, mutation_error, unchanged
 from numgrad.common.trees import WithLeaf, is_tree
 from numgrad.common.validate import callable_arg, finite_point, real_floating_array
-from numgrad.differences import fixed, repeated, small
+from numgrad.differences import fixed, repeated, sanity, small
 from numgrad.differences.engine import make_problem, resolve_step
 from numgrad.differences.joined import refuse_batched, tree_argument, tree_step
 from numgrad.differences.steps import difference
@@ -227,11 +227,14 @@ def directional_derivative(
     if va.shape != xa.shape:
         raise ValueError(f"directional_derivative: v must have x's shape {xa.shape}; got {va.shape}")
     if not np.all(np.isfinite(va)) or not np.any(va):
-        raise ValueError("directional_derivative: v must be finite and non-zero")
+        what = "zero everywhere" if np.all(va == 0) else "not finite"
+        raise ValueError(f"directional_derivative: v must be finite and non-zero; got a v {what}")
     base = xa.astype(np.float64)
     # t moves each x_i by at most |t|·max(1, max|x|): the step rule for t then matches the scale of x
     scale = float(np.max(np.abs(va))) / max(1.0, float(np.max(np.abs(base), initial=0.0)))
     unit = va.astype(np.float64) / scale
+    if isinstance(h, float | int) and not isinstance(h, bool) and 0 < h < math.inf:  # a given step
+        sanity.step_moves_along("directional_derivative", base, unit, float(h), xa.dtype, h)
 
     def along(t: NDArray[Any]) -> Any:
         point = (base + t[()] * unit).astype(np.result_type(xa.dtype, t.dtype))

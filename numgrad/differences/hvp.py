@@ -19,6 +19,7 @@ from numgrad.common import numerics as nm
 from numgrad.common.guard import unchanged
 from numgrad.common.trees import Flat, is_tree, match
 from numgrad.common.validate import callable_arg, real_floating_array
+from numgrad.differences import sanity
 from numgrad.differences.engine import (
     Problem,
     coarser_than,
@@ -93,6 +94,9 @@ def hessian_vector_product(
     if va.shape != xa.shape:
         raise ValueError(f"{FUNC}: v must have x's shape {xa.shape}; got {va.shape}")
     _nonzero(va.reshape(-1), "v")
+    if h is not None:  # a given step that moves no coordinate along v: the product would be 0
+        base, unit, _ = _direction(xa, va)
+        sanity.step_moves_along(FUNC, base, unit, _power_of_two(h), xa.dtype, h)
     with unchanged(FUNC, xa), unchanged(FUNC, va, arg="v"):  # f and grad may write into them from a closure
         if grad is not None:
             at = lambda point: _gradient_at(grad, point.reshape(xa.shape), xa.shape, "")  # noqa: E731

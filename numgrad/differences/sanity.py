@@ -24,6 +24,21 @@ def explicit_step_clears(dtype: np.dtype[Any], top: float, least: float, most: f
     return bool(nm.eps(dtype) * (top + 2 * reach * most) <= nm.EXPLICIT_STEP_WARN * least)
 
 
+def step_moves_along(
+    func: str, base: NDArray[np.float64], unit: NDArray[np.float64], t: float, dtype: np.dtype[Any],
+    given: object,
+) -> None:  # fmt: skip
+    """A ValueError where the step `t` along `unit` that the caller's h (`given`) makes moves no
+    coordinate of x (`base`) in x's dtype, either way: the difference would be 0 (directional_derivative,
+    hessian_vector_product)."""
+    at = base.astype(dtype)
+    if all(np.array_equal((base + c * t * unit).astype(dtype), at) for c in (1.0, -1.0)):
+        raise ValueError(
+            f"{func}: h={given!r} does not move x along v (x ± h·v, v scaled to max |v_i| = max(1, "
+            f"max|x_i|), rounds to x in {dtype}); pass a larger h, or h=None for numgrad's own step"
+        )
+
+
 def explicit_step_moves(
     p: Problem,
     x0: NDArray[np.float64],
