@@ -14,7 +14,14 @@ import numpy as np
 from jax import lax
 from numpy.typing import ArrayLike
 
-from numgrad.book.optimize import DEFAULT_LR, DEFAULT_STEP_NUM, DescentResult, _final_status, _step_verdict
+from numgrad.book.optimize import (
+    DEFAULT_LR,
+    DEFAULT_STEP_NUM,
+    DescentResult,
+    _final_status,
+    _step_verdict,
+    divergence_reason,
+)
 
 __all__ = ["DescentResult", "gradient_descent"]
 
@@ -84,12 +91,14 @@ def gradient_descent(
     path = np.concatenate([np.asarray(x0)[None], xs])
     values = np.concatenate([[float(scalar_f(x0))], fs])
     steps, status = _stop(path, values, finite, tol)
+    status = status or _final_status(path[: steps + 1], tol)
     return DescentResult(
         x=path[steps].copy(),
         path=path[: steps + 1],
         values=values[: steps + 1],
-        status=status or _final_status(path[: steps + 1], tol),
+        status=status,
         steps=steps,
+        reason=divergence_reason(status, path[: steps + 1], values[: steps + 1]),
     )
 
 

@@ -55,6 +55,9 @@ class DescentResult(NDArrayOperatorsMixin):
         gradient at the last point was non-finite; "max_steps": otherwise.
     steps : int
         Steps taken.
+    reason : str
+        For "diverged", which check ended the run (f or the point not finite, f rising above the start by
+        more than DIVERGENCE_RISE, or the gradient at the last point not finite); "" otherwise.
     """
 
     x: NDArray[np.floating[Any]]
@@ -62,6 +65,7 @@ class DescentResult(NDArrayOperatorsMixin):
     values: NDArray[np.float64]
     status: str
     steps: int
+    reason: str = ""
 
     def __repr__(self) -> str:
         """``DescentResult(x=[...], status=..., steps=..., f=...; path (steps + 1, ...))``: x first, short."""
@@ -71,8 +75,9 @@ class DescentResult(NDArrayOperatorsMixin):
             edgeitems=SHOWN_ELEMENTS // 2, max_line_width=10**6,
         )  # fmt: skip
         shape = f" (x of shape {x.shape}, flattened)" if x.ndim > 1 else ""
+        why = f", reason={self.reason!r}" if self.reason else ""
         return (
-            f"DescentResult(x={shown}{shape}, status={self.status!r}, steps={self.steps}, "
+            f"DescentResult(x={shown}{shape}, status={self.status!r}{why}, steps={self.steps}, "
             f"f={float(self.values[-1]):.6g}; path {self.path.shape}, values {self.values.shape})"
         )
 
@@ -172,12 +177,14 @@ def _run(
                 f, x0, f0, lr, step_num, tol, _gradient_function(f, grad, h, x0.shape)
             )
     trail = path if isinstance(path, np.ndarray) else np.array(path)  # np.stack, without its per-array work
+    status = status or _final_status(trail, tol)
     return DescentResult(
         x=trail[-1].copy(),
         path=trail,
         values=np.asarray(values, dtype=np.float64),
-        status=status or _final_status(trail, tol),
+        status=status,
         steps=len(path) - 1,
+        reason=divergence_reason(status, trail, values),
     )
 
 
@@ -273,6 +280,22 @@ def _step_verdict(
     if tol is not None and _length(x_new, x_old) < tol:
         return "converged"
     return None
+
+
+def divergence_reason(status: str, path: NDArray[Any], values: Any) -> str:
+    """Which of :func:`_step_verdict`'s checks (or the gradient's) ended a "diverged" run, read off its
+    record: the last point or f there not finite, f risen above the start, else the gradient at the last
+    point (f not finite next to it, or grad's value not finite). "" for any other status."""
+    if status != "diverged":
+        return ""
+    last, f_last, f0 = np.asarray(path[-1]), float(values[-1]), float(values[0])
+    if not _all_finite(last):
+        return "the point left float range (a step of lr·gradient overflowed)"
+    if not math.isfinite(f_last):
+        return f"f was not finite at the last point ({f_last})"
+    if f_last - f0 > nm.DIVERGENCE_RISE * max(1.0, abs(f0)):
+        return f"f rose from {f0:.6g} to {f_last:.6g} (more than {nm.DIVERGENCE_RISE:g}·max(1, |f(x0)|))"
+    return "the gradient at the last point was not finite (f not finite next to it, or grad's value)"
 
 
 def _all_finite(a: NDArray[Any]) -> bool:

@@ -371,3 +371,40 @@ def test_a_run_whose_record_could_not_fit_is_refused_before_it_starts():
     with pytest.raises(ValueError, match=r"gradient_descent: step_num=1000000000000 would record"):
         gradient_descent(f, np.array([3.0, 4.0]), lr=0.1, step_num=10**12)
     assert calls == []
+
+
+@pytest.mark.parametrize(
+    ("run", "reason"),
+    [
+        (lambda: gradient_descent(book, np.array([3.0, 4.0]), lr=10.0, step_num=100), "f rose from 25 to"),
+        (
+            lambda: gradient_descent(
+                lambda v: float(np.log(v[0]) + v[1] ** 2), np.array([1e-300, 1.0]), lr=0.1
+            ),
+            "f was not finite at the last point",
+        ),
+        (
+            lambda: gradient_descent(
+                book, np.array([3.0, 4.0]), lr=0.1, grad=lambda v: np.array([np.nan, 1.0])
+            ),
+            "the gradient at the last point was not finite",
+        ),
+    ],
+    ids=["rose", "f not finite", "gradient not finite"],
+)
+def test_a_diverged_run_says_which_check_ended_it(run, reason):
+    # before: status "diverged", steps 0, and nothing about why
+    r = run()
+    assert r.status == "diverged"
+    assert r.reason.startswith(reason)
+    assert f"reason={r.reason!r}" in repr(r)
+
+
+def test_a_run_that_did_not_diverge_has_no_reason_and_the_twin_says_the_same():
+    assert gradient_descent(book, np.array([3.0, 4.0]), lr=0.1).reason == ""
+    for lr, reason in ((0.1, ""), (10.0, "f rose from 25 to")):
+        ours = gradient_descent(book, np.array([3.0, 4.0]), lr=lr, step_num=100, h=1e-4)
+        twin = numgrad_reference.optimize.gradient_descent(book, np.array([3.0, 4.0]), lr, 100, h=1e-4)
+        assert ours.reason.startswith(reason)
+        assert twin.reason.startswith(reason)
+        assert bool(ours.reason) == bool(reason)
