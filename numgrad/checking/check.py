@@ -21,9 +21,9 @@ from numgrad.checking import measure as gc
 from numgrad.checking.core import Checked, check_flat, point
 from numgrad.checking.report import GradientReport
 from numgrad.common import numerics as nm
-from numgrad.common.guard import MutatedArgumentError, unchanged_tree
+from numgrad.common.guard import unchanged_tree
 from numgrad.common.trees import Flat, match
-from numgrad.common.validate import callable_arg, choice, seed_generator
+from numgrad.common.validate import callable_arg, choice, reprefixed, seed_generator
 
 __all__ = ["GradientReport", "assert_gradient_close", "check_gradient", "plot_gradient_errors"]
 
@@ -120,9 +120,6 @@ def _executor(executor: object) -> Executor | None:
     return executor
 
 
-_RENAMED = (TypeError, ValueError, FloatingPointError, MutatedArgumentError)  # numgrad's, one-argument
-
-
 def assert_gradient_close(
     f: Callable[..., Any],
     x: ArrayLike,
@@ -148,13 +145,10 @@ def assert_gradient_close(
             f, x, grad, method=method, mode=mode, rtol=rtol, atol=atol, seed=seed, executor=executor
         )
     except (TypeError, ValueError, FloatingPointError) as exc:  # numgrad's own, named for this function
-        text = str(exc)
-        if type(exc) not in _RENAMED or not text.startswith(f"{gc.FUNC}: "):
+        renamed = reprefixed(exc, gc.FUNC, "assert_gradient_close")
+        if renamed is None:
             raise  # a user's f or grad raised it: as it came
-        renamed = type(exc)("assert_gradient_close: " + text.removeprefix(f"{gc.FUNC}: "))
-        for note in getattr(exc, "__notes__", ()):
-            renamed.add_note(note)
-        raise renamed.with_traceback(exc.__traceback__) from None
+        raise renamed from None
     if not report.passed:
         raise AssertionError(f"gradient check failed\n{report}")
     return report

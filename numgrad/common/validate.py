@@ -129,3 +129,20 @@ def seed_int(seed: object, func: str, arg: str = "seed", *, expected: str = "a n
     if not 0 <= int(seed) < MAX_SEED:
         raise ValueError(f"{func}: {arg} must be a non-negative int below 2**128; got {int(seed)}")
     return int(seed)
+
+
+def reprefixed(exc: BaseException, old: str, new: str) -> BaseException | None:
+    """numgrad's own error `exc` (a TypeError, ValueError or FloatingPointError, or their subclasses that
+    take one message: MutatedArgumentError) from an inner function whose message starts ``"{old}: "``,
+    as the same type and notes under ``"{new}: "`` (the function the user called, and where in it); None
+    for anything else, a user's own exception included, which is to go on as it came."""
+    text = str(exc)
+    if not isinstance(exc, TypeError | ValueError | FloatingPointError) or not text.startswith(f"{old}: "):
+        return None
+    try:
+        renamed = type(exc)(f"{new}: {text.removeprefix(f'{old}: ')}")
+    except TypeError:  # an exception class that takes other arguments: leave it be
+        return None
+    for note in getattr(exc, "__notes__", ()):
+        renamed.add_note(note)
+    return renamed.with_traceback(exc.__traceback__)

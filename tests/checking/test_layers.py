@@ -363,3 +363,31 @@ def test_the_default_seed_gives_the_same_report_every_run_and_a_seed_picks_anoth
     assert other.layers[1].report.pair_analytic != first.layers[1].report.pair_analytic
     with pytest.raises(TypeError, match="check_layers: seed must be a non-negative int"):
         check_layers(layers, x, seed="a")
+
+
+class _NoGradient:
+    """An affine layer whose backward forgets to return dx."""
+
+    def __init__(self) -> None:
+        self.W, self.dW = np.ones((4, 3)), None
+
+    def forward(self, x):
+        self.x = x
+        return x @ self.W
+
+    def backward(self, dout):
+        self.dW = self.x.T @ dout
+
+
+def test_a_layers_bad_backward_is_named_by_the_layer_not_by_check_vjp():
+    # before: "check_vjp: vjp(u)['x'] must be ..." with no word of which layer
+    with pytest.raises(TypeError, match=r"^check_layers: layer \[1\] second: vjp\(u\)\['x'\] must be a real"):
+        check_layers({"first": _Identity(), "second": _NoGradient()}, np.ones((2, 4)))
+
+
+class _Identity:
+    def forward(self, x):
+        return x
+
+    def backward(self, dout):
+        return dout
