@@ -8,6 +8,7 @@ joined into one vector (:mod:`numgrad.differences.joined`).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
@@ -16,7 +17,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from numgrad.common import numerics as nm
-from numgrad.common.guard import unchanged
+from numgrad.common.guard import NumericalWarning, unchanged
 from numgrad.common.trees import Flat, is_tree, match
 from numgrad.common.validate import callable_arg, real_floating_array
 from numgrad.differences import sanity
@@ -188,9 +189,11 @@ def _with_values(
         t, s = steps(p)
         points, head = _blocks(p, base, unit, t, s), head[:0]
     mixed = np.zeros(p.n)
+    size = 0.0  # the largest |f| at the points: its rounding bounds what the differences resolve
     for weight, i, rows in points:
         vals = np.real(_rest(p, rows, head)).astype(np.float64)
         head = head[:0]
+        size = max(size, float(np.max(np.abs(vals), initial=0.0)))
         bad = ~np.isfinite(vals)
         if bad.any():
             raise FloatingPointError(
@@ -199,7 +202,35 @@ def _with_values(
                 f"is undefined. Pass a smaller h, a shorter v, or check f's domain"
             )
         mixed[i] += weight * vals
-    return np.asarray(mixed / (4 * t * s) * scale)
+    out = np.asarray(mixed / (4 * t * s) * scale)
+    _warn_if_rounding(p, out, _value_unit(p, dtype, size) / (t * s) * scale, name)
+    return out
+
+
+def _value_unit(p: Problem, dtype: np.dtype[Any], size: float) -> float:
+    """The rounding of one of f's values near x: its precision's (f's grid where coarser than x's) at the
+    largest |f| seen, and 1 where f returns integers (its values move by whole units)."""
+    unit = nm.eps(p.work_dtype) * size
+    return max(unit, 1.0) if dtype.kind in "biu" else unit
+
+
+def _warn_if_rounding(
+    p: Problem, out: NDArray[np.float64], rounding: NDArray[np.float64], name: Callable[[int], str]
+) -> None:
+    """No product that f's own rounding swamps goes back without a word: where the rounding of the four
+    values over ``t·h_i`` is above UNRELIABLE_FRACTION of the largest |(Hv)_i| (an integer-valued f, a
+    float16 f, a given h far below the default)."""
+    top = float(np.max(np.abs(out), initial=0.0))
+    swamped = np.flatnonzero(~(rounding <= nm.UNRELIABLE_FRACTION * top))
+    if swamped.size:
+        warnings.warn(
+            f"{FUNC}: {swamped.size} of {out.size} elements are unreliable by f's own rounding, first at "
+            f"{name(int(swamped[0]))}: f's values resolve changes of {float(rounding[swamped[0]]):.3g} there "
+            f"against |Hv| of at most {top:.3g}. f may return integers or a coarse dtype; pass grad=, or a "
+            f"larger h",
+            NumericalWarning,
+            stacklevel=4,
+        )
 
 
 def _rest(p: Problem, rows: NDArray[Any], head: NDArray[Any]) -> NDArray[Any]:

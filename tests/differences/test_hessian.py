@@ -281,3 +281,26 @@ def test_a_given_step_whose_rounding_is_the_value_is_flagged(h):
 def test_the_default_step_of_a_smooth_hessian_is_not_flagged():
     e = ng.estimate_hessian(lambda v: float(np.sum(v**2)), np.array([3.0, 4.0]))
     assert not e.unreliable.any()
+
+
+@pytest.mark.parametrize(
+    ("f", "x", "h"),
+    [
+        (lambda z: int(np.sum(z**2)), np.array([3.0, 4.0]), None),  # gave [-1048576, 0] with no word
+        (lambda z: np.float16(np.sum(z**2)), np.linspace(1, 2, 40), None),  # 1.875 .. 2.19 for 2
+        (lambda z: float(np.sum(z**2)), np.array([3.0, 4.0]), 1e-15),  # gave [0, 0]
+    ],
+    ids=["integer values", "float16 values", "h far too small"],
+)
+def test_a_hessian_vector_product_that_f_s_rounding_swamps_warns(f, x, h):
+    with pytest.warns(NumericalWarning, match="unreliable by f's own rounding"):
+        hessian_vector_product(f, x, np.ones_like(x), h=h)
+
+
+def test_a_smooth_hessian_vector_product_does_not_warn():
+    x = np.linspace(1, 2, 40)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        hv = hessian_vector_product(lambda z: float(np.sum(np.sin(z) * z**3)), x, np.ones(40))
+    exact = 6 * x * np.sin(x) + 6 * x**2 * np.cos(x) - x**3 * np.sin(x)
+    np.testing.assert_allclose(hv, exact, rtol=1e-5)
