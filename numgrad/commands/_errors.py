@@ -108,6 +108,11 @@ def positive_count(value: int | None, flag: str) -> None:
         raise BadInputError(f"{flag} must be a positive integer; got {value}")
 
 
+def positive_number(value: float | None, flag: str) -> None:
+    if value is not None and not 0 < value < float("inf"):
+        raise BadInputError(f"{flag} must be a positive finite number; got {value}")
+
+
 def elements(count: int, what: str) -> None:
     """Refuse, before any work, an allocation of `count` numbers that could not fit."""
     if count > MAX_ELEMENTS:

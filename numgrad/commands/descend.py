@@ -74,6 +74,9 @@ def run(args: argparse.Namespace) -> int:
     from numgrad.commands import _errors
 
     _errors.output_file(args.plot)
+    _errors.positive_count(args.steps, "--steps")  # in the flag's words, not gradient_descent's (step_num)
+    for value, flag in ((args.tol, "--tol"), (args.h, "--h"), *((lr, "--lr") for lr in args.lr or ())):
+        _errors.positive_number(value, flag)
     try:
         name, f, formula, classic = _function(args.function)
         start = np.array(args.start if args.start is not None else classic.start if classic else ())

@@ -116,6 +116,9 @@ def _validate(args: argparse.Namespace) -> None:
 
     _errors.seed(args.seed)
     _errors.output_file(args.plot)
+    counts = ((args.hidden, "--hidden"), (args.batch_size, "--batch-size"), (args.iters, "--iters"))
+    for value, flag in counts:  # in the flag's words, not the library's (hidden_size, ...)
+        _errors.positive_count(value, flag)
     _errors.elements(args.hidden * 794, f"--hidden {args.hidden} (the weights W1, W2)")
     _errors.elements(args.batch_size * 784, f"--batch-size {args.batch_size} (one batch of images)")
     _errors.elements(args.iters, f"--iters {args.iters} (the loss of each iteration)")

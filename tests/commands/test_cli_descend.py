@@ -130,15 +130,17 @@ def test_plot_of_each_classic(tmp_path, capsys, name, aspect):
         (["--function", "no_such_module_xyz:f", "--start", "1"], "No module named 'no_such_module_xyz'"),
         (["--function", "numgrad.book.classics:missing", "--start", "1"], "has no attribute 'missing'"),
         (["--function", "numgrad.book.classics:CLASSICS", "--start", "1"], "is not callable"),
-        (["--lr", "-1"], "gradient_descent: lr must be a positive finite number"),
-        (["--steps", "0", "--lr", "0.1"], "gradient_descent: step_num must be a positive integer"),
+        (["--lr", "-1"], "descend: --lr must be a positive finite number"),
+        (["--steps", "0", "--lr", "0.1"], "descend: --steps must be a positive integer"),
+        (["--tol", "0"], "descend: --tol must be a positive finite number; got 0.0"),
+        (["--h", "nan"], "descend: --h must be a positive finite number; got nan"),
         (["--function", "numgrad.book.classics:book", "--start", "1", "2", "3", "--plot", "p.png"], "--plot"),
         (["--start", "1", "2", "3"], "book is a function of 2 variables; --start has 3"),
         (["--plot", "/nonexistent-dir/p.png"], "directory '/nonexistent-dir' does not exist"),
     ],
     ids=[
         "unknown-function", "module-without-start", "missing-module", "missing-attribute", "not-callable",
-        "negative-lr", "zero-steps", "plot-needs-2d", "start-wrong-size", "plot-unwritable",
+        "negative-lr", "zero-steps", "zero-tol", "nan-h", "plot-needs-2d", "start-wrong-size", "plot-unwritable",
     ],
 )  # fmt: skip
 def test_input_validation(capsys, argv, match):

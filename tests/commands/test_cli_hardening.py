@@ -307,7 +307,7 @@ def test_train_error_leaves_stdout_empty(capsys):
     assert main(["train", "--iters", "0"]) == 2
     out, err = capsys.readouterr()
     assert out == ""
-    assert one_line(err) == "numgrad train: iters must be a positive integer; got 0"
+    assert one_line(err) == "numgrad train: --iters must be a positive integer; got 0"
 
 
 def test_sweep_error_leaves_stdout_empty(mnist_dir, capsys):

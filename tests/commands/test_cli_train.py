@@ -39,7 +39,7 @@ def test_input_validation(argv, match, capsys):
     ("argv", "match"),
     [
         (["train", *TINY, "--lr", "-1"], "train: lr must be a positive finite number"),
-        (["train", *TINY, "--hidden", "0"], "hidden_size must be a positive integer"),
+        (["train", *TINY, "--hidden", "0"], "train: --hidden must be a positive integer"),
         (["sweep", "--random", "2", "--ranges", "lr=1:0.1"], "range of lr must be 0 < low <= high"),
         (["sweep", "--grid", "lr=1", "--validation", "2"], "validation must be a fraction"),
     ],
