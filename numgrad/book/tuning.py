@@ -207,6 +207,11 @@ def split_data(x_train: ArrayLike, t_train: ArrayLike, validation: float, seed: 
     (x_fit, t_fit), (x_val, t_val) = stratified_split(
         x, t, validation, rng=np.random.default_rng([seed, SPLIT_STREAM])
     )
+    if len(x_val) == 0 or len(x_fit) == 0:  # train() would say "x_test must be (N, 784) with N > 0"
+        raise ValueError(
+            f"sweep: validation={validation!r} of {len(x)} training samples leaves {len(x_val)} to validate "
+            f"on and {len(x_fit)} to train on; each needs at least one: give a fraction nearer 0.5"
+        )
     return SweepData(x_fit, t_fit, x_val, t_val, classes)
 
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from numgrad.book.data import load_mnist
 from numgrad.book.training import DEFAULT_LR
-from numgrad.book.tuning import SweepResult, Trial, grid_trials, random_trials, sweep
+from numgrad.book.tuning import SweepResult, Trial, grid_trials, random_trials, split_data, sweep
 
 RNG = np.random.default_rng(0)
 X, T = RNG.random((40, 5)), np.arange(40) % 2
@@ -96,3 +96,12 @@ def test_numerical_and_backprop_sweeps_rank_alike(digits):
     a, b = (sweep(*digits, trials, gradient=g, seed=2) for g in ("backprop", "numerical"))
     assert [r.trial for r in a.results] == [r.trial for r in b.results]
     np.testing.assert_allclose([r.val_loss for r in a.results], [r.val_loss for r in b.results], atol=1e-8)
+
+
+@pytest.mark.parametrize("fraction", [1e-4, 0.9999])
+def test_a_validation_fraction_that_leaves_a_side_empty_is_named(fraction):
+    # before: train's "x_test must be (N, 784) with N > 0" (or numpy's zero-size reduction) for a sweep
+    rng = np.random.default_rng(0)
+    x, t = rng.random((40, 784)), np.arange(40) % 10
+    with pytest.raises(ValueError, match=rf"sweep: validation={fraction!r} of 40 training samples leaves"):
+        split_data(x, t, fraction, 0)
