@@ -21,7 +21,7 @@ from numgrad.checking.report import GradientReport
 from numgrad.checking.vector import check_vjp
 from numgrad.common import numerics as nm
 from numgrad.common.guard import MutatedArgumentError, NumericalWarning, changed_at
-from numgrad.common.validate import real_floating_array, reprefixed, seed_generator
+from numgrad.common.validate import named_as, real_floating_array, seed_generator
 
 __all__ = ["LayerCheck", "LayersReport", "check_layers", "layer_parameters"]
 
@@ -299,13 +299,8 @@ def check_layers(
     checks, nfev = [], len(stack)
     for iso, seen in zip(isos, inputs, strict=True):
         tree = {"x": seen.copy(), **{p: getattr(iso.layer, p) for p in iso.params}}
-        try:
+        with named_as("check_vjp", f"{FUNC}: layer [{iso.index}] {iso.name}"):  # in this layer's name
             report = check_vjp(iso.forward, tree, iso.vjp(seen), mode=mode, rtol=rtol, atol=atol, seed=rng)
-        except (TypeError, ValueError, FloatingPointError) as exc:  # check_vjp's words: this layer's
-            renamed = reprefixed(exc, "check_vjp", f"{FUNC}: layer [{iso.index}] {iso.name}")
-            if renamed is None:
-                raise
-            raise renamed from None
         checks.append(LayerCheck(iso.index, iso.name, iso.params, report))
         nfev += report.nfev
     for iso, seen in zip(isos, inputs, strict=True):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -146,3 +147,16 @@ def reprefixed(exc: BaseException, old: str, new: str) -> BaseException | None:
     for note in getattr(exc, "__notes__", ()):
         renamed.add_note(note)
     return renamed.with_traceback(exc.__traceback__)
+
+
+@contextmanager
+def named_as(old: str, new: str) -> Iterator[None]:
+    """``with named_as("check_vjp", "check_layers: layer [1] relu"):`` — numgrad's own errors raised inside
+    under the name of the function the user called (:func:`reprefixed`); anything else as it came."""
+    try:
+        yield
+    except (TypeError, ValueError, FloatingPointError) as exc:
+        renamed = reprefixed(exc, old, new)
+        if renamed is None:
+            raise
+        raise renamed from None
